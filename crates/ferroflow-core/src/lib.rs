@@ -1,0 +1,2 @@
+//! ferroflow-core: dtypes, shapes, tensors, CPU kernels, ops and reverse-mode autodiff.
+pub mod kernels;

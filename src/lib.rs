@@ -1,0 +1,1 @@
+pub use ferroflow_core::*;
