@@ -1,11 +1,19 @@
-//! CPU kernels: plain functions over contiguous slices, with no knowledge of `Tensor`, the tape or
-//! graphs. Ops (`crate::ops`) validate shapes and dtypes and then call into these.
+//! CPU kernels: plain functions over contiguous slices, with no knowledge of the tape or graphs.
+//! Ops (`crate::ops`) validate shapes and dtypes and then call into these.
 //!
 //! Determinism rule: a kernel's result never depends on the number of threads. Parallel work is
 //! split over *outputs* (or over fixed-size blocks combined in a fixed order), never over a
 //! reduction in a thread-count-dependent way.
 
+pub mod conv;
+pub mod elementwise;
 pub mod float;
+pub mod format;
+pub mod gemm;
+pub mod padding;
 pub mod parallel;
+pub mod philox;
+pub mod pool;
+pub mod reduce;
 
 pub use float::Float;

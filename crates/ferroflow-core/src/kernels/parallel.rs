@@ -43,7 +43,9 @@ where
             f(i, r);
         }
     } else {
-        out.par_chunks_mut(row_len).enumerate().for_each(|(i, r)| f(i, r));
+        out.par_chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(i, r)| f(i, r));
     }
 }
 

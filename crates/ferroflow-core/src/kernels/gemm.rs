@@ -1,0 +1,477 @@
+//! Safe wrappers around the `gemm` crate's matrix multiplication.
+//!
+//! Operands are given as slices plus row/column strides (in elements), so transposed views need
+//! no copy. The `gemm` crate splits work over output tiles only, never over the reduction, so the
+//! result is bit-identical for any number of threads (tested below).
+
+use crate::kernels::parallel;
+use crate::kernels::Float;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Index of the last element touched by an `rows x cols` view with strides `rs`, `cs`
+/// (the view must be non-empty).
+#[inline]
+fn last_index(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    (rows - 1) * rs + (cols - 1) * cs
+}
+
+/// Whether an `rows x cols` view with strides `rs`, `cs` maps distinct `(i, j)` to distinct
+/// offsets (a sufficient check: one stride must step over a whole line of the other).
+fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    match (rows <= 1, cols <= 1) {
+        (true, true) => true,
+        (true, false) => cs >= 1,
+        (false, true) => rs >= 1,
+        (false, false) => (cs >= 1 && rs >= cols * cs) || (rs >= 1 && cs >= rows * rs),
+    }
+}
+
+fn parallelism_for(m: usize, k: usize, n: usize) -> Parallelism {
+    let threads = parallel::gemm_threads(m.saturating_mul(k).saturating_mul(n));
+    if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// General strided matrix product: `C = alpha_c·C + A·B` where `alpha_c` is 1 when `accumulate`
+/// and C is overwritten otherwise.
+///
+/// * `A` is `m x k`: element `(i, p)` is `a[i*a_rs + p*a_cs]`.
+/// * `B` is `k x n`: element `(p, j)` is `b[p*b_rs + j*b_cs]`.
+/// * `C` is `m x n`: element `(i, j)` is `c[i*c_rs + j*c_cs]`; distinct elements must not alias.
+///
+/// Strides of A and B may be 0 (broadcast). When `k == 0`, C is zeroed (or left alone when
+/// accumulating).
+///
+/// # Panics
+/// If a view reaches outside its slice or C's strides make elements alias.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_strided<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[T],
+    b_rs: usize,
+    b_cs: usize,
+    c: &mut [T],
+    c_rs: usize,
+    c_cs: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        last_index(m, n, c_rs, c_cs) < c.len(),
+        "matmul: C view {m}x{n} (strides {c_rs},{c_cs}) exceeds slice of length {}",
+        c.len()
+    );
+    assert!(
+        is_injective(m, n, c_rs, c_cs),
+        "matmul: C strides ({c_rs},{c_cs}) alias elements of a {m}x{n} view"
+    );
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    c[i * c_rs + j * c_cs] = T::zero();
+                }
+            }
+        }
+        return;
+    }
+    assert!(
+        last_index(m, k, a_rs, a_cs) < a.len(),
+        "matmul: A view {m}x{k} (strides {a_rs},{a_cs}) exceeds slice of length {}",
+        a.len()
+    );
+    assert!(
+        last_index(k, n, b_rs, b_cs) < b.len(),
+        "matmul: B view {k}x{n} (strides {b_rs},{b_cs}) exceeds slice of length {}",
+        b.len()
+    );
+    // Offsets are < slice lengths, which are <= isize::MAX, so these casts are lossless.
+    let par = parallelism_for(m, k, n);
+    // SAFETY: the asserts above guarantee every element of the A, B and C views lies inside its
+    // slice (all strides are non-negative, so the largest offset is `last_index`), and that C's
+    // elements are pairwise distinct, so gemm's (possibly multi-threaded) writes never overlap.
+    // `c` is borrowed mutably, so nothing else reads or writes it meanwhile; A and B are only
+    // read. `T` is f32 or f64 (the only `Float` impls), both supported by `gemm::gemm`.
+    // With `read_dst == false`, gemm ignores the previous contents of C (alpha is unused).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c_cs as isize,
+            c_rs as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+/// Matrix product into a row-major contiguous `C` (`m x n`, row stride `n`):
+/// `C = A·B`, or `C += A·B` when `accumulate`.
+///
+/// `A` (`m x k`) and `B` (`k x n`) are read through arbitrary strides, e.g. `a_rs = 1, a_cs = m`
+/// reads a row-major `k x m` buffer as its transpose. `c` must hold at least `m*n` elements;
+/// only the first `m*n` are touched. Uses rayon (through `gemm`) for large problems; results do
+/// not depend on the thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[T],
+    b_rs: usize,
+    b_cs: usize,
+    c: &mut [T],
+    accumulate: bool,
+) {
+    matmul_strided(m, k, n, a, a_rs, a_cs, b, b_rs, b_cs, c, n, 1, accumulate);
+}
+
+/// Strided layout of one operand of a batched product: batch stride, row stride, column stride
+/// (all in elements).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLayout {
+    /// Offset between consecutive matrices of the batch (0 broadcasts one matrix).
+    pub bs: usize,
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl BatchLayout {
+    /// Layout of a contiguous batch of row-major `rows x cols` matrices.
+    pub fn row_major(rows: usize, cols: usize) -> Self {
+        BatchLayout {
+            bs: rows * cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// Layout of a contiguous batch of row-major `cols x rows` matrices read transposed
+    /// (as `rows x cols`).
+    pub fn transposed(rows: usize, cols: usize) -> Self {
+        BatchLayout {
+            bs: rows * cols,
+            rs: 1,
+            cs: rows,
+        }
+    }
+}
+
+/// Batched product: for each `i < batch`, `C[i] = A[i]·B[i]` (or `+=` when `accumulate`), where
+/// `A[i]` starts at `i*a.bs` in `a` and `B[i]` at `i*b.bs` in `b`; `C` is a contiguous batch of
+/// row-major `m x n` matrices (`c.len() >= batch*m*n`).
+///
+/// Small matrices are spread over threads one matrix per task; large ones use gemm's own
+/// threading. Either way each matrix is computed by the same operations, so results do not depend
+/// on the thread count.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_batched<T: Float>(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_layout: BatchLayout,
+    b: &[T],
+    b_layout: BatchLayout,
+    c: &mut [T],
+    accumulate: bool,
+) {
+    let mn = m * n;
+    if batch == 0 || mn == 0 {
+        return;
+    }
+    assert!(c.len() >= batch * mn, "matmul_batched: C too short");
+    let a_at = |i: usize| {
+        if k == 0 {
+            &a[..0]
+        } else {
+            &a[i * a_layout.bs..]
+        }
+    };
+    let b_at = |i: usize| {
+        if k == 0 {
+            &b[..0]
+        } else {
+            &b[i * b_layout.bs..]
+        }
+    };
+    let one = |i: usize, ci: &mut [T]| {
+        matmul(
+            m,
+            k,
+            n,
+            a_at(i),
+            a_layout.rs,
+            a_layout.cs,
+            b_at(i),
+            b_layout.rs,
+            b_layout.cs,
+            ci,
+            accumulate,
+        );
+    };
+    let per = m.saturating_mul(k).saturating_mul(n);
+    let total = per.saturating_mul(batch);
+    let c = &mut c[..batch * mn];
+    if parallel::gemm_threads(per) == 1 && parallel::gemm_threads(total) > 1 {
+        // Each task runs a single-threaded gemm (the per-matrix problem is too small to split).
+        c.par_chunks_mut(mn)
+            .enumerate()
+            .for_each(|(i, ci)| one(i, ci));
+    } else {
+        for (i, ci) in c.chunks_mut(mn).enumerate() {
+            one(i, ci);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    fn rand_vec<T: Float>(len: usize, seed: u64) -> Vec<T> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                T::from_f64c(((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0)
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn naive(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f64],
+        a_rs: usize,
+        a_cs: usize,
+        b: &[f64],
+        b_rs: usize,
+        b_cs: usize,
+    ) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0;
+                for p in 0..k {
+                    s += a[i * a_rs + p * a_cs] * b[p * b_rs + j * b_cs];
+                }
+                c[i * n + j] = s;
+            }
+        }
+        c
+    }
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn matches_naive_all_transpositions() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 9, 33),
+            (64, 31, 2),
+            (1, 40, 13),
+            (13, 40, 1),
+            (70, 129, 65),
+        ] {
+            let a = rand_vec::<f64>(m * k, 1);
+            let b = rand_vec::<f64>(k * n, 2);
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+                let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
+                let want = naive(m, k, n, &a, a_rs, a_cs, &b, b_rs, b_cs);
+                let mut c = vec![f64::NAN; m * n];
+                matmul(m, k, n, &a, a_rs, a_cs, &b, b_rs, b_cs, &mut c, false);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-12 * (k as f64), "{m}x{k}x{n} {x} vs {y}");
+                }
+                // accumulate adds onto the previous contents
+                matmul(m, k, n, &a, a_rs, a_cs, &b, b_rs, b_cs, &mut c, true);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - 2.0 * y).abs() < 1e-12 * (k as f64));
+                }
+                // f32 too
+                let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+                let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+                let mut c32 = vec![0f32; m * n];
+                matmul(m, k, n, &a32, a_rs, a_cs, &b32, b_rs, b_cs, &mut c32, false);
+                for (x, y) in c32.iter().zip(&want) {
+                    assert!((*x as f64 - y).abs() < 1e-5 * (k as f64));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_output_and_k_zero() {
+        let (m, k, n) = (4, 3, 5);
+        let a = rand_vec::<f64>(m * k, 3);
+        let b = rand_vec::<f64>(k * n, 4);
+        let want = naive(m, k, n, &a, k, 1, &b, n, 1);
+        // C written transposed (column-major).
+        let mut ct = vec![0.0; m * n];
+        matmul_strided(m, k, n, &a, k, 1, &b, n, 1, &mut ct, 1, m, false);
+        for i in 0..m {
+            for j in 0..n {
+                assert!((ct[j * m + i] - want[i * n + j]).abs() < 1e-12);
+            }
+        }
+        let mut c = vec![7.0; m * n];
+        matmul(m, 0, n, &a, k, 1, &b, n, 1, &mut c, true);
+        assert!(c.iter().all(|&v| v == 7.0));
+        matmul::<f64>(m, 0, n, &[], 0, 0, &[], 0, 0, &mut c, false);
+        assert!(c.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    #[should_panic]
+    fn out_of_bounds_panics() {
+        let a = [0f32; 5];
+        let b = [0f32; 6];
+        let mut c = [0f32; 4];
+        matmul(2, 3, 2, &a, 3, 1, &b, 2, 1, &mut c, false);
+    }
+
+    #[test]
+    fn batched_matches_single() {
+        let (batch, m, k, n) = (5, 6, 7, 8);
+        let a = rand_vec::<f32>(batch * m * k, 5);
+        let b = rand_vec::<f32>(k * n, 6);
+        let mut c = vec![0f32; batch * m * n];
+        // B broadcast over the batch (bs = 0), A read transposed.
+        matmul_batched(
+            batch,
+            m,
+            k,
+            n,
+            &a,
+            BatchLayout::transposed(m, k),
+            &b,
+            BatchLayout {
+                bs: 0,
+                rs: n,
+                cs: 1,
+            },
+            &mut c,
+            false,
+        );
+        for i in 0..batch {
+            let mut ci = vec![0f32; m * n];
+            matmul(m, k, n, &a[i * m * k..], 1, m, &b, n, 1, &mut ci, false);
+            assert_eq!(&c[i * m * n..(i + 1) * m * n], &ci[..]);
+        }
+    }
+
+    #[test]
+    fn thread_count_does_not_change_bits() {
+        for &(m, k, n) in &[
+            (3872, 288, 64),
+            (256, 256, 256),
+            (1024, 1024, 1024),
+            (1000, 17, 33),
+            (64, 5000, 48),
+            (288, 3872, 64),
+        ] {
+            let a = rand_vec::<f32>(m * k, 7);
+            let b = rand_vec::<f32>(k * n, 8);
+            let run = |threads: usize, ta: bool| {
+                let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+                let mut c = vec![0f32; m * n];
+                pool(threads).install(|| {
+                    matmul(m, k, n, &a, a_rs, a_cs, &b, n, 1, &mut c, false);
+                });
+                c
+            };
+            for ta in [false, true] {
+                let c1 = run(1, ta);
+                let c2 = run(2, ta);
+                let c3 = run(3, ta);
+                assert!(
+                    c1.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{k}x{n} ta={ta}: 1 vs 2 threads differ"
+                );
+                assert!(
+                    c1.iter().zip(&c3).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{k}x{n} ta={ta}: 1 vs 3 threads differ"
+                );
+            }
+            let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+            let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+            let run64 = |threads: usize| {
+                let mut c = vec![0f64; m * n];
+                pool(threads).install(|| {
+                    matmul(m, k, n, &a64, k, 1, &b64, n, 1, &mut c, false);
+                });
+                c
+            };
+            assert_eq!(run64(1), run64(2));
+        }
+    }
+
+    #[test]
+    fn batched_thread_count_does_not_change_bits() {
+        let (batch, m, k, n) = (64, 24, 16, 24);
+        let a = rand_vec::<f32>(batch * m * k, 9);
+        let b = rand_vec::<f32>(batch * k * n, 10);
+        let run = |threads: usize| {
+            let mut c = vec![0f32; batch * m * n];
+            pool(threads).install(|| {
+                matmul_batched(
+                    batch,
+                    m,
+                    k,
+                    n,
+                    &a,
+                    BatchLayout::row_major(m, k),
+                    &b,
+                    BatchLayout::row_major(k, n),
+                    &mut c,
+                    false,
+                )
+            });
+            c
+        };
+        assert_eq!(run(1), run(2));
+    }
+}

@@ -1,0 +1,157 @@
+//! The op abstraction: one definition per op serves eager execution, the gradient tape and
+//! (later) graphs.
+//!
+//! An op is a small value (its attributes: axes, strides, ...) implementing [`Op`]:
+//! - [`Op::infer`] is the shape and dtype rule. It works on [`TensorSpec`]s whose dimensions may
+//!   be unknown (`None`), so graph mode can run the same rule on placeholders; in eager mode it
+//!   validates the inputs before any kernel runs and gives the typed error.
+//! - [`Op::compute`] runs the CPU kernel on concrete tensors.
+//! - [`Op::grad`] returns the gradient of each input, written with the public op functions, so
+//!   the same rule builds a backward graph in graph mode and records on outer tapes in eager mode
+//!   (second derivatives).
+//!
+//! [`execute`] is the single entry point every public op function goes through.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use crate::autodiff::tape;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+
+/// A dimension that may be unknown (graph mode's `None`, printed `?`).
+pub type Dim = Option<usize>;
+
+/// Dtype and (partially known) shape of an op input or output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// Element type.
+    pub dtype: DType,
+    /// Dimensions; `None` where unknown.
+    pub shape: Vec<Dim>,
+}
+
+impl TensorSpec {
+    /// A spec with a fully known shape.
+    pub fn new(dtype: DType, shape: &[usize]) -> TensorSpec {
+        TensorSpec {
+            dtype,
+            shape: shape.iter().map(|&d| Some(d)).collect(),
+        }
+    }
+
+    /// The spec of a concrete tensor.
+    pub fn of(t: &Tensor) -> TensorSpec {
+        TensorSpec::new(t.dtype(), t.shape())
+    }
+
+    /// The rank.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The shape when every dimension is known.
+    pub fn known_shape(&self) -> Option<Vec<usize>> {
+        self.shape.iter().copied().collect()
+    }
+
+    /// The shape with unknown dimensions shown as 0, for error messages.
+    pub fn shape_for_error(&self) -> Vec<usize> {
+        self.shape.iter().map(|d| d.unwrap_or(0)).collect()
+    }
+
+    /// Number of elements when known.
+    pub fn num_elements(&self) -> Option<usize> {
+        self.known_shape().map(|s| s.iter().product())
+    }
+}
+
+/// What [`Op::grad`] receives: the op's inputs and outputs and the gradient of each output
+/// (zeros where an output did not reach the target).
+pub struct GradCtx<'a> {
+    /// The inputs the op was called with.
+    pub inputs: &'a [Tensor],
+    /// The outputs it produced.
+    pub outputs: &'a [Tensor],
+    /// d(target)/d(output) for each output, same shape as the output.
+    pub grads: &'a [Tensor],
+}
+
+impl GradCtx<'_> {
+    /// Input `i`.
+    pub fn x(&self, i: usize) -> &Tensor {
+        &self.inputs[i]
+    }
+    /// Output `i`.
+    pub fn y(&self, i: usize) -> &Tensor {
+        &self.outputs[i]
+    }
+    /// Gradient of output `i`.
+    pub fn g(&self, i: usize) -> &Tensor {
+        &self.grads[i]
+    }
+}
+
+/// One op: its attributes, shape rule, kernel and gradient. See the module docs.
+pub trait Op: Debug + Send + Sync + 'static {
+    /// TensorFlow-style op name (`"MatMul"`, `"Conv2D"`), used in errors and profiles.
+    fn name(&self) -> &'static str;
+
+    /// The shape and dtype rule: validates the inputs and describes the outputs.
+    fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>>;
+
+    /// Runs the kernel. Inputs have passed [`Op::infer`].
+    fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+
+    /// Gradients of the inputs (`None` where an input gets none, e.g. integer indices), written
+    /// with the public op functions. An op without a gradient returns
+    /// [`Error::NoGradient`] — use [`no_gradient`].
+    fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>>;
+}
+
+/// The `grad` of an op that has no gradient: an error if one is ever asked for.
+pub fn no_gradient(op: &dyn Op) -> Result<Vec<Option<Tensor>>> {
+    Err(Error::NoGradient {
+        op: op.name().to_string(),
+    })
+}
+
+/// Runs `op` on `inputs` eagerly: checks the shape rule, computes, and records on every active
+/// gradient tape that watches an input.
+pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
+    let out_specs = op.infer(&specs)?;
+    let outputs = op.compute(inputs)?;
+    debug_assert_eq!(
+        out_specs.len(),
+        outputs.len(),
+        "{}: output count",
+        op.name()
+    );
+    #[cfg(debug_assertions)]
+    for (s, o) in out_specs.iter().zip(&outputs) {
+        debug_assert_eq!(s.dtype, o.dtype(), "{}: output dtype", op.name());
+        debug_assert!(
+            s.shape.len() == o.rank()
+                && s.shape
+                    .iter()
+                    .zip(o.shape())
+                    .all(|(d, &n)| d.is_none_or(|d| d == n)),
+            "{}: inferred shape {:?} but computed {:?}",
+            op.name(),
+            s.shape,
+            o.shape()
+        );
+    }
+    if tape::any_recording() {
+        tape::record(Arc::new(op), inputs, &outputs);
+    }
+    Ok(outputs)
+}
+
+/// [`execute`] for single-output ops.
+pub fn execute1<O: Op>(op: O, inputs: &[Tensor]) -> Result<Tensor> {
+    let mut out = execute(op, inputs)?;
+    Ok(out.swap_remove(0))
+}

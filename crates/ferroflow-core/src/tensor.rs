@@ -1,0 +1,265 @@
+//! [`Tensor`]: an immutable, cheaply clonable n-dimensional array.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::dtype::{DType, Element};
+use crate::error::{fmt_shape, Error, Result};
+use crate::layout::Layout;
+use crate::storage::{Storage, StorageElement};
+use crate::with_storage;
+
+/// Identifies a tensor (or a variable) for the gradient tape. Every new tensor handle gets a
+/// fresh id; clones of a handle share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+impl TensorId {
+    /// A new, never-used id.
+    pub fn new() -> TensorId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TensorId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl Default for TensorId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct TensorImpl {
+    id: TensorId,
+    storage: Arc<Storage>,
+    layout: Layout,
+}
+
+/// An immutable n-dimensional array of one [`DType`], like TensorFlow's eager `tf.Tensor`.
+///
+/// Cloning is cheap (a reference count). Views such as a transpose share storage.
+///
+/// ```
+/// use ferroflow_core::Tensor;
+/// let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+/// assert_eq!(t.shape(), &[2, 2]);
+/// assert_eq!(t.to_string(), "tf.Tensor(\n[[1. 2.]\n [3. 4.]], shape=(2, 2), dtype=float32)");
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor(Arc<TensorImpl>);
+
+impl Tensor {
+    /// Builds a tensor from a storage and a layout (kernels' constructor).
+    pub fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
+        Tensor(Arc::new(TensorImpl {
+            id: TensorId::new(),
+            storage,
+            layout,
+        }))
+    }
+
+    /// Builds a contiguous tensor from a storage; `shape` must match its length.
+    pub fn from_storage(storage: Storage, shape: &[usize]) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        if n != storage.len() {
+            return Err(Error::shape(
+                "Tensor::from_storage",
+                format!(
+                    "{} elements cannot have shape {}",
+                    storage.len(),
+                    fmt_shape(shape)
+                ),
+                &[shape],
+            ));
+        }
+        Ok(Tensor::from_parts(
+            Arc::new(storage),
+            Layout::contiguous(shape),
+        ))
+    }
+
+    /// A tensor owning `data` with `shape` (row-major); errors when the sizes disagree.
+    pub fn from_vec<T: StorageElement>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_storage(T::into_storage(data), shape)
+    }
+
+    /// A tensor copied from `data` with `shape`.
+    pub fn from_slice<T: StorageElement>(data: &[T], shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_vec(data.to_vec(), shape)
+    }
+
+    /// A rank-0 tensor.
+    pub fn scalar<T: StorageElement>(v: T) -> Tensor {
+        Tensor::from_parts(Arc::new(T::into_storage(vec![v])), Layout::contiguous(&[]))
+    }
+
+    /// A rank-0 tensor of `dtype` holding `v` (converted).
+    pub fn scalar_of(dtype: DType, v: f64) -> Tensor {
+        Tensor::from_parts(
+            Arc::new(storage_from_f64(dtype, &[v])),
+            Layout::contiguous(&[]),
+        )
+    }
+
+    /// A tensor of `dtype` from `f64` values (converted element by element).
+    pub fn from_f64_slice(dtype: DType, data: &[f64], shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_storage(storage_from_f64(dtype, data), shape)
+    }
+
+    /// This handle's id (used by the gradient tape).
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+
+    /// A new handle on the same data with a fresh id (the tape sees it as a different tensor).
+    pub fn with_new_id(&self) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.storage.dtype()
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        self.0.layout.shape()
+    }
+
+    /// The number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.shape().len()
+    }
+
+    /// The number of elements.
+    pub fn num_elements(&self) -> usize {
+        self.0.layout.num_elements()
+    }
+
+    /// The layout (shape, strides, offset).
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+
+    /// The underlying storage (shared with views).
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.0.storage
+    }
+
+    /// True when the elements are row-major contiguous in storage.
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+
+    /// A view with another layout on the same storage (for view ops).
+    pub fn view(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), layout)
+    }
+
+    /// The elements in row-major order, borrowed when the layout is contiguous.
+    ///
+    /// Errors when `T` is not this tensor's dtype.
+    pub fn data<T: StorageElement>(&self) -> Result<Cow<'_, [T]>> {
+        let s = T::slice(&self.0.storage).ok_or_else(|| {
+            Error::dtype(
+                "Tensor::data",
+                format!("requested {} elements", T::DTYPE.name()),
+                &[self.dtype()],
+            )
+        })?;
+        let l = &self.0.layout;
+        if let Some(r) = l.contiguous_range() {
+            return Ok(Cow::Borrowed(&s[r]));
+        }
+        let mut out = Vec::with_capacity(l.num_elements());
+        l.for_each_row(|off, stride, n| {
+            if stride == 1 {
+                out.extend_from_slice(&s[off..off + n]);
+            } else {
+                out.extend((0..n).map(|i| s[off + i * stride]));
+            }
+        });
+        Ok(Cow::Owned(out))
+    }
+
+    /// Copies the elements out in row-major order. Errors when `T` is not the dtype.
+    pub fn to_vec<T: StorageElement>(&self) -> Result<Vec<T>> {
+        Ok(self.data::<T>()?.into_owned())
+    }
+
+    /// Copies the elements out as `f64`, whatever the dtype.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        with_storage!(&*self.0.storage, s => {
+            let l = &self.0.layout;
+            l.offsets().map(|o| s[o].to_f64()).collect()
+        })
+    }
+
+    /// The single value of a one-element tensor, converted to `T` from this tensor's dtype.
+    pub fn item<T: Element>(&self) -> Result<T> {
+        if self.num_elements() != 1 {
+            return Err(Error::shape(
+                "Tensor::item",
+                "needs a tensor with exactly one element",
+                &[self.shape()],
+            ));
+        }
+        Ok(T::from_f64(self.to_f64_vec()[0]))
+    }
+
+    /// A contiguous tensor with the same values (this tensor itself when already contiguous
+    /// from offset 0).
+    pub fn contiguous(&self) -> Tensor {
+        if self.is_contiguous()
+            && self.0.layout.offset() == 0
+            && self.0.storage.len() == self.num_elements()
+        {
+            return self.clone();
+        }
+        let storage = self.data_as_storage_vec();
+        Tensor::from_parts(Arc::new(storage), Layout::contiguous(self.shape()))
+    }
+
+    fn data_as_storage_vec(&self) -> Storage {
+        fn copy<T: StorageElement>(t: &Tensor) -> Storage {
+            match t.data::<T>() {
+                Ok(d) => T::into_storage(d.into_owned()),
+                Err(_) => unreachable!("dtype matches storage"),
+            }
+        }
+        match self.dtype() {
+            DType::F32 => copy::<f32>(self),
+            DType::F64 => copy::<f64>(self),
+            DType::F16 => copy::<half::f16>(self),
+            DType::BF16 => copy::<half::bf16>(self),
+            DType::I32 => copy::<i32>(self),
+            DType::I64 => copy::<i64>(self),
+            DType::U8 => copy::<u8>(self),
+            DType::Bool => copy::<bool>(self),
+        }
+    }
+}
+
+/// Converts `f64` values to a storage of `dtype`.
+pub fn storage_from_f64(dtype: DType, data: &[f64]) -> Storage {
+    fn conv<T: StorageElement>(d: &[f64]) -> Storage {
+        T::into_storage(d.iter().map(|&v| T::from_f64(v)).collect())
+    }
+    match dtype {
+        DType::F32 => conv::<f32>(data),
+        DType::F64 => conv::<f64>(data),
+        DType::F16 => conv::<half::f16>(data),
+        DType::BF16 => conv::<half::bf16>(data),
+        DType::I32 => conv::<i32>(data),
+        DType::I64 => conv::<i64>(data),
+        DType::U8 => conv::<u8>(data),
+        DType::Bool => conv::<bool>(data),
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}

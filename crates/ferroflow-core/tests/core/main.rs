@@ -1,0 +1,5 @@
+//! The core crate's integration tests, in one binary (one link step) with a module per family.
+
+mod elementwise;
+mod reduce;
+mod tape;
