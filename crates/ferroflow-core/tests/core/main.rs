@@ -2,4 +2,5 @@
 
 mod elementwise;
 mod reduce;
+mod shape_ops;
 mod tape;
