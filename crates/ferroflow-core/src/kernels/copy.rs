@@ -12,6 +12,9 @@ use crate::layout::{contiguous_strides, Layout};
 use crate::storage::{Storage, StorageElement};
 use crate::tensor::Tensor;
 
+/// Source indices along one dimension, one per output index (`None` = fill / dropped).
+pub type IndexMap = Vec<Option<usize>>;
+
 /// Element types that can be summed (for scatter-add and segment sums): wrapping addition for
 /// integers, logical OR for bool, f16/bf16 through f32.
 pub trait Accumulate: StorageElement {
@@ -52,11 +55,7 @@ impl Accumulate for half::bf16 {
 /// Calls `f(dst_flat_index, src_offset)` for every element of the index space given by `maps`
 /// (row-major), where `src_offset` is `Σ map_d[i_d] * strides[d]` or `None` when some map entry
 /// is `None`.
-fn walk_maps(
-    maps: &[Vec<Option<usize>>],
-    strides: &[usize],
-    mut f: impl FnMut(usize, Option<usize>),
-) {
+fn walk_maps(maps: &[IndexMap], strides: &[usize], mut f: impl FnMut(usize, Option<usize>)) {
     let n: usize = maps.iter().map(|m| m.len()).product();
     if n == 0 {
         return;
@@ -67,7 +66,7 @@ fn walk_maps(
         return;
     }
     // Per-dimension offsets, precomputed.
-    let offs: Vec<Vec<Option<usize>>> = maps
+    let offs: Vec<IndexMap> = maps
         .iter()
         .zip(strides)
         .map(|(m, &s)| m.iter().map(|v| v.map(|i| i * s)).collect())
@@ -101,12 +100,7 @@ fn walk_maps(
 
 /// Gathers `src` (row-major, shape `src_shape`) through per-dimension index maps; entries that
 /// are `None` in any map read `fill`. The result has shape `[maps[0].len(), ...]`.
-pub fn gather_maps<T: Copy>(
-    src: &[T],
-    src_shape: &[usize],
-    maps: &[Vec<Option<usize>>],
-    fill: T,
-) -> Vec<T> {
+pub fn gather_maps<T: Copy>(src: &[T], src_shape: &[usize], maps: &[IndexMap], fill: T) -> Vec<T> {
     let strides = contiguous_strides(src_shape);
     let n: usize = maps.iter().map(|m| m.len()).product();
     let mut out = vec![fill; n];
@@ -123,7 +117,7 @@ pub fn gather_maps<T: Copy>(
 pub fn scatter_add_maps<T: Accumulate>(
     dst: &mut [T],
     dst_shape: &[usize],
-    maps: &[Vec<Option<usize>>],
+    maps: &[IndexMap],
     src: &[T],
 ) {
     let strides = contiguous_strides(dst_shape);
@@ -188,7 +182,7 @@ pub fn tensor_from_storage(s: Storage, shape: &[usize]) -> Tensor {
 }
 
 /// Runs [`gather_maps`] on a tensor of any dtype (`fill` converted to the dtype).
-pub fn gather_maps_tensor(x: &Tensor, maps: &[Vec<Option<usize>>], fill: f64) -> Tensor {
+pub fn gather_maps_tensor(x: &Tensor, maps: &[IndexMap], fill: f64) -> Tensor {
     let shape: Vec<usize> = maps.iter().map(|m| m.len()).collect();
     let x = x.contiguous();
     let s = crate::with_storage!(&**x.storage(), v => {
@@ -199,11 +193,7 @@ pub fn gather_maps_tensor(x: &Tensor, maps: &[Vec<Option<usize>>], fill: f64) ->
 }
 
 /// Runs [`scatter_add_maps`] of `src` into zeros of `dst_shape`, for any dtype.
-pub fn scatter_add_maps_tensor(
-    src: &Tensor,
-    dst_shape: &[usize],
-    maps: &[Vec<Option<usize>>],
-) -> Tensor {
+pub fn scatter_add_maps_tensor(src: &Tensor, dst_shape: &[usize], maps: &[IndexMap]) -> Tensor {
     let src = src.contiguous();
     let n: usize = dst_shape.iter().product();
     let mut dst = Storage::zeros(src.dtype(), n);
@@ -217,14 +207,14 @@ pub fn scatter_add_maps_tensor(
 }
 
 /// Affine map `start, start + step, ...` (`count` entries, all in range by construction).
-pub fn affine_map(start: isize, step: isize, count: usize) -> Vec<Option<usize>> {
+pub fn affine_map(start: isize, step: isize, count: usize) -> IndexMap {
     (0..count as isize)
         .map(|k| Some((start + k * step) as usize))
         .collect()
 }
 
 /// The identity map `0..n`.
-pub fn full_map(n: usize) -> Vec<Option<usize>> {
+pub fn full_map(n: usize) -> IndexMap {
     (0..n).map(Some).collect()
 }
 

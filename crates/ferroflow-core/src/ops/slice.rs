@@ -2,7 +2,9 @@
 //! symmetric), and the internal gradient ops `StridedSliceGrad` and `MirrorPadGrad`.
 
 use crate::error::{Error, Result};
-use crate::kernels::copy::{affine_map, full_map, gather_maps_tensor, scatter_add_maps_tensor};
+use crate::kernels::copy::{
+    affine_map, full_map, gather_maps_tensor, scatter_add_maps_tensor, IndexMap,
+};
 use crate::layout::Layout;
 use crate::op::{execute1, Dim, GradCtx, Op, TensorSpec};
 use crate::ops::array::to_isize;
@@ -141,6 +143,29 @@ struct DimSel {
     step: isize,
     count: Dim,
     shrink: bool,
+}
+
+/// Python's `begin:end:stride` over a dimension of size `d` (stride non-zero): the first
+/// index and the number of elements. Bounds are clamped, negative bounds count from the end.
+fn range_sel(d: usize, begin: Option<isize>, end: Option<isize>, stride: isize) -> (isize, usize) {
+    let d = d as isize;
+    let norm = |v: isize| if v < 0 { v + d } else { v };
+    let (b, span) = if stride > 0 {
+        let b = begin.map(norm).unwrap_or(0).clamp(0, d);
+        let e = end.map(norm).unwrap_or(d).clamp(0, d);
+        (b, e - b)
+    } else {
+        let b = begin.map(norm).unwrap_or(d - 1).clamp(-1, d - 1);
+        let e = end.map(norm).unwrap_or(-1).clamp(-1, d - 1);
+        (b, b - e)
+    };
+    let step = stride.unsigned_abs() as isize;
+    let count = if span > 0 {
+        (span + step - 1) / step
+    } else {
+        0
+    };
+    (b, count as usize)
 }
 
 /// A spec resolved against a shape: one selection per input dimension and the output dims.
@@ -324,38 +349,11 @@ impl StridedSlice {
                             shrink: false,
                         },
                         Some(d) => {
-                            let d = d as isize;
-                            let norm = |v: isize| if v < 0 { v + d } else { v };
-                            let (b, e, count) = if stride > 0 {
-                                let b = begin.map(norm).unwrap_or(0).clamp(0, d);
-                                let e = end.map(norm).unwrap_or(d).clamp(0, d);
-                                (
-                                    b,
-                                    e,
-                                    if e > b {
-                                        (e - b + stride - 1) / stride
-                                    } else {
-                                        0
-                                    },
-                                )
-                            } else {
-                                let b = begin.map(norm).unwrap_or(d - 1).clamp(-1, d - 1);
-                                let e = end.map(norm).unwrap_or(-1).clamp(-1, d - 1);
-                                (
-                                    b,
-                                    e,
-                                    if b > e {
-                                        (b - e - stride - 1) / -stride
-                                    } else {
-                                        0
-                                    },
-                                )
-                            };
-                            let _ = e;
+                            let (b, count) = range_sel(d, begin, end, stride);
                             DimSel {
                                 start: b,
                                 step: stride,
-                                count: Some(count as usize),
+                                count: Some(count),
                                 shrink: false,
                             }
                         }
@@ -371,7 +369,7 @@ impl StridedSlice {
     }
 
     /// Per-input-dimension index maps for a known shape.
-    fn maps(&self, op: &str, shape: &[usize]) -> Result<(Vec<Vec<Option<usize>>>, Vec<usize>)> {
+    fn maps(&self, op: &str, shape: &[usize]) -> Result<(Vec<IndexMap>, Vec<usize>)> {
         let r = self.resolve(op, &TensorSpec::new(crate::dtype::DType::F32, shape))?;
         let maps = r
             .sels
@@ -514,7 +512,7 @@ impl Op for ReverseV2 {
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let x = &inputs[0];
         let rev = self.flags(&TensorSpec::of(x))?;
-        let maps: Vec<Vec<Option<usize>>> = x
+        let maps: Vec<IndexMap> = x
             .shape()
             .iter()
             .zip(&rev)
@@ -562,7 +560,7 @@ pub enum PadMode {
 }
 
 /// Source-index map of one padded dimension of input size `d`.
-fn pad_map(d: usize, [a, b]: [usize; 2], mode: PadMode) -> Vec<Option<usize>> {
+fn pad_map(d: usize, [a, b]: [usize; 2], mode: PadMode) -> IndexMap {
     let (d, a) = (d as isize, a as isize);
     (0..d + a + b as isize)
         .map(|o| {
