@@ -7,7 +7,10 @@ pub mod array;
 pub mod binary;
 pub mod compare;
 pub mod create;
+pub mod gather;
+pub mod join;
 pub mod reduce;
+pub mod slice;
 pub mod unary;
 
 pub use array::{
@@ -25,10 +28,15 @@ pub use compare::{
 pub use create::{
     arange, eye, fill, full_like, linspace, ones, ones_like, range, zeros, zeros_like,
 };
+pub use gather::{
+    gather, gather_nd, one_hot, scatter_add, tensor_scatter_nd_add, unsorted_segment_sum,
+};
+pub use join::{concat, split, stack, tile, unstack, Split};
 pub use reduce::{
     argmax, argmin, cumprod, cumsum, moments, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
     reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum, reduce_variance, Axes,
 };
+pub use slice::{pad, reverse, slice, strided_slice, PadMode, SliceItem, StridedSlice};
 pub use unary::{
     abs, ceil, cos, elu, erf, exp, expm1, floor, gelu, hard_sigmoid, leaky_relu, log, log1p, neg,
     reciprocal, relu, relu6, round, rsqrt, selu, sigmoid, sign, silu, sin, softplus, softsign,

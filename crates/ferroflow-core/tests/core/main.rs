@@ -3,4 +3,5 @@
 mod broadcast_props;
 mod elementwise;
 mod reduce;
+mod shape_ops;
 mod tape;
