@@ -1,5 +1,8 @@
 //! The core crate's integration tests, in one binary (one link step) with a module per family.
 
+mod display;
 mod elementwise;
+mod linalg;
+mod random;
 mod reduce;
 mod tape;
