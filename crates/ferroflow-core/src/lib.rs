@@ -19,5 +19,6 @@ pub mod variable;
 pub use autodiff::{GradientTape, Watchable};
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
+pub use ops::random::Generator;
 pub use tensor::{Tensor, TensorId};
 pub use variable::Variable;

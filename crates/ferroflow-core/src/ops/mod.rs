@@ -9,6 +9,8 @@ pub mod compare;
 pub mod create;
 pub mod gather;
 pub mod join;
+pub mod linalg;
+pub mod random;
 pub mod reduce;
 pub mod slice;
 pub mod unary;
@@ -41,4 +43,8 @@ pub use unary::{
     abs, ceil, cos, elu, erf, exp, expm1, floor, gelu, hard_sigmoid, leaky_relu, log, log1p, neg,
     reciprocal, relu, relu6, round, rsqrt, selu, sigmoid, sign, silu, sin, softplus, softsign,
     sqrt, square, swish, tanh,
+};
+pub use linalg::{einsum, matmul, norm, tensordot, MatMul, NormOrd, TensordotAxes};
+pub use random::{
+    random_normal, random_shuffle, random_uniform, random_uniform_int, truncated_normal, Generator,
 };
