@@ -6,7 +6,9 @@
 pub mod array;
 pub mod binary;
 pub mod compare;
+pub mod conv;
 pub mod create;
+pub mod pool;
 pub mod reduce;
 pub mod unary;
 
@@ -34,3 +36,9 @@ pub use unary::{
     reciprocal, relu, relu6, round, rsqrt, selu, sigmoid, sign, silu, sin, softplus, softsign,
     sqrt, square, swish, tanh,
 };
+pub use crate::kernels::padding::Padding;
+pub use conv::{
+    conv1d, conv2d, conv2d_backprop_filter, conv2d_backprop_input, conv2d_transpose,
+    depthwise_conv2d, depthwise_conv2d_backprop_filter, depthwise_conv2d_backprop_input,
+};
+pub use pool::{avg_pool1d, avg_pool2d, max_pool1d, max_pool2d};
