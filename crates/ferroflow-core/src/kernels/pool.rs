@@ -228,6 +228,53 @@ pub fn max_pool2d_backward<T: Float>(g: &Pool2dGeom, x: &[T], dy: &[T], dx: &mut
     for_each_image(dx, img_in, img_out * g.kh * g.kw, one);
 }
 
+/// Gradient of [`max_pool2d_backward`] with respect to `dy` (TensorFlow's `MaxPoolGradGrad`):
+/// `y[n, oy, ox, c]` (overwritten) is `gx` at the FIRST maximal element of the window (the
+/// element [`max_pool2d_backward`] routes to), 0 for a window with no real element.
+///
+/// `x`, `gx`: `[n, h, w, c]`, `y`: `[n, oh, ow, c]`. Parallel over output rows.
+pub fn max_pool2d_grad_grad<T: Float>(g: &Pool2dGeom, x: &[T], gx: &[T], y: &mut [T]) {
+    g.check_debug();
+    debug_assert_eq!(x.len(), g.input_len());
+    debug_assert_eq!(gx.len(), g.input_len());
+    debug_assert_eq!(y.len(), g.output_len());
+    if y.is_empty() {
+        return;
+    }
+    let c = g.c;
+    let img_in = g.h * g.w * c;
+    let work = (g.kh * g.kw).max(1);
+    parallel::for_each_row_mut(y, g.ow * c, work, |r, yrow| {
+        let (img, oy) = (r / g.oh, r % g.oh);
+        let x_img = &x[img * img_in..(img + 1) * img_in];
+        let g_img = &gx[img * img_in..(img + 1) * img_in];
+        let (y0, y1) = g.rows(oy);
+        let mut best = vec![T::zero(); c];
+        for (ox, out) in yrow.chunks_exact_mut(c).enumerate() {
+            let (x0, x1) = g.cols(ox);
+            if y0 == y1 || x0 == x1 {
+                out.fill(T::zero());
+                continue;
+            }
+            let first = (y0 * g.w + x0) * c;
+            best.copy_from_slice(&x_img[first..first + c]);
+            out.copy_from_slice(&g_img[first..first + c]);
+            for iy in y0..y1 {
+                for ix in x0..x1 {
+                    let p = (iy * g.w + ix) * c;
+                    for (ci, (b, o)) in best.iter_mut().zip(out.iter_mut()).enumerate() {
+                        let v = x_img[p + ci];
+                        if v > *b {
+                            *b = v;
+                            *o = g_img[p + ci];
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Runs `f(image, slice)` over `data` split into images of `img_len`, in parallel when there is
 /// more than one image and enough work.
 fn for_each_image<T: Send, F>(data: &mut [T], img_len: usize, work_per_image: usize, f: F)
@@ -440,6 +487,34 @@ mod tests {
             assert!(close(&y, &ay), "avg fwd case {i}");
             avg_pool2d_backward(&g, &dy, &mut dx);
             assert!(close(&dx, &adx), "avg bwd case {i}");
+        }
+    }
+
+    #[test]
+    fn grad_grad_is_adjoint_of_backward() {
+        use Padding::{Same, Valid};
+        let cases: &[Case] = &[
+            ([2, 7, 9, 3], [3, 3], [2, 2], Same),
+            ([1, 8, 7, 2], [3, 2], [1, 1], Valid),
+            ([1, 1, 10, 3], [1, 3], [1, 2], Same),
+        ];
+        for (i, &(input, window, strides, pad)) in cases.iter().enumerate() {
+            let g = Pool2dGeom::new(input, window, strides, pad);
+            // Quantised values so windows contain ties.
+            let x: Vec<f64> = rand_vec(g.input_len(), 5 + i as u64)
+                .iter()
+                .map(|v| (v * 3.0).round())
+                .collect();
+            let dy = rand_vec(g.output_len(), 60 + i as u64);
+            let gx = rand_vec(g.input_len(), 70 + i as u64);
+            let mut dx = vec![0.0; g.input_len()];
+            max_pool2d_backward(&g, &x, &dy, &mut dx);
+            let mut gy = vec![f64::NAN; g.output_len()];
+            max_pool2d_grad_grad(&g, &x, &gx, &mut gy);
+            // <backward(dy), gx> = <dy, grad_grad(gx)>
+            let l: f64 = dx.iter().zip(&gx).map(|(a, b)| a * b).sum();
+            let r: f64 = dy.iter().zip(&gy).map(|(a, b)| a * b).sum();
+            assert!((l - r).abs() < 1e-12 * (1.0 + l.abs()), "case {i}: {l} vs {r}");
         }
     }
 

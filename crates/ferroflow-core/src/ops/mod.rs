@@ -6,11 +6,13 @@
 pub mod array;
 pub mod binary;
 pub mod compare;
+pub mod conv;
 pub mod create;
 pub mod gather;
 pub mod join;
 pub mod linalg;
 pub mod random;
+pub mod pool;
 pub mod reduce;
 pub mod slice;
 pub mod unary;
@@ -48,3 +50,8 @@ pub use linalg::{einsum, matmul, norm, tensordot, MatMul, NormOrd, TensordotAxes
 pub use random::{
     random_normal, random_shuffle, random_uniform, random_uniform_int, truncated_normal, Generator,
 };
+pub use crate::kernels::padding::Padding;
+pub use conv::{
+    conv1d, conv2d, conv2d_backprop_filter, conv2d_backprop_input, conv2d_transpose,
+    depthwise_conv2d, depthwise_conv2d_backprop_filter, depthwise_conv2d_backprop_input,
+pub use pool::{avg_pool1d, avg_pool2d, max_pool1d, max_pool2d};

@@ -5,6 +5,8 @@ mod display;
 mod elementwise;
 mod linalg;
 mod random;
+mod conv;
+mod pool;
 mod reduce;
 mod shape_ops;
 mod tape;
