@@ -7,7 +7,10 @@ pub mod array;
 pub mod binary;
 pub mod compare;
 pub mod create;
+pub mod losses;
+pub mod nn;
 pub mod reduce;
+pub mod softmax;
 pub mod unary;
 
 pub use array::{
@@ -25,10 +28,16 @@ pub use compare::{
 pub use create::{
     arange, eye, fill, full_like, linspace, ones, ones_like, range, zeros, zeros_like,
 };
+pub use losses::{
+    l2_loss, sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
+    sparse_softmax_cross_entropy_with_logits,
+};
+pub use nn::{batch_normalization, bias_add, bias_add_grad, dropout};
 pub use reduce::{
     argmax, argmin, cumprod, cumsum, moments, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
     reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum, reduce_variance, Axes,
 };
+pub use softmax::{log_softmax, softmax};
 pub use unary::{
     abs, ceil, cos, elu, erf, exp, expm1, floor, gelu, hard_sigmoid, leaky_relu, log, log1p, neg,
     reciprocal, relu, relu6, round, rsqrt, selu, sigmoid, sign, silu, sin, softplus, softsign,
