@@ -711,3 +711,100 @@ fn dropout_rate_zero_noise_shape_gradient_and_errors() {
     }
     check_gradients(|xs| ops::dropout(&xs[0], 0.4, 5, Some(&[4, 1])), &[x], &[0]).unwrap();
 }
+
+#[test]
+fn shape_rules_keep_unknown_dims() {
+    use ferroflow_core::op::{Op, TensorSpec};
+    use ferroflow_core::ops::losses::{
+        SoftmaxCrossEntropyWithLogits, SparseSoftmaxCrossEntropyWithLogits,
+    };
+    use ferroflow_core::ops::nn::{BiasAdd, BiasAddGrad};
+    use ferroflow_core::ops::softmax::Softmax;
+    let spec = |dt: DType, s: &[Option<usize>]| TensorSpec {
+        dtype: dt,
+        shape: s.to_vec(),
+    };
+    let x = spec(DType::F32, &[None, Some(5)]);
+    let out = Softmax {
+        axis: -1,
+        log: false,
+    }
+    .infer(std::slice::from_ref(&x))
+    .unwrap();
+    assert_eq!(out[0], x);
+    assert!(Softmax { axis: 2, log: true }
+        .infer(std::slice::from_ref(&x))
+        .is_err());
+    let out = SoftmaxCrossEntropyWithLogits
+        .infer(&[spec(DType::F32, &[Some(3), None]), x.clone()])
+        .unwrap();
+    assert_eq!(out[0].shape, vec![None]);
+    assert_eq!(out[1].shape, vec![None, Some(5)]);
+    let out = SparseSoftmaxCrossEntropyWithLogits
+        .infer(&[x.clone(), spec(DType::I64, &[None])])
+        .unwrap();
+    assert_eq!(out[0].shape, vec![None]);
+    assert!(SparseSoftmaxCrossEntropyWithLogits
+        .infer(&[x.clone(), spec(DType::I64, &[None, None])])
+        .is_err());
+    let out = BiasAdd
+        .infer(&[x.clone(), spec(DType::F32, &[None])])
+        .unwrap();
+    assert_eq!(out[0], x);
+    assert!(BiasAdd
+        .infer(&[x.clone(), spec(DType::F32, &[Some(4)])])
+        .is_err());
+    let out = BiasAddGrad
+        .infer(&[spec(DType::F32, &[None, None, None])])
+        .unwrap();
+    assert_eq!(out[0].shape, vec![None]);
+}
+
+#[test]
+fn fused_kernels_do_not_depend_on_thread_count() {
+    let x = test_tensor(&[400, 130], 30, -5.0, 5.0);
+    let z = test_tensor(&[400, 130], 31, 0.0, 1.0);
+    let labels =
+        Tensor::from_vec((0..400).map(|i| (i * 7 % 130) as i64).collect(), &[400]).unwrap();
+    let g = test_tensor(&[40_000, 3], 32, -1.0, 1.0);
+    let b = test_tensor(&[3], 33, -1.0, 1.0);
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                vec![
+                    vals(&ops::softmax(&x, -1).unwrap()),
+                    vals(&ops::log_softmax(&x, 0).unwrap()),
+                    vals(&ops::softmax_cross_entropy_with_logits(&z, &x, -1).unwrap()),
+                    vals(&ops::sparse_softmax_cross_entropy_with_logits(&labels, &x).unwrap()),
+                    vals(&ops::l2_loss(&g).unwrap()),
+                    vals(&ops::bias_add_grad(&g).unwrap()),
+                    vals(&ops::bias_add(&g, &b).unwrap()),
+                ]
+            })
+    };
+    assert_eq!(run(1), run(2));
+    assert_eq!(run(1), run(3));
+}
+
+#[test]
+fn half_precision_losses_compute_in_f32() {
+    let z = test_tensor(&[2, 4], 34, 0.0, 1.0);
+    let x = test_tensor(&[2, 4], 35, -2.0, 2.0);
+    let exact = vals(&ops::softmax_cross_entropy_with_logits(&z, &x, -1).unwrap());
+    for dt in [DType::F16, DType::BF16] {
+        let (zh, xh) = (ops::cast(&z, dt).unwrap(), ops::cast(&x, dt).unwrap());
+        let l = ops::softmax_cross_entropy_with_logits(&zh, &xh, -1).unwrap();
+        assert_eq!(l.dtype(), dt);
+        assert_close(&vals(&l), &exact, 0.05, 0.02);
+        let b = ops::bias_add(
+            &xh,
+            &ops::cast(&t(&[1.0, 2.0, 3.0, 4.0], &[4]), dt).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(b.dtype(), dt);
+        assert_eq!(ops::l2_loss(&xh).unwrap().dtype(), dt);
+    }
+}
