@@ -11,10 +11,12 @@ pub mod elementwise;
 pub mod float;
 pub mod format;
 pub mod gemm;
+pub mod nn;
 pub mod padding;
 pub mod parallel;
 pub mod philox;
 pub mod pool;
 pub mod reduce;
+pub mod softmax;
 
 pub use float::Float;

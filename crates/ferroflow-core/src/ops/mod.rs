@@ -15,6 +15,9 @@ pub mod random;
 pub mod pool;
 pub mod reduce;
 pub mod slice;
+pub mod losses;
+pub mod nn;
+pub mod softmax;
 pub mod unary;
 
 pub use array::{
@@ -36,11 +39,16 @@ pub use gather::{
     gather, gather_nd, one_hot, scatter_add, tensor_scatter_nd_add, unsorted_segment_sum,
 };
 pub use join::{concat, split, stack, tile, unstack, Split};
+pub use losses::{
+    l2_loss, sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
+    sparse_softmax_cross_entropy_with_logits,
+pub use nn::{batch_normalization, bias_add, bias_add_grad, dropout};
 pub use reduce::{
     argmax, argmin, cumprod, cumsum, moments, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
     reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum, reduce_variance, Axes,
 };
 pub use slice::{pad, reverse, slice, strided_slice, PadMode, SliceItem, StridedSlice};
+pub use softmax::{log_softmax, softmax};
 pub use unary::{
     abs, ceil, cos, elu, erf, exp, expm1, floor, gelu, hard_sigmoid, leaky_relu, log, log1p, neg,
     reciprocal, relu, relu6, round, rsqrt, selu, sigmoid, sign, silu, sin, softplus, softsign,

@@ -7,6 +7,7 @@ mod linalg;
 mod random;
 mod conv;
 mod pool;
+mod nn;
 mod reduce;
 mod shape_ops;
 mod tape;
