@@ -42,6 +42,7 @@ pub use join::{concat, split, stack, tile, unstack, Split};
 pub use losses::{
     l2_loss, sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
     sparse_softmax_cross_entropy_with_logits,
+};
 pub use nn::{batch_normalization, bias_add, bias_add_grad, dropout};
 pub use reduce::{
     argmax, argmin, cumprod, cumsum, moments, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
@@ -62,4 +63,5 @@ pub use crate::kernels::padding::Padding;
 pub use conv::{
     conv1d, conv2d, conv2d_backprop_filter, conv2d_backprop_input, conv2d_transpose,
     depthwise_conv2d, depthwise_conv2d_backprop_filter, depthwise_conv2d_backprop_input,
+};
 pub use pool::{avg_pool1d, avg_pool2d, max_pool1d, max_pool2d};
