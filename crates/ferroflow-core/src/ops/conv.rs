@@ -16,8 +16,9 @@ use std::borrow::Cow;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::conv::{
-    conv2d_backward_filter, conv2d_backward_input, conv2d_forward, depthwise_conv2d_backward_filter,
-    depthwise_conv2d_backward_input, depthwise_conv2d_forward, Conv2dGeom, DepthwiseGeom,
+    conv2d_backward_filter, conv2d_backward_input, conv2d_forward,
+    depthwise_conv2d_backward_filter, depthwise_conv2d_backward_input, depthwise_conv2d_forward,
+    Conv2dGeom, DepthwiseGeom,
 };
 use crate::kernels::elementwise::{cast as cast_kernel, tensor_from};
 use crate::kernels::padding::{out_size_and_pads, Padding};
@@ -67,10 +68,7 @@ pub(crate) fn compute_float<K: FloatKernel>(
         DType::F32 => run_typed::<f32, K>(k, inputs, out_shape),
         DType::F64 => run_typed::<f64, K>(k, inputs, out_shape),
         DType::F16 | DType::BF16 => {
-            let up: Vec<Tensor> = inputs
-                .iter()
-                .map(|t| cast_kernel(t, DType::F32))
-                .collect();
+            let up: Vec<Tensor> = inputs.iter().map(|t| cast_kernel(t, DType::F32)).collect();
             let up: Vec<&Tensor> = up.iter().collect();
             let y = run_typed::<f32, K>(k, &up, out_shape)?;
             Ok(cast_kernel(&y, dtype))
@@ -308,9 +306,7 @@ impl FloatKernel for ConvKernel {
         match (self.0, self.1) {
             (Geom::Regular(g), Pass::Forward) => conv2d_forward(&g, i[0], i[1], out),
             (Geom::Regular(g), Pass::BackpropInput) => conv2d_backward_input(&g, i[1], i[0], out),
-            (Geom::Regular(g), Pass::BackpropFilter) => {
-                conv2d_backward_filter(&g, i[0], i[1], out)
-            }
+            (Geom::Regular(g), Pass::BackpropFilter) => conv2d_backward_filter(&g, i[0], i[1], out),
             (Geom::Depthwise(g), Pass::Forward) => depthwise_conv2d_forward(&g, i[0], i[1], out),
             (Geom::Depthwise(g), Pass::BackpropInput) => {
                 depthwise_conv2d_backward_input(&g, i[1], i[0], out)
@@ -443,9 +439,9 @@ impl Op for Conv2DBackpropInput {
                 ));
             }
         }
-        let want = self
-            .attrs
-            .output_shape(op, self.kind, &dims(&self.input_sizes), &w.shape, &shapes)?;
+        let want =
+            self.attrs
+                .output_shape(op, self.kind, &dims(&self.input_sizes), &w.shape, &shapes)?;
         check_dy(op, &want, dy, &shapes)?;
         Ok(vec![TensorSpec::new(dtype, &self.input_sizes)])
     }
@@ -500,9 +496,9 @@ impl Op for Conv2DBackpropFilter {
                 ));
             }
         }
-        let want = self
-            .attrs
-            .output_shape(op, self.kind, &x.shape, &dims(&self.filter_sizes), &shapes)?;
+        let want =
+            self.attrs
+                .output_shape(op, self.kind, &x.shape, &dims(&self.filter_sizes), &shapes)?;
         check_dy(op, &want, dy, &shapes)?;
         Ok(vec![TensorSpec::new(dtype, &self.filter_sizes)])
     }

@@ -77,7 +77,13 @@ fn check_rank4(op: &str, what: &str, s: &TensorSpec, shapes: &[&[usize]]) -> Res
     Ok(())
 }
 
-fn check_same_shape(op: &str, what: &str, want: &[Dim], s: &TensorSpec, shapes: &[&[usize]]) -> Result<()> {
+fn check_same_shape(
+    op: &str,
+    what: &str,
+    want: &[Dim],
+    s: &TensorSpec,
+    shapes: &[&[usize]],
+) -> Result<()> {
     let ok = want.len() == s.rank()
         && want.iter().zip(&s.shape).all(|(a, b)| match (a, b) {
             (Some(a), Some(b)) => a == b,
@@ -402,7 +408,10 @@ fn pool1d(
     if input.rank() != 3 {
         return Err(Error::shape(
             op,
-            format!("expects input [n, w, c] (rank 3), got rank {}", input.rank()),
+            format!(
+                "expects input [n, w, c] (rank 3), got rank {}",
+                input.rank()
+            ),
             &[input.shape()],
         ));
     }
@@ -455,12 +464,19 @@ pub fn max_pool_grad(orig_input: &Tensor, grad: &Tensor, attrs: PoolAttrs) -> Re
 /// maximum of each pooling window; the gradient of [`max_pool_grad`] with respect to its
 /// `grad`.
 pub fn max_pool_grad_grad(orig_input: &Tensor, grad: &Tensor, attrs: PoolAttrs) -> Result<Tensor> {
-    execute1(MaxPoolGradGrad { attrs }, &[orig_input.clone(), grad.clone()])
+    execute1(
+        MaxPoolGradGrad { attrs },
+        &[orig_input.clone(), grad.clone()],
+    )
 }
 
 /// TensorFlow's raw `AvgPoolGrad`: the gradient of [`avg_pool2d`] for an input of shape
 /// `orig_input_shape` and output gradient `grad`.
-pub fn avg_pool_grad(orig_input_shape: &[usize], grad: &Tensor, attrs: PoolAttrs) -> Result<Tensor> {
+pub fn avg_pool_grad(
+    orig_input_shape: &[usize],
+    grad: &Tensor,
+    attrs: PoolAttrs,
+) -> Result<Tensor> {
     if orig_input_shape.len() != 4 {
         return Err(Error::shape(
             "AvgPoolGrad",

@@ -81,9 +81,7 @@ fn float_tensor(
     Ok(match dtype {
         DType::F32 => fill::<f32>(d, shape, a, b, seed, offset),
         DType::F64 => fill::<f64>(d, shape, a, b, seed, offset),
-        DType::F16 | DType::BF16 => {
-            cast_kernel(&fill::<f32>(d, shape, a, b, seed, offset), dtype)
-        }
+        DType::F16 | DType::BF16 => cast_kernel(&fill::<f32>(d, shape, a, b, seed, offset), dtype),
         _ => {
             return Err(Error::dtype(
                 name,
@@ -361,7 +359,13 @@ impl Generator {
     }
 
     /// Floats uniform in `[minval, maxval)` (`Generator.uniform`).
-    pub fn uniform(&self, shape: &[usize], minval: f64, maxval: f64, dtype: DType) -> Result<Tensor> {
+    pub fn uniform(
+        &self,
+        shape: &[usize],
+        minval: f64,
+        maxval: f64,
+        dtype: DType,
+    ) -> Result<Tensor> {
         if dtype.is_int() {
             return self.uniform_int(shape, minval as i64, maxval as i64, dtype);
         }

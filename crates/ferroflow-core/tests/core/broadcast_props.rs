@@ -47,7 +47,11 @@ fn source_index(flat: usize, out: &[usize], shape: &[usize]) -> usize {
 
 fn values(shape: &[usize], offset: f64) -> Tensor {
     let n: usize = shape.iter().product();
-    Tensor::from_vec((0..n).map(|i| i as f64 * 0.5 + offset).collect::<Vec<_>>(), shape).unwrap()
+    Tensor::from_vec(
+        (0..n).map(|i| i as f64 * 0.5 + offset).collect::<Vec<_>>(),
+        shape,
+    )
+    .unwrap()
 }
 
 proptest! {

@@ -1,13 +1,14 @@
 //! The core crate's integration tests, in one binary (one link step) with a module per family.
 
 mod broadcast_props;
+mod conv;
+mod determinism;
 mod display;
 mod elementwise;
 mod linalg;
-mod random;
-mod conv;
-mod pool;
 mod nn;
+mod pool;
+mod random;
 mod reduce;
 mod shape_ops;
 mod tape;
