@@ -439,12 +439,15 @@ impl Op for Tile {
                 &[&x.shape_for_error()],
             ));
         }
-        let shape = x
-            .shape
-            .iter()
-            .zip(&self.multiples)
-            .map(|(d, &m)| d.map(|d| d * m))
-            .collect();
+        let mut shape = Vec::with_capacity(x.rank());
+        for (d, &m) in x.shape.iter().zip(&self.multiples) {
+            shape.push(match d {
+                Some(d) => Some(d.checked_mul(m).ok_or_else(|| {
+                    Error::invalid("Tile", format!("dimension {d} times {m} overflows"))
+                })?),
+                None => None,
+            });
+        }
         Ok(vec![TensorSpec {
             dtype: x.dtype,
             shape,

@@ -159,12 +159,8 @@ fn range_sel(d: usize, begin: Option<isize>, end: Option<isize>, stride: isize) 
         let e = end.map(norm).unwrap_or(-1).clamp(-1, d - 1);
         (b, b - e)
     };
-    let step = stride.unsigned_abs() as isize;
-    let count = if span > 0 {
-        (span + step - 1) / step
-    } else {
-        0
-    };
+    let step = stride.unsigned_abs().min(isize::MAX as usize) as isize;
+    let count = if span > 0 { 1 + (span - 1) / step } else { 0 };
     (b, count as usize)
 }
 
@@ -172,6 +168,8 @@ fn range_sel(d: usize, begin: Option<isize>, end: Option<isize>, stride: isize) 
 struct Resolved {
     sels: Vec<DimSel>,
     out: Vec<Dim>,
+    /// For each output dimension, the input dimension it comes from (`None` = new axis).
+    out_src: Vec<Option<usize>>,
 }
 
 impl StridedSlice {
@@ -301,12 +299,14 @@ impl StridedSlice {
         }
         let mut sels = Vec::with_capacity(rank);
         let mut out = Vec::new();
+        let mut out_src = Vec::new();
         for it in items {
             let k = sels.len();
             let d = x.shape.get(k).copied().flatten();
             let sel = match it {
                 SliceItem::NewAxis => {
                     out.push(Some(1));
+                    out_src.push(None);
                     continue;
                 }
                 SliceItem::Ellipsis => continue,
@@ -362,10 +362,11 @@ impl StridedSlice {
             };
             if !sel.shrink {
                 out.push(sel.count);
+                out_src.push(Some(k));
             }
             sels.push(sel);
         }
-        Ok(Resolved { sels, out })
+        Ok(Resolved { sels, out, out_src })
     }
 
     /// Per-input-dimension index maps for a known shape.
@@ -380,7 +381,8 @@ impl StridedSlice {
     }
 }
 
-/// `tf.strided_slice` / Python subscripting (TensorFlow's `StridedSlice`). Always copies.
+/// `tf.strided_slice` / Python subscripting (TensorFlow's `StridedSlice`). A zero-copy view
+/// when every stride is positive, a copy otherwise.
 #[derive(Debug, Clone)]
 pub struct StridedSliceOp {
     /// The specification.
@@ -400,6 +402,24 @@ impl Op for StridedSliceOp {
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let x = &inputs[0];
+        let r = self.spec.resolve("StridedSlice", &TensorSpec::of(x))?;
+        if r.sels.iter().all(|s| s.step > 0) {
+            // Positive strides only: a zero-copy view.
+            let l = x.layout();
+            let offset = l.offset()
+                + r.sels
+                    .iter()
+                    .zip(l.strides())
+                    .map(|(s, &st)| s.start as usize * st)
+                    .sum::<usize>();
+            let strides = r
+                .out_src
+                .iter()
+                .map(|src| src.map_or(0, |k| l.strides()[k] * r.sels[k].step as usize))
+                .collect();
+            let shape = r.out.iter().map(|d| d.unwrap_or(0)).collect();
+            return Ok(vec![x.view(Layout::new(shape, strides, offset))]);
+        }
         let (maps, out) = self.spec.maps("StridedSlice", x.shape())?;
         let t = gather_maps_tensor(x, &maps, 0.0);
         Ok(vec![t.view(Layout::contiguous(&out))])
@@ -633,12 +653,22 @@ impl Op for Pad {
     fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         let x = &inputs[0];
         check_paddings(self.name(), &self.paddings, self.mode, x)?;
-        let shape = x
-            .shape
-            .iter()
-            .zip(&self.paddings)
-            .map(|(d, p)| d.map(|d| d + p[0] + p[1]))
-            .collect();
+        let mut shape = Vec::with_capacity(x.rank());
+        for (d, p) in x.shape.iter().zip(&self.paddings) {
+            shape.push(match d {
+                Some(d) => Some(
+                    d.checked_add(p[0])
+                        .and_then(|v| v.checked_add(p[1]))
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                self.name(),
+                                format!("paddings {p:?} overflow dimension {d}"),
+                            )
+                        })?,
+                ),
+                None => None,
+            });
+        }
         Ok(vec![TensorSpec {
             dtype: x.dtype,
             shape,

@@ -808,3 +808,32 @@ proptest! {
         prop_assert_eq!(v(&back), v(&x));
     }
 }
+
+#[test]
+fn positive_stride_slices_are_views() {
+    let x = nd(&[4, 6]);
+    let s = ops::slice(&x, &[1, 2], &[2, 3]).unwrap();
+    assert!(std::sync::Arc::ptr_eq(s.storage(), x.storage()));
+    let s = ops::strided_slice(&x, &StridedSlice::new().range(1, 4, 2).new_axis().step(3)).unwrap();
+    assert!(std::sync::Arc::ptr_eq(s.storage(), x.storage()));
+    assert_eq!(s.shape(), &[2, 1, 2]);
+    assert_eq!(v(&s), vec![6.0, 9.0, 18.0, 21.0]);
+    let r = ops::strided_slice(&x, &StridedSlice::new().step(-1)).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(r.storage(), x.storage()));
+    assert_eq!(v(&r)[..6], [18.0, 19.0, 20.0, 21.0, 22.0, 23.0]);
+}
+
+#[test]
+fn extreme_arguments_error_instead_of_panicking() {
+    let x = nd(&[3]);
+    assert!(ops::pad(&x, &[[usize::MAX, 1]], PadMode::Constant, 0.0).is_err());
+    assert!(ops::tile(&nd(&[2, 2]), &[usize::MAX, 1]).is_err());
+    let s = ops::strided_slice(&x, &StridedSlice::new().span(None, None, isize::MIN)).unwrap();
+    assert_eq!(v(&s), vec![2.0]);
+    let s = ops::strided_slice(
+        &x,
+        &StridedSlice::new().span(Some(isize::MIN), Some(isize::MAX), isize::MAX),
+    )
+    .unwrap();
+    assert_eq!(v(&s), vec![0.0]);
+}
