@@ -514,7 +514,10 @@ mod tests {
             // <backward(dy), gx> = <dy, grad_grad(gx)>
             let l: f64 = dx.iter().zip(&gx).map(|(a, b)| a * b).sum();
             let r: f64 = dy.iter().zip(&gy).map(|(a, b)| a * b).sum();
-            assert!((l - r).abs() < 1e-12 * (1.0 + l.abs()), "case {i}: {l} vs {r}");
+            assert!(
+                (l - r).abs() < 1e-12 * (1.0 + l.abs()),
+                "case {i}: {l} vs {r}"
+            );
         }
     }
 

@@ -16,8 +16,9 @@ use std::borrow::Cow;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::conv::{
-    conv2d_backward_filter, conv2d_backward_input, conv2d_forward, depthwise_conv2d_backward_filter,
-    depthwise_conv2d_backward_input, depthwise_conv2d_forward, Conv2dGeom, DepthwiseGeom,
+    conv2d_backward_filter, conv2d_backward_input, conv2d_forward,
+    depthwise_conv2d_backward_filter, depthwise_conv2d_backward_input, depthwise_conv2d_forward,
+    Conv2dGeom, DepthwiseGeom,
 };
 use crate::kernels::elementwise::{cast as cast_kernel, tensor_from};
 use crate::kernels::padding::{out_size_and_pads, Padding};
@@ -67,10 +68,7 @@ pub(crate) fn compute_float<K: FloatKernel>(
         DType::F32 => run_typed::<f32, K>(k, inputs, out_shape),
         DType::F64 => run_typed::<f64, K>(k, inputs, out_shape),
         DType::F16 | DType::BF16 => {
-            let up: Vec<Tensor> = inputs
-                .iter()
-                .map(|t| cast_kernel(t, DType::F32))
-                .collect();
+            let up: Vec<Tensor> = inputs.iter().map(|t| cast_kernel(t, DType::F32)).collect();
             let up: Vec<&Tensor> = up.iter().collect();
             let y = run_typed::<f32, K>(k, &up, out_shape)?;
             Ok(cast_kernel(&y, dtype))
@@ -107,15 +105,14 @@ pub(crate) fn check_positive(op: &str, what: &str, v: [usize; 2]) -> Result<()> 
     Ok(())
 }
 
-/// Output length of a windowed op along one axis (`None` when unknown); an error when a `valid`
-/// window does not fit. `shapes` are the op's input shapes, for the message.
+/// Output length of a windowed op along one axis (`None` when unknown) for a window of `k`
+/// taps with `(stride, dilation)`; an error when a `valid` window does not fit. `shapes` are the op's input shapes, for the message.
 pub(crate) fn window_out_dim(
     op: &str,
     axis: &str,
     in_size: Dim,
     k: Dim,
-    stride: usize,
-    dilation: usize,
+    (stride, dilation): (usize, usize),
     padding: Padding,
     shapes: &[&[usize]],
 ) -> Result<Dim> {
@@ -244,8 +241,7 @@ impl ConvAttrs {
             "height",
             x[1],
             w[0],
-            self.strides[0],
-            self.dilations[0],
+            (self.strides[0], self.dilations[0]),
             self.padding,
             shapes,
         )?;
@@ -254,8 +250,7 @@ impl ConvAttrs {
             "width",
             x[2],
             w[1],
-            self.strides[1],
-            self.dilations[1],
+            (self.strides[1], self.dilations[1]),
             self.padding,
             shapes,
         )?;
@@ -308,9 +303,7 @@ impl FloatKernel for ConvKernel {
         match (self.0, self.1) {
             (Geom::Regular(g), Pass::Forward) => conv2d_forward(&g, i[0], i[1], out),
             (Geom::Regular(g), Pass::BackpropInput) => conv2d_backward_input(&g, i[1], i[0], out),
-            (Geom::Regular(g), Pass::BackpropFilter) => {
-                conv2d_backward_filter(&g, i[0], i[1], out)
-            }
+            (Geom::Regular(g), Pass::BackpropFilter) => conv2d_backward_filter(&g, i[0], i[1], out),
             (Geom::Depthwise(g), Pass::Forward) => depthwise_conv2d_forward(&g, i[0], i[1], out),
             (Geom::Depthwise(g), Pass::BackpropInput) => {
                 depthwise_conv2d_backward_input(&g, i[1], i[0], out)
@@ -443,9 +436,9 @@ impl Op for Conv2DBackpropInput {
                 ));
             }
         }
-        let want = self
-            .attrs
-            .output_shape(op, self.kind, &dims(&self.input_sizes), &w.shape, &shapes)?;
+        let want =
+            self.attrs
+                .output_shape(op, self.kind, &dims(&self.input_sizes), &w.shape, &shapes)?;
         check_dy(op, &want, dy, &shapes)?;
         Ok(vec![TensorSpec::new(dtype, &self.input_sizes)])
     }
@@ -500,9 +493,9 @@ impl Op for Conv2DBackpropFilter {
                 ));
             }
         }
-        let want = self
-            .attrs
-            .output_shape(op, self.kind, &x.shape, &dims(&self.filter_sizes), &shapes)?;
+        let want =
+            self.attrs
+                .output_shape(op, self.kind, &x.shape, &dims(&self.filter_sizes), &shapes)?;
         check_dy(op, &want, dy, &shapes)?;
         Ok(vec![TensorSpec::new(dtype, &self.filter_sizes)])
     }

@@ -12,6 +12,7 @@ pub mod pool;
 pub mod reduce;
 pub mod unary;
 
+pub use crate::kernels::padding::Padding;
 pub use array::{
     broadcast_to, expand_dims, identity, matrix_transpose, reduce_to_shape, reshape, squeeze,
     stop_gradient, transpose,
@@ -24,9 +25,14 @@ pub use compare::{
     cast, clip_by_value, clip_by_value_scalar, equal, greater, greater_equal, is_finite, is_inf,
     is_nan, less, less_equal, logical_and, logical_not, logical_or, logical_xor, not_equal, where_,
 };
+pub use conv::{
+    conv1d, conv2d, conv2d_backprop_filter, conv2d_backprop_input, conv2d_transpose,
+    depthwise_conv2d, depthwise_conv2d_backprop_filter, depthwise_conv2d_backprop_input,
+};
 pub use create::{
     arange, eye, fill, full_like, linspace, ones, ones_like, range, zeros, zeros_like,
 };
+pub use pool::{avg_pool1d, avg_pool2d, max_pool1d, max_pool2d};
 pub use reduce::{
     argmax, argmin, cumprod, cumsum, moments, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
     reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum, reduce_variance, Axes,
@@ -36,9 +42,3 @@ pub use unary::{
     reciprocal, relu, relu6, round, rsqrt, selu, sigmoid, sign, silu, sin, softplus, softsign,
     sqrt, square, swish, tanh,
 };
-pub use crate::kernels::padding::Padding;
-pub use conv::{
-    conv1d, conv2d, conv2d_backprop_filter, conv2d_backprop_input, conv2d_transpose,
-    depthwise_conv2d, depthwise_conv2d_backprop_filter, depthwise_conv2d_backprop_input,
-};
-pub use pool::{avg_pool1d, avg_pool2d, max_pool1d, max_pool2d};

@@ -38,8 +38,7 @@ impl PoolAttrs {
             "height",
             x[1],
             Some(self.ksize[0]),
-            self.strides[0],
-            1,
+            (self.strides[0], 1),
             self.padding,
             shapes,
         )?;
@@ -48,8 +47,7 @@ impl PoolAttrs {
             "width",
             x[2],
             Some(self.ksize[1]),
-            self.strides[1],
-            1,
+            (self.strides[1], 1),
             self.padding,
             shapes,
         )?;
@@ -77,7 +75,13 @@ fn check_rank4(op: &str, what: &str, s: &TensorSpec, shapes: &[&[usize]]) -> Res
     Ok(())
 }
 
-fn check_same_shape(op: &str, what: &str, want: &[Dim], s: &TensorSpec, shapes: &[&[usize]]) -> Result<()> {
+fn check_same_shape(
+    op: &str,
+    what: &str,
+    want: &[Dim],
+    s: &TensorSpec,
+    shapes: &[&[usize]],
+) -> Result<()> {
     let ok = want.len() == s.rank()
         && want.iter().zip(&s.shape).all(|(a, b)| match (a, b) {
             (Some(a), Some(b)) => a == b,
@@ -323,9 +327,12 @@ impl Op for AvgPoolGrad {
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         // AvgPoolGrad is the adjoint of AvgPool, so its own adjoint is AvgPool.
-        Ok(vec![Some(execute1(
-            AvgPool { attrs: self.attrs },
-            &[ctx.g(0).clone()],
+        let a = self.attrs;
+        Ok(vec![Some(avg_pool2d(
+            ctx.g(0),
+            a.ksize,
+            a.strides,
+            a.padding,
         )?)])
     }
 }
@@ -402,7 +409,10 @@ fn pool1d(
     if input.rank() != 3 {
         return Err(Error::shape(
             op,
-            format!("expects input [n, w, c] (rank 3), got rank {}", input.rank()),
+            format!(
+                "expects input [n, w, c] (rank 3), got rank {}",
+                input.rank()
+            ),
             &[input.shape()],
         ));
     }
@@ -455,12 +465,19 @@ pub fn max_pool_grad(orig_input: &Tensor, grad: &Tensor, attrs: PoolAttrs) -> Re
 /// maximum of each pooling window; the gradient of [`max_pool_grad`] with respect to its
 /// `grad`.
 pub fn max_pool_grad_grad(orig_input: &Tensor, grad: &Tensor, attrs: PoolAttrs) -> Result<Tensor> {
-    execute1(MaxPoolGradGrad { attrs }, &[orig_input.clone(), grad.clone()])
+    execute1(
+        MaxPoolGradGrad { attrs },
+        &[orig_input.clone(), grad.clone()],
+    )
 }
 
 /// TensorFlow's raw `AvgPoolGrad`: the gradient of [`avg_pool2d`] for an input of shape
 /// `orig_input_shape` and output gradient `grad`.
-pub fn avg_pool_grad(orig_input_shape: &[usize], grad: &Tensor, attrs: PoolAttrs) -> Result<Tensor> {
+pub fn avg_pool_grad(
+    orig_input_shape: &[usize],
+    grad: &Tensor,
+    attrs: PoolAttrs,
+) -> Result<Tensor> {
     if orig_input_shape.len() != 4 {
         return Err(Error::shape(
             "AvgPoolGrad",

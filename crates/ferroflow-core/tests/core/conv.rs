@@ -2,7 +2,7 @@
 //! gradients (first and second order), errors, unknown dims and thread-count determinism.
 
 use ferroflow_core::op::{Op, TensorSpec};
-use ferroflow_core::ops::conv::{ConvAttrs, ConvKind, Conv2D};
+use ferroflow_core::ops::conv::{Conv2D, ConvAttrs, ConvKind};
 use ferroflow_core::ops::{self, Axes, Padding};
 use ferroflow_core::testing::{assert_close, check_gradients, test_tensor};
 use ferroflow_core::{DType, Error, GradientTape, Result, Tensor};
@@ -127,7 +127,14 @@ fn ref_conv_transpose(
 }
 
 /// (input shape, kernel [kh, kw], out channels / multiplier, strides, padding, dilations)
-type Case = ([usize; 4], [usize; 2], usize, [usize; 2], Padding, [usize; 2]);
+type Case = (
+    [usize; 4],
+    [usize; 2],
+    usize,
+    [usize; 2],
+    Padding,
+    [usize; 2],
+);
 
 fn geometries() -> Vec<Case> {
     vec![
@@ -240,7 +247,9 @@ fn conv1d_by_hand() {
     // dilation 2, valid, 2 channels in, 1 out: w[k][c] = [[1, 0], [0, 1]] (k = 0, 1),
     // x[t] = (t+1, 10(t+1)) for t = 0..4: y[t] = x[t].c0 + x[t+2].c1 = (t+1) + 10(t+3).
     let x = t(
-        (0..5).flat_map(|i| [(i + 1) as f64, 10.0 * (i + 1) as f64]).collect(),
+        (0..5)
+            .flat_map(|i| [(i + 1) as f64, 10.0 * (i + 1) as f64])
+            .collect(),
         &[1, 5, 2],
     );
     let w = t(vec![1.0, 0.0, 0.0, 1.0], &[2, 2, 1]);
@@ -287,7 +296,14 @@ fn conv2d_transpose_by_hand_and_vs_scatter() {
 
     // Random geometries against the scatter loop. (x shape, kernel, out channels, out shape,
     // strides, padding, dilations)
-    type TCase = ([usize; 4], [usize; 2], [usize; 4], [usize; 2], Padding, [usize; 2]);
+    type TCase = (
+        [usize; 4],
+        [usize; 2],
+        [usize; 4],
+        [usize; 2],
+        Padding,
+        [usize; 2],
+    );
     let cases: &[TCase] = &[
         ([2, 3, 3, 2], [3, 3], [2, 6, 6, 3], [2, 2], Same, [1, 1]),
         ([2, 3, 3, 2], [3, 3], [2, 5, 5, 3], [2, 2], Same, [1, 1]),
@@ -421,8 +437,12 @@ fn conv2d_gradients() {
     for (i, &(xs, k, oc, st, pad, dil)) in small_geometries().iter().enumerate() {
         let x = test_tensor(&xs, 800 + i as u64, -1.0, 1.0);
         let w = test_tensor(&[k[0], k[1], xs[3], oc], 900 + i as u64, -1.0, 1.0);
-        check_gradients(|v| ops::conv2d(&v[0], &v[1], st, pad, dil), &[x, w], &[0, 1])
-            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        check_gradients(
+            |v| ops::conv2d(&v[0], &v[1], st, pad, dil),
+            &[x, w],
+            &[0, 1],
+        )
+        .unwrap_or_else(|e| panic!("case {i}: {e}"));
     }
 }
 
@@ -597,20 +617,32 @@ fn errors_name_the_op_and_shapes() {
     // channel mismatch
     let e = err_text(ops::conv2d(&x, &w, [1, 1], Same, [1, 1]));
     assert!(e.contains("Conv2D") && e.contains("channels"), "{e}");
-    assert!(e.contains("(1, 5, 5, 3)") && e.contains("(3, 3, 4, 8)"), "{e}");
+    assert!(
+        e.contains("(1, 5, 5, 3)") && e.contains("(3, 3, 4, 8)"),
+        "{e}"
+    );
     // wrong rank
     let x3 = test_tensor(&[5, 5, 3], 1, -1.0, 1.0);
     let w3 = test_tensor(&[3, 3, 3, 2], 2, -1.0, 1.0);
     let e = err_text(ops::conv2d(&x3, &w3, [1, 1], Same, [1, 1]));
-    assert!(e.contains("Conv2D") && e.contains("rank 4") && e.contains("(5, 5, 3)"), "{e}");
+    assert!(
+        e.contains("Conv2D") && e.contains("rank 4") && e.contains("(5, 5, 3)"),
+        "{e}"
+    );
     let e = err_text(ops::depthwise_conv2d(&x, &x3, [1, 1], Same, [1, 1]));
-    assert!(e.contains("DepthwiseConv2dNative") && e.contains("(5, 5, 3)"), "{e}");
+    assert!(
+        e.contains("DepthwiseConv2dNative") && e.contains("(5, 5, 3)"),
+        "{e}"
+    );
     let e = err_text(ops::conv1d(&x, &w3, 1, Same, 1));
     assert!(e.contains("Conv1D") && e.contains("(1, 5, 5, 3)"), "{e}");
     // valid window that does not fit (dilated 3x3 by 3 = 7 > 5)
     let e = err_text(ops::conv2d(&x, &w3, [1, 1], Valid, [3, 3]));
     assert!(e.contains("Conv2D") && e.contains("does not fit"), "{e}");
-    assert!(e.contains("(1, 5, 5, 3)") && e.contains("(3, 3, 3, 2)"), "{e}");
+    assert!(
+        e.contains("(1, 5, 5, 3)") && e.contains("(3, 3, 3, 2)"),
+        "{e}"
+    );
     // same padding always fits
     assert_eq!(
         ops::conv2d(&x, &w3, [1, 1], Same, [3, 3]).unwrap().shape(),
@@ -645,7 +677,10 @@ fn errors_name_the_op_and_shapes() {
         [1, 1],
     ));
     assert!(e.contains("Conv2DBackpropInput"), "{e}");
-    assert!(e.contains("(1, 8, 8, 4)") && e.contains("(1, 3, 3, 2)"), "{e}");
+    assert!(
+        e.contains("(1, 8, 8, 4)") && e.contains("(1, 3, 3, 2)"),
+        "{e}"
+    );
     // output channels disagree with the filter
     let e = err_text(ops::conv2d_transpose(
         &xt,
@@ -655,7 +690,10 @@ fn errors_name_the_op_and_shapes() {
         Same,
         [1, 1],
     ));
-    assert!(e.contains("Conv2DBackpropInput") && e.contains("(3, 3, 4, 2)"), "{e}");
+    assert!(
+        e.contains("Conv2DBackpropInput") && e.contains("(3, 3, 4, 2)"),
+        "{e}"
+    );
     // input channels disagree with the filter's last dim
     let wbad = test_tensor(&[3, 3, 4, 3], 5, -1.0, 1.0);
     let e = err_text(ops::conv2d_transpose(
@@ -666,8 +704,18 @@ fn errors_name_the_op_and_shapes() {
         Same,
         [1, 1],
     ));
-    assert!(e.contains("Conv2DBackpropInput") && e.contains("(1, 3, 3, 2)"), "{e}");
-    let e = err_text(ops::conv2d_transpose(&xt, &wt, &[1, 6, 6], [2, 2], Same, [1, 1]));
+    assert!(
+        e.contains("Conv2DBackpropInput") && e.contains("(1, 3, 3, 2)"),
+        "{e}"
+    );
+    let e = err_text(ops::conv2d_transpose(
+        &xt,
+        &wt,
+        &[1, 6, 6],
+        [2, 2],
+        Same,
+        [1, 1],
+    ));
     assert!(e.contains("input_sizes"), "{e}");
     // backprop_filter with a dy of the wrong shape
     let dy = test_tensor(&[1, 4, 4, 2], 6, -1.0, 1.0);
@@ -679,7 +727,10 @@ fn errors_name_the_op_and_shapes() {
         Same,
         [1, 1],
     ));
-    assert!(e.contains("Conv2DBackpropFilter") && e.contains("(1, 4, 4, 2)"), "{e}");
+    assert!(
+        e.contains("Conv2DBackpropFilter") && e.contains("(1, 4, 4, 2)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -737,10 +788,10 @@ fn conv2d_bit_identical_across_thread_counts() {
             .unwrap()
             .install(|| {
                 let y = ops::conv2d(&x, &w, [1, 1], Same, [1, 1]).unwrap();
-                let dx = ops::conv2d_backprop_input(x.shape(), &w, &y, [1, 1], Same, [1, 1])
-                    .unwrap();
-                let dw = ops::conv2d_backprop_filter(&x, w.shape(), &y, [1, 1], Same, [1, 1])
-                    .unwrap();
+                let dx =
+                    ops::conv2d_backprop_input(x.shape(), &w, &y, [1, 1], Same, [1, 1]).unwrap();
+                let dw =
+                    ops::conv2d_backprop_filter(&x, w.shape(), &y, [1, 1], Same, [1, 1]).unwrap();
                 let d = ops::depthwise_conv2d(&x, &wd, [2, 2], Same, [1, 1]).unwrap();
                 [y, dx, dw, d].map(|t| {
                     t.to_vec::<f32>()

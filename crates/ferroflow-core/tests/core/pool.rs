@@ -124,9 +124,7 @@ fn same_stride2_odd_size_by_hand() {
     assert_eq!(vals(&m), vec![-1.0, -3.0, -7.0, -9.0]);
     // valid, multi-channel: channel 1 is 10× channel 0
     let x = t(
-        (1..=16)
-            .flat_map(|v| [v as f64, 10.0 * v as f64])
-            .collect(),
+        (1..=16).flat_map(|v| [v as f64, 10.0 * v as f64]).collect(),
         &[1, 4, 4, 2],
     );
     let a = ops::avg_pool2d(&x, [2, 2], [2, 2], Valid).unwrap();
@@ -225,8 +223,12 @@ fn pool_gradients() {
         let y = ops::max_pool2d(&x, k, st, pad).unwrap();
         let dy = test_tensor(y.shape(), 40 + i as u64, -1.0, 1.0);
         let gx = test_tensor(&xs, 50 + i as u64, -1.0, 1.0);
-        check_gradients(|v| max_pool_grad(&v[0], &v[1], a), &[x.clone(), dy.clone()], &[0, 1])
-            .unwrap_or_else(|e| panic!("MaxPoolGrad case {i}: {e}"));
+        check_gradients(
+            |v| max_pool_grad(&v[0], &v[1], a),
+            &[x.clone(), dy.clone()],
+            &[0, 1],
+        )
+        .unwrap_or_else(|e| panic!("MaxPoolGrad case {i}: {e}"));
         check_gradients(|v| max_pool_grad_grad(&v[0], &v[1], a), &[x, gx], &[0, 1])
             .unwrap_or_else(|e| panic!("MaxPoolGradGrad case {i}: {e}"));
         check_gradients(|v| avg_pool_grad(&xs, &v[0], a), &[dy], &[0])
@@ -277,14 +279,20 @@ fn err_text(r: Result<Tensor>) -> String {
 fn pool_errors() {
     let x = test_tensor(&[1, 4, 4, 2], 1, -1.0, 1.0);
     let e = err_text(ops::max_pool2d(&x, [5, 2], [1, 1], Valid));
-    assert!(e.contains("MaxPool") && e.contains("does not fit") && e.contains("(1, 4, 4, 2)"), "{e}");
+    assert!(
+        e.contains("MaxPool") && e.contains("does not fit") && e.contains("(1, 4, 4, 2)"),
+        "{e}"
+    );
     let e = err_text(ops::avg_pool2d(&x, [2, 2], [0, 1], Same));
     assert!(e.contains("AvgPool") && e.contains("strides"), "{e}");
     let e = err_text(ops::avg_pool2d(&x, [0, 2], [1, 1], Same));
     assert!(e.contains("AvgPool") && e.contains("ksize"), "{e}");
     let x3 = test_tensor(&[4, 4, 2], 1, -1.0, 1.0);
     let e = err_text(ops::max_pool2d(&x3, [2, 2], [1, 1], Same));
-    assert!(e.contains("MaxPool") && e.contains("rank 4") && e.contains("(4, 4, 2)"), "{e}");
+    assert!(
+        e.contains("MaxPool") && e.contains("rank 4") && e.contains("(4, 4, 2)"),
+        "{e}"
+    );
     let e = err_text(ops::max_pool1d(&x, 2, 1, Same));
     assert!(e.contains("MaxPool1D") && e.contains("(1, 4, 4, 2)"), "{e}");
     let xi = Tensor::from_vec(vec![1i64; 32], &[1, 4, 4, 2]).unwrap();
@@ -294,9 +302,19 @@ fn pool_errors() {
     ));
     let dy = test_tensor(&[1, 3, 3, 2], 2, -1.0, 1.0);
     let e = err_text(max_pool_grad(&x, &dy, attrs([2, 2], [2, 2], Same)));
-    assert!(e.contains("MaxPoolGrad") && e.contains("(1, 3, 3, 2)") && e.contains("(1, 4, 4, 2)"), "{e}");
-    let e = err_text(avg_pool_grad(&[1, 4, 4, 2], &dy, attrs([2, 2], [2, 2], Same)));
-    assert!(e.contains("AvgPoolGrad") && e.contains("(1, 3, 3, 2)"), "{e}");
+    assert!(
+        e.contains("MaxPoolGrad") && e.contains("(1, 3, 3, 2)") && e.contains("(1, 4, 4, 2)"),
+        "{e}"
+    );
+    let e = err_text(avg_pool_grad(
+        &[1, 4, 4, 2],
+        &dy,
+        attrs([2, 2], [2, 2], Same),
+    ));
+    assert!(
+        e.contains("AvgPoolGrad") && e.contains("(1, 3, 3, 2)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -312,11 +330,7 @@ fn pools_bit_identical_across_thread_counts() {
                 tape.watch(&x);
                 let m = ops::max_pool2d(&x, [3, 3], [2, 2], Same).unwrap();
                 let a = ops::avg_pool2d(&x, [3, 3], [2, 2], Same).unwrap();
-                let l = ops::add(
-                    &sum_sq(&m).unwrap(),
-                    &sum_sq(&a).unwrap(),
-                )
-                .unwrap();
+                let l = ops::add(&sum_sq(&m).unwrap(), &sum_sq(&a).unwrap()).unwrap();
                 let g = tape.gradient(&l, &[&x]).unwrap()[0].clone().unwrap();
                 [m, a, g].map(|t| {
                     t.to_vec::<f32>()
