@@ -116,6 +116,21 @@ pub(crate) fn window_out_dim(
     padding: Padding,
     shapes: &[&[usize]],
 ) -> Result<Dim> {
+    // Reject windows whose extent overflows (the kernels' index arithmetic assumes it fits).
+    if let Some(k) = k {
+        let eff = dilation
+            .checked_mul(k.saturating_sub(1))
+            .and_then(|e| e.checked_add(1))
+            .and_then(|e| e.checked_add(in_size.unwrap_or(0)))
+            .and_then(|e| e.checked_add(stride));
+        if eff.is_none() {
+            return Err(Error::shape(
+                op,
+                format!("the {axis} window (size {k}, dilation {dilation}) is too large"),
+                shapes,
+            ));
+        }
+    }
     match (in_size, k, padding) {
         (Some(i), _, Padding::Same) => Ok(Some(i.div_ceil(stride.max(1)))),
         (Some(i), Some(k), Padding::Valid) => {
