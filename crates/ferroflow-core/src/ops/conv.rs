@@ -105,18 +105,32 @@ pub(crate) fn check_positive(op: &str, what: &str, v: [usize; 2]) -> Result<()> 
     Ok(())
 }
 
-/// Output length of a windowed op along one axis (`None` when unknown); an error when a `valid`
-/// window does not fit. `shapes` are the op's input shapes, for the message.
+/// Output length of a windowed op along one axis (`None` when unknown) for a window of `k`
+/// taps with `(stride, dilation)`; an error when a `valid` window does not fit. `shapes` are the op's input shapes, for the message.
 pub(crate) fn window_out_dim(
     op: &str,
     axis: &str,
     in_size: Dim,
     k: Dim,
-    stride: usize,
-    dilation: usize,
+    (stride, dilation): (usize, usize),
     padding: Padding,
     shapes: &[&[usize]],
 ) -> Result<Dim> {
+    // Reject windows whose extent overflows (the kernels' index arithmetic assumes it fits).
+    if let Some(k) = k {
+        let eff = dilation
+            .checked_mul(k.saturating_sub(1))
+            .and_then(|e| e.checked_add(1))
+            .and_then(|e| e.checked_add(in_size.unwrap_or(0)))
+            .and_then(|e| e.checked_add(stride));
+        if eff.is_none() {
+            return Err(Error::shape(
+                op,
+                format!("the {axis} window (size {k}, dilation {dilation}) is too large"),
+                shapes,
+            ));
+        }
+    }
     match (in_size, k, padding) {
         (Some(i), _, Padding::Same) => Ok(Some(i.div_ceil(stride.max(1)))),
         (Some(i), Some(k), Padding::Valid) => {
@@ -242,8 +256,7 @@ impl ConvAttrs {
             "height",
             x[1],
             w[0],
-            self.strides[0],
-            self.dilations[0],
+            (self.strides[0], self.dilations[0]),
             self.padding,
             shapes,
         )?;
@@ -252,8 +265,7 @@ impl ConvAttrs {
             "width",
             x[2],
             w[1],
-            self.strides[1],
-            self.dilations[1],
+            (self.strides[1], self.dilations[1]),
             self.padding,
             shapes,
         )?;

@@ -38,8 +38,7 @@ impl PoolAttrs {
             "height",
             x[1],
             Some(self.ksize[0]),
-            self.strides[0],
-            1,
+            (self.strides[0], 1),
             self.padding,
             shapes,
         )?;
@@ -48,8 +47,7 @@ impl PoolAttrs {
             "width",
             x[2],
             Some(self.ksize[1]),
-            self.strides[1],
-            1,
+            (self.strides[1], 1),
             self.padding,
             shapes,
         )?;
@@ -329,9 +327,12 @@ impl Op for AvgPoolGrad {
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         // AvgPoolGrad is the adjoint of AvgPool, so its own adjoint is AvgPool.
-        Ok(vec![Some(execute1(
-            AvgPool { attrs: self.attrs },
-            &[ctx.g(0).clone()],
+        let a = self.attrs;
+        Ok(vec![Some(avg_pool2d(
+            ctx.g(0),
+            a.ksize,
+            a.strides,
+            a.padding,
         )?)])
     }
 }

@@ -648,6 +648,9 @@ fn errors_name_the_op_and_shapes() {
         ops::conv2d(&x, &w3, [1, 1], Same, [3, 3]).unwrap().shape(),
         &[1, 5, 5, 2]
     );
+    // absurd dilation: an error, not an overflow panic
+    let e = err_text(ops::conv2d(&x, &w3, [1, 1], Same, [usize::MAX, 1]));
+    assert!(e.contains("Conv2D") && e.contains("too large"), "{e}");
     // zero stride / dilation
     let e = err_text(ops::conv2d(&x, &w3, [0, 1], Same, [1, 1]));
     assert!(e.contains("Conv2D") && e.contains("strides"), "{e}");

@@ -1,7 +1,10 @@
 //! Pooling ops: hand-computed cases, a naive reference, finite-difference gradients (first and
 //! second order), errors and determinism.
 
-use ferroflow_core::ops::pool::{avg_pool_grad, max_pool_grad, max_pool_grad_grad, PoolAttrs};
+use ferroflow_core::op::{Op, TensorSpec};
+use ferroflow_core::ops::pool::{
+    avg_pool_grad, max_pool_grad, max_pool_grad_grad, MaxPool, PoolAttrs,
+};
 use ferroflow_core::ops::{self, Axes, Padding};
 use ferroflow_core::testing::{assert_close, check_gradients, test_tensor};
 use ferroflow_core::{DType, Error, GradientTape, Result, Tensor};
@@ -342,4 +345,25 @@ fn pools_bit_identical_across_thread_counts() {
             })
     };
     assert!(run(1) == run(2));
+}
+
+#[test]
+fn pool_shape_inference_keeps_unknown_dims() {
+    let op = MaxPool {
+        attrs: attrs([3, 3], [2, 2], Valid),
+    };
+    let x = TensorSpec {
+        dtype: DType::F32,
+        shape: vec![None, Some(7), None, Some(4)],
+    };
+    // (7 - 3) / 2 + 1 = 3 rows; the unknown width stays unknown
+    assert_eq!(
+        op.infer(&[x]).unwrap()[0].shape,
+        vec![None, Some(3), None, Some(4)]
+    );
+    let small = TensorSpec {
+        dtype: DType::F32,
+        shape: vec![None, Some(2), None, Some(4)],
+    };
+    assert!(op.infer(&[small]).is_err());
 }
