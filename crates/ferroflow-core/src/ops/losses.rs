@@ -45,7 +45,8 @@ fn backprop_output_grads(
     Ok((d_logits, sub(&dot, g1)?))
 }
 
-/// TensorFlow's `SoftmaxCrossEntropyWithLogits` over the last axis: outputs the per-example
+/// TensorFlow's `SoftmaxCrossEntropyWithLogits` (inputs: logits, then labels, as TensorFlow's
+/// `features, labels`) over the last axis: outputs the per-example
 /// loss and the backprop (`softmax·Σlabels - labels`, the exact gradient of the loss; equal to
 /// TensorFlow's `softmax - labels` when each label row sums to 1).
 #[derive(Clone, Debug)]
@@ -56,7 +57,7 @@ impl Op for SoftmaxCrossEntropyWithLogits {
         "SoftmaxCrossEntropyWithLogits"
     }
     fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        let (labels, logits) = (&inputs[0], &inputs[1]);
+        let (logits, labels) = (&inputs[0], &inputs[1]);
         require_float(self.name(), logits)?;
         if labels.dtype != logits.dtype {
             return Err(Error::dtype(
@@ -72,12 +73,22 @@ impl Op for SoftmaxCrossEntropyWithLogits {
                 &[&labels.shape_for_error(), &logits.shape_for_error()],
             ));
         }
-        let mut loss = logits.clone();
+        // Dimensions known on either side are known in the outputs.
+        let merged = TensorSpec {
+            dtype: logits.dtype,
+            shape: logits
+                .shape
+                .iter()
+                .zip(&labels.shape)
+                .map(|(a, b)| a.or(*b))
+                .collect(),
+        };
+        let mut loss = merged.clone();
         loss.shape.pop();
-        Ok(vec![loss, logits.clone()])
+        Ok(vec![loss, merged])
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let (labels, logits) = (&inputs[0], &inputs[1]);
+        let (logits, labels) = (&inputs[0], &inputs[1]);
         let shape = logits.shape();
         let n = shape.last().copied().unwrap_or(1);
         let loss_shape = &shape[..shape.len() - 1];
@@ -109,7 +120,7 @@ impl Op for SoftmaxCrossEntropyWithLogits {
         }
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
-        let (labels, logits) = (ctx.x(0), ctx.x(1));
+        let (logits, labels) = (ctx.x(0), ctx.x(1));
         let g0 = expand_dims(ctx.g(0), -1)?;
         let mut d_logits = mul(&g0, ctx.y(1))?;
         let mut d_labels = neg(&mul(&g0, &log_softmax(logits, -1)?)?)?;
@@ -119,7 +130,7 @@ impl Op for SoftmaxCrossEntropyWithLogits {
             d_logits = add(&d_logits, &dl)?;
             d_labels = add(&d_labels, &dz)?;
         }
-        Ok(vec![Some(d_labels), Some(d_logits)])
+        Ok(vec![Some(d_logits), Some(d_labels)])
     }
 }
 
@@ -160,7 +171,7 @@ pub fn softmax_cross_entropy_with_logits(
     }
     let a = normalize_axis(op, axis, logits.shape())?;
     let (z, x) = (axis_to_last(labels, a)?, axis_to_last(logits, a)?);
-    let mut out = execute(SoftmaxCrossEntropyWithLogits, &[z, x])?;
+    let mut out = execute(SoftmaxCrossEntropyWithLogits, &[x, z])?;
     Ok(out.swap_remove(0))
 }
 
@@ -192,9 +203,18 @@ impl Op for SparseSoftmaxCrossEntropyWithLogits {
                 &[&labels.shape_for_error(), &logits.shape_for_error()],
             ));
         }
-        let mut loss = logits.clone();
-        loss.shape.pop();
-        Ok(vec![loss, logits.clone()])
+        // Batch dimensions known on either side are known in the outputs.
+        let loss = TensorSpec {
+            dtype: logits.dtype,
+            shape: batch
+                .iter()
+                .zip(&labels.shape)
+                .map(|(a, b)| a.or(*b))
+                .collect(),
+        };
+        let mut bp = loss.clone();
+        bp.shape.push(logits.shape[logits.rank() - 1]);
+        Ok(vec![loss, bp])
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let (logits, labels) = (&inputs[0], &inputs[1]);

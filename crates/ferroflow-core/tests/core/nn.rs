@@ -736,14 +736,18 @@ fn shape_rules_keep_unknown_dims() {
         .infer(std::slice::from_ref(&x))
         .is_err());
     let out = SoftmaxCrossEntropyWithLogits
-        .infer(&[spec(DType::F32, &[Some(3), None]), x.clone()])
+        .infer(&[x.clone(), spec(DType::F32, &[Some(3), None])])
         .unwrap();
-    assert_eq!(out[0].shape, vec![None]);
-    assert_eq!(out[1].shape, vec![None, Some(5)]);
+    assert_eq!(out[0].shape, vec![Some(3)]);
+    assert_eq!(out[1].shape, vec![Some(3), Some(5)]);
+    assert!(SoftmaxCrossEntropyWithLogits
+        .infer(&[x.clone(), spec(DType::F32, &[None, Some(4)])])
+        .is_err());
     let out = SparseSoftmaxCrossEntropyWithLogits
-        .infer(&[x.clone(), spec(DType::I64, &[None])])
+        .infer(&[x.clone(), spec(DType::I64, &[Some(7)])])
         .unwrap();
-    assert_eq!(out[0].shape, vec![None]);
+    assert_eq!(out[0].shape, vec![Some(7)]);
+    assert_eq!(out[1].shape, vec![Some(7), Some(5)]);
     assert!(SparseSoftmaxCrossEntropyWithLogits
         .infer(&[x.clone(), spec(DType::I64, &[None, None])])
         .is_err());
