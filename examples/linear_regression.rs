@@ -12,7 +12,7 @@
 //! Data: `y = 3·x + 2` plus a little Gaussian noise. Run it with
 //! `cargo run --release --example linear_regression`.
 
-use ferroflow::{ops, DType, GradientTape, Result, Tensor, Variable};
+use ferroflow::{ops, DType, GradientTape, Result, Variable};
 
 /// The true parameters the data is drawn from.
 pub const TRUE_W: f32 = 3.0;
