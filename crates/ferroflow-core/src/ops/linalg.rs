@@ -122,9 +122,8 @@ impl Op for MatMul {
                 ));
             }
         }
-        let mut shape = broadcast_dims(&a.shape[..ra - 2], &b.shape[..rb - 2]).ok_or_else(|| {
-            Error::shape(name, "batch dimensions cannot be broadcast", &shapes)
-        })?;
+        let mut shape = broadcast_dims(&a.shape[..ra - 2], &b.shape[..rb - 2])
+            .ok_or_else(|| Error::shape(name, "batch dimensions cannot be broadcast", &shapes))?;
         shape.push(m);
         shape.push(n);
         Ok(vec![TensorSpec {
@@ -251,7 +250,9 @@ fn matmul_kernel<T: Float + StorageElement>(
     if nb > 1 && parallel::gemm_threads(per) == 1 && parallel::gemm_threads(total) > 1 {
         // Small matrices: one single-threaded product per task (same arithmetic per matrix, so
         // the result does not depend on the thread count).
-        c.par_chunks_mut(mn).enumerate().for_each(|(i, ci)| one(i, ci));
+        c.par_chunks_mut(mn)
+            .enumerate()
+            .for_each(|(i, ci)| one(i, ci));
     } else {
         for (i, ci) in c.chunks_mut(mn).enumerate() {
             one(i, ci);
@@ -528,7 +529,12 @@ fn contract(x: Term, y: Term, keep: &[char]) -> Result<Term> {
     let x3 = reshape(&x.permuted(&xo)?, &[nb, m, k])?;
     let y3 = reshape(&y.permuted(&yo)?, &[nb, k, n])?;
     let z = matmul(&x3, &y3, false, false)?;
-    let labels: Vec<char> = batch.iter().chain(&free_x).chain(&free_y).copied().collect();
+    let labels: Vec<char> = batch
+        .iter()
+        .chain(&free_x)
+        .chain(&free_y)
+        .copied()
+        .collect();
     let shape: Vec<isize> = batch
         .iter()
         .chain(&free_x)

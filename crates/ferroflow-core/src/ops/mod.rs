@@ -27,6 +27,10 @@ pub use compare::{
 pub use create::{
     arange, eye, fill, full_like, linspace, ones, ones_like, range, zeros, zeros_like,
 };
+pub use linalg::{einsum, matmul, norm, tensordot, MatMul, NormOrd, TensordotAxes};
+pub use random::{
+    random_normal, random_shuffle, random_uniform, random_uniform_int, truncated_normal, Generator,
+};
 pub use reduce::{
     argmax, argmin, cumprod, cumsum, moments, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
     reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum, reduce_variance, Axes,
@@ -35,8 +39,4 @@ pub use unary::{
     abs, ceil, cos, elu, erf, exp, expm1, floor, gelu, hard_sigmoid, leaky_relu, log, log1p, neg,
     reciprocal, relu, relu6, round, rsqrt, selu, sigmoid, sign, silu, sin, softplus, softsign,
     sqrt, square, swish, tanh,
-};
-pub use linalg::{einsum, matmul, norm, tensordot, MatMul, NormOrd, TensordotAxes};
-pub use random::{
-    random_normal, random_shuffle, random_uniform, random_uniform_int, truncated_normal, Generator,
 };

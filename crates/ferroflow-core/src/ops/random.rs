@@ -75,15 +75,12 @@ fn float_tensor(
     a: f64,
     b: f64,
     dtype: DType,
-    seed: u64,
-    offset: u64,
+    (seed, offset): (u64, u64),
 ) -> Result<Tensor> {
     Ok(match dtype {
         DType::F32 => fill::<f32>(d, shape, a, b, seed, offset),
         DType::F64 => fill::<f64>(d, shape, a, b, seed, offset),
-        DType::F16 | DType::BF16 => {
-            cast_kernel(&fill::<f32>(d, shape, a, b, seed, offset), dtype)
-        }
+        DType::F16 | DType::BF16 => cast_kernel(&fill::<f32>(d, shape, a, b, seed, offset), dtype),
         _ => {
             return Err(Error::dtype(
                 name,
@@ -160,8 +157,7 @@ pub fn random_uniform(
         minval,
         maxval,
         dtype,
-        seed,
-        0,
+        (seed, 0),
     )
 }
 
@@ -187,8 +183,7 @@ pub fn random_normal(
         mean,
         stddev,
         dtype,
-        seed,
-        0,
+        (seed, 0),
     )
 }
 
@@ -215,8 +210,7 @@ pub fn truncated_normal(
         mean,
         stddev,
         dtype,
-        seed,
-        0,
+        (seed, 0),
     )
 }
 
@@ -357,11 +351,17 @@ impl Generator {
         }
         let n: usize = shape.iter().product();
         let (seed, off) = self.reserve(float_counters(d, dtype, n));
-        float_tensor(name, d, shape, a, b, dtype, seed, off)
+        float_tensor(name, d, shape, a, b, dtype, (seed, off))
     }
 
     /// Floats uniform in `[minval, maxval)` (`Generator.uniform`).
-    pub fn uniform(&self, shape: &[usize], minval: f64, maxval: f64, dtype: DType) -> Result<Tensor> {
+    pub fn uniform(
+        &self,
+        shape: &[usize],
+        minval: f64,
+        maxval: f64,
+        dtype: DType,
+    ) -> Result<Tensor> {
         if dtype.is_int() {
             return self.uniform_int(shape, minval as i64, maxval as i64, dtype);
         }

@@ -36,19 +36,27 @@ fn display_scalars() {
 #[test]
 fn display_vectors_of_each_dtype() {
     assert_eq!(
-        Tensor::from_vec(vec![1i32, 2, 3], &[3]).unwrap().to_string(),
+        Tensor::from_vec(vec![1i32, 2, 3], &[3])
+            .unwrap()
+            .to_string(),
         "tf.Tensor([1 2 3], shape=(3,), dtype=int32)"
     );
     assert_eq!(
-        Tensor::from_vec(vec![-10i64, 200], &[2]).unwrap().to_string(),
+        Tensor::from_vec(vec![-10i64, 200], &[2])
+            .unwrap()
+            .to_string(),
         "tf.Tensor([-10 200], shape=(2,), dtype=int64)"
     );
     assert_eq!(
-        Tensor::from_vec(vec![0.5f64, 1.25], &[2]).unwrap().to_string(),
+        Tensor::from_vec(vec![0.5f64, 1.25], &[2])
+            .unwrap()
+            .to_string(),
         "tf.Tensor([0.5  1.25], shape=(2,), dtype=float64)"
     );
     assert_eq!(
-        Tensor::from_vec(vec![true, false], &[2]).unwrap().to_string(),
+        Tensor::from_vec(vec![true, false], &[2])
+            .unwrap()
+            .to_string(),
         "tf.Tensor([ True False], shape=(2,), dtype=bool)"
     );
     assert_eq!(
@@ -60,7 +68,10 @@ fn display_vectors_of_each_dtype() {
         DType::F16,
     )
     .unwrap();
-    assert_eq!(h.to_string(), "tf.Tensor([0.1 1. ], shape=(2,), dtype=float16)");
+    assert_eq!(
+        h.to_string(),
+        "tf.Tensor([0.1 1. ], shape=(2,), dtype=float16)"
+    );
     // bfloat16 elements print with %g and are joined unpadded (ml_dtypes).
     let b = ops::cast(
         &Tensor::from_vec(vec![1.0f32, 0.1, -2.5], &[3]).unwrap(),
@@ -112,8 +123,11 @@ fn display_long_tensor_is_summarised() {
          shape=(40, 50), dtype=float32)"
     );
     // Without the wide range, fixed notation with aligned points.
-    let f = Tensor::from_vec((0..1001).map(|v| v as f32 / 4.0 + 1.0).collect::<Vec<_>>(), &[1001])
-        .unwrap();
+    let f = Tensor::from_vec(
+        (0..1001).map(|v| v as f32 / 4.0 + 1.0).collect::<Vec<_>>(),
+        &[1001],
+    )
+    .unwrap();
     assert_eq!(
         f.to_string(),
         "tf.Tensor([  1.     1.25   1.5  ... 250.5  250.75 251.  ], shape=(1001,), dtype=float32)"

@@ -13,6 +13,7 @@ fn unary_values_match_formulas() {
     let xs = [-2.5, -1.0, -0.3, 0.0, 0.4, 1.0, 3.0];
     let x = t(&xs, &[7]);
     let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    #[allow(clippy::type_complexity)]
     let cases: Vec<(UnaryFn, Box<dyn Fn(f64) -> f64>)> = vec![
         (ops::neg, Box::new(|v| -v)),
         (ops::abs, Box::new(|v: f64| v.abs())),

@@ -188,7 +188,10 @@ fn matmul_errors_name_the_op_and_shapes() {
     let e = ops::matmul(&a, &b, false, false).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, Error::Shape { .. }), "{msg}");
-    assert!(msg.contains("MatMul") && msg.contains("(2, 3)") && msg.contains("(4, 2)"), "{msg}");
+    assert!(
+        msg.contains("MatMul") && msg.contains("(2, 3)") && msg.contains("(4, 2)"),
+        "{msg}"
+    );
     let a3 = Tensor::from_vec(vec![0.0f32; 12], &[2, 2, 3]).unwrap();
     let b3 = Tensor::from_vec(vec![0.0f32; 18], &[3, 3, 2]).unwrap();
     let msg = ops::matmul(&a3, &b3, false, false).unwrap_err().to_string();
@@ -248,7 +251,12 @@ fn matmul_gradients_batch_broadcast() {
     // Rank-2 weight shared over a batch.
     let x = test_tensor(&[3, 2, 4], 16, -1.0, 1.0);
     let w = test_tensor(&[4, 3], 17, -1.0, 1.0);
-    check_gradients(|v| ops::matmul(&v[0], &v[1], false, false), &[x, w], &[0, 1]).unwrap();
+    check_gradients(
+        |v| ops::matmul(&v[0], &v[1], false, false),
+        &[x, w],
+        &[0, 1],
+    )
+    .unwrap();
 }
 
 #[test]
@@ -295,7 +303,10 @@ fn tensordot_values_and_gradients() {
     .unwrap();
     check_gradients(
         |x| ops::tensordot(&x[0], &x[1], TensordotAxes::N(0)),
-        &[test_tensor(&[2], 22, -1.0, 1.0), test_tensor(&[3], 23, -1.0, 1.0)],
+        &[
+            test_tensor(&[2], 22, -1.0, 1.0),
+            test_tensor(&[3], 23, -1.0, 1.0),
+        ],
         &[0, 1],
     )
     .unwrap();
@@ -303,7 +314,10 @@ fn tensordot_values_and_gradients() {
     let msg = ops::tensordot(&a, &b, TensordotAxes::N(2))
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("Tensordot") && msg.contains("(2, 3, 4)"), "{msg}");
+    assert!(
+        msg.contains("Tensordot") && msg.contains("(2, 3, 4)"),
+        "{msg}"
+    );
     assert!(ops::tensordot(&a, &b, TensordotAxes::N(4)).is_err());
     assert!(ops::tensordot(&a, &b, TensordotAxes::Pairs(vec![2, 2], vec![0, 0])).is_err());
 }
@@ -353,7 +367,9 @@ fn einsum_common_forms() {
     }
     einsum_case("ij->ji", &[a.clone()], &[3, 2], &want);
     // ij->i
-    let want: Vec<f64> = (0..2).map(|i| (0..3).map(|j| da[i * 3 + j]).sum()).collect();
+    let want: Vec<f64> = (0..2)
+        .map(|i| (0..3).map(|j| da[i * 3 + j]).sum())
+        .collect();
     einsum_case("ij->i", &[a.clone()], &[2], &want);
     // i,j->ij and i,i->
     let u = test_tensor(&[3], 32, -1.0, 1.0);
@@ -385,7 +401,8 @@ fn einsum_common_forms() {
         for i in 0..3 {
             for k in 0..4 {
                 for j in 0..2 {
-                    want[(bb * 3 + i) * 4 + k] += dp[(bb * 3 + i) * 2 + j] * dq[(bb * 2 + j) * 4 + k];
+                    want[(bb * 3 + i) * 4 + k] +=
+                        dp[(bb * 3 + i) * 2 + j] * dq[(bb * 2 + j) * 4 + k];
                 }
             }
         }
@@ -400,7 +417,8 @@ fn einsum_common_forms() {
         for i in 0..3 {
             for j in 0..5 {
                 for d in 0..4 {
-                    want[(bh * 3 + i) * 5 + j] += dq[(bh * 3 + i) * 4 + d] * dk[(bh * 5 + j) * 4 + d];
+                    want[(bh * 3 + i) * 5 + j] +=
+                        dq[(bh * 3 + i) * 4 + d] * dk[(bh * 5 + j) * 4 + d];
                 }
             }
         }
@@ -443,7 +461,10 @@ fn einsum_rejects_unsupported_forms() {
         assert!(e.to_string().contains("Einsum"), "{eq}: {e}");
     }
     let e = ops::einsum("ij,jk->ik", &[&b, &b]).unwrap_err();
-    assert!(e.to_string().contains("Einsum") && e.to_string().contains("(3, 4)"), "{e}");
+    assert!(
+        e.to_string().contains("Einsum") && e.to_string().contains("(3, 4)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -453,7 +474,12 @@ fn norm_values() {
     assert_eq!(all.shape(), &[] as &[usize]);
     assert_close(&all.to_f64_vec(), &[91f64.sqrt()], 1e-12, 0.0);
     let rows = ops::norm(&x, NormOrd::Euclidean, 1, false).unwrap();
-    assert_close(&rows.to_f64_vec(), &[14f64.sqrt(), 77f64.sqrt()], 1e-12, 0.0);
+    assert_close(
+        &rows.to_f64_vec(),
+        &[14f64.sqrt(), 77f64.sqrt()],
+        1e-12,
+        0.0,
+    );
     let cols = ops::norm(&x, NormOrd::One, 0, true).unwrap();
     assert_eq!(cols.shape(), &[1, 3]);
     assert_eq!(cols.to_f64_vec(), vec![5.0, 7.0, 9.0]);
@@ -482,7 +508,12 @@ fn norm_values() {
     tape.watch(&z);
     let n = ops::norm(&z, NormOrd::Euclidean, Axes::All, false).unwrap();
     let g = tape.gradient(&n, &[&z]).unwrap();
-    assert!(g[0].as_ref().unwrap().to_f64_vec().iter().all(|v| v.is_nan()));
+    assert!(g[0]
+        .as_ref()
+        .unwrap()
+        .to_f64_vec()
+        .iter()
+        .all(|v| v.is_nan()));
 }
 
 #[test]
@@ -505,8 +536,12 @@ fn norm_gradients() {
     ] {
         for keep in [false, true] {
             let a = axes.clone();
-            check_gradients(|v| ops::norm(&v[0], ord, a.clone(), keep), &[xs.clone()], &[0])
-                .unwrap_or_else(|e| panic!("{ord:?} {axes:?} keepdims={keep}: {e}"));
+            check_gradients(
+                |v| ops::norm(&v[0], ord, a.clone(), keep),
+                &[xs.clone()],
+                &[0],
+            )
+            .unwrap_or_else(|e| panic!("{ord:?} {axes:?} keepdims={keep}: {e}"));
         }
     }
 }

@@ -92,7 +92,11 @@ fn uniform_int_range_and_statistics() {
     }
     // random_uniform with an integer dtype forwards to the integer generator.
     let w = ops::random_uniform(&[10], 0.0, 4.0, DType::I64, 8).unwrap();
-    assert!(w.to_vec::<i64>().unwrap().iter().all(|x| (0..4).contains(x)));
+    assert!(w
+        .to_vec::<i64>()
+        .unwrap()
+        .iter()
+        .all(|x| (0..4).contains(x)));
     assert!(matches!(
         ops::random_uniform_int(&[2], 3, 3, DType::I32, 0),
         Err(Error::InvalidArgument { .. })
@@ -123,7 +127,9 @@ fn values_do_not_depend_on_thread_count() {
             {
                 let g = Generator::from_seed(9);
                 g.normal(&[10_000], 0.0, 1.0, DType::F32).unwrap();
-                g.uniform(&[10_000], 0.0, 1.0, DType::F64).unwrap().to_f64_vec()
+                g.uniform(&[10_000], 0.0, 1.0, DType::F64)
+                    .unwrap()
+                    .to_f64_vec()
             },
         ]
     };
@@ -145,7 +151,11 @@ fn shuffle_permutes_rows_and_is_not_differentiable() {
         assert_eq!(v[2 * r] as i64 % 2, 0);
         firsts.push(v[2 * r] as i64 / 2);
     }
-    assert_ne!(firsts, (0..10).collect::<Vec<_>>(), "seed 3 should move something");
+    assert_ne!(
+        firsts,
+        (0..10).collect::<Vec<_>>(),
+        "seed 3 should move something"
+    );
     firsts.sort_unstable();
     assert_eq!(firsts, (0..10).collect::<Vec<_>>());
     assert_eq!(
@@ -154,7 +164,10 @@ fn shuffle_permutes_rows_and_is_not_differentiable() {
     );
     // Any dtype, and a non-contiguous input.
     let b = Tensor::from_vec(vec![true, false, false], &[3]).unwrap();
-    let bs = ops::random_shuffle(&b, 1).unwrap().to_vec::<bool>().unwrap();
+    let bs = ops::random_shuffle(&b, 1)
+        .unwrap()
+        .to_vec::<bool>()
+        .unwrap();
     assert_eq!(bs.iter().filter(|&&t| t).count(), 1);
     let xt = ops::transpose(&x, &[1, 0]).unwrap();
     let ys = ops::random_shuffle(&xt, 0).unwrap();
