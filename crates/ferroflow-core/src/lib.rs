@@ -4,6 +4,8 @@
 #![warn(missing_docs)]
 
 pub mod autodiff;
+#[cfg(feature = "ndarray")]
+pub mod convert;
 pub mod display;
 pub mod dtype;
 pub mod error;

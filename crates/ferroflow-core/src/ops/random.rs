@@ -75,8 +75,7 @@ fn float_tensor(
     a: f64,
     b: f64,
     dtype: DType,
-    seed: u64,
-    offset: u64,
+    (seed, offset): (u64, u64),
 ) -> Result<Tensor> {
     Ok(match dtype {
         DType::F32 => fill::<f32>(d, shape, a, b, seed, offset),
@@ -158,8 +157,7 @@ pub fn random_uniform(
         minval,
         maxval,
         dtype,
-        seed,
-        0,
+        (seed, 0),
     )
 }
 
@@ -185,8 +183,7 @@ pub fn random_normal(
         mean,
         stddev,
         dtype,
-        seed,
-        0,
+        (seed, 0),
     )
 }
 
@@ -213,8 +210,7 @@ pub fn truncated_normal(
         mean,
         stddev,
         dtype,
-        seed,
-        0,
+        (seed, 0),
     )
 }
 
@@ -355,7 +351,7 @@ impl Generator {
         }
         let n: usize = shape.iter().product();
         let (seed, off) = self.reserve(float_counters(d, dtype, n));
-        float_tensor(name, d, shape, a, b, dtype, seed, off)
+        float_tensor(name, d, shape, a, b, dtype, (seed, off))
     }
 
     /// Floats uniform in `[minval, maxval)` (`Generator.uniform`).

@@ -21,7 +21,7 @@ fn step() -> Vec<Vec<u32>> {
     let h =
         ops::relu(&ops::conv2d(&x, &k.value(), [1, 1], Padding::Valid, [1, 1]).unwrap()).unwrap();
     let h = ops::max_pool2d(&h, [2, 2], [2, 2], Padding::Valid).unwrap();
-    let h = ops::dropout(&h, 0.25, 11).unwrap();
+    let h = ops::dropout(&h, 0.25, 11, None).unwrap();
     let flat = ops::reshape(&h, &[16, -1]).unwrap();
     let logits = ops::matmul(&flat, &w.value(), false, false).unwrap();
     let per_example = ops::sparse_softmax_cross_entropy_with_logits(&labels, &logits).unwrap();

@@ -545,3 +545,56 @@ fn norm_gradients() {
         }
     }
 }
+
+#[test]
+fn matmul_infer_keeps_unknown_dims() {
+    use ferroflow_core::op::{Op, TensorSpec};
+    let op = ops::MatMul {
+        transpose_a: false,
+        transpose_b: true,
+    };
+    let a = TensorSpec {
+        dtype: DType::F32,
+        shape: vec![None, Some(1), None, Some(4)],
+    };
+    let b = TensorSpec {
+        dtype: DType::F32,
+        shape: vec![Some(5), None, None],
+    };
+    let out = op.infer(&[a.clone(), b]).unwrap();
+    assert_eq!(out[0].shape, vec![None, Some(5), None, None]);
+    // A known mismatch is still an error.
+    let bad = TensorSpec {
+        dtype: DType::F32,
+        shape: vec![Some(2), Some(3)],
+    };
+    assert!(op.infer(&[a, bad]).is_err());
+}
+
+#[test]
+fn matmul_does_not_depend_on_thread_count() {
+    let run = || {
+        let a = ops::cast(&test_tensor(&[2048, 8, 8], 60, -1.0, 1.0), DType::F32).unwrap();
+        let w = ops::cast(&test_tensor(&[8, 8], 61, -1.0, 1.0), DType::F32).unwrap();
+        let big = ops::cast(&test_tensor(&[160, 130], 62, -1.0, 1.0), DType::F32).unwrap();
+        vec![
+            ops::matmul(&a, &w, false, true)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap(),
+            ops::matmul(&big, &big, false, true)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap(),
+        ]
+    };
+    let pool = |k: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(k)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(run);
+    let two = pool(2).install(run);
+    assert_eq!(one, two);
+}

@@ -3,6 +3,7 @@
 mod broadcast_props;
 mod conv;
 mod determinism;
+mod convert;
 mod display;
 mod elementwise;
 mod linalg;
