@@ -2,8 +2,8 @@
 
 mod broadcast_props;
 mod conv;
-mod determinism;
 mod convert;
+mod determinism;
 mod display;
 mod elementwise;
 mod linalg;
