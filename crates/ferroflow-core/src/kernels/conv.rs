@@ -13,7 +13,7 @@
 //! order), so results never depend on the number of threads.
 
 use crate::kernels::gemm::matmul;
-use crate::kernels::padding::{explicit_out_size, out_size_and_pads, Padding};
+use crate::kernels::padding::{window_2d, Padding, Pads2d};
 use crate::kernels::parallel;
 use crate::kernels::Float;
 use rayon::prelude::*;
@@ -26,35 +26,6 @@ const COL_BUDGET_BYTES: usize = 4 << 20;
 
 /// Upper bound on the per-image partial filter gradients of the depthwise backward pass.
 const PARTIAL_BUDGET_BYTES: usize = 16 << 20;
-
-/// Output size and leading pads along H and W.
-fn spatial_dims(
-    h: usize,
-    w: usize,
-    kernel: [usize; 2],
-    strides: [usize; 2],
-    dilations: [usize; 2],
-    padding: Padding,
-) -> (usize, usize, usize, usize) {
-    let (oh, pt, _) = out_size_and_pads(h, kernel[0], strides[0], dilations[0], padding);
-    let (ow, pl, _) = out_size_and_pads(w, kernel[1], strides[1], dilations[1], padding);
-    (oh, ow, pt, pl)
-}
-
-/// Output size along H and W for explicit `[top, bottom, left, right]` pads.
-fn explicit_dims(
-    h: usize,
-    w: usize,
-    kernel: [usize; 2],
-    strides: [usize; 2],
-    dilations: [usize; 2],
-    pads: [usize; 4],
-) -> (usize, usize) {
-    (
-        explicit_out_size(h, kernel[0], strides[0], dilations[0], pads[0], pads[1]),
-        explicit_out_size(w, kernel[1], strides[1], dilations[1], pads[2], pads[3]),
-    )
-}
 
 /// Geometry of a regular 2-D convolution: input `[n, h, w, c]`, filter `[kh, kw, c, oc]`,
 /// output `[n, oh, ow, oc]`.
@@ -109,8 +80,39 @@ impl Conv2dGeom {
         dilations: [usize; 2],
         padding: Padding,
     ) -> Self {
+        Self::build(input, kernel, oc, strides, dilations, Pads2d::Mode(padding))
+    }
+
+    /// Like [`Conv2dGeom::new`] with explicit `pads = [top, bottom, left, right]` (e.g. Keras'
+    /// `causal` 1-D padding is `[0, 0, d*(k-1), 0]`).
+    pub fn with_explicit_pads(
+        input: [usize; 4],
+        kernel: [usize; 2],
+        oc: usize,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        pads: [usize; 4],
+    ) -> Self {
+        Self::build(
+            input,
+            kernel,
+            oc,
+            strides,
+            dilations,
+            Pads2d::Explicit(pads),
+        )
+    }
+
+    fn build(
+        input: [usize; 4],
+        kernel: [usize; 2],
+        oc: usize,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        pads: Pads2d,
+    ) -> Self {
         let [n, h, w, c] = input;
-        let (oh, ow, pad_top, pad_left) = spatial_dims(h, w, kernel, strides, dilations, padding);
+        let (oh, ow, pad_top, pad_left) = window_2d(h, w, kernel, strides, dilations, pads);
         Conv2dGeom {
             n,
             h,
@@ -125,37 +127,6 @@ impl Conv2dGeom {
             dw: dilations[1].max(1),
             pad_top,
             pad_left,
-            oh,
-            ow,
-        }
-    }
-
-    /// Like [`Conv2dGeom::new`] with explicit `pads = [top, bottom, left, right]` (e.g. Keras'
-    /// `causal` 1-D padding is `[0, 0, d*(k-1), 0]`).
-    pub fn with_explicit_pads(
-        input: [usize; 4],
-        kernel: [usize; 2],
-        oc: usize,
-        strides: [usize; 2],
-        dilations: [usize; 2],
-        pads: [usize; 4],
-    ) -> Self {
-        let [n, h, w, c] = input;
-        let (oh, ow) = explicit_dims(h, w, kernel, strides, dilations, pads);
-        Conv2dGeom {
-            n,
-            h,
-            w,
-            c,
-            kh: kernel[0],
-            kw: kernel[1],
-            oc,
-            sh: strides[0].max(1),
-            sw: strides[1].max(1),
-            dh: dilations[0].max(1),
-            dw: dilations[1].max(1),
-            pad_top: pads[0],
-            pad_left: pads[2],
             oh,
             ow,
         }
@@ -556,8 +527,45 @@ impl DepthwiseGeom {
         dilations: [usize; 2],
         padding: Padding,
     ) -> Self {
+        Self::build(
+            input,
+            kernel,
+            mult,
+            strides,
+            dilations,
+            Pads2d::Mode(padding),
+        )
+    }
+
+    /// Like [`DepthwiseGeom::new`] with explicit `pads = [top, bottom, left, right]`.
+    pub fn with_explicit_pads(
+        input: [usize; 4],
+        kernel: [usize; 2],
+        mult: usize,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        pads: [usize; 4],
+    ) -> Self {
+        Self::build(
+            input,
+            kernel,
+            mult,
+            strides,
+            dilations,
+            Pads2d::Explicit(pads),
+        )
+    }
+
+    fn build(
+        input: [usize; 4],
+        kernel: [usize; 2],
+        mult: usize,
+        strides: [usize; 2],
+        dilations: [usize; 2],
+        pads: Pads2d,
+    ) -> Self {
         let [n, h, w, c] = input;
-        let (oh, ow, pad_top, pad_left) = spatial_dims(h, w, kernel, strides, dilations, padding);
+        let (oh, ow, pad_top, pad_left) = window_2d(h, w, kernel, strides, dilations, pads);
         DepthwiseGeom {
             n,
             h,
@@ -572,36 +580,6 @@ impl DepthwiseGeom {
             dw: dilations[1].max(1),
             pad_top,
             pad_left,
-            oh,
-            ow,
-        }
-    }
-
-    /// Like [`DepthwiseGeom::new`] with explicit `pads = [top, bottom, left, right]`.
-    pub fn with_explicit_pads(
-        input: [usize; 4],
-        kernel: [usize; 2],
-        mult: usize,
-        strides: [usize; 2],
-        dilations: [usize; 2],
-        pads: [usize; 4],
-    ) -> Self {
-        let [n, h, w, c] = input;
-        let (oh, ow) = explicit_dims(h, w, kernel, strides, dilations, pads);
-        DepthwiseGeom {
-            n,
-            h,
-            w,
-            c,
-            kh: kernel[0],
-            kw: kernel[1],
-            mult,
-            sh: strides[0].max(1),
-            sw: strides[1].max(1),
-            dh: dilations[0].max(1),
-            dw: dilations[1].max(1),
-            pad_top: pads[0],
-            pad_left: pads[2],
             oh,
             ow,
         }

@@ -100,6 +100,41 @@ pub fn explicit_out_size(
     }
 }
 
+/// How a 2-D windowed op pads its input: TensorFlow's `valid`/`same`, or explicit
+/// `[top, bottom, left, right]` pads (e.g. Keras' `causal` 1-D padding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pads2d {
+    /// `valid` or `same`, with TensorFlow's arithmetic.
+    Mode(Padding),
+    /// Explicit `[top, bottom, left, right]` pads.
+    Explicit([usize; 4]),
+}
+
+/// Output size and leading pads of a 2-D window over an `h x w` input:
+/// `(oh, ow, pad_top, pad_left)`. Sizes are 0 when the window does not fit.
+pub fn window_2d(
+    h: usize,
+    w: usize,
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    pads: Pads2d,
+) -> (usize, usize, usize, usize) {
+    match pads {
+        Pads2d::Mode(p) => {
+            let (oh, top, _) = out_size_and_pads(h, kernel[0], strides[0], dilations[0], p);
+            let (ow, left, _) = out_size_and_pads(w, kernel[1], strides[1], dilations[1], p);
+            (oh, ow, top, left)
+        }
+        Pads2d::Explicit([top, bottom, left, right]) => (
+            explicit_out_size(h, kernel[0], strides[0], dilations[0], top, bottom),
+            explicit_out_size(w, kernel[1], strides[1], dilations[1], left, right),
+            top,
+            left,
+        ),
+    }
+}
+
 /// Output length of a transposed convolution (Keras' `deconv_output_length`).
 ///
 /// With `output_padding == None`: `valid` gives `in*s + max(k_eff - s, 0)` and `same` gives

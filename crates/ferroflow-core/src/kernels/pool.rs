@@ -8,7 +8,7 @@
 //! Forward passes are parallel over output rows, backward passes over images; results never
 //! depend on the number of threads.
 
-use crate::kernels::padding::{explicit_out_size, out_size_and_pads, Padding};
+use crate::kernels::padding::{window_2d, Padding, Pads2d};
 use crate::kernels::parallel;
 use crate::kernels::Float;
 use rayon::prelude::*;
@@ -54,9 +54,22 @@ impl Pool2dGeom {
         strides: [usize; 2],
         padding: Padding,
     ) -> Self {
+        Self::build(input, window, strides, Pads2d::Mode(padding))
+    }
+
+    /// Like [`Pool2dGeom::new`] with explicit `pads = [top, bottom, left, right]`.
+    pub fn with_explicit_pads(
+        input: [usize; 4],
+        window: [usize; 2],
+        strides: [usize; 2],
+        pads: [usize; 4],
+    ) -> Self {
+        Self::build(input, window, strides, Pads2d::Explicit(pads))
+    }
+
+    fn build(input: [usize; 4], window: [usize; 2], strides: [usize; 2], pads: Pads2d) -> Self {
         let [n, h, w, c] = input;
-        let (oh, pad_top, _) = out_size_and_pads(h, window[0], strides[0], 1, padding);
-        let (ow, pad_left, _) = out_size_and_pads(w, window[1], strides[1], 1, padding);
+        let (oh, ow, pad_top, pad_left) = window_2d(h, w, window, strides, [1, 1], pads);
         Pool2dGeom {
             n,
             h,
@@ -70,30 +83,6 @@ impl Pool2dGeom {
             pad_left,
             oh,
             ow,
-        }
-    }
-
-    /// Like [`Pool2dGeom::new`] with explicit `pads = [top, bottom, left, right]`.
-    pub fn with_explicit_pads(
-        input: [usize; 4],
-        window: [usize; 2],
-        strides: [usize; 2],
-        pads: [usize; 4],
-    ) -> Self {
-        let [n, h, w, c] = input;
-        Pool2dGeom {
-            n,
-            h,
-            w,
-            c,
-            kh: window[0],
-            kw: window[1],
-            sh: strides[0].max(1),
-            sw: strides[1].max(1),
-            pad_top: pads[0],
-            pad_left: pads[2],
-            oh: explicit_out_size(h, window[0], strides[0], 1, pads[0], pads[1]),
-            ow: explicit_out_size(w, window[1], strides[1], 1, pads[2], pads[3]),
         }
     }
 

@@ -129,6 +129,32 @@ fn pooled_shape(g: &Pool2dGeom) -> [usize; 4] {
     [g.n, g.oh, g.ow, g.c]
 }
 
+/// The shape rule shared by `MaxPool` and `AvgPool`: a rank-4 float input, pooled.
+fn infer_forward(op: &str, attrs: &PoolAttrs, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+    let x = &inputs[0];
+    let xs = x.shape_for_error();
+    let dtype = check_float(op, &[x])?;
+    check_rank4(op, "input", x, &[&xs])?;
+    let shape = attrs.output_shape(op, &x.shape, &[&xs])?;
+    Ok(vec![TensorSpec { dtype, shape }])
+}
+
+/// The forward pass shared by `MaxPool` and `AvgPool`.
+fn compute_forward(
+    op: &str,
+    attrs: &PoolAttrs,
+    pass: Pass,
+    inputs: &[Tensor],
+) -> Result<Vec<Tensor>> {
+    let g = attrs.geom(inputs[0].shape());
+    Ok(vec![compute_float(
+        op,
+        &PoolKernel(g, pass),
+        &[&inputs[0]],
+        &pooled_shape(&g),
+    )?])
+}
+
 /// `MaxPool`: input `[input]`.
 #[derive(Clone, Debug)]
 pub struct MaxPool {
@@ -141,22 +167,10 @@ impl Op for MaxPool {
         "MaxPool"
     }
     fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        let x = &inputs[0];
-        let xs = x.shape_for_error();
-        let dtype = check_float(self.name(), &[x])?;
-        check_rank4(self.name(), "input", x, &[&xs])?;
-        let shape = self.attrs.output_shape(self.name(), &x.shape, &[&xs])?;
-        Ok(vec![TensorSpec { dtype, shape }])
+        infer_forward(self.name(), &self.attrs, inputs)
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let g = self.attrs.geom(inputs[0].shape());
-        let k = PoolKernel(g, Pass::Max);
-        Ok(vec![compute_float(
-            self.name(),
-            &k,
-            &[&inputs[0]],
-            &pooled_shape(&g),
-        )?])
+        compute_forward(self.name(), &self.attrs, Pass::Max, inputs)
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(max_pool_grad(ctx.x(0), ctx.g(0), self.attrs)?)])
@@ -265,22 +279,10 @@ impl Op for AvgPool {
         "AvgPool"
     }
     fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
-        let x = &inputs[0];
-        let xs = x.shape_for_error();
-        let dtype = check_float(self.name(), &[x])?;
-        check_rank4(self.name(), "input", x, &[&xs])?;
-        let shape = self.attrs.output_shape(self.name(), &x.shape, &[&xs])?;
-        Ok(vec![TensorSpec { dtype, shape }])
+        infer_forward(self.name(), &self.attrs, inputs)
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let g = self.attrs.geom(inputs[0].shape());
-        let k = PoolKernel(g, Pass::Avg);
-        Ok(vec![compute_float(
-            self.name(),
-            &k,
-            &[&inputs[0]],
-            &pooled_shape(&g),
-        )?])
+        compute_forward(self.name(), &self.attrs, Pass::Avg, inputs)
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(avg_pool_grad(
