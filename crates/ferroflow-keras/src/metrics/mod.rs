@@ -1,0 +1,151 @@
+//! `keras.metrics`: stateful metrics (`update_state`, `result`, `reset_state`), by name
+//! (`"accuracy"`) or by value.
+//!
+//! Metrics accumulate over batches: `result()` after several `update_state` calls is the metric
+//! of all the data seen since the last `reset_state` (a weighted mean for the mean-style metrics).
+//!
+//! ```
+//! use ferroflow_keras::metrics::{Metric, SparseCategoricalAccuracy};
+//! use ferroflow_core::Tensor;
+//! let mut acc = SparseCategoricalAccuracy::new();
+//! let y = Tensor::from_vec(vec![1i64, 0], &[2])?;
+//! let p = Tensor::from_vec(vec![0.2f32, 0.8, 0.6, 0.4], &[2, 2])?;
+//! acc.update_state(&y, &p, None)?;
+//! assert_eq!(acc.result()?.item::<f32>()?, 1.0);
+//! let p2 = Tensor::from_vec(vec![0.9f32, 0.1, 0.9, 0.1], &[2, 2])?;
+//! acc.update_state(&y, &p2, None)?; // streaming: 3 right out of 4
+//! assert_eq!(acc.result()?.item::<f32>()?, 0.75);
+//! # Ok::<(), ferroflow_core::Error>(())
+//! ```
+
+mod accuracy;
+mod reduce;
+
+pub use accuracy::{Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy};
+pub use reduce::{Mean, MeanMetricWrapper, Sum};
+
+use ferroflow_core::{Result, Tensor};
+
+use crate::backend::{unknown_name, Arg};
+
+/// A Keras metric.
+pub trait Metric: Send {
+    /// The name used in logs (`"accuracy"`, `"val_accuracy"` for validation).
+    fn name(&self) -> &str;
+
+    /// Accumulates one batch.
+    fn update_state(
+        &mut self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<()>;
+
+    /// The metric over everything accumulated (a float32 scalar for most metrics).
+    fn result(&self) -> Result<Tensor>;
+
+    /// Forgets everything accumulated.
+    fn reset_state(&mut self);
+}
+
+/// `"accuracy"` / `"acc"` as Keras resolves it in `compile`, from the shapes of the first batch:
+/// predictions with last dimension 1 → `BinaryAccuracy`; labels of lower rank than the
+/// predictions, or labels with last dimension 1 against wider predictions →
+/// `SparseCategoricalAccuracy`; otherwise `CategoricalAccuracy`. Logged under the name given.
+pub struct AutoAccuracy {
+    name: String,
+    inner: Option<Box<dyn Metric>>,
+}
+
+impl AutoAccuracy {
+    /// Resolves on the first `update_state`; logs as `name`.
+    pub fn new(name: &str) -> AutoAccuracy {
+        AutoAccuracy {
+            name: name.to_string(),
+            inner: None,
+        }
+    }
+
+    /// The class chosen by Keras's rule for these shapes.
+    pub fn resolve(y_true: &[usize], y_pred: &[usize]) -> Box<dyn Metric> {
+        let pred_last = y_pred.last().copied().unwrap_or(1);
+        let true_last = y_true.last().copied().unwrap_or(1);
+        if pred_last == 1 {
+            Box::new(BinaryAccuracy::new())
+        } else if y_true.len() < y_pred.len() || (true_last == 1 && pred_last > 1) {
+            Box::new(SparseCategoricalAccuracy::new())
+        } else {
+            Box::new(CategoricalAccuracy::new())
+        }
+    }
+}
+
+impl Metric for AutoAccuracy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn update_state(
+        &mut self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<()> {
+        let inner = self
+            .inner
+            .get_or_insert_with(|| AutoAccuracy::resolve(y_true.shape(), y_pred.shape()));
+        inner.update_state(y_true, y_pred, sample_weight)
+    }
+
+    fn result(&self) -> Result<Tensor> {
+        match &self.inner {
+            Some(m) => m.result(),
+            None => Ok(Tensor::scalar(0.0f32)),
+        }
+    }
+
+    fn reset_state(&mut self) {
+        if let Some(m) = &mut self.inner {
+            m.reset_state();
+        }
+    }
+}
+
+/// The names [`get`] accepts.
+pub const NAMES: &[&str] = &[
+    "accuracy",
+    "acc",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+];
+
+/// `keras.metrics.get(name)`: a metric by its Keras name, logged under that name; an unknown name
+/// is an error listing the valid ones.
+pub fn get(name: &str) -> Result<Box<dyn Metric>> {
+    Ok(match name {
+        "accuracy" | "acc" => Box::new(AutoAccuracy::new(name)),
+        "binary_accuracy" => Box::new(BinaryAccuracy::new()),
+        "categorical_accuracy" => Box::new(CategoricalAccuracy::new()),
+        "sparse_categorical_accuracy" => Box::new(SparseCategoricalAccuracy::new()),
+        _ => return Err(unknown_name("metric", name, NAMES)),
+    })
+}
+
+impl From<&str> for Arg<Box<dyn Metric>> {
+    fn from(name: &str) -> Self {
+        Arg(get(name))
+    }
+}
+
+impl<M: Metric + 'static> From<M> for Arg<Box<dyn Metric>> {
+    fn from(m: M) -> Self {
+        Arg(Ok(Box::new(m)))
+    }
+}
+
+impl From<Box<dyn Metric>> for Arg<Box<dyn Metric>> {
+    fn from(m: Box<dyn Metric>) -> Self {
+        Arg(Ok(m))
+    }
+}
