@@ -25,3 +25,7 @@
 #![warn(missing_docs)]
 
 pub use ferroflow_core::*;
+
+/// Keras: layers, models, `compile`/`fit`/`evaluate`/`predict`, optimizers, losses, metrics and
+/// callbacks (`ferroflow::keras::layers::Dense`, ...), mirroring `tf.keras`.
+pub use ferroflow_keras as keras;

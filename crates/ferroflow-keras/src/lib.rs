@@ -24,6 +24,7 @@
 pub mod activations;
 pub mod backend;
 pub mod callbacks;
+pub mod datasets;
 pub mod initializers;
 pub mod layers;
 pub mod losses;

@@ -1,0 +1,3 @@
+//! Integration tests of ferroflow-keras, one module per area.
+
+mod models;

@@ -1,0 +1,351 @@
+//! Models: Sequential and functional construction, compile/fit/evaluate/predict, errors.
+
+use ferroflow_core::{ops, DType, Error, Tensor};
+use ferroflow_keras::layers::{Dense, Input, LayerHandle};
+use ferroflow_keras::optimizers::SGD;
+use ferroflow_keras::prelude::*;
+use ferroflow_keras::utils::set_random_seed;
+
+fn toy_regression(n: usize) -> (Tensor, Tensor) {
+    // y = 2·x0 - x1 + 0.5 on a fixed grid.
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..n {
+        let a = (i as f32 / n as f32) * 2.0 - 1.0;
+        let b = ((i * 7 % n) as f32 / n as f32) * 2.0 - 1.0;
+        x.extend([a, b]);
+        y.push(2.0 * a - b + 0.5);
+    }
+    (
+        Tensor::from_vec(x, &[n, 2]).unwrap(),
+        Tensor::from_vec(y, &[n, 1]).unwrap(),
+    )
+}
+
+fn mlp() -> Sequential {
+    let mut m = Sequential::new();
+    m.add(Input::new(&[2])).unwrap();
+    m.add(Dense::new(8).activation("tanh")).unwrap();
+    m.add(Dense::new(1)).unwrap();
+    m
+}
+
+#[test]
+fn fit_before_compile_is_an_error_naming_the_model() {
+    let (x, y) = toy_regression(8);
+    let mut m = mlp();
+    let err = m.fit(&x, &y).verbose(0).run().unwrap_err().to_string();
+    assert!(err.contains("compile()"), "{err}");
+    assert!(err.contains(m.name()), "{err}");
+    let err = m.evaluate(&x, &y).verbose(0).run().unwrap_err().to_string();
+    assert!(err.contains("compile()"), "{err}");
+}
+
+#[test]
+fn unknown_names_list_the_valid_ones() {
+    let mut m = mlp();
+    let e = m.compile("adamm", "mse", ()).unwrap_err().to_string();
+    assert!(
+        e.contains("\"adamm\"") && e.contains("adam") && e.contains("sgd"),
+        "{e}"
+    );
+    let e = m
+        .compile("adam", "mean_sqared_error", ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("mean_sqared_error") && e.contains("mse"), "{e}");
+    let e = m
+        .compile("adam", "mse", ["acuracy"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("acuracy") && e.contains("accuracy"), "{e}");
+    // A bad activation name surfaces when the layer is built (here: at add, input known).
+    let mut s = Sequential::new();
+    s.add(Input::new(&[2])).unwrap();
+    let e = s
+        .add(Dense::new(3).activation("rleu"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rleu") && e.contains("relu"), "{e}");
+}
+
+#[test]
+fn wrong_input_shape_names_the_model_and_both_shapes() {
+    let mut m = mlp();
+    m.compile("sgd", "mse", ()).unwrap();
+    let x = ops::zeros(&[4, 3], DType::F32);
+    let y = ops::zeros(&[4, 1], DType::F32);
+    let err = m.fit(&x, &y).verbose(0).run().unwrap_err();
+    let s = err.to_string();
+    assert!(matches!(err, Error::Shape { .. }), "{s}");
+    assert!(
+        s.contains("(None, 2)") && s.contains("(4, 3)") && s.contains(m.name()),
+        "{s}"
+    );
+    let err = m.predict(&x).verbose(0).run().unwrap_err().to_string();
+    assert!(err.contains("(None, 2)") && err.contains("(4, 3)"), "{err}");
+}
+
+#[test]
+fn mismatched_labels_are_clear_errors() {
+    let mut m = mlp();
+    m.compile("sgd", "mse", ()).unwrap();
+    let x = ops::zeros(&[4, 2], DType::F32);
+    // Different number of samples.
+    let y = ops::zeros(&[5, 1], DType::F32);
+    let e = m.fit(&x, &y).verbose(0).run().unwrap_err().to_string();
+    assert!(
+        e.contains("cardinality") && e.contains("(4, 2)") && e.contains("(5, 1)"),
+        "{e}"
+    );
+    // Same count, wrong shape for the loss.
+    let y = ops::zeros(&[4, 3], DType::F32);
+    let e = m.fit(&x, &y).verbose(0).run().unwrap_err().to_string();
+    assert!(
+        e.contains("mean_squared_error") && e.contains("(4, 3)") && e.contains("(4, 1)"),
+        "{e}"
+    );
+    // Sparse labels that do not fit the predictions.
+    let mut c = Sequential::new();
+    c.add(Input::new(&[2])).unwrap();
+    c.add(Dense::new(3).activation("softmax")).unwrap();
+    c.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    let y = ops::zeros(&[4, 2], DType::F32);
+    let e = c.fit(&x, &y).verbose(0).run().unwrap_err().to_string();
+    assert!(
+        e.contains("sparse_categorical_crossentropy")
+            && e.contains("(4, 2)")
+            && e.contains("(4, 3)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sequential_regression_learns() {
+    set_random_seed(1);
+    let (x, y) = toy_regression(64);
+    let mut m = mlp();
+    m.compile(SGD::new().learning_rate(0.1), "mse", ["mae"])
+        .unwrap();
+    let before = m.evaluate(&x, &y).verbose(0).run().unwrap();
+    let h = m
+        .fit(&x, &y)
+        .epochs(40)
+        .batch_size(16)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let after = m.evaluate(&x, &y).verbose(0).run().unwrap();
+    assert_eq!(before.len(), 2, "[loss, mae]");
+    assert!(after[0] < before[0] * 0.1, "{before:?} -> {after:?}");
+    let losses = h.get("loss").unwrap();
+    assert_eq!(losses.len(), 40);
+    assert!(losses[39] < losses[0]);
+    assert_eq!(h.epoch, (0..40).collect::<Vec<_>>());
+    assert_eq!(h.params["steps"], 4);
+}
+
+#[test]
+fn evaluate_matches_a_hand_computed_loss_and_metric() {
+    // Dense(1) with known weights: predictions and MSE/MAE by hand.
+    let mut m = Sequential::new();
+    m.add(Input::new(&[2])).unwrap();
+    m.add(Dense::new(1)).unwrap();
+    m.set_weights(&[
+        Tensor::from_vec(vec![1.0f32, -1.0], &[2, 1]).unwrap(),
+        Tensor::from_vec(vec![0.5f32], &[1]).unwrap(),
+    ])
+    .unwrap();
+    m.compile("sgd", "mse", ["mae"]).unwrap();
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 1.0, 0.0, 0.0], &[3, 2]).unwrap();
+    let y = Tensor::from_vec(vec![0.0f32, 2.0, 1.0], &[3, 1]).unwrap();
+    // predictions: -0.5, 2.5, 0.5 → errors -0.5, 0.5, -0.5
+    let r = m.evaluate(&x, &y).batch_size(2).verbose(0).run().unwrap();
+    assert!((r[0] - 0.25).abs() < 1e-6, "{r:?}");
+    assert!((r[1] - 0.5).abs() < 1e-6, "{r:?}");
+    let p = m.predict(&x).batch_size(2).verbose(0).run().unwrap();
+    assert_eq!(p.to_vec::<f32>().unwrap(), vec![-0.5, 2.5, 0.5]);
+}
+
+#[test]
+fn functional_two_inputs_shared_layer_two_outputs_trains() {
+    set_random_seed(7);
+    let a = Input::named(&[4], "a_in");
+    let b = Input::named(&[4], "b_in");
+    let shared = LayerHandle::new(Dense::new(8).activation("tanh").named("shared"));
+    let ha = shared.apply(&a).unwrap();
+    let hb = shared.apply(&b).unwrap();
+    let out1 = Dense::new(1).named("sum_out").apply(&ha).unwrap();
+    let out2 = Dense::new(2)
+        .activation("softmax")
+        .named("cls_out")
+        .apply(&hb)
+        .unwrap();
+    let mut model = Model::new([&a, &b], [&out1, &out2]).unwrap();
+    // The shared layer's weights count once.
+    assert_eq!(model.count_params(), (4 * 8 + 8) + (8 + 1) + (8 * 2 + 2));
+    assert_eq!(model.layers().len(), 5);
+    model
+        .compile(
+            "adam",
+            vec!["mse", "sparse_categorical_crossentropy"],
+            ["accuracy"],
+        )
+        .unwrap();
+    model.set_loss_weights(&[1.0, 0.5]).unwrap();
+    let n = 64;
+    let xa: Vec<f32> = (0..n * 4)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let xb: Vec<f32> = (0..n * 4)
+        .map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0)
+        .collect();
+    let ysum: Vec<f32> = xa.chunks(4).map(|r| r.iter().sum::<f32>() * 0.5).collect();
+    let ycls: Vec<i64> = xb.chunks(4).map(|r| (r[0] > 0.0) as i64).collect();
+    let xa = Tensor::from_vec(xa, &[n, 4]).unwrap();
+    let xb = Tensor::from_vec(xb, &[n, 4]).unwrap();
+    let ysum = Tensor::from_vec(ysum, &[n, 1]).unwrap();
+    let ycls = Tensor::from_vec(ycls, &[n]).unwrap();
+    let h = model
+        .fit([&xa, &xb], [&ysum, &ycls])
+        .epochs(60)
+        .batch_size(16)
+        .verbose(0)
+        .run()
+        .unwrap();
+    for key in ["loss", "sum_out_loss", "cls_out_loss", "cls_out_accuracy"] {
+        assert!(
+            h.get(key).is_some(),
+            "missing {key}: {:?}",
+            h.history.keys()
+        );
+    }
+    let l = h.get("loss").unwrap();
+    assert!(l[l.len() - 1] < l[0] * 0.5, "{l:?}");
+    // The total is the weighted sum of the per-output losses (no regularizers here).
+    let r = model
+        .evaluate([&xa, &xb], [&ysum, &ycls])
+        .verbose(0)
+        .run_dict()
+        .unwrap();
+    assert!(
+        (r["loss"] - (r["sum_out_loss"] + 0.5 * r["cls_out_loss"])).abs() < 1e-5,
+        "{r:?}"
+    );
+    assert!(r["cls_out_accuracy"] > 0.8, "{r:?}");
+    let preds = model.predict([&xa, &xb]).verbose(0).run_all().unwrap();
+    assert_eq!(preds[0].shape(), &[n, 1]);
+    assert_eq!(preds[1].shape(), &[n, 2]);
+}
+
+#[test]
+fn graph_disconnected_is_an_error() {
+    let a = Input::new(&[3]);
+    let b = Input::new(&[3]);
+    let out = Dense::new(1).apply(&b).unwrap();
+    let e = Model::new(&a, &out).unwrap_err().to_string();
+    assert!(e.contains("disconnected"), "{e}");
+}
+
+#[test]
+fn predict_equals_call_and_batches_concatenate() {
+    let mut m = mlp();
+    let x = Tensor::from_vec((0..70).map(|i| i as f32 / 70.0).collect(), &[35, 2]).unwrap();
+    let whole = m.call(&[x.clone()], false).unwrap().remove(0);
+    let p = m.predict(&x).batch_size(8).verbose(0).run().unwrap();
+    assert_eq!(p.shape(), &[35, 1]);
+    assert_eq!(p.to_vec::<f32>().unwrap(), whole.to_vec::<f32>().unwrap());
+}
+
+#[test]
+fn train_on_batch_steps_once() {
+    let (x, y) = toy_regression(16);
+    let mut m = mlp();
+    m.compile(SGD::new().learning_rate(0.05), "mse", ())
+        .unwrap();
+    let w0 = m.get_weights();
+    let logs = m.train_on_batch(&x, &y, None).unwrap();
+    assert!(logs["loss"] > 0.0);
+    assert_eq!(m.optimizer().unwrap().iterations(), 1);
+    let w1 = m.get_weights();
+    assert_ne!(
+        w0[0].to_vec::<f32>().unwrap(),
+        w1[0].to_vec::<f32>().unwrap()
+    );
+    let t = m.test_on_batch(&x, &y, None).unwrap();
+    assert!(t["loss"] < logs["loss"], "{t:?} vs {logs:?}");
+    assert_eq!(m.optimizer().unwrap().iterations(), 1);
+}
+
+#[test]
+fn frozen_layers_do_not_train() {
+    let (x, y) = toy_regression(16);
+    let mut m = Sequential::new();
+    m.add(Input::new(&[2])).unwrap();
+    m.add(Dense::new(4).trainable(false)).unwrap();
+    m.add(Dense::new(1)).unwrap();
+    assert_eq!(m.trainable_weights().len(), 2);
+    assert_eq!(m.non_trainable_weights().len(), 2);
+    m.compile("sgd", "mse", ()).unwrap();
+    let before = m.get_weights();
+    m.fit(&x, &y).epochs(2).verbose(0).run().unwrap();
+    let after = m.get_weights();
+    assert_eq!(
+        before[0].to_vec::<f32>().unwrap(),
+        after[0].to_vec::<f32>().unwrap()
+    );
+    assert_ne!(
+        before[2].to_vec::<f32>().unwrap(),
+        after[2].to_vec::<f32>().unwrap()
+    );
+}
+
+#[test]
+fn validation_split_takes_the_tail_and_logs_val_keys() {
+    let (x, y) = toy_regression(40);
+    let mut m = mlp();
+    m.compile("sgd", "mse", ["mae"]).unwrap();
+    let h = m
+        .fit(&x, &y)
+        .epochs(2)
+        .batch_size(8)
+        .validation_split(0.25)
+        .verbose(0)
+        .run()
+        .unwrap();
+    assert_eq!(h.params["steps"], 4, "30 training samples at batch 8");
+    let keys: Vec<&String> = h.history.keys().collect();
+    assert_eq!(keys, ["loss", "mae", "val_loss", "val_mae"]);
+    // The validation loss is the loss on the last 10 samples with the final weights.
+    let idx = Tensor::from_vec((30i64..40).collect::<Vec<_>>(), &[10]).unwrap();
+    let (vx, vy) = (
+        ops::gather(&x, &idx, 0).unwrap(),
+        ops::gather(&y, &idx, 0).unwrap(),
+    );
+    let r = m.evaluate(&vx, &vy).verbose(0).run_dict().unwrap();
+    assert!((r["loss"] - h.get("val_loss").unwrap()[1]).abs() < 1e-6);
+}
+
+#[test]
+fn same_seed_gives_the_same_weights() {
+    let (x, y) = toy_regression(32);
+    let run = || {
+        set_random_seed(42);
+        ferroflow_keras::utils::clear_session();
+        let mut m = mlp();
+        m.compile("adam", "mse", ()).unwrap();
+        m.fit(&x, &y)
+            .epochs(2)
+            .batch_size(8)
+            .verbose(0)
+            .run()
+            .unwrap();
+        m.get_weights()
+            .iter()
+            .flat_map(|w| w.to_vec::<f32>().unwrap())
+            .map(f32::to_bits)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
