@@ -16,11 +16,21 @@
 //! ```
 
 mod crossentropy;
+mod hinge;
+mod probabilistic;
 mod regression;
+mod shapes;
 
 pub(crate) use crossentropy::sparse_labels;
-pub use crossentropy::SparseCategoricalCrossentropy;
-pub use regression::MeanSquaredError;
+pub use crossentropy::{
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+};
+pub use hinge::{CategoricalHinge, Hinge, SquaredHinge};
+pub use probabilistic::{KLDivergence, Poisson};
+pub use regression::{
+    CosineSimilarity, Huber, LogCosh, MeanAbsoluteError, MeanAbsolutePercentageError,
+    MeanSquaredError, MeanSquaredLogarithmicError,
+};
 
 use ferroflow_core::{ops, Error, Result, Tensor};
 
@@ -34,10 +44,43 @@ pub enum Reduction {
     SumOverBatchSize,
     /// `"sum"`: Σ(loss·w).
     Sum,
-    /// `"mean_with_sample_weight"`: Σ(loss·w) / Σw.
+    /// `"mean_with_sample_weight"`: Σ(loss·w) / Σw (0 when Σw = 0, Keras's `divide_no_nan`).
     MeanWithSampleWeight,
     /// `"none"`: the weighted per-sample values.
     None,
+}
+
+/// The names [`Reduction::get`] accepts.
+pub const REDUCTION_NAMES: &[&str] = &[
+    "sum_over_batch_size",
+    "mean",
+    "sum",
+    "mean_with_sample_weight",
+    "none",
+];
+
+impl Reduction {
+    /// A reduction by Keras's name: `"sum_over_batch_size"` (or its alias `"mean"`), `"sum"`,
+    /// `"mean_with_sample_weight"`, `"none"` (Keras's `None`).
+    pub fn get(name: &str) -> Result<Reduction> {
+        Ok(match name {
+            "sum_over_batch_size" | "mean" => Reduction::SumOverBatchSize,
+            "sum" => Reduction::Sum,
+            "mean_with_sample_weight" => Reduction::MeanWithSampleWeight,
+            "none" | "None" => Reduction::None,
+            _ => return Err(unknown_name("reduction", name, REDUCTION_NAMES)),
+        })
+    }
+
+    /// The Keras name (`"sum_over_batch_size"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::SumOverBatchSize => "sum_over_batch_size",
+            Reduction::Sum => "sum",
+            Reduction::MeanWithSampleWeight => "mean_with_sample_weight",
+            Reduction::None => "none",
+        }
+    }
 }
 
 /// A Keras loss.
@@ -66,7 +109,12 @@ pub trait Loss: Send {
     }
 }
 
-/// Applies `sample_weight` (broadcast from the batch axis) and `reduction` to per-sample losses.
+/// Applies `sample_weight` (broadcast from the batch axis) and `reduction` to per-sample losses,
+/// as Keras's `reduce_weighted_values`.
+///
+/// Weights of shape `(batch,)` or `(batch, 1)` weigh whole samples. Under
+/// `mean_with_sample_weight` the divisor is the sum of the weights as given (not broadcast over
+/// the values' other axes), as Keras's.
 pub fn reduce_weighted(
     name: &str,
     values: &Tensor,
@@ -95,8 +143,11 @@ pub fn reduce_weighted(
                 None => ops::mul_scalar(&total, 1.0 / weighted.num_elements().max(1) as f64),
                 Some(w) => {
                     let w = align_weight(name, &ops::cast(w, values.dtype())?, values)?;
-                    let w = ops::broadcast_to(&w, values.shape())?;
-                    ops::div(&total, &ops::reduce_sum(&w, ops::Axes::All, false)?)
+                    let sw = ops::reduce_sum(&w, ops::Axes::All, false)?;
+                    // divide_no_nan: 0 where the weights sum to 0.
+                    let zero = ops::equal(&sw, &Tensor::scalar_of(sw.dtype(), 0.0))?;
+                    let safe = ops::where_(&zero, &ops::ones_like(&sw)?, &sw)?;
+                    ops::where_(&zero, &ops::zeros_like(&sw)?, &ops::div(&total, &safe)?)
                 }
             }
         }
@@ -104,7 +155,7 @@ pub fn reduce_weighted(
 }
 
 /// Reshapes sample weights so they broadcast against `values` from the batch axis.
-fn align_weight(name: &str, w: &Tensor, values: &Tensor) -> Result<Tensor> {
+pub(crate) fn align_weight(name: &str, w: &Tensor, values: &Tensor) -> Result<Tensor> {
     let mut w = w.clone();
     while w.rank() > values.rank() && w.shape().last() == Some(&1) {
         w = ops::squeeze(&w, &[-1])?;
@@ -122,21 +173,75 @@ fn align_weight(name: &str, w: &Tensor, values: &Tensor) -> Result<Tensor> {
     Ok(w)
 }
 
-/// The names [`get`] accepts (Keras's `compile(loss=...)` strings).
+/// The names [`get`] accepts (Keras's `compile(loss=...)` strings). Keras's class names
+/// (`"MeanSquaredError"`, `"BinaryCrossentropy"`, ...) and the upper-case aliases (`"MSE"`,
+/// `"BCE"`, ...) are accepted too. As Keras, `"logcosh"`, `"huber_loss"` and
+/// `"kullback_leibler_divergence"` are not.
 pub const NAMES: &[&str] = &[
     "mse",
+    "mae",
+    "mape",
+    "msle",
+    "kld",
+    "bce",
     "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "kl_divergence",
+    "log_cosh",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
     "sparse_categorical_crossentropy",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "poisson",
+    "cosine_similarity",
 ];
 
-/// `keras.losses.get(name)`: a loss by its Keras name; an unknown name is an error listing the
-/// valid ones.
+/// `keras.losses.get(name)`: a loss by its Keras name, with Keras's defaults; an unknown name is
+/// an error listing the valid ones.
+///
+/// ```
+/// use ferroflow_keras::losses;
+/// assert_eq!(losses::get("bce")?.name(), "binary_crossentropy");
+/// assert_eq!(losses::get("Huber")?.name(), "huber");
+/// assert!(losses::get("huber_loss").is_err()); // as Keras
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
 pub fn get(name: &str) -> Result<Box<dyn Loss>> {
     Ok(match name {
-        "mse" | "mean_squared_error" | "MeanSquaredError" => Box::new(MeanSquaredError::new()),
+        "mse" | "MSE" | "mean_squared_error" | "MeanSquaredError" => {
+            Box::new(MeanSquaredError::new())
+        }
+        "mae" | "MAE" | "mean_absolute_error" | "MeanAbsoluteError" => {
+            Box::new(MeanAbsoluteError::new())
+        }
+        "mape" | "MAPE" | "mean_absolute_percentage_error" | "MeanAbsolutePercentageError" => {
+            Box::new(MeanAbsolutePercentageError::new())
+        }
+        "msle" | "MSLE" | "mean_squared_logarithmic_error" | "MeanSquaredLogarithmicError" => {
+            Box::new(MeanSquaredLogarithmicError::new())
+        }
+        "kld" | "KLD" | "kl_divergence" | "KLDivergence" => Box::new(KLDivergence::new()),
+        "log_cosh" | "LogCosh" => Box::new(LogCosh::new()),
+        "huber" | "Huber" => Box::new(Huber::new()),
+        "bce" | "BCE" | "binary_crossentropy" | "BinaryCrossentropy" => {
+            Box::new(BinaryCrossentropy::new())
+        }
+        "categorical_crossentropy" | "CategoricalCrossentropy" => {
+            Box::new(CategoricalCrossentropy::new())
+        }
         "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => {
             Box::new(SparseCategoricalCrossentropy::new())
         }
+        "hinge" | "Hinge" => Box::new(Hinge::new()),
+        "squared_hinge" | "SquaredHinge" => Box::new(SquaredHinge::new()),
+        "categorical_hinge" | "CategoricalHinge" => Box::new(CategoricalHinge::new()),
+        "poisson" | "Poisson" => Box::new(Poisson::new()),
+        "cosine_similarity" | "CosineSimilarity" => Box::new(CosineSimilarity::new()),
         _ => return Err(unknown_name("loss", name, NAMES)),
     })
 }
