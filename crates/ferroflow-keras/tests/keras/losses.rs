@@ -736,7 +736,10 @@ fn reduction_names() {
 
 /// Every loss with a y_true and an in-range y_pred (away from kinks and clip bounds) for the
 /// gradient checks.
-fn all_losses() -> Vec<(Box<dyn Loss>, Vec<f64>, Vec<f64>)> {
+/// A loss with its `y_true` and `y_pred` values (shape (4, 3)).
+type Case = (Box<dyn Loss>, Vec<f64>, Vec<f64>);
+
+fn all_losses() -> Vec<Case> {
     let reg_y = RY.to_vec();
     let reg_p = RP.to_vec();
     let pos_p = vec![0.8, 0.2, 1.1, 0.3, 2.0, 0.9, 0.6, 1.4, 0.1, 0.3, 2.5, 3.2];
