@@ -102,6 +102,9 @@ impl Loss for BinaryCrossentropy {
     fn reduction(&self) -> Reduction {
         self.reduction
     }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
+    }
 
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let name = self.name();
@@ -205,6 +208,9 @@ impl Loss for CategoricalCrossentropy {
 
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
 
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
@@ -379,6 +385,9 @@ impl Loss for SparseCategoricalCrossentropy {
 
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
 
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {

@@ -47,6 +47,9 @@ impl Loss for Hinge {
     fn reduction(&self) -> Reduction {
         self.reduction
     }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
+    }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         ops::reduce_mean(&margins(Self::NAME, y_true, y_pred)?, -1, false)
     }
@@ -65,6 +68,9 @@ impl Loss for SquaredHinge {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let m = margins(Self::NAME, y_true, y_pred)?;
@@ -85,6 +91,9 @@ impl Loss for CategoricalHinge {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;

@@ -92,6 +92,13 @@ pub trait Loss: Send {
     /// for losses that average over it).
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor>;
 
+    /// A boxed copy with the same settings (`from_logits`, `reduction`, ...), so that one loss
+    /// object can serve several model outputs. `None` (the default) for losses that cannot be
+    /// copied; `compile` then re-resolves them by [`name`](Loss::name).
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        None
+    }
+
     /// The reduction applied by [`compute`](Loss::compute).
     fn reduction(&self) -> Reduction {
         Reduction::SumOverBatchSize

@@ -30,6 +30,9 @@ impl Loss for KLDivergence {
     fn reduction(&self) -> Reduction {
         self.reduction
     }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
+    }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;
         let y = ops::clip_by_value_scalar(&y, EPSILON, 1.0)?;
@@ -51,6 +54,9 @@ impl Loss for Poisson {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;

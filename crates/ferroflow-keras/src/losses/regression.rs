@@ -66,6 +66,9 @@ impl Loss for MeanSquaredError {
     fn reduction(&self) -> Reduction {
         self.reduction
     }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
+    }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;
         ops::reduce_mean(&ops::squared_difference(&y, &p)?, -1, false)
@@ -84,6 +87,9 @@ impl Loss for MeanAbsoluteError {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;
@@ -104,6 +110,9 @@ impl Loss for MeanAbsolutePercentageError {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;
@@ -126,6 +135,9 @@ impl Loss for MeanSquaredLogarithmicError {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;
@@ -193,6 +205,9 @@ impl Loss for Huber {
     fn reduction(&self) -> Reduction {
         self.reduction
     }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
+    }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(self.name(), y_true, y_pred)?;
         let err = ops::sub(&p, &y)?;
@@ -220,6 +235,9 @@ impl Loss for LogCosh {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(Self::NAME, y_true, y_pred)?;
@@ -283,6 +301,9 @@ impl Loss for CosineSimilarity {
     }
     fn reduction(&self) -> Reduction {
         self.reduction
+    }
+    fn clone_loss(&self) -> Option<Box<dyn Loss>> {
+        Some(Box::new(self.clone()))
     }
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor> {
         let (y, p) = align(self.name(), y_true, y_pred)?;

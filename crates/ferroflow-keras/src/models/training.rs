@@ -143,11 +143,17 @@ impl Model {
             return Err(Error::invalid(&self.name, "compile: a loss is required"));
         }
         if losses.len() == 1 && n_out > 1 {
-            // One loss for every output: re-resolve it by name for each.
-            let name = losses[0].name().to_string();
-            losses = (0..n_out)
-                .map(|_| crate::losses::get(&name))
-                .collect::<Result<_>>()?;
+            // One loss for every output: a copy for each (re-resolved by name if it cannot be
+            // copied).
+            let first = &losses[0];
+            let copies = (0..n_out)
+                .map(|_| {
+                    first
+                        .clone_loss()
+                        .map_or_else(|| crate::losses::get(first.name()), Ok)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            losses = copies;
         }
         if losses.len() != n_out {
             return Err(Error::invalid(

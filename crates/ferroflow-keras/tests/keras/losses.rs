@@ -1004,3 +1004,25 @@ fn get_resolves_keras_names() {
         );
     }
 }
+
+#[test]
+fn clone_loss_keeps_settings() {
+    // `compile` copies one loss for every output of a multi-output model.
+    let z = t(&[2.0, -1.0, 0.5], &[1, 3]);
+    let labels = Tensor::from_vec(vec![1i64], &[1]).unwrap();
+    let original = SparseCategoricalCrossentropy::new()
+        .from_logits(true)
+        .reduction(Reduction::Sum);
+    let copy = original.clone_loss().unwrap();
+    assert_eq!(copy.reduction(), Reduction::Sum);
+    let v = copy
+        .compute(&labels, &z, None)
+        .unwrap()
+        .item::<f64>()
+        .unwrap();
+    assert_close(&[v], &[-log_softmax(&[2.0, -1.0, 0.5])[1]], 1e-12);
+    for (loss, _, _) in all_losses() {
+        let copy = loss.clone_loss().unwrap();
+        assert_eq!(copy.name(), loss.name());
+    }
+}
