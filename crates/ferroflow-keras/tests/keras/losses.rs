@@ -1026,3 +1026,41 @@ fn clone_loss_keeps_settings() {
         assert_eq!(copy.name(), loss.name());
     }
 }
+
+#[test]
+fn activation_logits_paths_have_exact_gradients() {
+    // Through a softmax/sigmoid activation the gradient wrt the logits is the logits formula's
+    // (softmax - y, sigmoid - y), even when saturated — clipping would give 0 there.
+    let y = t(&[1.0, 0.0, 0.0, 0.0, 0.0, 1.0], &[2, 3]);
+    let z = t(&[0.0, 200.0, 1.0, 2.0, 3.0, 0.5], &[2, 3]);
+    let cce = CategoricalCrossentropy::new();
+    let f = |x: &[Tensor]| cce.compute(&y, &Activation::Softmax.apply(&x[0])?, None);
+    check_gradients(f, &[z.clone()], &[0]).unwrap();
+    let tape = ferroflow_core::GradientTape::new();
+    tape.watch(&z);
+    let loss = cce
+        .compute(&y, &Activation::Softmax.apply(&z).unwrap(), None)
+        .unwrap();
+    let g = tape.gradient(&loss, &[&z]).unwrap()[0].clone().unwrap();
+    let g = g.to_vec::<f64>().unwrap();
+    let sm: Vec<f64> = log_softmax(&[0.0, 200.0, 1.0])
+        .iter()
+        .map(|l| l.exp())
+        .collect();
+    // d(mean over 2 samples)/dz = (softmax - y) / 2.
+    assert_close(
+        &g[..3],
+        &[(sm[0] - 1.0) / 2.0, sm[1] / 2.0, sm[2] / 2.0],
+        1e-12,
+    );
+
+    let yb = t(&[0.0, 1.0, 1.0, 0.0], &[2, 2]);
+    let zb = t(&[200.0, -1.0, 0.3, 2.0], &[2, 2]);
+    let bce = BinaryCrossentropy::new();
+    let f = |x: &[Tensor]| bce.compute(&yb, &Activation::Sigmoid.apply(&x[0])?, None);
+    check_gradients(f, &[zb.clone()], &[0]).unwrap();
+    let sparse = SparseCategoricalCrossentropy::new();
+    let labels = Tensor::from_vec(vec![0i64, 2], &[2]).unwrap();
+    let f = |x: &[Tensor]| sparse.compute(&labels, &Activation::Softmax.apply(&x[0])?, None);
+    check_gradients(f, &[z], &[0]).unwrap();
+}
