@@ -5,6 +5,17 @@
 //! sample_weight)`). The default reduction, `sum_over_batch_size`, divides the weighted sum by the
 //! number of loss elements — not by the sum of the weights — as Keras does.
 //!
+//! The losses, with Keras 3's formulas and defaults (`ε = 1e-7`):
+//! - regression: [`MeanSquaredError`], [`MeanAbsoluteError`], [`MeanAbsolutePercentageError`],
+//!   [`MeanSquaredLogarithmicError`], [`Huber`], [`LogCosh`], [`CosineSimilarity`];
+//! - probabilistic: [`BinaryCrossentropy`], [`CategoricalCrossentropy`],
+//!   [`SparseCategoricalCrossentropy`], [`KLDivergence`], [`Poisson`];
+//! - hinge: [`Hinge`], [`SquaredHinge`], [`CategoricalHinge`].
+//!
+//! `y_true` is cast to `y_pred`'s dtype (float32 or float64); one trailing axis of size 1 is
+//! squeezed or added as Keras's `squeeze_or_expand_to_same_rank` does, and other shape
+//! mismatches are errors naming the loss and both shapes.
+//!
 //! ```
 //! use ferroflow_keras::losses::{self, Loss};
 //! use ferroflow_core::Tensor;
