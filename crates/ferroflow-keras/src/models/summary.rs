@@ -252,15 +252,8 @@ fn column_widths(line_length: usize, positions: &[f64]) -> Vec<usize> {
 fn round_half_even(x: f64) -> usize {
     let f = x.floor();
     let diff = x - f;
-    let r = if diff > 0.5 {
-        f + 1.0
-    } else if diff < 0.5 {
-        f
-    } else if (f as i64) % 2 == 0 {
-        f
-    } else {
-        f + 1.0
-    };
+    let up = diff > 0.5 || (diff == 0.5 && (f as i64) % 2 == 1);
+    let r = if up { f + 1.0 } else { f };
     r as usize
 }
 

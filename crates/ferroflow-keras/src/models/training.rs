@@ -474,6 +474,7 @@ impl Model {
 
     /// Runs the evaluation loop over `x`/`y` in batches (shared by `evaluate` and `fit`'s
     /// validation).
+    #[allow(clippy::too_many_arguments)]
     fn run_evaluation(
         &mut self,
         x: &[Tensor],
