@@ -1,11 +1,19 @@
 //! `keras.layers`: the `Layer` trait and the built-in layers, one per file, with Keras's
 //! arguments and defaults.
 
+mod conv1d;
+mod conv2d;
+pub mod conv_utils;
 mod dense;
+mod depthwise_conv2d;
 mod input;
 mod layer;
 
+pub use conv1d::Conv1D;
+pub use conv2d::Conv2D;
+pub use conv_utils::{ConvPadding, PaddingArg, Pads2, Pair};
 pub use dense::Dense;
+pub use depthwise_conv2d::DepthwiseConv2D;
 pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
 pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
 
