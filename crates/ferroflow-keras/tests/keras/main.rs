@@ -1,4 +1,5 @@
 //! Integration tests of ferroflow-keras, one module per area.
 
+mod layers_conv;
 mod losses;
 mod models;

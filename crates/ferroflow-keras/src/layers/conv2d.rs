@@ -1,0 +1,252 @@
+//! `keras.layers.Conv2D`.
+
+use ferroflow_core::{ops, Error, Result, Tensor, Variable};
+use serde_json::{json, Value};
+
+use super::conv_utils::{
+    check_positive, check_rank, check_strides_dilation, conv_output_length, known_channels,
+    resolve_padding, ConvPadding, PaddingArg, Pair,
+};
+use super::dense::resolve_opt;
+use super::layer::{single_input, Layer, LayerBase};
+use crate::activations::Activation;
+use crate::backend::{Arg, Shape};
+use crate::initializers::Initializer;
+use crate::regularizers::Regularizer;
+
+/// `keras.layers.Conv2D(filters, kernel_size, strides=(1, 1), padding="valid",
+/// dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+/// bias_initializer="zeros")`: a 2-D convolution over channels-last (NHWC) inputs of rank 4.
+///
+/// The kernel is `[kh, kw, in, filters]` (Keras's layout), the bias `[filters]`. `padding` is
+/// `"valid"` (`out = floor((in - d(k-1) - 1)/s) + 1`) or `"same"` (`out = ceil(in/s)`, the odd
+/// padding element at the bottom/right, as Keras/TensorFlow). As Keras, `strides > 1` together
+/// with `dilation_rate > 1` is refused. `groups` and `data_format="channels_first"` are not
+/// supported.
+///
+/// ```
+/// use ferroflow_keras::layers::{Conv2D, LayerHandle};
+/// use ferroflow_core::{DType, ops};
+/// let conv = LayerHandle::new(Conv2D::new(32, (3, 3)).activation("relu"));
+/// let y = conv.call(&ops::ones(&[2, 28, 28, 1], DType::F32), false)?;
+/// assert_eq!(y.shape(), &[2, 26, 26, 32]);
+/// assert_eq!(conv.lock().count_params(), 3 * 3 * 1 * 32 + 32); // 320, as Keras
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+pub struct Conv2D {
+    base: LayerBase,
+    /// Number of output channels.
+    pub filters: usize,
+    /// Window size `[kh, kw]`.
+    pub kernel_size: [usize; 2],
+    /// Strides `[sh, sw]`.
+    pub strides: [usize; 2],
+    padding: PaddingArg,
+    /// Dilation rates `[dh, dw]`.
+    pub dilation_rate: [usize; 2],
+    activation: Arg<Activation>,
+    /// Whether to add a bias.
+    pub use_bias: bool,
+    kernel_initializer: Arg<Initializer>,
+    bias_initializer: Arg<Initializer>,
+    kernel_regularizer: Option<Arg<Regularizer>>,
+    bias_regularizer: Option<Arg<Regularizer>>,
+    kernel: Option<Variable>,
+    bias: Option<Variable>,
+    act: Activation,
+    pad: ConvPadding,
+}
+
+impl Conv2D {
+    /// `Conv2D(filters, kernel_size)` with Keras's defaults; `kernel_size` is `3` or `(3, 3)`.
+    pub fn new(filters: usize, kernel_size: impl Into<Pair>) -> Conv2D {
+        Conv2D {
+            base: LayerBase::new("Conv2D"),
+            filters,
+            kernel_size: kernel_size.into().0,
+            strides: [1, 1],
+            padding: ConvPadding::Valid.into(),
+            dilation_rate: [1, 1],
+            activation: Arg(Ok(Activation::Linear)),
+            use_bias: true,
+            kernel_initializer: Arg(Ok(Initializer::glorot_uniform())),
+            bias_initializer: Arg(Ok(Initializer::Zeros)),
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            kernel: None,
+            bias: None,
+            act: Activation::Linear,
+            pad: ConvPadding::Valid,
+        }
+    }
+
+    /// The strides, `2` or `(2, 1)`.
+    pub fn strides(mut self, s: impl Into<Pair>) -> Self {
+        self.strides = s.into().0;
+        self
+    }
+
+    /// `"valid"` (default) or `"same"`.
+    pub fn padding(mut self, p: impl Into<PaddingArg>) -> Self {
+        self.padding = p.into();
+        self
+    }
+
+    /// The dilation rates, `2` or `(2, 2)`.
+    pub fn dilation_rate(mut self, d: impl Into<Pair>) -> Self {
+        self.dilation_rate = d.into().0;
+        self
+    }
+
+    /// The activation, by name or value.
+    pub fn activation(mut self, a: impl Into<Arg<Activation>>) -> Self {
+        self.activation = a.into();
+        self
+    }
+
+    /// Whether to add a bias.
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+
+    /// The kernel initializer.
+    pub fn kernel_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
+        self.kernel_initializer = i.into();
+        self
+    }
+
+    /// The bias initializer.
+    pub fn bias_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
+        self.bias_initializer = i.into();
+        self
+    }
+
+    /// A penalty on the kernel.
+    pub fn kernel_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
+        self.kernel_regularizer = Some(r.into());
+        self
+    }
+
+    /// A penalty on the bias.
+    pub fn bias_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
+        self.bias_regularizer = Some(r.into());
+        self
+    }
+
+    fn check_args(&self) -> Result<ConvPadding> {
+        let name = &self.base.name;
+        check_positive(name, "filters", &[self.filters])?;
+        check_positive(name, "kernel_size", &self.kernel_size)?;
+        check_positive(name, "strides", &self.strides)?;
+        check_positive(name, "dilation_rate", &self.dilation_rate)?;
+        check_strides_dilation(name, &self.strides, &self.dilation_rate)?;
+        resolve_padding(&self.padding, false)
+    }
+}
+
+impl Layer for Conv2D {
+    fn class_name(&self) -> &str {
+        "Conv2D"
+    }
+
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+
+    fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {
+        let name = self.base.name.clone();
+        let shape = input_shapes
+            .first()
+            .ok_or_else(|| Error::invalid(&name, "Conv2D needs one input"))?;
+        self.pad = self.check_args()?;
+        check_rank(&name, "Conv2D", shape, 4)?;
+        let in_ch = known_channels(&name, shape)?;
+        self.act = self.activation.0.clone()?;
+        let k_init = self.kernel_initializer.0.clone()?;
+        let b_init = self.bias_initializer.0.clone()?;
+        let k_reg = resolve_opt(&self.kernel_regularizer)?;
+        let b_reg = resolve_opt(&self.bias_regularizer)?;
+        let [kh, kw] = self.kernel_size;
+        self.kernel = Some(self.base.add_weight(
+            "kernel",
+            &[kh, kw, in_ch, self.filters],
+            &k_init,
+            k_reg,
+            true,
+        )?);
+        if self.use_bias {
+            self.bias =
+                Some(
+                    self.base
+                        .add_weight("bias", &[self.filters], &b_init, b_reg, true)?,
+                );
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single_input(&self.base.name, inputs)?;
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| Error::invalid(&self.base.name, "layer is not built"))?
+            .value();
+        check_rank(
+            &self.base.name,
+            "Conv2D",
+            &crate::backend::batch_shape(x.shape()),
+            4,
+        )?;
+        let y = ops::conv2d(
+            x,
+            &kernel,
+            self.strides,
+            self.pad.op_padding(),
+            self.dilation_rate,
+        )?;
+        let y = match &self.bias {
+            Some(b) => ops::bias_add(&y, &b.value())?,
+            None => y,
+        };
+        Ok(vec![self.act.apply(&y)?])
+    }
+
+    fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.base.name.clone();
+        let s = &input_shapes[0];
+        check_rank(&name, "Conv2D", s, 4)?;
+        let pad = self.check_args()?;
+        let mut out = vec![s[0]];
+        for i in 0..2 {
+            out.push(conv_output_length(
+                &name,
+                s[i + 1],
+                self.kernel_size[i],
+                self.strides[i],
+                self.dilation_rate[i],
+                pad,
+            )?);
+        }
+        out.push(Some(self.filters));
+        Ok(vec![out])
+    }
+
+    fn get_config(&self) -> Value {
+        json!({
+            "name": self.base.name,
+            "trainable": self.base.trainable,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding.0.as_ref().map(|p| p.name()).unwrap_or("invalid"),
+            "dilation_rate": self.dilation_rate,
+            "activation": self.activation.0.as_ref().map(|a| a.name().to_string()).unwrap_or_default(),
+            "use_bias": self.use_bias,
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! `keras.layers.DepthwiseConv2D`.
+
+use ferroflow_core::{ops, Error, Result, Tensor, Variable};
+use serde_json::{json, Value};
+
+use super::conv_utils::{
+    check_positive, check_rank, check_strides_dilation, conv_output_length, known_channels,
+    resolve_padding, ConvPadding, PaddingArg, Pair,
+};
+use super::dense::resolve_opt;
+use super::layer::{single_input, Layer, LayerBase};
+use crate::activations::Activation;
+use crate::backend::{Arg, Shape};
+use crate::initializers::Initializer;
+use crate::regularizers::Regularizer;
+
+/// `keras.layers.DepthwiseConv2D(kernel_size, strides=(1, 1), padding="valid",
+/// depth_multiplier=1, dilation_rate=(1, 1), activation=None, use_bias=True,
+/// depthwise_initializer="glorot_uniform", bias_initializer="zeros")`: each input channel is
+/// convolved with its own `depth_multiplier` filters (NHWC inputs of rank 4), giving
+/// `in·depth_multiplier` output channels (channel `c·m + j` is filter `j` of input channel `c`,
+/// as TensorFlow's `depthwise_conv2d`).
+///
+/// The kernel is `[kh, kw, in, depth_multiplier]` (named `kernel`, as Keras 3), the bias
+/// `[in·depth_multiplier]`. Padding arithmetic as [`Conv2D`](super::Conv2D).
+///
+/// ```
+/// use ferroflow_keras::layers::{DepthwiseConv2D, LayerHandle};
+/// use ferroflow_core::{DType, ops};
+/// let dw = LayerHandle::new(DepthwiseConv2D::new(3).depth_multiplier(2).padding("same"));
+/// let y = dw.call(&ops::ones(&[1, 8, 8, 4], DType::F32), false)?;
+/// assert_eq!(y.shape(), &[1, 8, 8, 8]);
+/// assert_eq!(dw.lock().count_params(), 3 * 3 * 4 * 2 + 8);
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+pub struct DepthwiseConv2D {
+    base: LayerBase,
+    /// Filters per input channel.
+    pub depth_multiplier: usize,
+    /// Window size `[kh, kw]`.
+    pub kernel_size: [usize; 2],
+    /// Strides `[sh, sw]`.
+    pub strides: [usize; 2],
+    padding: PaddingArg,
+    /// Dilation rates `[dh, dw]`.
+    pub dilation_rate: [usize; 2],
+    activation: Arg<Activation>,
+    /// Whether to add a bias.
+    pub use_bias: bool,
+    depthwise_initializer: Arg<Initializer>,
+    bias_initializer: Arg<Initializer>,
+    depthwise_regularizer: Option<Arg<Regularizer>>,
+    bias_regularizer: Option<Arg<Regularizer>>,
+    kernel: Option<Variable>,
+    bias: Option<Variable>,
+    act: Activation,
+    pad: ConvPadding,
+}
+
+impl DepthwiseConv2D {
+    /// `DepthwiseConv2D(kernel_size)` with Keras's defaults; `kernel_size` is `3` or `(3, 3)`.
+    pub fn new(kernel_size: impl Into<Pair>) -> DepthwiseConv2D {
+        DepthwiseConv2D {
+            base: LayerBase::new("DepthwiseConv2D"),
+            depth_multiplier: 1,
+            kernel_size: kernel_size.into().0,
+            strides: [1, 1],
+            padding: ConvPadding::Valid.into(),
+            dilation_rate: [1, 1],
+            activation: Arg(Ok(Activation::Linear)),
+            use_bias: true,
+            depthwise_initializer: Arg(Ok(Initializer::glorot_uniform())),
+            bias_initializer: Arg(Ok(Initializer::Zeros)),
+            depthwise_regularizer: None,
+            bias_regularizer: None,
+            kernel: None,
+            bias: None,
+            act: Activation::Linear,
+            pad: ConvPadding::Valid,
+        }
+    }
+
+    /// Filters per input channel (default 1).
+    pub fn depth_multiplier(mut self, m: usize) -> Self {
+        self.depth_multiplier = m;
+        self
+    }
+
+    /// The strides, `2` or `(2, 1)`.
+    pub fn strides(mut self, s: impl Into<Pair>) -> Self {
+        self.strides = s.into().0;
+        self
+    }
+
+    /// `"valid"` (default) or `"same"`.
+    pub fn padding(mut self, p: impl Into<PaddingArg>) -> Self {
+        self.padding = p.into();
+        self
+    }
+
+    /// The dilation rates, `2` or `(2, 2)`.
+    pub fn dilation_rate(mut self, d: impl Into<Pair>) -> Self {
+        self.dilation_rate = d.into().0;
+        self
+    }
+
+    /// The activation, by name or value.
+    pub fn activation(mut self, a: impl Into<Arg<Activation>>) -> Self {
+        self.activation = a.into();
+        self
+    }
+
+    /// Whether to add a bias.
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+
+    /// The depthwise kernel initializer.
+    pub fn depthwise_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
+        self.depthwise_initializer = i.into();
+        self
+    }
+
+    /// The bias initializer.
+    pub fn bias_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
+        self.bias_initializer = i.into();
+        self
+    }
+
+    /// A penalty on the depthwise kernel.
+    pub fn depthwise_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
+        self.depthwise_regularizer = Some(r.into());
+        self
+    }
+
+    /// A penalty on the bias.
+    pub fn bias_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
+        self.bias_regularizer = Some(r.into());
+        self
+    }
+
+    fn check_args(&self) -> Result<ConvPadding> {
+        let name = &self.base.name;
+        check_positive(name, "depth_multiplier", &[self.depth_multiplier])?;
+        check_positive(name, "kernel_size", &self.kernel_size)?;
+        check_positive(name, "strides", &self.strides)?;
+        check_positive(name, "dilation_rate", &self.dilation_rate)?;
+        check_strides_dilation(name, &self.strides, &self.dilation_rate)?;
+        resolve_padding(&self.padding, false)
+    }
+}
+
+impl Layer for DepthwiseConv2D {
+    fn class_name(&self) -> &str {
+        "DepthwiseConv2D"
+    }
+
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+
+    fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {
+        let name = self.base.name.clone();
+        let shape = input_shapes
+            .first()
+            .ok_or_else(|| Error::invalid(&name, "DepthwiseConv2D needs one input"))?;
+        self.pad = self.check_args()?;
+        check_rank(&name, "DepthwiseConv2D", shape, 4)?;
+        let in_ch = known_channels(&name, shape)?;
+        self.act = self.activation.0.clone()?;
+        let k_init = self.depthwise_initializer.0.clone()?;
+        let b_init = self.bias_initializer.0.clone()?;
+        let k_reg = resolve_opt(&self.depthwise_regularizer)?;
+        let b_reg = resolve_opt(&self.bias_regularizer)?;
+        let [kh, kw] = self.kernel_size;
+        self.kernel = Some(self.base.add_weight(
+            "kernel",
+            &[kh, kw, in_ch, self.depth_multiplier],
+            &k_init,
+            k_reg,
+            true,
+        )?);
+        if self.use_bias {
+            self.bias = Some(self.base.add_weight(
+                "bias",
+                &[in_ch * self.depth_multiplier],
+                &b_init,
+                b_reg,
+                true,
+            )?);
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single_input(&self.base.name, inputs)?;
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| Error::invalid(&self.base.name, "layer is not built"))?
+            .value();
+        check_rank(
+            &self.base.name,
+            "DepthwiseConv2D",
+            &crate::backend::batch_shape(x.shape()),
+            4,
+        )?;
+        let y = ops::depthwise_conv2d(
+            x,
+            &kernel,
+            self.strides,
+            self.pad.op_padding(),
+            self.dilation_rate,
+        )?;
+        let y = match &self.bias {
+            Some(b) => ops::bias_add(&y, &b.value())?,
+            None => y,
+        };
+        Ok(vec![self.act.apply(&y)?])
+    }
+
+    fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.base.name.clone();
+        let s = &input_shapes[0];
+        check_rank(&name, "DepthwiseConv2D", s, 4)?;
+        let pad = self.check_args()?;
+        let mut out = vec![s[0]];
+        for i in 0..2 {
+            out.push(conv_output_length(
+                &name,
+                s[i + 1],
+                self.kernel_size[i],
+                self.strides[i],
+                self.dilation_rate[i],
+                pad,
+            )?);
+        }
+        out.push(s[3].map(|c| c * self.depth_multiplier));
+        Ok(vec![out])
+    }
+
+    fn get_config(&self) -> Value {
+        json!({
+            "name": self.base.name,
+            "trainable": self.base.trainable,
+            "depth_multiplier": self.depth_multiplier,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding.0.as_ref().map(|p| p.name()).unwrap_or("invalid"),
+            "dilation_rate": self.dilation_rate,
+            "activation": self.activation.0.as_ref().map(|a| a.name().to_string()).unwrap_or_default(),
+            "use_bias": self.use_bias,
+        })
+    }
+}

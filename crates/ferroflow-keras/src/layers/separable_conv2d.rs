@@ -1,0 +1,300 @@
+//! `keras.layers.SeparableConv2D`.
+
+use ferroflow_core::ops::Padding;
+use ferroflow_core::{ops, Error, Result, Tensor, Variable};
+use serde_json::{json, Value};
+
+use super::conv_utils::{
+    check_positive, check_rank, check_strides_dilation, conv_output_length, known_channels,
+    resolve_padding, ConvPadding, PaddingArg, Pair,
+};
+use super::dense::resolve_opt;
+use super::layer::{single_input, Layer, LayerBase};
+use crate::activations::Activation;
+use crate::backend::{Arg, Shape};
+use crate::initializers::Initializer;
+use crate::regularizers::Regularizer;
+
+/// `keras.layers.SeparableConv2D(filters, kernel_size, strides=(1, 1), padding="valid",
+/// dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+/// depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+/// bias_initializer="zeros")`: a depthwise convolution (strides, padding and dilation apply
+/// here) followed by a pointwise 1×1 convolution mixing channels, as `tf.nn.separable_conv2d`.
+///
+/// Weights, in Keras's order: `depthwise_kernel` `[kh, kw, in, depth_multiplier]`,
+/// `pointwise_kernel` `[1, 1, in·depth_multiplier, filters]`, `bias` `[filters]`. NHWC inputs of
+/// rank 4; padding arithmetic as [`Conv2D`](super::Conv2D).
+///
+/// ```
+/// use ferroflow_keras::layers::{SeparableConv2D, LayerHandle};
+/// use ferroflow_core::{DType, ops};
+/// let sep = LayerHandle::new(SeparableConv2D::new(16, 3).padding("same"));
+/// let y = sep.call(&ops::ones(&[1, 8, 8, 4], DType::F32), false)?;
+/// assert_eq!(y.shape(), &[1, 8, 8, 16]);
+/// assert_eq!(sep.lock().count_params(), 3 * 3 * 4 + 4 * 16 + 16);
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+pub struct SeparableConv2D {
+    base: LayerBase,
+    /// Number of output channels.
+    pub filters: usize,
+    /// Window size `[kh, kw]`.
+    pub kernel_size: [usize; 2],
+    /// Strides `[sh, sw]`.
+    pub strides: [usize; 2],
+    padding: PaddingArg,
+    /// Dilation rates `[dh, dw]`.
+    pub dilation_rate: [usize; 2],
+    /// Depthwise filters per input channel.
+    pub depth_multiplier: usize,
+    activation: Arg<Activation>,
+    /// Whether to add a bias.
+    pub use_bias: bool,
+    depthwise_initializer: Arg<Initializer>,
+    pointwise_initializer: Arg<Initializer>,
+    bias_initializer: Arg<Initializer>,
+    depthwise_regularizer: Option<Arg<Regularizer>>,
+    pointwise_regularizer: Option<Arg<Regularizer>>,
+    bias_regularizer: Option<Arg<Regularizer>>,
+    depthwise_kernel: Option<Variable>,
+    pointwise_kernel: Option<Variable>,
+    bias: Option<Variable>,
+    act: Activation,
+    pad: ConvPadding,
+}
+
+impl SeparableConv2D {
+    /// `SeparableConv2D(filters, kernel_size)` with Keras's defaults; `kernel_size` is `3` or
+    /// `(3, 3)`.
+    pub fn new(filters: usize, kernel_size: impl Into<Pair>) -> SeparableConv2D {
+        SeparableConv2D {
+            base: LayerBase::new("SeparableConv2D"),
+            filters,
+            kernel_size: kernel_size.into().0,
+            strides: [1, 1],
+            padding: ConvPadding::Valid.into(),
+            dilation_rate: [1, 1],
+            activation: Arg(Ok(Activation::Linear)),
+            use_bias: true,
+            depth_multiplier: 1,
+            depthwise_initializer: Arg(Ok(Initializer::glorot_uniform())),
+            pointwise_initializer: Arg(Ok(Initializer::glorot_uniform())),
+            bias_initializer: Arg(Ok(Initializer::Zeros)),
+            depthwise_regularizer: None,
+            pointwise_regularizer: None,
+            bias_regularizer: None,
+            depthwise_kernel: None,
+            pointwise_kernel: None,
+            bias: None,
+            act: Activation::Linear,
+            pad: ConvPadding::Valid,
+        }
+    }
+
+    /// The strides, `2` or `(2, 1)`.
+    pub fn strides(mut self, s: impl Into<Pair>) -> Self {
+        self.strides = s.into().0;
+        self
+    }
+
+    /// `"valid"` (default) or `"same"`.
+    pub fn padding(mut self, p: impl Into<PaddingArg>) -> Self {
+        self.padding = p.into();
+        self
+    }
+
+    /// The dilation rates, `2` or `(2, 2)`.
+    pub fn dilation_rate(mut self, d: impl Into<Pair>) -> Self {
+        self.dilation_rate = d.into().0;
+        self
+    }
+
+    /// The activation, by name or value.
+    pub fn activation(mut self, a: impl Into<Arg<Activation>>) -> Self {
+        self.activation = a.into();
+        self
+    }
+
+    /// Whether to add a bias.
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+
+    /// Depthwise filters per input channel (default 1).
+    pub fn depth_multiplier(mut self, m: usize) -> Self {
+        self.depth_multiplier = m;
+        self
+    }
+
+    /// The depthwise kernel initializer.
+    pub fn depthwise_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
+        self.depthwise_initializer = i.into();
+        self
+    }
+
+    /// The pointwise kernel initializer.
+    pub fn pointwise_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
+        self.pointwise_initializer = i.into();
+        self
+    }
+
+    /// The bias initializer.
+    pub fn bias_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
+        self.bias_initializer = i.into();
+        self
+    }
+
+    /// A penalty on the depthwise kernel.
+    pub fn depthwise_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
+        self.depthwise_regularizer = Some(r.into());
+        self
+    }
+
+    /// A penalty on the pointwise kernel.
+    pub fn pointwise_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
+        self.pointwise_regularizer = Some(r.into());
+        self
+    }
+
+    /// A penalty on the bias.
+    pub fn bias_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
+        self.bias_regularizer = Some(r.into());
+        self
+    }
+
+    fn check_args(&self) -> Result<ConvPadding> {
+        let name = &self.base.name;
+        check_positive(name, "filters", &[self.filters])?;
+        check_positive(name, "depth_multiplier", &[self.depth_multiplier])?;
+        check_positive(name, "kernel_size", &self.kernel_size)?;
+        check_positive(name, "strides", &self.strides)?;
+        check_positive(name, "dilation_rate", &self.dilation_rate)?;
+        check_strides_dilation(name, &self.strides, &self.dilation_rate)?;
+        resolve_padding(&self.padding, false)
+    }
+}
+
+impl Layer for SeparableConv2D {
+    fn class_name(&self) -> &str {
+        "SeparableConv2D"
+    }
+
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+
+    fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {
+        let name = self.base.name.clone();
+        let shape = input_shapes
+            .first()
+            .ok_or_else(|| Error::invalid(&name, "SeparableConv2D needs one input"))?;
+        self.pad = self.check_args()?;
+        check_rank(&name, "SeparableConv2D", shape, 4)?;
+        let in_ch = known_channels(&name, shape)?;
+        self.act = self.activation.0.clone()?;
+        let d_init = self.depthwise_initializer.0.clone()?;
+        let p_init = self.pointwise_initializer.0.clone()?;
+        let b_init = self.bias_initializer.0.clone()?;
+        let d_reg = resolve_opt(&self.depthwise_regularizer)?;
+        let p_reg = resolve_opt(&self.pointwise_regularizer)?;
+        let b_reg = resolve_opt(&self.bias_regularizer)?;
+        let [kh, kw] = self.kernel_size;
+        let mult = self.depth_multiplier;
+        self.depthwise_kernel = Some(self.base.add_weight(
+            "depthwise_kernel",
+            &[kh, kw, in_ch, mult],
+            &d_init,
+            d_reg,
+            true,
+        )?);
+        self.pointwise_kernel = Some(self.base.add_weight(
+            "pointwise_kernel",
+            &[1, 1, in_ch * mult, self.filters],
+            &p_init,
+            p_reg,
+            true,
+        )?);
+        if self.use_bias {
+            self.bias =
+                Some(
+                    self.base
+                        .add_weight("bias", &[self.filters], &b_init, b_reg, true)?,
+                );
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single_input(&self.base.name, inputs)?;
+        let not_built = || Error::invalid(&self.base.name, "layer is not built");
+        let depthwise = self
+            .depthwise_kernel
+            .as_ref()
+            .ok_or_else(not_built)?
+            .value();
+        let pointwise = self
+            .pointwise_kernel
+            .as_ref()
+            .ok_or_else(not_built)?
+            .value();
+        check_rank(
+            &self.base.name,
+            "SeparableConv2D",
+            &crate::backend::batch_shape(x.shape()),
+            4,
+        )?;
+        let y = ops::depthwise_conv2d(
+            x,
+            &depthwise,
+            self.strides,
+            self.pad.op_padding(),
+            self.dilation_rate,
+        )?;
+        let y = ops::conv2d(&y, &pointwise, [1, 1], Padding::Valid, [1, 1])?;
+        let y = match &self.bias {
+            Some(b) => ops::bias_add(&y, &b.value())?,
+            None => y,
+        };
+        Ok(vec![self.act.apply(&y)?])
+    }
+
+    fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let name = self.base.name.clone();
+        let s = &input_shapes[0];
+        check_rank(&name, "SeparableConv2D", s, 4)?;
+        let pad = self.check_args()?;
+        let mut out = vec![s[0]];
+        for i in 0..2 {
+            out.push(conv_output_length(
+                &name,
+                s[i + 1],
+                self.kernel_size[i],
+                self.strides[i],
+                self.dilation_rate[i],
+                pad,
+            )?);
+        }
+        out.push(Some(self.filters));
+        Ok(vec![out])
+    }
+
+    fn get_config(&self) -> Value {
+        json!({
+            "name": self.base.name,
+            "trainable": self.base.trainable,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding.0.as_ref().map(|p| p.name()).unwrap_or("invalid"),
+            "dilation_rate": self.dilation_rate,
+            "depth_multiplier": self.depth_multiplier,
+            "activation": self.activation.0.as_ref().map(|a| a.name().to_string()).unwrap_or_default(),
+            "use_bias": self.use_bias,
+        })
+    }
+}
