@@ -1,0 +1,1 @@
+mod layers_core;
