@@ -7,8 +7,12 @@ mod conv2d_transpose;
 pub mod conv_utils;
 mod dense;
 mod depthwise_conv2d;
+mod dropout;
+mod flatten;
 mod input;
 mod layer;
+mod max_pooling2d;
+mod pool_utils;
 mod separable_conv2d;
 
 pub use conv1d::Conv1D;
@@ -17,8 +21,12 @@ pub use conv2d_transpose::Conv2DTranspose;
 pub use conv_utils::{ConvPadding, PaddingArg, Pads2, Pair};
 pub use dense::Dense;
 pub use depthwise_conv2d::DepthwiseConv2D;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
 pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
 pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
+pub use max_pooling2d::MaxPooling2D;
+pub use pool_utils::PoolSize2D;
 pub use separable_conv2d::SeparableConv2D;
 
 #[allow(unused_imports)]

@@ -1,5 +1,6 @@
 //! Integration tests of ferroflow-keras, one module per area.
 
 mod layers_conv;
+mod layers_core;
 mod losses;
 mod models;
