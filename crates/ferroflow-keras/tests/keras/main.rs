@@ -4,3 +4,4 @@ mod layers_conv;
 mod layers_core;
 mod losses;
 mod models;
+mod seed_cnn;

@@ -1,0 +1,108 @@
+//! The seeds' convolutional network on MNIST, in Keras's words:
+//!
+//! ```python
+//! model = Sequential()
+//! model.add(Conv2D(32, (3, 3), activation='relu', input_shape=(28, 28, 1)))
+//! model.add(MaxPooling2D((2, 2)))
+//! model.add(Conv2D(64, (3, 3), activation='relu'))
+//! model.add(MaxPooling2D((2, 2)))
+//! model.add(Flatten())
+//! model.add(Dense(128, activation='relu'))
+//! model.add(Dense(10, activation='softmax'))
+//! model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+//! model.fit(x_train, y_train, epochs=10, batch_size=32)
+//! model.evaluate(x_test, y_test)
+//! predictions = model.predict(x_test)
+//! ```
+//!
+//! Trains on the 8,000 real MNIST digits bundled in `data/mnist-10k` and tests on the other
+//! 2,000. Run it with `cargo run --release --example mnist_cnn` (`-- --epochs 6 --batch-size 32`).
+
+use ferroflow::keras::datasets::mnist;
+use ferroflow::keras::layers::{Conv2D, Dense, Flatten, MaxPooling2D};
+use ferroflow::keras::prelude::*;
+use ferroflow::{ops, DType, Result, Tensor};
+
+/// Images as float32 in [0, 1] with a channel axis: `(n, 28, 28, 1)`.
+pub fn prepare(images: &Tensor) -> Result<Tensor> {
+    let x = ops::mul_scalar(&ops::cast(images, DType::F32)?, 1.0 / 255.0)?;
+    let n = x.shape()[0] as isize;
+    ops::reshape(&x, &[n, 28, 28, 1])
+}
+
+/// The MNIST-10k splits shipped with the repository, prepared for the CNN.
+pub fn load() -> Result<((Tensor, Tensor), (Tensor, Tensor))> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
+    let ((x_train, y_train), (x_test, y_test)) = mnist::load_data_from(dir)?;
+    Ok(((prepare(&x_train)?, y_train), (prepare(&x_test)?, y_test)))
+}
+
+/// The seed CNN (225,034 parameters).
+pub fn seed_cnn() -> Result<Sequential> {
+    let mut model = Sequential::new();
+    model.add(
+        Conv2D::new(32, (3, 3))
+            .activation("relu")
+            .input_shape(&[28, 28, 1]),
+    )?;
+    model.add(MaxPooling2D::new((2, 2)))?;
+    model.add(Conv2D::new(64, (3, 3)).activation("relu"))?;
+    model.add(MaxPooling2D::new((2, 2)))?;
+    model.add(Flatten::new())?;
+    model.add(Dense::new(128).activation("relu"))?;
+    model.add(Dense::new(10).activation("softmax"))?;
+    Ok(model)
+}
+
+/// Trains for `epochs` at `batch_size` (printing Keras's progress bar when `verbose` is 1) and
+/// returns the test accuracy.
+pub fn train(epochs: usize, batch_size: usize, verbose: u8) -> Result<f64> {
+    let ((x_train, y_train), (x_test, y_test)) = load()?;
+    let mut model = seed_cnn()?;
+    if verbose > 0 {
+        model.summary();
+    }
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?;
+    model
+        .fit(&x_train, &y_train)
+        .epochs(epochs)
+        .batch_size(batch_size)
+        .verbose(verbose)
+        .run()?;
+    let scores = model.evaluate(&x_test, &y_test).verbose(verbose).run()?;
+    let predictions = model.predict(&x_test).verbose(verbose).run()?;
+    let predicted = ops::argmax(&predictions, -1)?.to_vec::<i64>()?;
+    let truth = y_test.to_vec::<u8>()?;
+    let right = predicted
+        .iter()
+        .zip(&truth)
+        .filter(|(p, t)| **p == **t as i64)
+        .count();
+    let accuracy = right as f64 / truth.len() as f64;
+    if verbose > 0 {
+        println!(
+            "test loss {:.4}, test accuracy {:.4} ({right}/{} digits right)",
+            scores[0],
+            accuracy,
+            truth.len()
+        );
+    }
+    Ok(accuracy)
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[allow(dead_code)]
+fn main() -> Result<()> {
+    let epochs = arg("--epochs", 6);
+    let batch_size = arg("--batch-size", 32);
+    train(epochs, batch_size, 1)?;
+    Ok(())
+}
