@@ -60,8 +60,7 @@ impl CSVLogger {
     /// Python's `csv` quoting (minimal): quote a field holding the separator, a quote or a line
     /// break, doubling its quotes.
     fn field(&self, s: &str) -> String {
-        if s.contains(&self.separator) || s.contains('"') || s.contains('\n') || s.contains('\r')
-        {
+        if s.contains(&self.separator) || s.contains('"') || s.contains('\n') || s.contains('\r') {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
             s.to_string()

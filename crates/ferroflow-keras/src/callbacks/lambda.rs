@@ -96,7 +96,12 @@ impl Callback for LambdaCallback {
         }
         Ok(())
     }
-    fn on_train_batch_begin(&mut self, _model: &mut Model, batch: usize, logs: &Logs) -> Result<()> {
+    fn on_train_batch_begin(
+        &mut self,
+        _model: &mut Model,
+        batch: usize,
+        logs: &Logs,
+    ) -> Result<()> {
         if let Some(f) = &mut self.batch_begin {
             f(batch, logs);
         }

@@ -49,7 +49,9 @@ impl Callback for LearningRateScheduler {
         if !lr.is_finite() {
             return Err(Error::invalid(
                 "LearningRateScheduler",
-                format!("the schedule returned {lr} for epoch {epoch}; it must return a finite number"),
+                format!(
+                    "the schedule returned {lr} for epoch {epoch}; it must return a finite number"
+                ),
             ));
         }
         opt.set_learning_rate(lr);

@@ -174,9 +174,7 @@ pub fn format_filepath(template: &str, epoch: usize, logs: &Logs) -> Result<Stri
                     match chars.next() {
                         Some('}') => break,
                         Some(ch) => field.push(ch),
-                        None => {
-                            return Err(err(format!("unclosed '{{' in filepath {template:?}")))
-                        }
+                        None => return Err(err(format!("unclosed '{{' in filepath {template:?}"))),
                     }
                 }
                 let (name, spec) = match field.split_once(':') {
@@ -193,9 +191,10 @@ pub fn format_filepath(template: &str, epoch: usize, logs: &Logs) -> Result<Stri
                         logs.keys().cloned().collect::<Vec<_>>().join(", ")
                     )));
                 };
-                out.push_str(&format_spec(value, spec).map_err(|m| {
-                    err(format!("failed to format filepath {template:?}: {m}"))
-                })?);
+                out.push_str(
+                    &format_spec(value, spec)
+                        .map_err(|m| err(format!("failed to format filepath {template:?}: {m}")))?,
+                );
             }
             '}' => return Err(err(format!("single '}}' in filepath {template:?}"))),
             _ => out.push(c),
@@ -217,7 +216,10 @@ fn format_spec(v: Value, spec: &str) -> std::result::Result<String, String> {
     if zero {
         s = &s[1..];
     }
-    let ty = s.chars().last().filter(|c| c.is_ascii_alphabetic() || *c == '%');
+    let ty = s
+        .chars()
+        .last()
+        .filter(|c| c.is_ascii_alphabetic() || *c == '%');
     if let Some(t) = ty {
         s = &s[..s.len() - t.len_utf8()];
     }
@@ -237,7 +239,9 @@ fn format_spec(v: Value, spec: &str) -> std::result::Result<String, String> {
     let body = match (ty, v) {
         (None, Value::Int(i)) | (Some('d'), Value::Int(i)) => i.to_string(),
         (Some('d'), Value::Float(_)) => {
-            return Err(format!("unknown format code 'd' for a float value ({spec:?})"))
+            return Err(format!(
+                "unknown format code 'd' for a float value ({spec:?})"
+            ))
         }
         (Some('f') | Some('F'), v) => format!("{:.*}", prec.unwrap_or(6), as_f64(v)),
         (Some('e'), v) => python_exp(as_f64(v), prec.unwrap_or(6)),

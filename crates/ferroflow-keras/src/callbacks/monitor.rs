@@ -24,7 +24,11 @@ impl Mode {
             "auto" => Ok(Mode::Auto),
             "min" => Ok(Mode::Min),
             "max" => Ok(Mode::Max),
-            _ => Err(unknown_name(&format!("{who} mode"), s, &["auto", "min", "max"])),
+            _ => Err(unknown_name(
+                &format!("{who} mode"),
+                s,
+                &["auto", "min", "max"],
+            )),
         }
     }
 
@@ -35,9 +39,17 @@ impl Mode {
             Mode::Max => true,
             Mode::Auto => {
                 let m = monitor.strip_prefix("val_").unwrap_or(monitor);
-                ["acc", "auc", "precision", "recall", "f1", "fbeta", "fmeasure"]
-                    .iter()
-                    .any(|k| m.contains(k))
+                [
+                    "acc",
+                    "auc",
+                    "precision",
+                    "recall",
+                    "f1",
+                    "fbeta",
+                    "fmeasure",
+                ]
+                .iter()
+                .any(|k| m.contains(k))
             }
         }
     }

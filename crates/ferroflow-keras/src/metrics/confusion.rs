@@ -461,7 +461,9 @@ impl Metric for AUC {
         }
         let c = &self.counts;
         let n = c.thresholds.len();
-        let recall: Vec<f64> = (0..n).map(|i| div_no_nan(c.tp[i], c.tp[i] + c.fn_[i])).collect();
+        let recall: Vec<f64> = (0..n)
+            .map(|i| div_no_nan(c.tp[i], c.tp[i] + c.fn_[i]))
+            .collect();
         let (x, y) = match self.curve {
             AucCurve::Roc => (
                 (0..n)

@@ -107,7 +107,10 @@ impl Metric for ConfusionMatrix {
         // Validate everything before accumulating, so an error leaves the state untouched.
         let mut cells = Vec::with_capacity(n);
         for (l, p) in labels.iter().zip(&preds) {
-            cells.push((self.class_id("label", *l)?, self.class_id("prediction", *p)?));
+            cells.push((
+                self.class_id("label", *l)?,
+                self.class_id("prediction", *p)?,
+            ));
         }
         for ((i, j), w) in cells.into_iter().zip(w) {
             self.counts[i * self.num_classes + j] += w;

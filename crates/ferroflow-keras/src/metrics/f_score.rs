@@ -187,7 +187,11 @@ impl Metric for FBetaScore {
             }
             _ => {
                 let total: f64 = self.support.iter().sum::<f64>() + EPSILON;
-                let s: f64 = f.iter().zip(&self.support).map(|(f, w)| f * w / total).sum();
+                let s: f64 = f
+                    .iter()
+                    .zip(&self.support)
+                    .map(|(f, w)| f * w / total)
+                    .sum();
                 Ok(Tensor::scalar(s as f32))
             }
         }

@@ -37,8 +37,7 @@ impl RowMean {
         let d = p.len() / n;
         for (i, w) in w.iter().enumerate() {
             let r = i * d..(i + 1) * d;
-            self.mean
-                .update_value((self.f)(&t[r.clone()], &p[r]), *w);
+            self.mean.update_value((self.f)(&t[r.clone()], &p[r]), *w);
         }
         Ok(())
     }

@@ -77,8 +77,14 @@ fn to_bytes(t: &Tensor) -> Vec<u8> {
     let start = t.layout().offset();
     let n = t.num_elements();
     match t.storage().as_ref() {
-        Storage::F32(v) => v[start..start + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Storage::F64(v) => v[start..start + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Storage::F32(v) => v[start..start + n]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
+        Storage::F64(v) => v[start..start + n]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
         Storage::F16(v) => v[start..start + n]
             .iter()
             .flat_map(|x| x.to_bits().to_le_bytes())
@@ -87,8 +93,14 @@ fn to_bytes(t: &Tensor) -> Vec<u8> {
             .iter()
             .flat_map(|x| x.to_bits().to_le_bytes())
             .collect(),
-        Storage::I32(v) => v[start..start + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Storage::I64(v) => v[start..start + n].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Storage::I32(v) => v[start..start + n]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
+        Storage::I64(v) => v[start..start + n]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
         Storage::U8(v) => v[start..start + n].to_vec(),
         Storage::Bool(v) => v[start..start + n].iter().map(|&b| b as u8).collect(),
     }
@@ -160,7 +172,8 @@ fn write_atomic(who: &str, path: &Path, bytes: &[u8]) -> Result<()> {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{file_name}.tmp.{}.{n}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(who, &tmp, "cannot create", e))?;
+        let mut f =
+            std::fs::File::create(&tmp).map_err(|e| io_err(who, &tmp, "cannot create", e))?;
         f.write_all(bytes)
             .map_err(|e| io_err(who, &tmp, "cannot write", e))?;
         f.sync_all()

@@ -1,0 +1,2 @@
+mod callbacks;
+mod metrics;
