@@ -26,7 +26,7 @@ fn pred_rows(name: &str, y_pred: &Tensor) -> Result<(Vec<f64>, usize, usize)> {
     }
     let c = y_pred.shape()[y_pred.rank() - 1];
     let v = y_pred.to_f64_vec();
-    let n = if c == 0 { 0 } else { v.len() / c };
+    let n = v.len().checked_div(c).unwrap_or(0);
     Ok((v, n, c))
 }
 

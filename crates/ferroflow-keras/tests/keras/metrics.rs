@@ -1,4 +1,5 @@
 //! Metrics against values computed independently (plain f64 loops or by hand).
+#![allow(clippy::needless_range_loop)] // index loops mirror the hand formulas
 
 use ferroflow_core::Tensor;
 use ferroflow_keras::metrics::{
