@@ -575,3 +575,55 @@ fn get_resolves_keras_names_and_logs_them_as_given() {
     };
     assert!(err.contains("sparse_top_k_categorical_accuracy"), "{err}");
 }
+
+#[test]
+fn compiled_metrics_by_name_in_evaluate() {
+    use ferroflow_keras::layers::{Dense, Layer};
+    use ferroflow_keras::Sequential;
+    let x = Tensor::from_vec((0..20).map(|i| i as f32 / 10.0 - 1.0).collect(), &[20, 1]).unwrap();
+    let y = Tensor::from_vec(
+        (0..20)
+            .map(|i| if i % 3 == 0 { 1.0f32 } else { 0.0 })
+            .collect(),
+        &[20, 1],
+    )
+    .unwrap();
+    let mut model = Sequential::new();
+    model
+        .add(Dense::new(1).activation("sigmoid").input_shape(&[1]))
+        .unwrap();
+    model
+        .compile("sgd", "mse", ["mae", "mse", "AUC", "precision"])
+        .unwrap();
+    let logs = model
+        .evaluate(&x, &y)
+        .batch_size(8)
+        .verbose(0)
+        .run_dict()
+        .unwrap();
+    let p = model.predict(&x).verbose(0).run().unwrap().to_f64_vec();
+    let yv = y.to_f64_vec();
+    let n = p.len() as f64;
+    let mae: f64 = p.iter().zip(&yv).map(|(a, b)| (a - b).abs()).sum::<f64>() / n;
+    let mse: f64 = p
+        .iter()
+        .zip(&yv)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        / n;
+    let (mut tp, mut fp) = (0.0, 0.0);
+    for (a, b) in p.iter().zip(&yv) {
+        if *a > 0.5 {
+            if *b == 1.0 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+        }
+    }
+    let prec = if tp + fp == 0.0 { 0.0 } else { tp / (tp + fp) };
+    assert!((logs["mae"] - mae).abs() < 1e-5, "{logs:?}");
+    assert!((logs["mse"] - mse).abs() < 1e-5, "{logs:?}");
+    assert!((logs["precision"] - prec).abs() < 1e-5, "{logs:?}");
+    assert!((0.0..=1.0).contains(&logs["AUC"]), "{logs:?}");
+}
