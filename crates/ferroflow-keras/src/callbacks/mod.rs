@@ -4,11 +4,26 @@
 //! weights) and the logs — the epoch's or batch's figures by name (`loss`, `accuracy`,
 //! `val_loss`, ...), sorted as Keras sorts them.
 
+mod csv_logger;
+mod early_stopping;
 mod history;
+mod lambda;
+mod learning_rate;
+mod model_checkpoint;
+mod monitor;
+mod terminate_on_nan;
 
+pub use csv_logger::CSVLogger;
+pub use early_stopping::EarlyStopping;
 pub use history::History;
+pub use lambda::{IndexHook, LambdaCallback, LogsHook};
+pub use learning_rate::{LearningRateScheduler, ReduceLROnPlateau, Schedule};
+pub use model_checkpoint::{format_filepath, ModelCheckpoint};
+pub use monitor::Mode;
+pub use terminate_on_nan::TerminateOnNaN;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use ferroflow_core::Result;
 
@@ -68,5 +83,36 @@ pub trait Callback: Send {
     /// After each prediction batch.
     fn on_predict_batch_end(&mut self, model: &mut Model, batch: usize, logs: &Logs) -> Result<()> {
         Ok(())
+    }
+}
+
+/// A shared callback: `fit` takes callbacks by value, so keep an `Arc<Mutex<_>>` clone to read a
+/// callback's state after training (`early_stopping.lock().unwrap().stopped_epoch()`).
+macro_rules! forward {
+    ($($name:ident($($arg:ident: $t:ty),*);)*) => {
+        $(
+            fn $name(&mut self, model: &mut Model, $($arg: $t),*) -> Result<()> {
+                self.lock()
+                    .map_err(|_| ferroflow_core::Error::invalid("callback", "a shared callback's lock is poisoned"))?
+                    .$name(model, $($arg),*)
+            }
+        )*
+    };
+}
+
+impl<C: Callback> Callback for Arc<Mutex<C>> {
+    forward! {
+        on_train_begin(logs: &Logs);
+        on_train_end(logs: &Logs);
+        on_epoch_begin(epoch: usize, logs: &Logs);
+        on_epoch_end(epoch: usize, logs: &Logs);
+        on_train_batch_begin(batch: usize, logs: &Logs);
+        on_train_batch_end(batch: usize, logs: &Logs);
+        on_test_begin(logs: &Logs);
+        on_test_end(logs: &Logs);
+        on_test_batch_end(batch: usize, logs: &Logs);
+        on_predict_begin(logs: &Logs);
+        on_predict_end(logs: &Logs);
+        on_predict_batch_end(batch: usize, logs: &Logs);
     }
 }

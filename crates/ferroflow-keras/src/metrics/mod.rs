@@ -19,10 +19,23 @@
 //! ```
 
 mod accuracy;
+mod confusion;
+mod confusion_matrix;
+mod f_score;
 mod reduce;
+mod regression;
+mod top_k;
+mod util;
 
 pub use accuracy::{Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy};
+pub use confusion::{AucCurve, AucSummation, Precision, Recall, AUC};
+pub use confusion_matrix::ConfusionMatrix;
+pub use f_score::{F1Score, FBetaScore, FScoreAverage};
 pub use reduce::{Mean, MeanMetricWrapper, Sum};
+pub use regression::{
+    MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError, RootMeanSquaredError,
+};
+pub use top_k::{SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy};
 
 use ferroflow_core::{Result, Tensor};
 
@@ -115,19 +128,44 @@ impl Metric for AutoAccuracy {
 pub const NAMES: &[&str] = &[
     "accuracy",
     "acc",
+    "mse",
+    "mae",
+    "mape",
+    "AUC",
+    "auc",
+    "precision",
+    "recall",
     "binary_accuracy",
     "categorical_accuracy",
     "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "root_mean_squared_error",
 ];
 
-/// `keras.metrics.get(name)`: a metric by its Keras name, logged under that name; an unknown name
-/// is an error listing the valid ones.
+/// `keras.metrics.get(name)`: a metric by its Keras name (with Keras's defaults), logged under
+/// the name given (`"mse"` logs as `mse`, `"AUC"` as `AUC`); an unknown name is an error listing
+/// the valid ones.
 pub fn get(name: &str) -> Result<Box<dyn Metric>> {
     Ok(match name {
         "accuracy" | "acc" => Box::new(AutoAccuracy::new(name)),
         "binary_accuracy" => Box::new(BinaryAccuracy::new()),
         "categorical_accuracy" => Box::new(CategoricalAccuracy::new()),
         "sparse_categorical_accuracy" => Box::new(SparseCategoricalAccuracy::new()),
+        "top_k_categorical_accuracy" => Box::new(TopKCategoricalAccuracy::new()),
+        "sparse_top_k_categorical_accuracy" => Box::new(SparseTopKCategoricalAccuracy::new()),
+        "mse" | "mean_squared_error" => Box::new(MeanSquaredError::new().named(name)),
+        "mae" | "mean_absolute_error" => Box::new(MeanAbsoluteError::new().named(name)),
+        "mape" | "mean_absolute_percentage_error" => {
+            Box::new(MeanAbsolutePercentageError::new().named(name))
+        }
+        "root_mean_squared_error" => Box::new(RootMeanSquaredError::new()),
+        "AUC" | "auc" => Box::new(AUC::new().named(name)),
+        "precision" => Box::new(Precision::new()),
+        "recall" => Box::new(Recall::new()),
         _ => return Err(unknown_name("metric", name, NAMES)),
     })
 }

@@ -20,12 +20,15 @@
 
 mod data;
 mod functional;
+mod saving;
 mod sequential;
 mod summary;
 mod training;
 
 pub use data::IntoTensors;
 pub use functional::FunctionalNet;
+pub(crate) use saving::check_weights_path;
+pub use saving::WEIGHTS_EXTENSIONS;
 pub use sequential::Sequential;
 pub use training::{Compiled, EvaluateArgs, Fit, PredictArgs};
 
