@@ -1,21 +1,47 @@
 //! `keras.layers`: the `Layer` trait and the built-in layers, one per file, with Keras's
 //! arguments and defaults.
 
+mod activation;
+mod average_pooling1d;
+mod average_pooling2d;
 mod dense;
 mod dropout;
 mod flatten;
+mod global_average_pooling1d;
+mod global_average_pooling2d;
+mod global_max_pooling1d;
+mod global_max_pooling2d;
 mod input;
+mod lambda;
 mod layer;
+mod max_pooling1d;
 mod max_pooling2d;
+mod permute;
 mod pool_utils;
+mod repeat_vector;
+mod rescaling;
+mod reshape;
 
+pub use activation::Activation;
+pub use average_pooling1d::AveragePooling1D;
+pub use average_pooling2d::AveragePooling2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use global_average_pooling1d::GlobalAveragePooling1D;
+pub use global_average_pooling2d::GlobalAveragePooling2D;
+pub use global_max_pooling1d::GlobalMaxPooling1D;
+pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
+pub use lambda::{Lambda, LambdaFn, LambdaShapeFn};
 pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
+pub use max_pooling1d::MaxPooling1D;
 pub use max_pooling2d::MaxPooling2D;
+pub use permute::Permute;
 pub use pool_utils::PoolSize2D;
+pub use repeat_vector::RepeatVector;
+pub use rescaling::Rescaling;
+pub use reshape::Reshape;
 
 #[allow(unused_imports)]
 pub(crate) use dense::resolve_opt;
