@@ -38,7 +38,7 @@ impl AveragePooling1D {
     pub fn new(pool_size: usize) -> AveragePooling1D {
         AveragePooling1D {
             base: LayerBase::new("AveragePooling1D"),
-            pool_size: pool_size,
+            pool_size,
             strides: None,
             padding: "valid".to_string(),
         }

@@ -38,7 +38,7 @@ impl MaxPooling1D {
     pub fn new(pool_size: usize) -> MaxPooling1D {
         MaxPooling1D {
             base: LayerBase::new("MaxPooling1D"),
-            pool_size: pool_size,
+            pool_size,
             strides: None,
             padding: "valid".to_string(),
         }

@@ -29,7 +29,6 @@ fn data(n: usize) -> Vec<f64> {
 
 /// Naive NHWC pooling in f64: Keras's valid/same geometry; `max` pads with -inf, average
 /// counts only real elements.
-#[allow(clippy::too_many_arguments)]
 fn naive_pool2d(
     x: &[f64],
     [n, h, w, c]: [usize; 4],
@@ -657,7 +656,7 @@ fn layers_work_in_a_sequential_model() {
     model.add(Reshape::new(&[-1])).unwrap();
     model.add(Activation::new("relu")).unwrap();
     let y = model
-        .predict(&ops::ones(&[3, 6, 6, 1], DType::F32))
+        .predict(ops::ones(&[3, 6, 6, 1], DType::F32))
         .verbose(0)
         .run()
         .unwrap();
