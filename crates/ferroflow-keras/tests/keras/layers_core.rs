@@ -662,3 +662,103 @@ fn layers_work_in_a_sequential_model() {
         .unwrap();
     assert_eq!(y.shape(), &[3, 18]);
 }
+
+#[test]
+fn functional_api_shapes_with_unknown_dims() {
+    use ferroflow_keras::{Input, Model};
+    let inputs = Input::with_shape(&[None, Some(4)], DType::F32, None);
+    let x = MaxPooling1D::new(2).padding("same").apply(&inputs).unwrap();
+    assert_eq!(x.shape(), &vec![None, None, Some(4)]);
+    let x = GlobalAveragePooling1D::new().apply(&x).unwrap();
+    assert_eq!(x.shape(), &vec![None, Some(4)]);
+    let x = RepeatVector::new(3).apply(&x).unwrap();
+    let x = Reshape::new(&[-1]).apply(&x).unwrap();
+    assert_eq!(x.shape(), &vec![None, Some(12)]);
+    let model = Model::new(&inputs, &x).unwrap();
+    let y = model
+        .predict_on_batch(ops::ones(&[2, 5, 4], DType::F32))
+        .unwrap();
+    assert_eq!(y[0].shape(), &[2, 12]);
+}
+
+fn train_with_dropout(seed: u64) -> (Vec<Vec<f64>>, Vec<f64>) {
+    use ferroflow_keras::Sequential;
+    set_random_seed(seed);
+    let n = 32;
+    let xs: Vec<f64> = (0..n * 16).map(|i| ((i * 7) % 13) as f64 / 13.0).collect();
+    let ys: Vec<f64> = (0..n)
+        .map(|b| xs[b * 16..b * 16 + 16].iter().sum::<f64>() / 16.0)
+        .collect();
+    let x = t(xs, &[n, 4, 4, 1]);
+    let y = t(ys, &[n, 1]);
+    let mut model = Sequential::new();
+    model
+        .add(MaxPooling2D::new(2).padding("same").input_shape(&[4, 4, 1]))
+        .unwrap();
+    model.add(Flatten::new()).unwrap();
+    model.add(Dropout::new(0.25)).unwrap();
+    model.add(Dense::new(1)).unwrap();
+    model
+        .compile(ferroflow_keras::optimizers::SGD::new(), "mse", ())
+        .unwrap();
+    let history = model
+        .fit(&x, &y)
+        .epochs(5)
+        .batch_size(8)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let losses = history.history["loss"].clone();
+    (model.get_weights().iter().map(vals).collect(), losses)
+}
+
+#[test]
+fn dropout_and_pooling_train_reproducibly() {
+    let (w1, l1) = train_with_dropout(5);
+    let (w2, l2) = train_with_dropout(5);
+    assert_eq!(w1, w2);
+    assert_eq!(l1, l2);
+    assert!(l1.iter().all(|l| l.is_finite()));
+    assert!(l1.last().unwrap() < l1.first().unwrap(), "{l1:?}");
+}
+
+#[test]
+fn gradients_flow_through_layers() {
+    use ferroflow_core::GradientTape;
+    // d sum(MaxPooling2D(x)) / dx: 1 at each window's maximum, 0 elsewhere.
+    let shape = [1usize, 3usize, 3usize, 1usize];
+    let xs = vec![1.0, 5.0, 2.0, 4.0, 3.0, 9.0, 0.0, 8.0, 6.0];
+    let x = t(xs, &shape);
+    let tape = GradientTape::new();
+    tape.watch(&x);
+    let pool = LayerHandle::new(MaxPooling2D::new(2).padding("same"));
+    let y = pool.call(&x, false).unwrap();
+    let g = tape.gradient(&y, &[&x]).unwrap()[0].clone().unwrap();
+    // windows {1,5,4,3} -> 5, {2,9} -> 9, {0,8} -> 8, {6} -> 6
+    close(&vals(&g), &[0., 1., 0., 0., 0., 1., 0., 1., 1.]);
+
+    // d sum(Dropout(x)) / dx in training is the mask itself (0 or 1/(1-rate)).
+    let x = ops::ones(&[4, 8], DType::F32);
+    let tape = GradientTape::new();
+    tape.watch(&x);
+    let y = LayerHandle::new(Dropout::new(0.5)).call(&x, true).unwrap();
+    let g = tape.gradient(&y, &[&x]).unwrap()[0].clone().unwrap();
+    assert_eq!(vals(&g), vals(&y));
+
+    // Flatten / Reshape / Permute / RepeatVector are linear maps that move values: their
+    // gradient of sum(y * w) is w moved back.
+    let x = t(data(6), &[1, 2, 3]);
+    let tape = GradientTape::new();
+    tape.watch(&x);
+    let y = LayerHandle::new(Permute::new(&[2, 1]))
+        .call(&x, false)
+        .unwrap();
+    let y = LayerHandle::new(Flatten::new()).call(&y, false).unwrap();
+    let w = t(vec![1., 2., 3., 4., 5., 6.], &[1, 6]);
+    let g = tape.gradient(&ops::mul(&y, &w).unwrap(), &[&x]).unwrap()[0]
+        .clone()
+        .unwrap();
+    // y = [x00, x10, x01, x11, x02, x12] so dx[i][j] = w[2j + i].
+    close(&vals(&g), &[1., 3., 5., 2., 4., 6.]);
+}
