@@ -79,16 +79,14 @@ impl Layer for MaxPooling1D {
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {
-        let s = first_shape(&self.base.name, input_shapes)?;
-        check_rank(&self.base.name, "MaxPooling1D", 3, s)?;
-        self.geometry()?;
-        Ok(())
+        self.compute_output_shape(input_shapes).map(|_| ())
     }
 
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single_input(&self.base.name, inputs)?;
         check_rank(&self.base.name, "MaxPooling1D", 3, &known(x.shape()))?;
         let (k, s, p) = self.geometry()?;
+        pooled_shape(&self.base.name, &known(x.shape()), &[k], &[s], p)?;
         Ok(vec![ops::max_pool1d(x, k, s, p)?])
     }
 
@@ -96,7 +94,7 @@ impl Layer for MaxPooling1D {
         let s = first_shape(&self.base.name, input_shapes)?;
         check_rank(&self.base.name, "MaxPooling1D", 3, s)?;
         let (k, st, p) = self.geometry()?;
-        Ok(vec![pooled_shape(s, &[k], &[st], p)])
+        Ok(vec![pooled_shape(&self.base.name, s, &[k], &[st], p)?])
     }
 
     fn get_config(&self) -> Value {

@@ -139,12 +139,33 @@ pub(crate) fn first_shape<'a>(layer: &str, shapes: &'a [Shape]) -> Result<&'a Sh
 }
 
 /// The output shape of an `N`-D pooling layer on channels-last input `(batch, d1..dN, channels)`.
-pub(crate) fn pooled_shape(s: &Shape, k: &[usize], st: &[usize], p: Padding) -> Shape {
+/// With `"valid"` padding a window larger than a known input dimension is an error (the op
+/// would reject it; Keras would compute an empty output).
+pub(crate) fn pooled_shape(
+    layer: &str,
+    s: &Shape,
+    k: &[usize],
+    st: &[usize],
+    p: Padding,
+) -> Result<Shape> {
     let mut out = s.clone();
     for (i, (&k, &st)) in k.iter().zip(st).enumerate() {
+        if let (Padding::Valid, Some(n)) = (p, s[i + 1]) {
+            if n < k {
+                return Err(shape_error(
+                    layer,
+                    format!(
+                        "layer {layer:?}: with padding \"valid\" the window (pool_size {k:?}) does not fit in input dimension {} of size {n}, input shape {}",
+                        i + 1,
+                        fmt_shape(s)
+                    ),
+                    &[s],
+                ));
+            }
+        }
         out[i + 1] = pooled_len(s[i + 1], k, st, p);
     }
-    out
+    Ok(out)
 }
 
 /// Global pooling over the spatial axes `1..rank-1` of channels-last input: the maximum or the

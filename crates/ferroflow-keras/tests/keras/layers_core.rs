@@ -762,3 +762,24 @@ fn gradients_flow_through_layers() {
     // y = [x00, x10, x01, x11, x02, x12] so dx[i][j] = w[2j + i].
     close(&vals(&g), &[1., 3., 5., 2., 4., 6.]);
 }
+
+#[test]
+fn valid_pooling_window_larger_than_input_is_an_error() {
+    let e = LayerHandle::new(MaxPooling2D::new(3))
+        .compute_output_shape(&[vec![None, Some(2), Some(2), Some(1)]])
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("(None, 2, 2, 1)") && msg.contains("pool_size"),
+        "{msg}"
+    );
+    let e = LayerHandle::new(AveragePooling1D::new(4).named("avg"))
+        .call(&ops::ones(&[1, 3, 1], DType::F32), false)
+        .unwrap_err();
+    assert!(e.to_string().contains("\"avg\""), "{e}");
+    // "same" always fits.
+    let y = LayerHandle::new(MaxPooling2D::new(3).padding("same"))
+        .call(&ops::ones(&[1, 2, 2, 1], DType::F32), false)
+        .unwrap();
+    assert_eq!(y.shape(), &[1, 1, 1, 1]);
+}
