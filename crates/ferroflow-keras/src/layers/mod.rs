@@ -47,3 +47,20 @@ pub use reshape::Reshape;
 pub(crate) use dense::resolve_opt;
 #[allow(unused_imports)]
 pub(crate) use layer::ensure_built;
+
+/// Keras's alias `keras.layers.MaxPool1D` (the same class as [`MaxPooling1D`]).
+pub type MaxPool1D = MaxPooling1D;
+/// Keras's alias `keras.layers.MaxPool2D` (the same class as [`MaxPooling2D`]).
+pub type MaxPool2D = MaxPooling2D;
+/// Keras's alias `keras.layers.AvgPool1D` (the same class as [`AveragePooling1D`]).
+pub type AvgPool1D = AveragePooling1D;
+/// Keras's alias `keras.layers.AvgPool2D` (the same class as [`AveragePooling2D`]).
+pub type AvgPool2D = AveragePooling2D;
+/// Keras's alias `keras.layers.GlobalMaxPool1D` (the same class as [`GlobalMaxPooling1D`]).
+pub type GlobalMaxPool1D = GlobalMaxPooling1D;
+/// Keras's alias `keras.layers.GlobalMaxPool2D` (the same class as [`GlobalMaxPooling2D`]).
+pub type GlobalMaxPool2D = GlobalMaxPooling2D;
+/// Keras's alias `keras.layers.GlobalAvgPool1D` (the same class as [`GlobalAveragePooling1D`]).
+pub type GlobalAvgPool1D = GlobalAveragePooling1D;
+/// Keras's alias `keras.layers.GlobalAvgPool2D` (the same class as [`GlobalAveragePooling2D`]).
+pub type GlobalAvgPool2D = GlobalAveragePooling2D;

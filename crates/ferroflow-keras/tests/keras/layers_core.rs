@@ -783,3 +783,21 @@ fn valid_pooling_window_larger_than_input_is_an_error() {
         .unwrap();
     assert_eq!(y.shape(), &[1, 1, 1, 1]);
 }
+
+#[test]
+fn keras_aliases_and_names() {
+    ferroflow_keras::utils::clear_session();
+    let p = LayerHandle::new(MaxPool2D::new(2));
+    assert_eq!(p.class_name(), "MaxPooling2D");
+    assert_eq!(p.name(), "max_pooling2d");
+    let g = LayerHandle::new(GlobalAvgPool2D::new());
+    assert_eq!(g.name(), "global_average_pooling2d");
+    assert_eq!(
+        LayerHandle::new(RepeatVector::new(2)).name(),
+        "repeat_vector"
+    );
+    let cfg = MaxPooling2D::new(2).get_config();
+    assert_eq!(cfg["pool_size"], serde_json::json!([2, 2]));
+    assert_eq!(cfg["strides"], serde_json::json!([2, 2]));
+    assert_eq!(cfg["padding"], "valid");
+}
