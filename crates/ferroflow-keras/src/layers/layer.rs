@@ -295,7 +295,7 @@ pub trait Layer: Send + 'static {
 }
 
 /// The default `compute_output_shape`: run the layer on zeros.
-fn probe_output_shapes<L: Layer + ?Sized>(
+pub(crate) fn probe_output_shapes<L: Layer + ?Sized>(
     layer: &mut L,
     input_shapes: &[Shape],
 ) -> Result<Vec<Shape>> {

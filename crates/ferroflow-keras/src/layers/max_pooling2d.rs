@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::layer::{single_input, Layer, LayerBase};
 use super::pool_utils::{
-    check_positive, check_rank, first_shape, known, parse_padding, pooled_len, PoolSize2D,
+    check_positive, check_rank, first_shape, known, parse_padding, pooled_shape, PoolSize2D,
 };
 use crate::backend::Shape;
 
@@ -79,16 +79,14 @@ impl Layer for MaxPooling2D {
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {
-        let s = first_shape(&self.base.name, input_shapes)?;
-        check_rank(&self.base.name, "MaxPooling2D", 4, s)?;
-        self.geometry()?;
-        Ok(())
+        self.compute_output_shape(input_shapes).map(|_| ())
     }
 
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single_input(&self.base.name, inputs)?;
         check_rank(&self.base.name, "MaxPooling2D", 4, &known(x.shape()))?;
         let (k, s, p) = self.geometry()?;
+        pooled_shape(&self.base.name, &known(x.shape()), &k, &s, p)?;
         Ok(vec![ops::max_pool2d(x, k, s, p)?])
     }
 
@@ -96,12 +94,7 @@ impl Layer for MaxPooling2D {
         let s = first_shape(&self.base.name, input_shapes)?;
         check_rank(&self.base.name, "MaxPooling2D", 4, s)?;
         let (k, st, p) = self.geometry()?;
-        Ok(vec![vec![
-            s[0],
-            pooled_len(s[1], k[0], st[0], p),
-            pooled_len(s[2], k[1], st[1], p),
-            s[3],
-        ]])
+        Ok(vec![pooled_shape(&self.base.name, s, &k, &st, p)?])
     }
 
     fn get_config(&self) -> Value {

@@ -1,6 +1,9 @@
 //! `keras.layers`: the `Layer` trait and the built-in layers, one per file, with Keras's
 //! arguments and defaults.
 
+mod activation;
+mod average_pooling1d;
+mod average_pooling2d;
 mod conv1d;
 mod conv2d;
 mod conv2d_transpose;
@@ -9,9 +12,16 @@ mod dense;
 mod depthwise_conv2d;
 mod dropout;
 mod flatten;
+mod global_average_pooling1d;
+mod global_average_pooling2d;
+mod global_max_pooling1d;
+mod global_max_pooling2d;
 mod input;
+mod lambda;
 mod layer;
+mod max_pooling1d;
 mod max_pooling2d;
+mod permute;
 mod pool_utils;
 mod separable_conv2d;
 
@@ -19,17 +29,51 @@ pub use conv1d::Conv1D;
 pub use conv2d::Conv2D;
 pub use conv2d_transpose::Conv2DTranspose;
 pub use conv_utils::{ConvPadding, PaddingArg, Pads2, Pair};
+mod repeat_vector;
+mod rescaling;
+mod reshape;
+
+pub use activation::Activation;
+pub use average_pooling1d::AveragePooling1D;
+pub use average_pooling2d::AveragePooling2D;
 pub use dense::Dense;
 pub use depthwise_conv2d::DepthwiseConv2D;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use global_average_pooling1d::GlobalAveragePooling1D;
+pub use global_average_pooling2d::GlobalAveragePooling2D;
+pub use global_max_pooling1d::GlobalMaxPooling1D;
+pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
+pub use lambda::{Lambda, LambdaFn, LambdaShapeFn};
 pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
+pub use max_pooling1d::MaxPooling1D;
 pub use max_pooling2d::MaxPooling2D;
+pub use permute::Permute;
 pub use pool_utils::PoolSize2D;
+pub use repeat_vector::RepeatVector;
+pub use rescaling::Rescaling;
+pub use reshape::Reshape;
 pub use separable_conv2d::SeparableConv2D;
 
 #[allow(unused_imports)]
 pub(crate) use dense::resolve_opt;
 #[allow(unused_imports)]
 pub(crate) use layer::ensure_built;
+
+/// Keras's alias `keras.layers.MaxPool1D` (the same class as [`MaxPooling1D`]).
+pub type MaxPool1D = MaxPooling1D;
+/// Keras's alias `keras.layers.MaxPool2D` (the same class as [`MaxPooling2D`]).
+pub type MaxPool2D = MaxPooling2D;
+/// Keras's alias `keras.layers.AvgPool1D` (the same class as [`AveragePooling1D`]).
+pub type AvgPool1D = AveragePooling1D;
+/// Keras's alias `keras.layers.AvgPool2D` (the same class as [`AveragePooling2D`]).
+pub type AvgPool2D = AveragePooling2D;
+/// Keras's alias `keras.layers.GlobalMaxPool1D` (the same class as [`GlobalMaxPooling1D`]).
+pub type GlobalMaxPool1D = GlobalMaxPooling1D;
+/// Keras's alias `keras.layers.GlobalMaxPool2D` (the same class as [`GlobalMaxPooling2D`]).
+pub type GlobalMaxPool2D = GlobalMaxPooling2D;
+/// Keras's alias `keras.layers.GlobalAvgPool1D` (the same class as [`GlobalAveragePooling1D`]).
+pub type GlobalAvgPool1D = GlobalAveragePooling1D;
+/// Keras's alias `keras.layers.GlobalAvgPool2D` (the same class as [`GlobalAveragePooling2D`]).
+pub type GlobalAvgPool2D = GlobalAveragePooling2D;

@@ -137,3 +137,73 @@ pub(crate) fn first_shape<'a>(layer: &str, shapes: &'a [Shape]) -> Result<&'a Sh
         )),
     }
 }
+
+/// The output shape of an `N`-D pooling layer on channels-last input `(batch, d1..dN, channels)`.
+/// With `"valid"` padding a window larger than a known input dimension is an error (the op
+/// would reject it; Keras would compute an empty output).
+pub(crate) fn pooled_shape(
+    layer: &str,
+    s: &Shape,
+    k: &[usize],
+    st: &[usize],
+    p: Padding,
+) -> Result<Shape> {
+    let mut out = s.clone();
+    for (i, (&k, &st)) in k.iter().zip(st).enumerate() {
+        if let (Padding::Valid, Some(n)) = (p, s[i + 1]) {
+            if n < k {
+                return Err(shape_error(
+                    layer,
+                    format!(
+                        "layer {layer:?}: with padding \"valid\" the window (pool_size {k:?}) does not fit in input dimension {} of size {n}, input shape {}",
+                        i + 1,
+                        fmt_shape(s)
+                    ),
+                    &[s],
+                ));
+            }
+        }
+        out[i + 1] = pooled_len(s[i + 1], k, st, p);
+    }
+    Ok(out)
+}
+
+/// Global pooling over the spatial axes `1..rank-1` of channels-last input: the maximum or the
+/// mean, keeping the reduced axes as size 1 when `keepdims` (Keras's `GlobalPooling` layers).
+pub(crate) fn global_pool(
+    layer: &str,
+    class: &str,
+    x: &ferroflow_core::Tensor,
+    rank: usize,
+    max: bool,
+    keepdims: bool,
+) -> Result<ferroflow_core::Tensor> {
+    check_rank(layer, class, rank, &known(x.shape()))?;
+    let axes: Vec<isize> = (1..rank as isize - 1).collect();
+    if max {
+        ferroflow_core::ops::reduce_max(x, axes, keepdims)
+    } else {
+        ferroflow_core::ops::reduce_mean(x, axes, keepdims)
+    }
+}
+
+/// The output shape of a global pooling layer.
+pub(crate) fn global_pooled_shape(
+    layer: &str,
+    class: &str,
+    shapes: &[Shape],
+    rank: usize,
+    keepdims: bool,
+) -> Result<Shape> {
+    let s = first_shape(layer, shapes)?;
+    check_rank(layer, class, rank, s)?;
+    Ok(if keepdims {
+        let mut out = s.clone();
+        for d in out.iter_mut().take(rank - 1).skip(1) {
+            *d = Some(1);
+        }
+        out
+    } else {
+        vec![s[0], s[rank - 1]]
+    })
+}

@@ -1,0 +1,104 @@
+//! `keras.layers.GlobalMaxPooling1D`.
+
+use ferroflow_core::{Result, Tensor};
+use serde_json::{json, Value};
+
+use super::layer::{single_input, Layer, LayerBase};
+use super::pool_utils::{global_pool, global_pooled_shape};
+use crate::backend::Shape;
+
+/// `keras.layers.GlobalMaxPooling1D(data_format=None, keepdims=False)` on channels-last input
+/// `(batch, steps, features)`: the maximum over the steps axes, giving `(batch, channels)`, or
+/// `(batch, 1, channels)` with `keepdims(true)` — as Keras.
+///
+/// ```
+/// use ferroflow_keras::layers::{LayerHandle, GlobalMaxPooling1D};
+/// use ferroflow_core::Tensor;
+/// let x = Tensor::from_vec(vec![1.0f32, 6.0, 4.0, 2.0, 3.0, 5.0], &[1, 3, 2])?;
+/// let y = LayerHandle::new(GlobalMaxPooling1D::new()).call(&x, false)?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![4.0, 6.0]);
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+pub struct GlobalMaxPooling1D {
+    base: LayerBase,
+    /// Whether to keep the pooled axes as size 1.
+    pub keepdims: bool,
+}
+
+impl GlobalMaxPooling1D {
+    /// `GlobalMaxPooling1D()`.
+    pub fn new() -> GlobalMaxPooling1D {
+        GlobalMaxPooling1D {
+            base: LayerBase::new("GlobalMaxPooling1D"),
+            keepdims: false,
+        }
+    }
+
+    /// Keeps the pooled axes as size 1 (Keras's `keepdims=True`).
+    pub fn keepdims(mut self, keepdims: bool) -> Self {
+        self.keepdims = keepdims;
+        self
+    }
+}
+
+impl Default for GlobalMaxPooling1D {
+    fn default() -> Self {
+        GlobalMaxPooling1D::new()
+    }
+}
+
+impl Layer for GlobalMaxPooling1D {
+    fn class_name(&self) -> &str {
+        "GlobalMaxPooling1D"
+    }
+
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+
+    fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {
+        global_pooled_shape(
+            &self.base.name,
+            "GlobalMaxPooling1D",
+            input_shapes,
+            3,
+            self.keepdims,
+        )?;
+        Ok(())
+    }
+
+    fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
+        let x = single_input(&self.base.name, inputs)?;
+        Ok(vec![global_pool(
+            &self.base.name,
+            "GlobalMaxPooling1D",
+            x,
+            3,
+            true,
+            self.keepdims,
+        )?])
+    }
+
+    fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        Ok(vec![global_pooled_shape(
+            &self.base.name,
+            "GlobalMaxPooling1D",
+            input_shapes,
+            3,
+            self.keepdims,
+        )?])
+    }
+
+    fn get_config(&self) -> Value {
+        json!({
+            "name": self.base.name,
+            "trainable": self.base.trainable,
+            "data_format": "channels_last",
+            "keepdims": self.keepdims,
+        })
+    }
+}
