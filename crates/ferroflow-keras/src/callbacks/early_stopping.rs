@@ -13,7 +13,8 @@ use crate::models::Model;
 /// last improvement (improvements that do not beat `baseline` do not reset it), epochs before
 /// `start_from_epoch` are ignored, and with `restore_best_weights` the weights of the best epoch
 /// are put back when training ends (whether or not it stopped early). A monitored figure that is
-/// missing from the logs is skipped with a warning, as in Keras.
+/// missing from the logs is skipped with a warning, as in Keras. Like Keras, a reused instance
+/// keeps its best value across `fit` calls (the wait counter and best weights are reset).
 ///
 /// ```
 /// use ferroflow_keras::callbacks::EarlyStopping;
@@ -130,7 +131,6 @@ impl Callback for EarlyStopping {
         }
         self.wait = 0;
         self.stopped_epoch = 0;
-        self.best = None;
         self.best_epoch = 0;
         self.best_weights = None;
         Ok(())

@@ -9,12 +9,12 @@ use super::{Callback, Logs};
 use crate::models::Model;
 
 /// `keras.callbacks.ModelCheckpoint(filepath, monitor='val_loss', verbose=0,
-/// save_best_only=False, save_weights_only=False, mode='auto')` with `save_freq='epoch'`: after
+/// save_best_only=False, save_weights_only=False, mode='auto', initial_value_threshold=None)` with `save_freq='epoch'`: after
 /// each epoch, writes the model's weights with [`Model::save_weights`] to `filepath` formatted
 /// with Python's `str.format` rules for `{epoch}` (1-based, as Keras) and the epoch's logs
 /// (`weights.{epoch:02d}-{val_loss:.2f}.safetensors`). With `save_best_only`, it writes only when
 /// the monitored figure improved on the best so far (a missing figure skips the save with a
-/// warning, as Keras).
+/// warning, as Keras). As in Keras, the best value is kept across `fit` calls.
 ///
 /// The file must end in `.safetensors` (the only format `save_weights` writes for now; the
 /// `.keras` / `.weights.h5` formats arrive with the saving work of issue 6 and will be accepted
@@ -77,6 +77,13 @@ impl ModelCheckpoint {
             Ok(mode) => self.mode = mode,
             Err(e) => self.error = Some(e),
         }
+        self
+    }
+
+    /// Keras's `initial_value_threshold`: with `save_best_only`, the first save needs a value
+    /// better than this.
+    pub fn initial_value_threshold(mut self, v: f64) -> Self {
+        self.best = Some(v);
         self
     }
 

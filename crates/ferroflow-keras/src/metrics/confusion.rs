@@ -286,8 +286,8 @@ pub enum AucSummation {
 /// `keras.metrics.AUC(num_thresholds=200, curve='ROC', summation_method='interpolation')`: the
 /// area under the ROC or PR curve, approximated by a Riemann sum over thresholds
 /// `[-1e-7, 1/(n-1), ..., (n-2)/(n-1), 1 + 1e-7]`. Predictions are clipped to `[0, 1]` (as
-/// Keras's evenly-spaced fast path does); labels are positive when non-zero. Only
-/// `multi_label=False` is implemented.
+/// Keras's evenly-spaced fast path does); labels are positive when non-zero. With
+/// `multi_label`, one AUC per label column is computed and averaged.
 ///
 /// ```
 /// use ferroflow_keras::metrics::{Metric, AUC};
@@ -306,7 +306,10 @@ pub struct AUC {
     curve: AucCurve,
     summation: AucSummation,
     from_logits: bool,
+    multi_label: bool,
+    label_weights: Option<Vec<f64>>,
     counts: Counts,
+    per_label: Vec<Counts>,
     error: Option<Error>,
 }
 
@@ -318,7 +321,10 @@ impl AUC {
             curve: AucCurve::Roc,
             summation: AucSummation::Interpolation,
             from_logits: false,
+            multi_label: false,
+            label_weights: None,
             counts: Counts::new(Self::even_thresholds(200)),
+            per_label: Vec::new(),
             error: None,
         }
     }
@@ -387,6 +393,26 @@ impl AUC {
         self
     }
 
+    /// `multi_label=True`: `(batch, labels)` data is not flattened; one AUC is computed per
+    /// label (column) and the result is their mean (weighted by `label_weights` if given).
+    pub fn multi_label(mut self, yes: bool) -> Self {
+        self.multi_label = yes;
+        self
+    }
+
+    /// Non-negative weights per label: with `multi_label` they weight the per-label AUCs in the
+    /// mean; without it they multiply the weight of each label's predictions, as in Keras.
+    pub fn label_weights(mut self, w: &[f64]) -> Self {
+        if w.iter().any(|&x| x < 0.0) {
+            self.error = Some(Error::invalid(
+                &self.name,
+                format!("all values of label_weights must be non-negative, got {w:?}"),
+            ));
+        }
+        self.label_weights = Some(w.to_vec());
+        self
+    }
+
     /// Another name.
     pub fn named(mut self, name: &str) -> Self {
         self.name = name.to_string();
@@ -400,8 +426,7 @@ impl AUC {
 
     /// Keras's `interpolate_pr_auc` (Davis & Goadrich 2006): TP and P = TP + FP vary linearly
     /// between thresholds, precision is integrated in closed form.
-    fn interpolate_pr_auc(&self) -> f64 {
-        let c = &self.counts;
+    fn interpolate_pr_auc(c: &Counts) -> f64 {
         let n = c.thresholds.len();
         let p: Vec<f64> = (0..n).map(|i| c.tp[i] + c.fp[i]).collect();
         let mut auc = 0.0;
@@ -424,42 +449,12 @@ impl AUC {
     }
 }
 
-impl Default for AUC {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Metric for AUC {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn update_state(
-        &mut self,
-        y_true: &Tensor,
-        y_pred: &Tensor,
-        sample_weight: Option<&Tensor>,
-    ) -> Result<()> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
-        }
-        let (l, mut p, w) = prepare(&self.name, y_true, y_pred, sample_weight, None, None)?;
-        for v in p.iter_mut() {
-            if self.from_logits {
-                *v = 1.0 / (1.0 + (-*v).exp());
-            }
-            *v = v.clamp(0.0, 1.0);
-        }
-        self.counts.add(&l, &p, &w);
-        Ok(())
-    }
-
-    fn result(&self) -> Result<Tensor> {
+impl AUC {
+    /// The area under the curve of one set of counts.
+    fn auc_of(&self, c: &Counts) -> f64 {
         if self.curve == AucCurve::Pr && self.summation == AucSummation::Interpolation {
-            return Ok(Tensor::scalar(self.interpolate_pr_auc() as f32));
+            return Self::interpolate_pr_auc(c);
         }
-        let c = &self.counts;
         let n = c.thresholds.len();
         let recall: Vec<f64> = (0..n)
             .map(|i| div_no_nan(c.tp[i], c.tp[i] + c.fn_[i]))
@@ -487,10 +482,105 @@ impl Metric for AUC {
             };
             auc += (x[i] - x[i + 1]) * h;
         }
-        Ok(Tensor::scalar(auc as f32))
+        auc
+    }
+}
+
+impl Default for AUC {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metric for AUC {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn update_state(
+        &mut self,
+        y_true: &Tensor,
+        y_pred: &Tensor,
+        sample_weight: Option<&Tensor>,
+    ) -> Result<()> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let (l, mut p, mut w) = prepare(&self.name, y_true, y_pred, sample_weight, None, None)?;
+        for v in p.iter_mut() {
+            if self.from_logits {
+                *v = 1.0 / (1.0 + (-*v).exp());
+            }
+            *v = v.clamp(0.0, 1.0);
+        }
+        let labels = if y_pred.rank() == 0 {
+            1
+        } else {
+            y_pred.shape()[y_pred.rank() - 1]
+        };
+        if let Some(lw) = &self.label_weights {
+            if lw.len() != labels {
+                return Err(Error::shape(
+                    &self.name,
+                    "label_weights must have one value per label (the last axis of y_pred)",
+                    &[&[lw.len()], y_pred.shape()],
+                ));
+            }
+        }
+        if !self.multi_label {
+            if let Some(lw) = &self.label_weights {
+                for (i, w) in w.iter_mut().enumerate() {
+                    *w *= lw[i % labels];
+                }
+            }
+            self.counts.add(&l, &p, &w);
+            return Ok(());
+        }
+        if y_pred.rank() != 2 {
+            return Err(Error::shape(
+                &self.name,
+                "y_pred must have rank 2 when multi_label=True",
+                &[y_pred.shape()],
+            ));
+        }
+        if self.per_label.is_empty() {
+            self.per_label = vec![self.counts.clone(); labels];
+        } else if self.per_label.len() != labels {
+            return Err(Error::shape(
+                &self.name,
+                format!("the number of labels changed from {}", self.per_label.len()),
+                &[y_pred.shape()],
+            ));
+        }
+        for (j, c) in self.per_label.iter_mut().enumerate() {
+            let col =
+                |v: &[f64]| -> Vec<f64> { v.iter().skip(j).step_by(labels).copied().collect() };
+            let lc: Vec<bool> = l.iter().skip(j).step_by(labels).copied().collect();
+            c.add(&lc, &col(&p), &col(&w));
+        }
+        Ok(())
+    }
+
+    fn result(&self) -> Result<Tensor> {
+        if !self.multi_label {
+            return Ok(Tensor::scalar(self.auc_of(&self.counts) as f32));
+        }
+        let aucs: Vec<f64> = self.per_label.iter().map(|c| self.auc_of(c)).collect();
+        let v = match &self.label_weights {
+            Some(lw) => div_no_nan(
+                aucs.iter().zip(lw).map(|(a, w)| a * w).sum(),
+                lw.iter().take(aucs.len()).sum(),
+            ),
+            None if aucs.is_empty() => 0.0,
+            None => aucs.iter().sum::<f64>() / aucs.len() as f64,
+        };
+        Ok(Tensor::scalar(v as f32))
     }
 
     fn reset_state(&mut self) {
         self.counts.reset();
+        for c in &mut self.per_label {
+            c.reset();
+        }
     }
 }

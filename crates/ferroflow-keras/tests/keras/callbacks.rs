@@ -304,6 +304,18 @@ fn checkpoint_save_best_only_writes_on_improvement_and_loads_back() {
     assert_eq!(weights_f64(&m), vec![vec![2.0], vec![2.0]]);
     m.load_weights(&best).unwrap();
     assert_eq!(weights_f64(&m), vec![vec![4.0], vec![4.0]]);
+    // initial_value_threshold: nothing is saved until the value beats it.
+    let gated = dir.join("gated.safetensors");
+    let mut cb = ModelCheckpoint::new(gated.to_str().unwrap())
+        .save_best_only(true)
+        .initial_value_threshold(0.75);
+    cb.on_train_begin(&mut m, &Logs::new()).unwrap();
+    cb.on_epoch_end(&mut m, 0, &logs(&[("val_loss", 0.8)]))
+        .unwrap();
+    assert!(!gated.exists());
+    cb.on_epoch_end(&mut m, 1, &logs(&[("val_loss", 0.7)]))
+        .unwrap();
+    assert!(gated.exists());
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -627,3 +627,29 @@ fn compiled_metrics_by_name_in_evaluate() {
     assert!((logs["precision"] - prec).abs() < 1e-5, "{logs:?}");
     assert!((0.0..=1.0).contains(&logs["AUC"]), "{logs:?}");
 }
+
+#[test]
+fn auc_multi_label_and_label_weights() {
+    // Column 0 is Keras's documented example (ROC-AUC 0.75 with 3 thresholds); column 1,
+    // y = [1, 0, 1, 0], p = [0.9, 0.1, 0.6, 0.4]: ROC points (1, 1), (0, 1), (0, 0) → 1.0.
+    let y = t(&[0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0], &[4, 2]);
+    let p = t(&[0.0, 0.9, 0.5, 0.1, 0.3, 0.6, 0.9, 0.4], &[4, 2]);
+    let mut m = AUC::new().num_thresholds(3).multi_label(true);
+    m.update_state(&y, &p, None).unwrap();
+    close(scalar(&m), (0.75 + 1.0) / 2.0);
+    let mut m = AUC::new()
+        .num_thresholds(3)
+        .multi_label(true)
+        .label_weights(&[1.0, 3.0]);
+    m.update_state(&y, &p, None).unwrap();
+    close(scalar(&m), (0.75 * 1.0 + 1.0 * 3.0) / 4.0);
+    // Flattened with label weights 1 and 3, by hand: threshold 0.5 keeps tp = 1·1 + 3·2 = 7 of
+    // 8 weighted positives and no false positive: area = (1 + 7/8) / 2.
+    let mut m = AUC::new().num_thresholds(3).label_weights(&[1.0, 3.0]);
+    m.update_state(&y, &p, None).unwrap();
+    close(scalar(&m), (1.0 + 7.0 / 8.0) / 2.0);
+    assert!(AUC::new()
+        .multi_label(true)
+        .update_state(&t(&[1.0, 0.0], &[2]), &t(&[0.5, 0.5], &[2]), None)
+        .is_err());
+}
