@@ -4,3 +4,4 @@ mod activations;
 mod initializers;
 mod layers_merge;
 mod layers_norm;
+mod regularizers;
