@@ -143,7 +143,9 @@ impl Initializer {
             "ones" | "Ones" => Initializer::Ones,
             "constant" | "Constant" => Initializer::Constant(0.0),
             "random_normal" | "normal" | "RandomNormal" => Initializer::random_normal(0.0, 0.05),
-            "random_uniform" | "uniform" | "RandomUniform" => Initializer::random_uniform(-0.05, 0.05),
+            "random_uniform" | "uniform" | "RandomUniform" => {
+                Initializer::random_uniform(-0.05, 0.05)
+            }
             "truncated_normal" | "TruncatedNormal" => Initializer::TruncatedNormal {
                 mean: 0.0,
                 stddev: 0.05,

@@ -235,10 +235,11 @@ impl Layer for BatchNormalization {
         let gamma_reg = resolve_opt(&self.gamma_regularizer)?;
         let beta_reg = resolve_opt(&self.beta_regularizer)?;
         if self.scale {
-            self.gamma = Some(
-                self.base
-                    .add_weight("gamma", &[dim], &gamma_init, gamma_reg, true)?,
-            );
+            self.gamma =
+                Some(
+                    self.base
+                        .add_weight("gamma", &[dim], &gamma_init, gamma_reg, true)?,
+                );
         }
         if self.center {
             self.beta = Some(
@@ -246,14 +247,16 @@ impl Layer for BatchNormalization {
                     .add_weight("beta", &[dim], &beta_init, beta_reg, true)?,
             );
         }
-        self.moving_mean = Some(
-            self.base
-                .add_weight("moving_mean", &[dim], &mm_init, None, false)?,
-        );
-        self.moving_variance = Some(
-            self.base
-                .add_weight("moving_variance", &[dim], &mv_init, None, false)?,
-        );
+        self.moving_mean =
+            Some(
+                self.base
+                    .add_weight("moving_mean", &[dim], &mm_init, None, false)?,
+            );
+        self.moving_variance =
+            Some(
+                self.base
+                    .add_weight("moving_variance", &[dim], &mv_init, None, false)?,
+            );
         Ok(())
     }
 
@@ -294,7 +297,10 @@ impl Layer for BatchNormalization {
         let gamma = param(&self.gamma)?;
         let beta = param(&self.beta)?;
         let y = if training && self.base.trainable {
-            let reduction: Vec<isize> = (0..rank).filter(|&a| a != axis).map(|a| a as isize).collect();
+            let reduction: Vec<isize> = (0..rank)
+                .filter(|&a| a != axis)
+                .map(|a| a as isize)
+                .collect();
             let (mean, var) = ops::moments(x, reduction, true)?;
             let y = ops::batch_normalization(
                 x,

@@ -51,9 +51,7 @@ impl Concatenate {
         if shapes.iter().any(|s| s.len() != rank) {
             return Err(merge_error(
                 name,
-                format!(
-                    "layer {name:?}: a `Concatenate` layer requires inputs of the same rank"
-                ),
+                format!("layer {name:?}: a `Concatenate` layer requires inputs of the same rank"),
                 shapes,
             ));
         }

@@ -190,16 +190,18 @@ impl Layer for LayerNormalization {
         let gamma_reg = resolve_opt(&self.gamma_regularizer)?;
         let beta_reg = resolve_opt(&self.beta_regularizer)?;
         if self.scale {
-            self.gamma = Some(
-                self.base
-                    .add_weight("gamma", &param_shape, &gamma_init, gamma_reg, true)?,
-            );
+            self.gamma =
+                Some(
+                    self.base
+                        .add_weight("gamma", &param_shape, &gamma_init, gamma_reg, true)?,
+                );
         }
         if self.center {
-            self.beta = Some(
-                self.base
-                    .add_weight("beta", &param_shape, &beta_init, beta_reg, true)?,
-            );
+            self.beta =
+                Some(
+                    self.base
+                        .add_weight("beta", &param_shape, &beta_init, beta_reg, true)?,
+                );
         }
         Ok(())
     }
@@ -246,14 +248,8 @@ impl Layer for LayerNormalization {
         let beta = param(&self.beta)?;
         let axes_i: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
         let (mean, var) = ops::moments(x, axes_i, true)?;
-        let y = ops::batch_normalization(
-            x,
-            &mean,
-            &var,
-            beta.as_ref(),
-            gamma.as_ref(),
-            self.epsilon,
-        )?;
+        let y =
+            ops::batch_normalization(x, &mean, &var, beta.as_ref(), gamma.as_ref(), self.epsilon)?;
         Ok(vec![y])
     }
 

@@ -63,7 +63,11 @@ pub(crate) fn check_count(
 
 /// Keras's elementwise output shape of several inputs, or an error naming the layer and the
 /// shapes.
-pub(crate) fn elementwise_output_shape(layer: &str, class: &str, shapes: &[Shape]) -> Result<Shape> {
+pub(crate) fn elementwise_output_shape(
+    layer: &str,
+    class: &str,
+    shapes: &[Shape],
+) -> Result<Shape> {
     check_count(layer, class, shapes, 1, None)?;
     let mut batch: Option<usize> = None;
     for s in shapes {
@@ -166,9 +170,22 @@ macro_rules! elementwise_merge_layer {
                 &mut self.base
             }
 
-            fn build(&mut self, input_shapes: &[$crate::backend::Shape]) -> ferroflow_core::Result<()> {
-                $crate::layers::merge::check_count(&self.base.name, $class, input_shapes, $min, $max)?;
-                $crate::layers::merge::elementwise_output_shape(&self.base.name, $class, input_shapes)?;
+            fn build(
+                &mut self,
+                input_shapes: &[$crate::backend::Shape],
+            ) -> ferroflow_core::Result<()> {
+                $crate::layers::merge::check_count(
+                    &self.base.name,
+                    $class,
+                    input_shapes,
+                    $min,
+                    $max,
+                )?;
+                $crate::layers::merge::elementwise_output_shape(
+                    &self.base.name,
+                    $class,
+                    input_shapes,
+                )?;
                 Ok(())
             }
 
@@ -179,7 +196,10 @@ macro_rules! elementwise_merge_layer {
             ) -> ferroflow_core::Result<Vec<ferroflow_core::Tensor>> {
                 let shapes = $crate::layers::merge::known_shapes(inputs);
                 $crate::layers::merge::check_count(&self.base.name, $class, &shapes, $min, $max)?;
-                let f: fn(&str, &[ferroflow_core::Tensor]) -> ferroflow_core::Result<ferroflow_core::Tensor> = $call;
+                let f: fn(
+                    &str,
+                    &[ferroflow_core::Tensor],
+                ) -> ferroflow_core::Result<ferroflow_core::Tensor> = $call;
                 Ok(vec![f(&self.base.name, inputs)?])
             }
 
@@ -187,7 +207,13 @@ macro_rules! elementwise_merge_layer {
                 &mut self,
                 input_shapes: &[$crate::backend::Shape],
             ) -> ferroflow_core::Result<Vec<$crate::backend::Shape>> {
-                $crate::layers::merge::check_count(&self.base.name, $class, input_shapes, $min, $max)?;
+                $crate::layers::merge::check_count(
+                    &self.base.name,
+                    $class,
+                    input_shapes,
+                    $min,
+                    $max,
+                )?;
                 Ok(vec![$crate::layers::merge::elementwise_output_shape(
                     &self.base.name,
                     $class,

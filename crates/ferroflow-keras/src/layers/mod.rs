@@ -19,12 +19,12 @@ pub use average::Average;
 pub use batch_normalization::BatchNormalization;
 pub use concatenate::Concatenate;
 pub use dense::Dense;
+pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
+pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
 pub use layer_normalization::LayerNormalization;
 pub use maximum::Maximum;
 pub use multiply::Multiply;
 pub use subtract::Subtract;
-pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
-pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
 
 #[allow(unused_imports)]
 pub(crate) use dense::resolve_opt;

@@ -52,7 +52,10 @@ fn check_uniform(init: Initializer, shape: &[usize], limit: f64) {
     let (m, s) = mean_std(&v);
     let want = limit / 3f64.sqrt();
     assert!(m.abs() < 0.02 * limit, "{init:?}: mean {m}");
-    assert!((s / want - 1.0).abs() < 0.03, "{init:?}: std {s}, want {want}");
+    assert!(
+        (s / want - 1.0).abs() < 0.03,
+        "{init:?}: std {s}, want {want}"
+    );
 }
 
 /// A truncated-normal VarianceScaling initializer: values within 2σ of the pre-truncation σ
@@ -61,12 +64,19 @@ fn check_truncated(init: Initializer, shape: &[usize], target_var: f64) {
     let v = draw(&init, shape);
     let sigma = target_var.sqrt() / 0.879_625_661_034_239_8;
     let max = v.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
-    assert!(max <= 2.0 * sigma * (1.0 + 1e-6), "{init:?}: {max} beyond 2σ = {}", 2.0 * sigma);
+    assert!(
+        max <= 2.0 * sigma * (1.0 + 1e-6),
+        "{init:?}: {max} beyond 2σ = {}",
+        2.0 * sigma
+    );
     assert!(max > 1.9 * sigma, "{init:?}: max {max}");
     let (m, s) = mean_std(&v);
     assert!(m.abs() < 0.02 * sigma, "{init:?}: mean {m}");
     let want = target_var.sqrt();
-    assert!((s / want - 1.0).abs() < 0.03, "{init:?}: std {s}, want {want}");
+    assert!(
+        (s / want - 1.0).abs() < 0.03,
+        "{init:?}: std {s}, want {want}"
+    );
 }
 
 #[test]
@@ -78,8 +88,16 @@ fn glorot_he_lecun_uniform_bounds() {
     let (fi, fo) = keras_fans(&c);
     check_uniform(Initializer::glorot_uniform(), &c, (6.0 / (fi + fo)).sqrt());
     check_uniform(Initializer::he_uniform(), &c, (6.0 / fi).sqrt());
-    check_uniform(Initializer::lecun_uniform(), &[400, 100], (3.0f64 / 400.0).sqrt());
-    check_uniform(Initializer::get("glorot_uniform").unwrap(), &s, (6.0f64 / 500.0).sqrt());
+    check_uniform(
+        Initializer::lecun_uniform(),
+        &[400, 100],
+        (3.0f64 / 400.0).sqrt(),
+    );
+    check_uniform(
+        Initializer::get("glorot_uniform").unwrap(),
+        &s,
+        (6.0f64 / 500.0).sqrt(),
+    );
 }
 
 #[test]
@@ -91,7 +109,11 @@ fn glorot_he_lecun_normal_stddev() {
     check_truncated(Initializer::he_normal(), &c, 2.0 / fi);
     check_truncated(Initializer::lecun_normal(), &[400, 150], 1.0 / 400.0);
     // VarianceScaling's default (scale 1, fan_in, truncated normal).
-    check_truncated(Initializer::get("variance_scaling").unwrap(), &[250, 240], 1.0 / 250.0);
+    check_truncated(
+        Initializer::get("variance_scaling").unwrap(),
+        &[250, 240],
+        1.0 / 250.0,
+    );
 }
 
 #[test]
@@ -187,14 +209,21 @@ fn assert_scaled_identity(g: &[f64], n: usize, s: f64) {
     for i in 0..n {
         for j in 0..n {
             let want = if i == j { s } else { 0.0 };
-            assert!((g[i * n + j] - want).abs() < 1e-5, "[{i},{j}] = {}", g[i * n + j]);
+            assert!(
+                (g[i * n + j] - want).abs() < 1e-5,
+                "[{i},{j}] = {}",
+                g[i * n + j]
+            );
         }
     }
 }
 
 #[test]
 fn orthogonal_tall_wide_conv_and_gain() {
-    let orth = |gain: f64| Initializer::Orthogonal { gain, seed: Some(3) };
+    let orth = |gain: f64| Initializer::Orthogonal {
+        gain,
+        seed: Some(3),
+    };
     // Tall: orthonormal columns.
     let q = draw(&orth(1.0), &[8, 5]);
     assert_scaled_identity(&gram_cols(&q, 8, 5), 5, 1.0);
@@ -210,7 +239,10 @@ fn orthogonal_tall_wide_conv_and_gain() {
     // float64 too.
     let q = orth(1.0).init(&[5, 2], DType::F64).unwrap();
     assert_eq!(q.dtype(), DType::F64);
-    assert!(Initializer::get("orthogonal").unwrap().init(&[4], DType::F32).is_err());
+    assert!(Initializer::get("orthogonal")
+        .unwrap()
+        .init(&[4], DType::F32)
+        .is_err());
 }
 
 #[test]
@@ -228,9 +260,15 @@ fn identity_zeros_ones_constant() {
         .to_string();
     assert!(e.contains("Identity") && e.contains("2-D"), "{e}");
     assert!(draw(&Initializer::Zeros, &[2, 3]).iter().all(|&x| x == 0.0));
-    assert!(draw(&Initializer::get("ones").unwrap(), &[4]).iter().all(|&x| x == 1.0));
-    assert!(draw(&Initializer::Constant(2.5), &[2, 2]).iter().all(|&x| x == 2.5));
-    assert!(draw(&Initializer::get("constant").unwrap(), &[2]).iter().all(|&x| x == 0.0));
+    assert!(draw(&Initializer::get("ones").unwrap(), &[4])
+        .iter()
+        .all(|&x| x == 1.0));
+    assert!(draw(&Initializer::Constant(2.5), &[2, 2])
+        .iter()
+        .all(|&x| x == 2.5));
+    assert!(draw(&Initializer::get("constant").unwrap(), &[2])
+        .iter()
+        .all(|&x| x == 0.0));
 }
 
 #[test]

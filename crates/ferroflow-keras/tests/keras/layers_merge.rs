@@ -26,7 +26,11 @@ fn elementwise(layer: impl Layer, f: impl Fn(&[f64]) -> f64) {
     for i in 0..24 {
         let args: Vec<f64> = xs.iter().map(|x| x[i]).collect();
         let want = f(&args);
-        assert!((got[i] - want).abs() < 1e-5, "element {i}: {} vs {want}", got[i]);
+        assert!(
+            (got[i] - want).abs() < 1e-5,
+            "element {i}: {} vs {want}",
+            got[i]
+        );
     }
 }
 
@@ -35,7 +39,9 @@ fn elementwise_merges_of_three_inputs() {
     elementwise(Add::new(), |a| a.iter().sum());
     elementwise(Multiply::new(), |a| a.iter().product());
     elementwise(Average::new(), |a| a.iter().sum::<f64>() / 3.0);
-    elementwise(Maximum::new(), |a| a.iter().cloned().fold(f64::MIN, f64::max));
+    elementwise(Maximum::new(), |a| {
+        a.iter().cloned().fold(f64::MIN, f64::max)
+    });
 }
 
 #[test]
@@ -44,11 +50,16 @@ fn subtract_takes_exactly_two() {
     let b = t(&[2.0, 3.0], &[1, 2]);
     let y = run(Subtract::new(), &[a.clone(), b.clone()]).unwrap();
     assert_eq!(y.to_vec::<f32>().unwrap(), vec![3.0, -2.0]);
-    let e = run(Subtract::new().named("sub"), &[a.clone(), b.clone(), a.clone()])
+    let e = run(
+        Subtract::new().named("sub"),
+        &[a.clone(), b.clone(), a.clone()],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("sub") && e.contains("exactly 2"), "{e}");
+    let e = run(Subtract::new().named("sub1"), &[a])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("sub") && e.contains("exactly 2"), "{e}");
-    let e = run(Subtract::new().named("sub1"), &[a]).unwrap_err().to_string();
     assert!(e.contains("sub1") && e.contains("exactly 2"), "{e}");
 }
 
@@ -87,8 +98,14 @@ fn incompatible_shapes_are_errors_naming_layer_and_shapes() {
         (LayerHandle::new(Maximum::new().named("my_max")), "my_max"),
     ] {
         // The layer is built on the first call, from the shapes with the batch axis unknown.
-        let e = layer.call_many(&[a.clone(), b.clone()], false).unwrap_err().to_string();
-        assert!(e.contains(name) && e.contains("(None, 3)") && e.contains("(None, 4)"), "{e}");
+        let e = layer
+            .call_many(&[a.clone(), b.clone()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(name) && e.contains("(None, 3)") && e.contains("(None, 4)"),
+            "{e}"
+        );
     }
     // A built layer checks concrete shapes too.
     let built = LayerHandle::new(Add::new().named("add_c"));
@@ -100,13 +117,22 @@ fn incompatible_shapes_are_errors_naming_layer_and_shapes() {
     assert!(e.contains("add_c"), "{e}");
     // Different batch sizes.
     let c = t(&[0.0; 9], &[3, 3]);
-    let e = run(Add::new().named("add_b"), &[a, c]).unwrap_err().to_string();
+    let e = run(Add::new().named("add_b"), &[a, c])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("add_b") && e.contains("batch"), "{e}");
     // Symbolic shapes are checked when the layer is applied.
     let x = Input::new(&[3]);
     let z = Input::new(&[5]);
-    let e = Average::new().named("avg").apply([&x, &z]).unwrap_err().to_string();
-    assert!(e.contains("avg") && e.contains("(None, 3)") && e.contains("(None, 5)"), "{e}");
+    let e = Average::new()
+        .named("avg")
+        .apply([&x, &z])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("avg") && e.contains("(None, 3)") && e.contains("(None, 5)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -151,7 +177,11 @@ fn concatenate_values_on_the_last_and_middle_axes() {
     for n in 0..2 {
         for i in 0..4 {
             for k in 0..2 {
-                let want = if i < 3 { a[n * 6 + i * 2 + k] } else { c[n * 2 + k] };
+                let want = if i < 3 {
+                    a[n * 6 + i * 2 + k]
+                } else {
+                    c[n * 2 + k]
+                };
                 assert_eq!(y[n * 8 + i * 2 + k], want);
             }
         }
@@ -175,7 +205,10 @@ fn concatenate_shapes_and_errors() {
         .compute_output_shape(&[vec![None, Some(3), Some(2)], vec![None, Some(4), Some(2)]])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("cat") && e.contains("(None, 3, 2)") && e.contains("(None, 4, 2)"), "{e}");
+    assert!(
+        e.contains("cat") && e.contains("(None, 3, 2)") && e.contains("(None, 4, 2)"),
+        "{e}"
+    );
     // Concrete tensors too.
     let e = run(
         Concatenate::new().axis(1).named("cat1"),
@@ -183,7 +216,10 @@ fn concatenate_shapes_and_errors() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("cat1") && e.contains("(2, 2)") && e.contains("(3, 1)"), "{e}");
+    assert!(
+        e.contains("cat1") && e.contains("(2, 2)") && e.contains("(3, 1)"),
+        "{e}"
+    );
     // Rank mismatch and a bad axis.
     let e = run(
         Concatenate::new().named("cat2"),
@@ -192,9 +228,12 @@ fn concatenate_shapes_and_errors() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("cat2") && e.contains("rank"), "{e}");
-    let e = run(Concatenate::new().axis(5).named("cat3"), &[t(&[0.0; 4], &[2, 2])])
-        .unwrap_err()
-        .to_string();
+    let e = run(
+        Concatenate::new().axis(5).named("cat3"),
+        &[t(&[0.0; 4], &[2, 2])],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("cat3") && e.contains("axis 5"), "{e}");
 }
 

@@ -43,14 +43,24 @@ fn batch_norm_weights_match_keras() {
     let l = bn.lock();
     assert_eq!(l.count_params(), 256);
     let names: Vec<String> = l.weights().iter().map(|v| v.name().to_string()).collect();
-    let suffixes: Vec<&str> = names.iter().map(|n| n.rsplit('/').next().unwrap()).collect();
-    assert_eq!(suffixes, ["gamma", "beta", "moving_mean", "moving_variance"]);
+    let suffixes: Vec<&str> = names
+        .iter()
+        .map(|n| n.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        suffixes,
+        ["gamma", "beta", "moving_mean", "moving_variance"]
+    );
     let count = |vs: Vec<ferroflow_core::Variable>| -> usize {
         vs.iter().map(|v| v.shape().iter().product::<usize>()).sum()
     };
     assert_eq!(count(l.trainable_weights()), 128);
     assert_eq!(count(l.non_trainable_weights()), 128);
-    let init: Vec<Vec<f32>> = l.get_weights().iter().map(|t| t.to_vec::<f32>().unwrap()).collect();
+    let init: Vec<Vec<f32>> = l
+        .get_weights()
+        .iter()
+        .map(|t| t.to_vec::<f32>().unwrap())
+        .collect();
     assert!(init[0].iter().all(|&v| v == 1.0));
     assert!(init[1].iter().all(|&v| v == 0.0));
     assert!(init[2].iter().all(|&v| v == 0.0));
@@ -118,7 +128,12 @@ fn batch_norm_default_momentum_is_0_99() {
     let w = bn.lock().get_weights();
     // mean 3, biased variance (4 + 1 + 0 + 9)/4 = 3.5
     close(&w[2].to_f64_vec(), &[0.01 * 3.0], 1e-6, "moving_mean");
-    close(&w[3].to_f64_vec(), &[0.99 + 0.01 * 3.5], 1e-6, "moving_variance");
+    close(
+        &w[3].to_f64_vec(),
+        &[0.99 + 0.01 * 3.5],
+        1e-6,
+        "moving_variance",
+    );
 }
 
 #[test]
@@ -132,7 +147,12 @@ fn batch_norm_inference_uses_moving_stats() {
     let bn = LayerHandle::new(BatchNormalization::new().epsilon(0.01));
     bn.build(&[vec![None, Some(c)]]).unwrap();
     bn.lock()
-        .set_weights(&[f32s(&gamma, &[c]), f32s(&beta, &[c]), f32s(&mm, &[c]), f32s(&mv, &[c])])
+        .set_weights(&[
+            f32s(&gamma, &[c]),
+            f32s(&beta, &[c]),
+            f32s(&mm, &[c]),
+            f32s(&mv, &[c]),
+        ])
         .unwrap();
     let y = bn.call(&f32s(&xv, &[b, c]), false).unwrap().to_f64_vec();
     let want: Vec<f64> = (0..b * c)
@@ -143,7 +163,12 @@ fn batch_norm_inference_uses_moving_stats() {
         .collect();
     close(&y, &want, 1e-6, "inference output");
     // Inference leaves the moving statistics alone.
-    close(&bn.lock().get_weights()[2].to_f64_vec(), &mm, 0.0, "moving_mean");
+    close(
+        &bn.lock().get_weights()[2].to_f64_vec(),
+        &mm,
+        0.0,
+        "moving_mean",
+    );
 }
 
 #[test]
@@ -152,8 +177,18 @@ fn frozen_batch_norm_runs_in_inference_mode() {
     let x = f32s(&[1.0, 3.0], &[2, 1]);
     let y = bn.call(&x, true).unwrap().to_f64_vec();
     // moving stats 0 and 1: y = x / √(1 + 0.001)
-    close(&y, &[1.0 / 1.001f64.sqrt(), 3.0 / 1.001f64.sqrt()], 1e-6, "frozen");
-    close(&bn.lock().get_weights()[2].to_f64_vec(), &[0.0], 0.0, "moving_mean");
+    close(
+        &y,
+        &[1.0 / 1.001f64.sqrt(), 3.0 / 1.001f64.sqrt()],
+        1e-6,
+        "frozen",
+    );
+    close(
+        &bn.lock().get_weights()[2].to_f64_vec(),
+        &[0.0],
+        0.0,
+        "moving_mean",
+    );
 }
 
 #[test]
@@ -238,7 +273,12 @@ fn batch_norm_gradients_match_the_hand_formula() {
         dbeta[j] = mr * n as f64;
     }
     close(&g[0].as_ref().unwrap().to_f64_vec(), &dx, 1e-4, "dx");
-    close(&g[1].as_ref().unwrap().to_f64_vec(), &dgamma, 1e-4, "dgamma");
+    close(
+        &g[1].as_ref().unwrap().to_f64_vec(),
+        &dgamma,
+        1e-4,
+        "dgamma",
+    );
     close(&g[2].as_ref().unwrap().to_f64_vec(), &dbeta, 1e-4, "dbeta");
 }
 
@@ -259,18 +299,35 @@ fn batch_norm_trains_inside_a_model() {
     assert!(logs.get("loss").is_some_and(|l| l.is_finite()));
     let after = model.get_weights();
     // weights order: dense kernel, bias, gamma, beta, moving_mean, moving_variance, ...
-    assert_ne!(before[2].to_f64_vec(), after[2].to_f64_vec(), "gamma trained");
-    assert_ne!(before[4].to_f64_vec(), after[4].to_f64_vec(), "moving_mean updated");
+    assert_ne!(
+        before[2].to_f64_vec(),
+        after[2].to_f64_vec(),
+        "gamma trained"
+    );
+    assert_ne!(
+        before[4].to_f64_vec(),
+        after[4].to_f64_vec(),
+        "moving_mean updated"
+    );
 }
 
 #[test]
 fn batch_norm_rejects_bad_input() {
     let bn = LayerHandle::new(BatchNormalization::new().named("bn"));
     bn.build(&[vec![None, Some(4)]]).unwrap();
-    let e = bn.call(&ops::ones(&[2, 5], DType::F32), true).unwrap_err().to_string();
-    assert!(e.contains("bn") && e.contains("(None, 4)") && e.contains("(2, 5)"), "{e}");
+    let e = bn
+        .call(&ops::ones(&[2, 5], DType::F32), true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bn") && e.contains("(None, 4)") && e.contains("(2, 5)"),
+        "{e}"
+    );
     let bad_axis = LayerHandle::new(BatchNormalization::new().axis(3).named("bn_axis"));
-    let e = bad_axis.build(&[vec![None, Some(4)]]).unwrap_err().to_string();
+    let e = bad_axis
+        .build(&[vec![None, Some(4)]])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bn_axis") && e.contains("axis 3"), "{e}");
     let unknown = LayerHandle::new(BatchNormalization::new());
     assert!(unknown.build(&[vec![None, None]]).is_err());
@@ -303,8 +360,18 @@ fn layer_norm_over_the_last_axis() {
         .unwrap();
     let want = layer_norm_rows(&xv, 4, 1e-3, &gamma, &beta);
     // Same in training and inference.
-    close(&ln.call(&x, false).unwrap().to_f64_vec(), &want, 1e-6, "inference");
-    close(&ln.call(&x, true).unwrap().to_f64_vec(), &want, 1e-6, "training");
+    close(
+        &ln.call(&x, false).unwrap().to_f64_vec(),
+        &want,
+        1e-6,
+        "inference",
+    );
+    close(
+        &ln.call(&x, true).unwrap().to_f64_vec(),
+        &want,
+        1e-6,
+        "training",
+    );
 }
 
 #[test]
@@ -320,7 +387,12 @@ fn layer_norm_over_several_axes() {
         .set_weights(&[f32s(&gamma, &[3, 4]), f32s(&beta, &[3, 4])])
         .unwrap();
     let want = layer_norm_rows(&xv, 12, 1e-5, &gamma, &beta);
-    close(&ln.call(&x, false).unwrap().to_f64_vec(), &want, 1e-6, "axes [1, 2]");
+    close(
+        &ln.call(&x, false).unwrap().to_f64_vec(),
+        &want,
+        1e-6,
+        "axes [1, 2]",
+    );
 }
 
 #[test]
@@ -328,7 +400,10 @@ fn layer_norm_gradient_matches_finite_differences() {
     let ln = LayerHandle::new(LayerNormalization::new());
     ln.build(&[vec![None, Some(4)]]).unwrap();
     ln.lock()
-        .set_weights(&[f32s(&[1.0, -2.0, 0.5, 1.5], &[4]), f32s(&[0.0, 1.0, 0.0, -1.0], &[4])])
+        .set_weights(&[
+            f32s(&[1.0, -2.0, 0.5, 1.5], &[4]),
+            f32s(&[0.0, 1.0, 0.0, -1.0], &[4]),
+        ])
         .unwrap();
     let x = Tensor::from_vec(test_values(12, 8, -2.0, 2.0), &[3, 4]).unwrap();
     let layer = ln.clone();
@@ -342,6 +417,9 @@ fn layer_norm_errors_name_the_layer() {
     assert!(e.contains("ln") && e.contains("axis 2"), "{e}");
     let ln = LayerHandle::new(LayerNormalization::new().named("ln2"));
     ln.build(&[vec![None, Some(4)]]).unwrap();
-    let e = ln.call(&ops::ones(&[2, 3], DType::F32), false).unwrap_err().to_string();
+    let e = ln
+        .call(&ops::ones(&[2, 3], DType::F32), false)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("ln2") && e.contains("(2, 3)"), "{e}");
 }

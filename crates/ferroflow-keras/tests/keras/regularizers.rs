@@ -39,13 +39,19 @@ fn names_and_errors() {
     }
     assert_eq!(Regularizer::get("l1_l2").unwrap().class_name(), "L1L2");
     let e = Regularizer::get("l3").unwrap_err().to_string();
-    assert!(e.contains("l3") && NAMES.iter().all(|n| e.contains(n)), "{e}");
+    assert!(
+        e.contains("l3") && NAMES.iter().all(|n| e.contains(n)),
+        "{e}"
+    );
 }
 
 #[test]
 fn kernel_regularizer_adds_its_penalty_to_the_loss() {
     let x = Tensor::from_vec(
-        test_values(12, 1, -1.0, 1.0).iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        test_values(12, 1, -1.0, 1.0)
+            .iter()
+            .map(|&v| v as f32)
+            .collect::<Vec<_>>(),
         &[4, 3],
     )
     .unwrap();
