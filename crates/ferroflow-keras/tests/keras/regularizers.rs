@@ -56,7 +56,7 @@ fn kernel_regularizer_adds_its_penalty_to_the_loss() {
     )
     .unwrap();
     let y = Tensor::from_vec(vec![1.0f32, -1.0, 0.5, 2.0], &[4, 1]).unwrap();
-    let loss_of = |reg: Option<f64>| -> (f64, Vec<f64>) {
+    let model_with = |reg: Option<f64>| -> Sequential {
         let mut model = Sequential::new();
         let dense = Dense::new(1).input_shape(&[3]).bias_initializer("ones");
         let dense = match reg {
@@ -72,9 +72,13 @@ fn kernel_regularizer_adds_its_penalty_to_the_loss() {
                 Tensor::from_vec(vec![0.25f32], &[1]).unwrap(),
             ])
             .unwrap();
-        let logs = model.test_on_batch(&x, &y, None).unwrap();
         let n = model.regularization_losses().unwrap().len();
         assert_eq!(n, usize::from(reg.is_some()));
+        model
+    };
+    let loss_of = |reg: Option<f64>| -> (f64, Vec<f64>) {
+        let mut model = model_with(reg);
+        let logs = model.test_on_batch(&x, &y, None).unwrap();
         (logs["loss"], model.get_weights()[0].to_f64_vec())
     };
     let (plain, w) = loss_of(None);
@@ -96,4 +100,20 @@ fn kernel_regularizer_adds_its_penalty_to_the_loss() {
         "{regularized} vs {}",
         mse + 0.1 * sq
     );
+    // Training: the reported loss includes the penalty, and so does the gradient. One SGD step
+    // (lr 0.01): w -= lr·(dmse/dw + 2·l2·w), with dmse/dw_k = 2/n·Σ_i (p_i - y_i)·x_ik.
+    let mut model = model_with(Some(0.1));
+    let logs = model.train_on_batch(&x, &y, None).unwrap();
+    assert!((logs["loss"] - (mse + 0.1 * sq)).abs() < 1e-5);
+    let resid: Vec<f64> = (0..4)
+        .map(|i| (0..3).map(|k| xv[i * 3 + k] * w[k]).sum::<f64>() + 0.25 - yv[i])
+        .collect();
+    let new_w = model.get_weights()[0].to_f64_vec();
+    for k in 0..3 {
+        let g = 2.0 / 4.0 * (0..4).map(|i| resid[i] * xv[i * 3 + k]).sum::<f64>() + 0.2 * w[k];
+        assert!((new_w[k] - (w[k] - 0.01 * g)).abs() < 1e-6, "kernel[{k}]");
+    }
+    let new_b = model.get_weights()[1].to_f64_vec()[0];
+    let gb = 2.0 / 4.0 * resid.iter().sum::<f64>();
+    assert!((new_b - (0.25 - 0.01 * gb)).abs() < 1e-6, "bias");
 }
