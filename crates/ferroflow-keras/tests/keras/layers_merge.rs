@@ -264,3 +264,40 @@ fn merge_layers_in_a_functional_model() {
         }
     }
 }
+
+#[test]
+fn summary_of_a_model_with_concatenate_and_batch_norm() {
+    use ferroflow_keras::layers::BatchNormalization;
+    // keras-reference.md §2.2's functional model: two Dense branches, concat, bn.
+    let a = Input::named(&[16], "a_in");
+    let b = Input::named(&[16], "b_in");
+    let da = Dense::new(32).named("dense_a").apply(&a).unwrap();
+    let db = Dense::new(32).named("dense_b").apply(&b).unwrap();
+    let cat = Concatenate::new()
+        .named("concat")
+        .apply([&da, &db])
+        .unwrap();
+    let bn = BatchNormalization::new().named("bn").apply(&cat).unwrap();
+    assert_eq!(bn.shape(), &vec![None, Some(64)]);
+    let model = Model::new([&a, &b], &bn).unwrap();
+    assert_eq!(model.count_params(), 2 * (16 * 32 + 32) + 256);
+    let s = model.summary_string(Some(112));
+    let line = |needle: &str| -> String {
+        s.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{s}"))
+            .to_string()
+    };
+    let l = line("concat (Concatenate)");
+    assert!(
+        l.contains("(None, 64)") && l.contains(" 0 ") && l.contains("dense_a[0][0]"),
+        "{l}"
+    );
+    let l = line("bn (BatchNormalization)");
+    assert!(
+        l.contains("(None, 64)") && l.contains("256") && l.contains("concat[0][0]"),
+        "{l}"
+    );
+    assert!(s.contains(" Non-trainable params: 128 (512.00 B)"), "{s}");
+    assert!(s.contains(" Trainable params: 1,216 "), "{s}");
+}
