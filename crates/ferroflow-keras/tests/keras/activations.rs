@@ -45,7 +45,11 @@ fn every_name_resolves_to_itself() {
     for &n in NAMES {
         let a = Activation::get(n).unwrap_or_else(|e| panic!("{n}: {e}"));
         // "swish" and "silu" are one function; Keras 3 names it "silu".
-        let expect = if n == "swish" { "silu" } else { n };
+        let expect = match n {
+            "swish" => "silu",
+            "hard_swish" => "hard_silu",
+            _ => n,
+        };
         assert_eq!(a.name(), expect);
     }
     assert!(Activation::get("linear").unwrap().is_linear());
@@ -82,6 +86,15 @@ fn elementwise_values_match_formulas() {
     // keras.activations.leaky_relu's default negative_slope is 0.2.
     check("leaky_relu", |x| if x >= 0.0 { x } else { 0.2 * x });
     check("exponential", |x| x.exp());
+    let softplus = |x: f64| (1.0 + x.exp()).ln();
+    check("mish", move |x| x * softplus(x).tanh());
+    check("log_sigmoid", |x| sigmoid(x).ln());
+    check("hard_silu", |x| x * (x + 3.0).clamp(0.0, 6.0) / 6.0);
+    check("hard_swish", |x| x * (x + 3.0).clamp(0.0, 6.0) / 6.0);
+    check("hard_tanh", |x| x.clamp(-1.0, 1.0));
+    // celu(x, alpha=1) = max(0, x) + min(0, alpha·(e^(x/alpha) - 1)).
+    check("celu", |x| x.max(0.0) + (x.exp() - 1.0).min(0.0));
+    check("tanh_shrink", |x| x - x.tanh());
 }
 
 #[test]
@@ -133,4 +146,14 @@ fn custom_activation_is_called_by_name() {
     let a = Activation::custom("double", |x| ferroflow_core::ops::mul_scalar(x, 2.0));
     assert_eq!(a.name(), "double");
     assert_eq!(apply(&a, &[1.5, -1.0]), vec![3.0, -2.0]);
+}
+
+#[test]
+fn every_activation_has_correct_gradients() {
+    let x = ferroflow_core::testing::test_tensor(&[3, 4], 17, -4.0, 4.0);
+    for &n in NAMES {
+        let a = Activation::get(n).unwrap();
+        ferroflow_core::testing::check_gradients(|xs| a.apply(&xs[0]), &[x.clone()], &[0])
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+    }
 }
