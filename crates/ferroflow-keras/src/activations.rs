@@ -61,6 +61,18 @@ pub enum Activation {
     LeakyRelu(f64),
     /// `exponential`: `e^x`.
     Exponential,
+    /// `mish`: `x·tanh(softplus(x))`.
+    Mish,
+    /// `log_sigmoid`: `-softplus(-x)`.
+    LogSigmoid,
+    /// `hard_silu` / `hard_swish`: `x·hard_sigmoid(x)` = `x·relu6(x + 3)/6`.
+    HardSilu,
+    /// `hard_tanh`: `clip(x, -1, 1)`.
+    HardTanh,
+    /// `celu` with Keras's default alpha 1: `max(x, 0) + min(0, e^x - 1)` (equal to ELU at alpha 1).
+    Celu,
+    /// `tanh_shrink`: `x - tanh(x)`.
+    TanhShrink,
     /// A user's function with its name.
     Custom(String, ActivationFn),
 }
@@ -84,6 +96,13 @@ pub const NAMES: &[&str] = &[
     "hard_sigmoid",
     "leaky_relu",
     "exponential",
+    "mish",
+    "log_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
+    "celu",
+    "tanh_shrink",
 ];
 
 impl Activation {
@@ -106,6 +125,12 @@ impl Activation {
             "hard_sigmoid" => Activation::HardSigmoid,
             "leaky_relu" => Activation::LeakyRelu(0.2),
             "exponential" => Activation::Exponential,
+            "mish" => Activation::Mish,
+            "log_sigmoid" => Activation::LogSigmoid,
+            "hard_silu" | "hard_swish" => Activation::HardSilu,
+            "hard_tanh" => Activation::HardTanh,
+            "celu" => Activation::Celu,
+            "tanh_shrink" => Activation::TanhShrink,
             _ => return Err(unknown_name("activation", name, NAMES)),
         })
     }
@@ -137,6 +162,12 @@ impl Activation {
             Activation::HardSigmoid => "hard_sigmoid",
             Activation::LeakyRelu(_) => "leaky_relu",
             Activation::Exponential => "exponential",
+            Activation::Mish => "mish",
+            Activation::LogSigmoid => "log_sigmoid",
+            Activation::HardSilu => "hard_silu",
+            Activation::HardTanh => "hard_tanh",
+            Activation::Celu => "celu",
+            Activation::TanhShrink => "tanh_shrink",
             Activation::Custom(n, _) => n,
         }
     }
@@ -173,6 +204,12 @@ impl Activation {
             Activation::HardSigmoid => ops::hard_sigmoid(x)?,
             Activation::LeakyRelu(a) => ops::leaky_relu(x, *a)?,
             Activation::Exponential => ops::exp(x)?,
+            Activation::Mish => ops::mul(x, &ops::tanh(&ops::softplus(x)?)?)?,
+            Activation::LogSigmoid => ops::neg(&ops::softplus(&ops::neg(x)?)?)?,
+            Activation::HardSilu => ops::mul(x, &ops::hard_sigmoid(x)?)?,
+            Activation::HardTanh => ops::clip_by_value_scalar(x, -1.0, 1.0)?,
+            Activation::Celu => ops::elu(x, 1.0)?,
+            Activation::TanhShrink => ops::sub(x, &ops::tanh(x)?)?,
             Activation::Custom(_, f) => f(x)?,
         };
         Ok(y)

@@ -135,33 +135,36 @@ pub const NAMES: &[&str] = &[
 ];
 
 impl Initializer {
-    /// `keras.initializers.get(name)`; an unknown name is an error listing the valid ones.
+    /// `keras.initializers.get(name)`: the snake-case names and, as Keras, the class names
+    /// (`"HeNormal"`); an unknown name is an error listing the valid ones.
     pub fn get(name: &str) -> Result<Initializer> {
         Ok(match name {
             "zeros" | "Zeros" => Initializer::Zeros,
             "ones" | "Ones" => Initializer::Ones,
-            "constant" => Initializer::Constant(0.0),
-            "random_normal" | "normal" => Initializer::random_normal(0.0, 0.05),
-            "random_uniform" | "uniform" => Initializer::random_uniform(-0.05, 0.05),
-            "truncated_normal" => Initializer::TruncatedNormal {
+            "constant" | "Constant" => Initializer::Constant(0.0),
+            "random_normal" | "normal" | "RandomNormal" => Initializer::random_normal(0.0, 0.05),
+            "random_uniform" | "uniform" | "RandomUniform" => {
+                Initializer::random_uniform(-0.05, 0.05)
+            }
+            "truncated_normal" | "TruncatedNormal" => Initializer::TruncatedNormal {
                 mean: 0.0,
                 stddev: 0.05,
                 seed: None,
             },
             "glorot_uniform" | "GlorotUniform" => Initializer::glorot_uniform(),
-            "glorot_normal" => Initializer::glorot_normal(),
-            "he_uniform" => Initializer::he_uniform(),
+            "glorot_normal" | "GlorotNormal" => Initializer::glorot_normal(),
+            "he_uniform" | "HeUniform" => Initializer::he_uniform(),
             "he_normal" | "HeNormal" => Initializer::he_normal(),
-            "lecun_uniform" => Initializer::lecun_uniform(),
-            "lecun_normal" => Initializer::lecun_normal(),
-            "variance_scaling" => {
+            "lecun_uniform" | "LecunUniform" => Initializer::lecun_uniform(),
+            "lecun_normal" | "LecunNormal" => Initializer::lecun_normal(),
+            "variance_scaling" | "VarianceScaling" => {
                 Initializer::variance_scaling(1.0, FanMode::FanIn, Distribution::TruncatedNormal)
             }
-            "orthogonal" => Initializer::Orthogonal {
+            "orthogonal" | "Orthogonal" => Initializer::Orthogonal {
                 gain: 1.0,
                 seed: None,
             },
-            "identity" => Initializer::Identity { gain: 1.0 },
+            "identity" | "Identity" => Initializer::Identity { gain: 1.0 },
             _ => return Err(unknown_name("initializer", name, NAMES)),
         })
     }

@@ -2,8 +2,12 @@
 //! arguments and defaults.
 
 mod activation;
+mod add;
+mod average;
 mod average_pooling1d;
 mod average_pooling2d;
+mod batch_normalization;
+mod concatenate;
 mod conv1d;
 mod conv2d;
 mod conv2d_transpose;
@@ -36,6 +40,16 @@ mod reshape;
 pub use activation::Activation;
 pub use average_pooling1d::AveragePooling1D;
 pub use average_pooling2d::AveragePooling2D;
+mod layer_normalization;
+mod maximum;
+mod merge;
+mod multiply;
+mod subtract;
+
+pub use add::Add;
+pub use average::Average;
+pub use batch_normalization::BatchNormalization;
+pub use concatenate::Concatenate;
 pub use dense::Dense;
 pub use depthwise_conv2d::DepthwiseConv2D;
 pub use dropout::Dropout;
@@ -47,14 +61,18 @@ pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
 pub use lambda::{Lambda, LambdaFn, LambdaShapeFn};
 pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
+pub use layer_normalization::LayerNormalization;
 pub use max_pooling1d::MaxPooling1D;
 pub use max_pooling2d::MaxPooling2D;
+pub use maximum::Maximum;
+pub use multiply::Multiply;
 pub use permute::Permute;
 pub use pool_utils::PoolSize2D;
 pub use repeat_vector::RepeatVector;
 pub use rescaling::Rescaling;
 pub use reshape::Reshape;
 pub use separable_conv2d::SeparableConv2D;
+pub use subtract::Subtract;
 
 #[allow(unused_imports)]
 pub(crate) use dense::resolve_opt;
