@@ -153,9 +153,8 @@ pub fn max_pool2d_forward<T: Float>(g: &Pool2dGeom, x: &[T], y: &mut [T]) {
                     let p = (iy * g.w + ix) * c;
                     for (o, &v) in out.iter_mut().zip(&x_img[p..p + c]) {
                         // Same rule as the backward pass: only a strictly greater value wins.
-                        if v > *o {
-                            *o = v;
-                        }
+                        // (A select rather than a conditional store, so it vectorises.)
+                        *o = if v > *o { v } else { *o };
                     }
                 }
             }
@@ -200,10 +199,9 @@ pub fn max_pool2d_backward<T: Float>(g: &Pool2dGeom, x: &[T], dy: &[T], dx: &mut
                         for ((b, a), &v) in
                             best.iter_mut().zip(arg.iter_mut()).zip(&x_img[p..p + c])
                         {
-                            if v > *b {
-                                *b = v;
-                                *a = p;
-                            }
+                            let greater = v > *b;
+                            *b = if greater { v } else { *b };
+                            *a = if greater { p } else { *a };
                         }
                     }
                 }
