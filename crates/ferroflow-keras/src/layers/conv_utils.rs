@@ -250,3 +250,13 @@ pub fn check_strides_dilation(layer: &str, strides: &[usize], dilation: &[usize]
     }
     Ok(())
 }
+
+/// The first input shape, or an error naming the layer when there is none.
+pub fn first_shape<'a>(layer: &str, input_shapes: &'a [Shape]) -> Result<&'a Shape> {
+    input_shapes.first().ok_or_else(|| {
+        Error::invalid(
+            layer,
+            format!("layer {layer:?} expects one input shape, got none"),
+        )
+    })
+}

@@ -4,7 +4,8 @@
 use ferroflow_core::{DType, GradientTape, Tensor};
 use ferroflow_keras::backend::Shape;
 use ferroflow_keras::layers::{
-    Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, Input, Layer, LayerHandle, SeparableConv2D,
+    Conv1D, Conv2D, Conv2DTranspose, Cropping2D, DepthwiseConv2D, Input, Layer, LayerHandle,
+    SeparableConv2D, UpSampling2D, ZeroPadding2D,
 };
 use ferroflow_keras::models::Sequential;
 
@@ -856,4 +857,244 @@ fn conv2d_transpose_keras_sizes_params_gradients() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("full") && err.contains("valid, same"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// ZeroPadding2D, Cropping2D, UpSampling2D
+
+/// Value at (b, i, j, ch) of an NHWC buffer.
+fn at(x: &[f64], [_, h, w, c]: [usize; 4], b: usize, i: usize, j: usize, ch: usize) -> f64 {
+    x[((b * h + i) * w + j) * c + ch]
+}
+
+fn zero_padding_case(pads: ZeroPadding2D, [t, bo, l, r]: [usize; 4]) {
+    let (n, h, w, c) = (2, 3, 4, 2);
+    let x = vals(n * h * w * c, 51);
+    let layer = LayerHandle::new(pads);
+    let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+    let (oh, ow) = (h + t + bo, w + l + r);
+    assert_eq!(y.shape(), &[n, oh, ow, c]);
+    let mut want = Vec::new();
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ch in 0..c {
+                    let inside = i >= t && i < t + h && j >= l && j < l + w;
+                    want.push(if inside {
+                        at(&x, [n, h, w, c], b, i - t, j - l, ch)
+                    } else {
+                        0.0
+                    });
+                }
+            }
+        }
+    }
+    assert_close(&to_f64(&y), &want, 1e-6);
+    assert_eq!(
+        shape_of(&layer, vec![None, Some(h), None, Some(c)]),
+        vec![None, Some(oh), None, Some(c)]
+    );
+}
+
+#[test]
+fn zero_padding2d_forms() {
+    zero_padding_case(ZeroPadding2D::default(), [1, 1, 1, 1]);
+    zero_padding_case(ZeroPadding2D::new(2), [2, 2, 2, 2]);
+    zero_padding_case(ZeroPadding2D::new((1, 3)), [1, 1, 3, 3]);
+    zero_padding_case(ZeroPadding2D::new(((0, 2), (3, 1))), [0, 2, 3, 1]);
+    assert_eq!(ZeroPadding2D::new(1).count_params(), 0);
+    let layer = LayerHandle::new(ZeroPadding2D::new(1).named("zp"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[3, 3], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("zp") && err.contains("rank 4"), "{err}");
+}
+
+fn cropping_case(crop: Cropping2D, [t, bo, l, r]: [usize; 4]) {
+    let (n, h, w, c) = (2, 6, 7, 2);
+    let x = vals(n * h * w * c, 52);
+    let layer = LayerHandle::new(crop);
+    let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+    let (oh, ow) = (h - t - bo, w - l - r);
+    assert_eq!(y.shape(), &[n, oh, ow, c]);
+    let mut want = Vec::new();
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ch in 0..c {
+                    want.push(at(&x, [n, h, w, c], b, i + t, j + l, ch));
+                }
+            }
+        }
+    }
+    assert_close(&to_f64(&y), &want, 1e-6);
+    assert_eq!(
+        shape_of(&layer, vec![None, None, Some(w), Some(c)]),
+        vec![None, None, Some(ow), Some(c)]
+    );
+}
+
+#[test]
+fn cropping2d_forms_and_errors() {
+    cropping_case(Cropping2D::default(), [0, 0, 0, 0]);
+    cropping_case(Cropping2D::new(1), [1, 1, 1, 1]);
+    cropping_case(Cropping2D::new((2, 1)), [2, 2, 1, 1]);
+    cropping_case(Cropping2D::new(((0, 3), (2, 4))), [0, 3, 2, 4]);
+    // cropping everything is an error naming the layer
+    let layer = LayerHandle::new(Cropping2D::new(((2, 2), (0, 0))).named("crop"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[1, 4, 4, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("crop") && err.contains("(None, 4, 4, 1)"),
+        "{err}"
+    );
+    let layer = LayerHandle::new(Cropping2D::new(1));
+    assert!(layer
+        .compute_output_shape(&[vec![None, Some(5), Some(2), Some(1)]])
+        .is_err());
+    assert!(layer
+        .call(&ferroflow_core::ops::ones(&[4, 4, 1], DType::F32), false)
+        .is_err());
+}
+
+#[test]
+fn up_sampling2d_nearest() {
+    let (n, h, w, c) = (2, 3, 2, 3);
+    let x = vals(n * h * w * c, 53);
+    for (sh, sw) in [(2, 2), (1, 3), (3, 1)] {
+        let layer = LayerHandle::new(UpSampling2D::new((sh, sw)));
+        let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+        assert_eq!(y.shape(), &[n, h * sh, w * sw, c]);
+        let mut want = Vec::new();
+        for b in 0..n {
+            for i in 0..h * sh {
+                for j in 0..w * sw {
+                    for ch in 0..c {
+                        want.push(at(&x, [n, h, w, c], b, i / sh, j / sw, ch));
+                    }
+                }
+            }
+        }
+        assert_close(&to_f64(&y), &want, 1e-7);
+        assert_eq!(
+            shape_of(&layer, vec![None, Some(h), None, Some(c)]),
+            vec![None, Some(h * sh), None, Some(c)]
+        );
+    }
+    // Keras's docstring example: size (1, 2) on arange(12).reshape(2, 2, 1, 3)
+    let x: Vec<f64> = (0..12).map(f64::from).collect();
+    let y = LayerHandle::new(UpSampling2D::new((1, 2)))
+        .call(&t32(&x, &[2, 2, 1, 3]), false)
+        .unwrap();
+    assert_eq!(y.shape(), &[2, 2, 2, 3]);
+    assert_close(
+        &to_f64(&y),
+        &[
+            0., 1., 2., 0., 1., 2., 3., 4., 5., 3., 4., 5., 6., 7., 8., 6., 7., 8., 9., 10., 11.,
+            9., 10., 11.,
+        ],
+        0.0,
+    );
+}
+
+/// tf.image.resize bilinear (half-pixel centers) along one axis: sample position of output o.
+fn bilinear_taps(o: usize, n: usize, scale: usize) -> (usize, usize, f64) {
+    let src = (o as f64 + 0.5) / scale as f64 - 0.5;
+    let f = src.floor();
+    let lo = if f < 0.0 { 0 } else { f as usize };
+    let hi = (src.ceil().max(0.0) as usize).min(n - 1);
+    (lo.min(n - 1), hi, src - f)
+}
+
+#[test]
+fn up_sampling2d_bilinear() {
+    // by hand: [1, 2] resized to 4 with half-pixel centers -> [1, 1.25, 1.75, 2]
+    let layer = LayerHandle::new(UpSampling2D::new((1, 2)).interpolation("bilinear"));
+    let y = layer.call(&t32(&[1.0, 2.0], &[1, 1, 2, 1]), false).unwrap();
+    assert_close(&to_f64(&y), &[1.0, 1.25, 1.75, 2.0], 1e-6);
+
+    let (n, h, w, c) = (2, 3, 4, 2);
+    let (sh, sw) = (2, 3);
+    let x = vals(n * h * w * c, 54);
+    let layer = LayerHandle::new(UpSampling2D::new((sh, sw)).interpolation("bilinear"));
+    let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+    assert_eq!(y.shape(), &[n, h * sh, w * sw, c]);
+    let mut want = Vec::new();
+    for b in 0..n {
+        for i in 0..h * sh {
+            let (i0, i1, di) = bilinear_taps(i, h, sh);
+            for j in 0..w * sw {
+                let (j0, j1, dj) = bilinear_taps(j, w, sw);
+                for ch in 0..c {
+                    let v = |r, q| at(&x, [n, h, w, c], b, r, q, ch);
+                    let top = v(i0, j0) * (1.0 - dj) + v(i0, j1) * dj;
+                    let bottom = v(i1, j0) * (1.0 - dj) + v(i1, j1) * dj;
+                    want.push(top * (1.0 - di) + bottom * di);
+                }
+            }
+        }
+    }
+    assert_close(&to_f64(&y), &want, 1e-5);
+}
+
+#[test]
+fn up_sampling2d_gradient_and_errors() {
+    use ferroflow_core::{ops, Variable};
+    for interp in ["nearest", "bilinear"] {
+        let x = Variable::new(t32(&vals(12, 55), &[2, 2, 3, 1]), "x");
+        let layer = LayerHandle::new(UpSampling2D::new(2).interpolation(interp));
+        let tape = GradientTape::new();
+        let y = layer.call(&x.value(), false).unwrap();
+        let loss = ops::reduce_sum(&y, ops::Axes::All, false).unwrap();
+        let g = tape.gradient(&loss, &[&x]).unwrap().remove(0).unwrap();
+        // every input pixel is spread over weights summing to 2·2 output pixels
+        assert_close(&to_f64(&g), &[4.0; 12], 1e-5);
+    }
+    let layer = LayerHandle::new(UpSampling2D::new(2).interpolation("cubic"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[1, 2, 2, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cubic") && err.contains("nearest, bilinear"),
+        "{err}"
+    );
+    let layer = LayerHandle::new(UpSampling2D::new(2).interpolation("bicubic"));
+    assert!(layer
+        .call(&ferroflow_core::ops::ones(&[1, 2, 2, 1], DType::F32), false)
+        .is_err());
+    let layer = LayerHandle::new(UpSampling2D::default().named("up"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[2, 2, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("up") && err.contains("rank 4"), "{err}");
+}
+
+#[test]
+fn reshaping_layers_in_a_model() {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[7, 7, 3])).unwrap();
+    model.add(ZeroPadding2D::new(((1, 2), (0, 1)))).unwrap();
+    model.add(Cropping2D::new((1, 2))).unwrap();
+    model.add(UpSampling2D::new(2)).unwrap();
+    model
+        .add(Conv2DTranspose::new(4, 3).strides(2).padding("same"))
+        .unwrap();
+    let summary = model.summary_string(Some(100));
+    for s in [
+        "(None, 10, 8, 3)",
+        "(None, 8, 4, 3)",
+        "(None, 16, 8, 3)",
+        "(None, 32, 16, 4)",
+    ] {
+        assert!(summary.contains(s), "{s} missing in\n{summary}");
+    }
+    let y = model
+        .predict_on_batch(ferroflow_core::ops::ones(&[2, 7, 7, 3], DType::F32))
+        .unwrap();
+    assert_eq!(y[0].shape(), &[2, 32, 16, 4]);
 }
