@@ -760,16 +760,29 @@ fn transpose_case(
     dil: [usize; 2],
     same: bool,
 ) {
+    transpose_case_op((h, w, c), (kh, kw, f), strides, dil, same, None);
+}
+
+fn transpose_case_op(
+    (h, w, c): (usize, usize, usize),
+    (kh, kw, f): (usize, usize, usize),
+    strides: [usize; 2],
+    dil: [usize; 2],
+    same: bool,
+    output_padding: Option<[usize; 2]>,
+) {
     let n = 2;
     let x = vals(n * h * w * c, 41);
     let k = vals(kh * kw * f * c, 42);
     let b = vals(f, 43);
-    let layer = LayerHandle::new(
-        Conv2DTranspose::new(f, (kh, kw))
-            .strides(strides)
-            .dilation_rate(dil)
-            .padding(if same { "same" } else { "valid" }),
-    );
+    let mut conv = Conv2DTranspose::new(f, (kh, kw))
+        .strides(strides)
+        .dilation_rate(dil)
+        .padding(if same { "same" } else { "valid" });
+    if let Some(op) = output_padding {
+        conv = conv.output_padding(op);
+    }
+    let layer = LayerHandle::new(conv);
     layer
         .build(&[vec![None, Some(h), Some(w), Some(c)]])
         .unwrap();
@@ -778,17 +791,25 @@ fn transpose_case(
         .set_weights(&[t32(&k, &[kh, kw, f, c]), t32(&b, &[f])])
         .unwrap();
     let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
-    // Keras's sizes; "same" crops max(k_eff - s, 0) with the smaller half on top/left
-    let size = |len: usize, k: usize, s: usize, d: usize| {
+    // Keras's sizes (deconv_output_length); "same" crops the full (in-1)s + k_eff result to
+    // that size with the smaller half of the crop on top/left, as TensorFlow
+    let size = |len: usize, k: usize, s: usize, d: usize, op: Option<usize>| {
         let eff = d * (k - 1) + 1;
-        if same {
-            (len * s, eff.saturating_sub(s) / 2)
+        let out = match (op, same) {
+            (None, true) => len * s,
+            (None, false) => len * s + eff.saturating_sub(s),
+            (Some(op), true) => (len - 1) * s + eff + op - 2 * (eff / 2),
+            (Some(op), false) => (len - 1) * s + eff + op,
+        };
+        let crop = if same {
+            ((len - 1) * s + eff).saturating_sub(out) / 2
         } else {
-            (len * s + eff.saturating_sub(s), 0)
-        }
+            0
+        };
+        (out, crop)
     };
-    let (oh, pt) = size(h, kh, strides[0], dil[0]);
-    let (ow, pl) = size(w, kw, strides[1], dil[1]);
+    let (oh, pt) = size(h, kh, strides[0], dil[0], output_padding.map(|p| p[0]));
+    let (ow, pl) = size(w, kw, strides[1], dil[1], output_padding.map(|p| p[1]));
     let mut want = ref_conv_transpose(
         &x,
         [n, h, w, c],
@@ -819,6 +840,37 @@ fn conv2d_transpose_matches_reference() {
     // kernel smaller than the stride: zero rows/cols between the patches
     transpose_case((3, 3, 1), (2, 2, 2), [3, 3], [1, 1], false);
     transpose_case((3, 3, 2), (2, 3, 2), [1, 1], [2, 2], false);
+    // output_padding: extra rows/columns at the bottom/right
+    transpose_case_op((3, 4, 2), (3, 3, 2), [2, 2], [1, 1], false, Some([1, 0]));
+    transpose_case_op((3, 4, 2), (3, 3, 2), [2, 3], [1, 1], true, Some([1, 2]));
+    transpose_case_op((4, 3, 1), (5, 3, 2), [3, 2], [1, 1], true, Some([0, 1]));
+}
+
+#[test]
+fn conv2d_transpose_output_padding_sizes() {
+    // Keras: (in-1)s + k - 2·pad + output_padding; 7, k3, s2: valid op1 -> 16, same op1 -> 14
+    let valid = LayerHandle::new(Conv2DTranspose::new(1, 3).strides(2).output_padding(1));
+    assert_eq!(
+        shape_of(&valid, vec![None, Some(7), Some(7), Some(1)]),
+        vec![None, Some(16), Some(16), Some(1)]
+    );
+    let same = LayerHandle::new(
+        Conv2DTranspose::new(1, 3)
+            .strides(2)
+            .padding("same")
+            .output_padding((1, 0)),
+    );
+    assert_eq!(
+        shape_of(&same, vec![None, Some(7), Some(7), Some(1)]),
+        vec![None, Some(14), Some(13), Some(1)]
+    );
+    // output_padding must be smaller than the stride
+    let bad = LayerHandle::new(Conv2DTranspose::new(1, 3).strides(2).output_padding(2));
+    let err = bad
+        .call(&ferroflow_core::ops::ones(&[1, 3, 3, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("output padding"), "{err}");
 }
 
 #[test]
