@@ -1150,3 +1150,67 @@ fn reshaping_layers_in_a_model() {
         .unwrap();
     assert_eq!(y[0].shape(), &[2, 32, 16, 4]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// regularizers and training
+
+#[test]
+fn conv_regularizers_add_penalties() {
+    // Keras's "l2" = L2(0.01): 0.01·Σw²
+    let layer = LayerHandle::new(
+        Conv2D::new(2, 2)
+            .kernel_regularizer("l2")
+            .bias_regularizer("l1")
+            .bias_initializer("ones"),
+    );
+    layer
+        .build(&[vec![None, Some(3), Some(3), Some(1)]])
+        .unwrap();
+    let k = to_f64(&layer.lock().get_weights()[0]);
+    let losses = layer.lock().regularization_losses().unwrap();
+    assert_eq!(losses.len(), 2);
+    let want_k: f64 = 0.01 * k.iter().map(|v| v * v).sum::<f64>();
+    assert_close(&to_f64(&losses[0]), &[want_k], 1e-5);
+    assert_close(&to_f64(&losses[1]), &[0.01 * 2.0], 1e-6);
+
+    let sep = LayerHandle::new(
+        SeparableConv2D::new(2, 2)
+            .depthwise_regularizer("l2")
+            .pointwise_regularizer("l2"),
+    );
+    sep.build(&[vec![None, Some(3), Some(3), Some(1)]]).unwrap();
+    assert_eq!(sep.lock().regularization_losses().unwrap().len(), 2);
+
+    // a bad initializer name surfaces when the layer is built
+    let bad = LayerHandle::new(Conv2D::new(2, 2).kernel_initializer("glorot_uniformm"));
+    assert!(bad.build(&[vec![None, Some(3), Some(3), Some(1)]]).is_err());
+}
+
+#[test]
+fn conv_autoencoder_trains() {
+    use ferroflow_keras::optimizers::Adam;
+    ferroflow_keras::backend::set_random_seed(7);
+    let mut model = Sequential::new();
+    model.add(Input::new(&[6, 6, 1])).unwrap();
+    model
+        .add(
+            Conv2D::new(4, 3)
+                .strides(2)
+                .padding("same")
+                .activation("relu"),
+        )
+        .unwrap();
+    model
+        .add(Conv2DTranspose::new(1, 3).strides(2).padding("same"))
+        .unwrap();
+    model
+        .compile(Adam::new().learning_rate(0.01), "mse", ())
+        .unwrap();
+    let x = t32(&vals(4 * 36, 61), &[4, 6, 6, 1]);
+    let first = model.train_on_batch(&x, &x, None).unwrap()["loss"];
+    let mut last = first;
+    for _ in 0..30 {
+        last = model.train_on_batch(&x, &x, None).unwrap()["loss"];
+    }
+    assert!(last.is_finite() && last < first * 0.9, "{first} -> {last}");
+}
