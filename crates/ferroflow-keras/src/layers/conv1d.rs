@@ -229,7 +229,7 @@ impl Layer for Conv1D {
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let name = self.base.name.clone();
-        let s = &input_shapes[0];
+        let s = super::conv_utils::first_shape(&self.base.name, input_shapes)?;
         check_rank(&name, "Conv1D", s, 3)?;
         let pad = self.check_args()?;
         let steps = conv_output_length(

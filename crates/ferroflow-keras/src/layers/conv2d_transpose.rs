@@ -20,9 +20,11 @@ use crate::regularizers::Regularizer;
 /// up-sampling, over NHWC inputs of rank 4.
 ///
 /// The kernel is `[kh, kw, filters, in]` (Keras's layout: output channels before input
-/// channels), the bias `[filters]`. Output sizes follow Keras's `deconv_output_length` without
-/// `output_padding`: `valid` → `in·s + max(k - s, 0)` (`k` the dilated kernel size), `same` →
-/// `in·s` (e.g. 7 with k=3, s=2 → 15 | 14). `output_padding` is not supported.
+/// channels), the bias `[filters]`. Output sizes follow Keras's `deconv_output_length`: without
+/// `output_padding`, `valid` → `in·s + max(k - s, 0)` (`k` the dilated kernel size), `same` →
+/// `in·s` (e.g. 7 with k=3, s=2 → 15 | 14); with it, `(in - 1)·s + k - 2·pad + output_padding`
+/// (`pad = k / 2` for `same`, 0 for `valid`), and as Keras each `output_padding` must be smaller
+/// than its stride.
 ///
 /// ```
 /// use ferroflow_keras::layers::{Conv2DTranspose, LayerHandle};
@@ -44,6 +46,9 @@ pub struct Conv2DTranspose {
     padding: PaddingArg,
     /// Dilation rates `[dh, dw]`.
     pub dilation_rate: [usize; 2],
+    /// Extra rows/columns on the output's bottom/right (Keras's `output_padding`; `None` infers
+    /// the size).
+    pub output_padding: Option<[usize; 2]>,
     activation: Arg<Activation>,
     /// Whether to add a bias.
     pub use_bias: bool,
@@ -68,6 +73,7 @@ impl Conv2DTranspose {
             strides: [1, 1],
             padding: ConvPadding::Valid.into(),
             dilation_rate: [1, 1],
+            output_padding: None,
             activation: Arg(Ok(Activation::Linear)),
             use_bias: true,
             kernel_initializer: Arg(Ok(Initializer::glorot_uniform())),
@@ -96,6 +102,12 @@ impl Conv2DTranspose {
     /// The dilation rates, `2` or `(2, 2)`.
     pub fn dilation_rate(mut self, d: impl Into<Pair>) -> Self {
         self.dilation_rate = d.into().0;
+        self
+    }
+
+    /// `output_padding`, `1` or `(1, 0)`: each must be smaller than its stride.
+    pub fn output_padding(mut self, p: impl Into<Pair>) -> Self {
+        self.output_padding = Some(p.into().0);
         self
     }
 
@@ -141,6 +153,18 @@ impl Conv2DTranspose {
         check_positive(name, "kernel_size", &self.kernel_size)?;
         check_positive(name, "strides", &self.strides)?;
         check_positive(name, "dilation_rate", &self.dilation_rate)?;
+        if let Some(op) = self.output_padding {
+            if op.iter().zip(&self.strides).any(|(p, s)| p >= s) {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "layer {name:?}: strides must be greater than output padding, got \
+                         strides={:?}, output_padding={op:?}",
+                        self.strides
+                    ),
+                ));
+            }
+        }
         resolve_padding(&self.padding, false)
     }
 }
@@ -209,6 +233,7 @@ impl Layer for Conv2DTranspose {
                 self.strides[i],
                 self.dilation_rate[i],
                 self.pad,
+                self.output_padding.map(|p| p[i]),
             )
             .unwrap_or(0)
         };
@@ -230,7 +255,7 @@ impl Layer for Conv2DTranspose {
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let name = self.base.name.clone();
-        let s = &input_shapes[0];
+        let s = super::conv_utils::first_shape(&self.base.name, input_shapes)?;
         check_rank(&name, "Conv2DTranspose", s, 4)?;
         let pad = self.check_args()?;
         let mut out = vec![s[0]];
@@ -241,6 +266,7 @@ impl Layer for Conv2DTranspose {
                 self.strides[i],
                 self.dilation_rate[i],
                 pad,
+                self.output_padding.map(|p| p[i]),
             ));
         }
         out.push(Some(self.filters));
@@ -256,6 +282,7 @@ impl Layer for Conv2DTranspose {
             "strides": self.strides,
             "padding": self.padding.0.as_ref().map(|p| p.name()).unwrap_or("invalid"),
             "dilation_rate": self.dilation_rate,
+            "output_padding": self.output_padding,
             "activation": self.activation.0.as_ref().map(|a| a.name().to_string()).unwrap_or_default(),
             "use_bias": self.use_bias,
         })

@@ -175,21 +175,31 @@ pub fn conv_output_length(
     }
 }
 
-/// Keras's `deconv_output_length` (no `output_padding`) along one axis: `valid` →
-/// `in·s + max(k_eff - s, 0)`, `same` → `in·s`, with `k_eff = d(k-1) + 1`.
+/// Keras's `deconv_output_length` along one axis, with `k_eff = d(k-1) + 1`. Without
+/// `output_padding`: `valid` → `in·s + max(k_eff - s, 0)`, `same` → `in·s`. With it:
+/// `(in - 1)·s + k_eff - 2·pad + output_padding`, `pad = k_eff / 2` for `same`, 0 for `valid`.
 pub fn deconv_output_length(
     input: Option<usize>,
     kernel: usize,
     stride: usize,
     dilation: usize,
     padding: ConvPadding,
+    output_padding: Option<usize>,
 ) -> Option<usize> {
     let n = input?;
     let s = stride.max(1);
     let eff = effective_window(kernel, dilation);
-    Some(match padding {
-        ConvPadding::Valid | ConvPadding::Causal => n * s + eff.saturating_sub(s),
-        ConvPadding::Same => n * s,
+    Some(match (output_padding, padding) {
+        (None, ConvPadding::Same) => n * s,
+        (None, _) => n * s + eff.saturating_sub(s),
+        (Some(op), padding) => {
+            let pad = if padding == ConvPadding::Same {
+                eff / 2
+            } else {
+                0
+            };
+            (n.saturating_sub(1) * s + eff + op).saturating_sub(2 * pad)
+        }
     })
 }
 
@@ -249,4 +259,14 @@ pub fn check_strides_dilation(layer: &str, strides: &[usize], dilation: &[usize]
         ));
     }
     Ok(())
+}
+
+/// The first input shape, or an error naming the layer when there is none.
+pub fn first_shape<'a>(layer: &str, input_shapes: &'a [Shape]) -> Result<&'a Shape> {
+    input_shapes.first().ok_or_else(|| {
+        Error::invalid(
+            layer,
+            format!("layer {layer:?} expects one input shape, got none"),
+        )
+    })
 }

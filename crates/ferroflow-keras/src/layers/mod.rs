@@ -12,6 +12,7 @@ mod conv1d;
 mod conv2d;
 mod conv2d_transpose;
 pub mod conv_utils;
+mod cropping2d;
 mod dense;
 mod depthwise_conv2d;
 mod dropout;
@@ -28,6 +29,8 @@ mod max_pooling2d;
 mod permute;
 mod pool_utils;
 mod separable_conv2d;
+mod up_sampling2d;
+mod zero_padding2d;
 
 pub use conv1d::Conv1D;
 pub use conv2d::Conv2D;
@@ -50,6 +53,7 @@ pub use add::Add;
 pub use average::Average;
 pub use batch_normalization::BatchNormalization;
 pub use concatenate::Concatenate;
+pub use cropping2d::Cropping2D;
 pub use dense::Dense;
 pub use depthwise_conv2d::DepthwiseConv2D;
 pub use dropout::Dropout;
@@ -73,6 +77,8 @@ pub use rescaling::Rescaling;
 pub use reshape::Reshape;
 pub use separable_conv2d::SeparableConv2D;
 pub use subtract::Subtract;
+pub use up_sampling2d::{Interpolation, UpSampling2D};
+pub use zero_padding2d::ZeroPadding2D;
 
 #[allow(unused_imports)]
 pub(crate) use dense::resolve_opt;

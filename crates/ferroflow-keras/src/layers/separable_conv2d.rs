@@ -265,7 +265,7 @@ impl Layer for SeparableConv2D {
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let name = self.base.name.clone();
-        let s = &input_shapes[0];
+        let s = super::conv_utils::first_shape(&self.base.name, input_shapes)?;
         check_rank(&name, "SeparableConv2D", s, 4)?;
         let pad = self.check_args()?;
         let mut out = vec![s[0]];

@@ -4,7 +4,8 @@
 use ferroflow_core::{DType, GradientTape, Tensor};
 use ferroflow_keras::backend::Shape;
 use ferroflow_keras::layers::{
-    Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, Input, Layer, LayerHandle, SeparableConv2D,
+    Conv1D, Conv2D, Conv2DTranspose, Cropping2D, DepthwiseConv2D, Input, Layer, LayerHandle,
+    SeparableConv2D, UpSampling2D, ZeroPadding2D,
 };
 use ferroflow_keras::models::Sequential;
 
@@ -759,16 +760,29 @@ fn transpose_case(
     dil: [usize; 2],
     same: bool,
 ) {
+    transpose_case_op((h, w, c), (kh, kw, f), strides, dil, same, None);
+}
+
+fn transpose_case_op(
+    (h, w, c): (usize, usize, usize),
+    (kh, kw, f): (usize, usize, usize),
+    strides: [usize; 2],
+    dil: [usize; 2],
+    same: bool,
+    output_padding: Option<[usize; 2]>,
+) {
     let n = 2;
     let x = vals(n * h * w * c, 41);
     let k = vals(kh * kw * f * c, 42);
     let b = vals(f, 43);
-    let layer = LayerHandle::new(
-        Conv2DTranspose::new(f, (kh, kw))
-            .strides(strides)
-            .dilation_rate(dil)
-            .padding(if same { "same" } else { "valid" }),
-    );
+    let mut conv = Conv2DTranspose::new(f, (kh, kw))
+        .strides(strides)
+        .dilation_rate(dil)
+        .padding(if same { "same" } else { "valid" });
+    if let Some(op) = output_padding {
+        conv = conv.output_padding(op);
+    }
+    let layer = LayerHandle::new(conv);
     layer
         .build(&[vec![None, Some(h), Some(w), Some(c)]])
         .unwrap();
@@ -777,17 +791,25 @@ fn transpose_case(
         .set_weights(&[t32(&k, &[kh, kw, f, c]), t32(&b, &[f])])
         .unwrap();
     let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
-    // Keras's sizes; "same" crops max(k_eff - s, 0) with the smaller half on top/left
-    let size = |len: usize, k: usize, s: usize, d: usize| {
+    // Keras's sizes (deconv_output_length); "same" crops the full (in-1)s + k_eff result to
+    // that size with the smaller half of the crop on top/left, as TensorFlow
+    let size = |len: usize, k: usize, s: usize, d: usize, op: Option<usize>| {
         let eff = d * (k - 1) + 1;
-        if same {
-            (len * s, eff.saturating_sub(s) / 2)
+        let out = match (op, same) {
+            (None, true) => len * s,
+            (None, false) => len * s + eff.saturating_sub(s),
+            (Some(op), true) => (len - 1) * s + eff + op - 2 * (eff / 2),
+            (Some(op), false) => (len - 1) * s + eff + op,
+        };
+        let crop = if same {
+            ((len - 1) * s + eff).saturating_sub(out) / 2
         } else {
-            (len * s + eff.saturating_sub(s), 0)
-        }
+            0
+        };
+        (out, crop)
     };
-    let (oh, pt) = size(h, kh, strides[0], dil[0]);
-    let (ow, pl) = size(w, kw, strides[1], dil[1]);
+    let (oh, pt) = size(h, kh, strides[0], dil[0], output_padding.map(|p| p[0]));
+    let (ow, pl) = size(w, kw, strides[1], dil[1], output_padding.map(|p| p[1]));
     let mut want = ref_conv_transpose(
         &x,
         [n, h, w, c],
@@ -818,6 +840,37 @@ fn conv2d_transpose_matches_reference() {
     // kernel smaller than the stride: zero rows/cols between the patches
     transpose_case((3, 3, 1), (2, 2, 2), [3, 3], [1, 1], false);
     transpose_case((3, 3, 2), (2, 3, 2), [1, 1], [2, 2], false);
+    // output_padding: extra rows/columns at the bottom/right
+    transpose_case_op((3, 4, 2), (3, 3, 2), [2, 2], [1, 1], false, Some([1, 0]));
+    transpose_case_op((3, 4, 2), (3, 3, 2), [2, 3], [1, 1], true, Some([1, 2]));
+    transpose_case_op((4, 3, 1), (5, 3, 2), [3, 2], [1, 1], true, Some([0, 1]));
+}
+
+#[test]
+fn conv2d_transpose_output_padding_sizes() {
+    // Keras: (in-1)s + k - 2·pad + output_padding; 7, k3, s2: valid op1 -> 16, same op1 -> 14
+    let valid = LayerHandle::new(Conv2DTranspose::new(1, 3).strides(2).output_padding(1));
+    assert_eq!(
+        shape_of(&valid, vec![None, Some(7), Some(7), Some(1)]),
+        vec![None, Some(16), Some(16), Some(1)]
+    );
+    let same = LayerHandle::new(
+        Conv2DTranspose::new(1, 3)
+            .strides(2)
+            .padding("same")
+            .output_padding((1, 0)),
+    );
+    assert_eq!(
+        shape_of(&same, vec![None, Some(7), Some(7), Some(1)]),
+        vec![None, Some(14), Some(13), Some(1)]
+    );
+    // output_padding must be smaller than the stride
+    let bad = LayerHandle::new(Conv2DTranspose::new(1, 3).strides(2).output_padding(2));
+    let err = bad
+        .call(&ferroflow_core::ops::ones(&[1, 3, 3, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("output padding"), "{err}");
 }
 
 #[test]
@@ -856,4 +909,308 @@ fn conv2d_transpose_keras_sizes_params_gradients() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("full") && err.contains("valid, same"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// ZeroPadding2D, Cropping2D, UpSampling2D
+
+/// Value at (b, i, j, ch) of an NHWC buffer.
+fn at(x: &[f64], [_, h, w, c]: [usize; 4], b: usize, i: usize, j: usize, ch: usize) -> f64 {
+    x[((b * h + i) * w + j) * c + ch]
+}
+
+fn zero_padding_case(pads: ZeroPadding2D, [t, bo, l, r]: [usize; 4]) {
+    let (n, h, w, c) = (2, 3, 4, 2);
+    let x = vals(n * h * w * c, 51);
+    let layer = LayerHandle::new(pads);
+    let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+    let (oh, ow) = (h + t + bo, w + l + r);
+    assert_eq!(y.shape(), &[n, oh, ow, c]);
+    let mut want = Vec::new();
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ch in 0..c {
+                    let inside = i >= t && i < t + h && j >= l && j < l + w;
+                    want.push(if inside {
+                        at(&x, [n, h, w, c], b, i - t, j - l, ch)
+                    } else {
+                        0.0
+                    });
+                }
+            }
+        }
+    }
+    assert_close(&to_f64(&y), &want, 1e-6);
+    assert_eq!(
+        shape_of(&layer, vec![None, Some(h), None, Some(c)]),
+        vec![None, Some(oh), None, Some(c)]
+    );
+}
+
+#[test]
+fn zero_padding2d_forms() {
+    zero_padding_case(ZeroPadding2D::default(), [1, 1, 1, 1]);
+    zero_padding_case(ZeroPadding2D::new(2), [2, 2, 2, 2]);
+    zero_padding_case(ZeroPadding2D::new((1, 3)), [1, 1, 3, 3]);
+    zero_padding_case(ZeroPadding2D::new(((0, 2), (3, 1))), [0, 2, 3, 1]);
+    assert_eq!(ZeroPadding2D::new(1).count_params(), 0);
+    let layer = LayerHandle::new(ZeroPadding2D::new(1).named("zp"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[3, 3], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("zp") && err.contains("rank 4"), "{err}");
+}
+
+fn cropping_case(crop: Cropping2D, [t, bo, l, r]: [usize; 4]) {
+    let (n, h, w, c) = (2, 6, 7, 2);
+    let x = vals(n * h * w * c, 52);
+    let layer = LayerHandle::new(crop);
+    let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+    let (oh, ow) = (h - t - bo, w - l - r);
+    assert_eq!(y.shape(), &[n, oh, ow, c]);
+    let mut want = Vec::new();
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                for ch in 0..c {
+                    want.push(at(&x, [n, h, w, c], b, i + t, j + l, ch));
+                }
+            }
+        }
+    }
+    assert_close(&to_f64(&y), &want, 1e-6);
+    assert_eq!(
+        shape_of(&layer, vec![None, None, Some(w), Some(c)]),
+        vec![None, None, Some(ow), Some(c)]
+    );
+}
+
+#[test]
+fn cropping2d_forms_and_errors() {
+    cropping_case(Cropping2D::default(), [0, 0, 0, 0]);
+    cropping_case(Cropping2D::new(1), [1, 1, 1, 1]);
+    cropping_case(Cropping2D::new((2, 1)), [2, 2, 1, 1]);
+    cropping_case(Cropping2D::new(((0, 3), (2, 4))), [0, 3, 2, 4]);
+    // cropping everything is an error naming the layer
+    let layer = LayerHandle::new(Cropping2D::new(((2, 2), (0, 0))).named("crop"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[1, 4, 4, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("crop") && err.contains("(None, 4, 4, 1)"),
+        "{err}"
+    );
+    let layer = LayerHandle::new(Cropping2D::new(1));
+    assert!(layer
+        .compute_output_shape(&[vec![None, Some(5), Some(2), Some(1)]])
+        .is_err());
+    assert!(layer
+        .call(&ferroflow_core::ops::ones(&[4, 4, 1], DType::F32), false)
+        .is_err());
+}
+
+#[test]
+fn up_sampling2d_nearest() {
+    let (n, h, w, c) = (2, 3, 2, 3);
+    let x = vals(n * h * w * c, 53);
+    for (sh, sw) in [(2, 2), (1, 3), (3, 1)] {
+        let layer = LayerHandle::new(UpSampling2D::new((sh, sw)));
+        let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+        assert_eq!(y.shape(), &[n, h * sh, w * sw, c]);
+        let mut want = Vec::new();
+        for b in 0..n {
+            for i in 0..h * sh {
+                for j in 0..w * sw {
+                    for ch in 0..c {
+                        want.push(at(&x, [n, h, w, c], b, i / sh, j / sw, ch));
+                    }
+                }
+            }
+        }
+        assert_close(&to_f64(&y), &want, 1e-7);
+        assert_eq!(
+            shape_of(&layer, vec![None, Some(h), None, Some(c)]),
+            vec![None, Some(h * sh), None, Some(c)]
+        );
+    }
+    // Keras's docstring example: size (1, 2) on arange(12).reshape(2, 2, 1, 3)
+    let x: Vec<f64> = (0..12).map(f64::from).collect();
+    let y = LayerHandle::new(UpSampling2D::new((1, 2)))
+        .call(&t32(&x, &[2, 2, 1, 3]), false)
+        .unwrap();
+    assert_eq!(y.shape(), &[2, 2, 2, 3]);
+    assert_close(
+        &to_f64(&y),
+        &[
+            0., 1., 2., 0., 1., 2., 3., 4., 5., 3., 4., 5., 6., 7., 8., 6., 7., 8., 9., 10., 11.,
+            9., 10., 11.,
+        ],
+        0.0,
+    );
+}
+
+/// tf.image.resize bilinear (half-pixel centers) along one axis: sample position of output o.
+fn bilinear_taps(o: usize, n: usize, scale: usize) -> (usize, usize, f64) {
+    let src = (o as f64 + 0.5) / scale as f64 - 0.5;
+    let f = src.floor();
+    let lo = if f < 0.0 { 0 } else { f as usize };
+    let hi = (src.ceil().max(0.0) as usize).min(n - 1);
+    (lo.min(n - 1), hi, src - f)
+}
+
+#[test]
+fn up_sampling2d_bilinear() {
+    // by hand: [1, 2] resized to 4 with half-pixel centers -> [1, 1.25, 1.75, 2]
+    let layer = LayerHandle::new(UpSampling2D::new((1, 2)).interpolation("bilinear"));
+    let y = layer.call(&t32(&[1.0, 2.0], &[1, 1, 2, 1]), false).unwrap();
+    assert_close(&to_f64(&y), &[1.0, 1.25, 1.75, 2.0], 1e-6);
+
+    let (n, h, w, c) = (2, 3, 4, 2);
+    let (sh, sw) = (2, 3);
+    let x = vals(n * h * w * c, 54);
+    let layer = LayerHandle::new(UpSampling2D::new((sh, sw)).interpolation("bilinear"));
+    let y = layer.call(&t32(&x, &[n, h, w, c]), false).unwrap();
+    assert_eq!(y.shape(), &[n, h * sh, w * sw, c]);
+    let mut want = Vec::new();
+    for b in 0..n {
+        for i in 0..h * sh {
+            let (i0, i1, di) = bilinear_taps(i, h, sh);
+            for j in 0..w * sw {
+                let (j0, j1, dj) = bilinear_taps(j, w, sw);
+                for ch in 0..c {
+                    let v = |r, q| at(&x, [n, h, w, c], b, r, q, ch);
+                    let top = v(i0, j0) * (1.0 - dj) + v(i0, j1) * dj;
+                    let bottom = v(i1, j0) * (1.0 - dj) + v(i1, j1) * dj;
+                    want.push(top * (1.0 - di) + bottom * di);
+                }
+            }
+        }
+    }
+    assert_close(&to_f64(&y), &want, 1e-5);
+}
+
+#[test]
+fn up_sampling2d_gradient_and_errors() {
+    use ferroflow_core::{ops, Variable};
+    for interp in ["nearest", "bilinear"] {
+        let x = Variable::new(t32(&vals(12, 55), &[2, 2, 3, 1]), "x");
+        let layer = LayerHandle::new(UpSampling2D::new(2).interpolation(interp));
+        let tape = GradientTape::new();
+        let y = layer.call(&x.value(), false).unwrap();
+        let loss = ops::reduce_sum(&y, ops::Axes::All, false).unwrap();
+        let g = tape.gradient(&loss, &[&x]).unwrap().remove(0).unwrap();
+        // every input pixel is spread over weights summing to 2·2 output pixels
+        assert_close(&to_f64(&g), &[4.0; 12], 1e-5);
+    }
+    let layer = LayerHandle::new(UpSampling2D::new(2).interpolation("cubic"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[1, 2, 2, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cubic") && err.contains("nearest, bilinear"),
+        "{err}"
+    );
+    let layer = LayerHandle::new(UpSampling2D::new(2).interpolation("bicubic"));
+    assert!(layer
+        .call(&ferroflow_core::ops::ones(&[1, 2, 2, 1], DType::F32), false)
+        .is_err());
+    let layer = LayerHandle::new(UpSampling2D::default().named("up"));
+    let err = layer
+        .call(&ferroflow_core::ops::ones(&[2, 2, 1], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("up") && err.contains("rank 4"), "{err}");
+}
+
+#[test]
+fn reshaping_layers_in_a_model() {
+    let mut model = Sequential::new();
+    model.add(Input::new(&[7, 7, 3])).unwrap();
+    model.add(ZeroPadding2D::new(((1, 2), (0, 1)))).unwrap();
+    model.add(Cropping2D::new((1, 2))).unwrap();
+    model.add(UpSampling2D::new(2)).unwrap();
+    model
+        .add(Conv2DTranspose::new(4, 3).strides(2).padding("same"))
+        .unwrap();
+    let summary = model.summary_string(Some(100));
+    for s in [
+        "(None, 10, 8, 3)",
+        "(None, 8, 4, 3)",
+        "(None, 16, 8, 3)",
+        "(None, 32, 16, 4)",
+    ] {
+        assert!(summary.contains(s), "{s} missing in\n{summary}");
+    }
+    let y = model
+        .predict_on_batch(ferroflow_core::ops::ones(&[2, 7, 7, 3], DType::F32))
+        .unwrap();
+    assert_eq!(y[0].shape(), &[2, 32, 16, 4]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// regularizers and training
+
+#[test]
+fn conv_regularizers_add_penalties() {
+    // Keras's "l2" = L2(0.01): 0.01·Σw²
+    let layer = LayerHandle::new(
+        Conv2D::new(2, 2)
+            .kernel_regularizer("l2")
+            .bias_regularizer("l1")
+            .bias_initializer("ones"),
+    );
+    layer
+        .build(&[vec![None, Some(3), Some(3), Some(1)]])
+        .unwrap();
+    let k = to_f64(&layer.lock().get_weights()[0]);
+    let losses = layer.lock().regularization_losses().unwrap();
+    assert_eq!(losses.len(), 2);
+    let want_k: f64 = 0.01 * k.iter().map(|v| v * v).sum::<f64>();
+    assert_close(&to_f64(&losses[0]), &[want_k], 1e-5);
+    assert_close(&to_f64(&losses[1]), &[0.01 * 2.0], 1e-6);
+
+    let sep = LayerHandle::new(
+        SeparableConv2D::new(2, 2)
+            .depthwise_regularizer("l2")
+            .pointwise_regularizer("l2"),
+    );
+    sep.build(&[vec![None, Some(3), Some(3), Some(1)]]).unwrap();
+    assert_eq!(sep.lock().regularization_losses().unwrap().len(), 2);
+
+    // a bad initializer name surfaces when the layer is built
+    let bad = LayerHandle::new(Conv2D::new(2, 2).kernel_initializer("glorot_uniformm"));
+    assert!(bad.build(&[vec![None, Some(3), Some(3), Some(1)]]).is_err());
+}
+
+#[test]
+fn conv_autoencoder_trains() {
+    use ferroflow_keras::optimizers::Adam;
+    ferroflow_keras::backend::set_random_seed(7);
+    let mut model = Sequential::new();
+    model.add(Input::new(&[6, 6, 1])).unwrap();
+    model
+        .add(
+            Conv2D::new(4, 3)
+                .strides(2)
+                .padding("same")
+                .activation("relu"),
+        )
+        .unwrap();
+    model
+        .add(Conv2DTranspose::new(1, 3).strides(2).padding("same"))
+        .unwrap();
+    model
+        .compile(Adam::new().learning_rate(0.01), "mse", ())
+        .unwrap();
+    let x = t32(&vals(4 * 36, 61), &[4, 6, 6, 1]);
+    let first = model.train_on_batch(&x, &x, None).unwrap()["loss"];
+    let mut last = first;
+    for _ in 0..30 {
+        last = model.train_on_batch(&x, &x, None).unwrap()["loss"];
+    }
+    assert!(last.is_finite() && last < first * 0.9, "{first} -> {last}");
 }
