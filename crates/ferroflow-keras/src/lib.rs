@@ -19,6 +19,44 @@
 //! assert!((w[1].to_vec::<f32>()?[0] - 2.0).abs() < 0.05);
 //! # Ok::<(), ferroflow_core::Error>(())
 //! ```
+//!
+//! Custom training loops work as in TensorFlow 2: the forward pass under a `GradientTape`, a
+//! loss object, and `optimizer.apply_gradients`:
+//!
+//! ```
+//! use ferroflow_keras::prelude::*;
+//! use ferroflow_keras::layers::Dense;
+//! use ferroflow_keras::losses::SparseCategoricalCrossentropy;
+//! use ferroflow_keras::optimizers::Adam;
+//! use ferroflow_core::{GradientTape, Tensor, Watchable};
+//!
+//! let mut model = Sequential::new();
+//! model.add(Input::new(&[2]))?;
+//! model.add(Dense::new(16).activation("relu"))?;
+//! model.add(Dense::new(2))?;
+//! let loss_fn = SparseCategoricalCrossentropy::new().from_logits(true);
+//! let mut optimizer = Adam::new().learning_rate(0.05);
+//! // Class 1 when x0 > x1.
+//! let x = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0, 0.8, 0.1, 0.2, 0.9], &[4, 2])?;
+//! let y = Tensor::from_vec(vec![1i64, 0, 1, 0], &[4])?;
+//! let mut first = None;
+//! for _step in 0..50 {
+//!     let vars = model.trainable_weights();
+//!     let tape = GradientTape::new();
+//!     let logits = model.call(&[x.clone()], true)?.remove(0);
+//!     let loss = loss_fn.compute(&y, &logits, None)?;
+//!     let sources: Vec<&dyn Watchable> = vars.iter().map(|v| v as &dyn Watchable).collect();
+//!     let grads = tape.gradient(&loss, &sources)?;
+//!     let pairs = grads.into_iter().zip(vars).filter_map(|(g, v)| g.map(|g| (g, v))).collect::<Vec<_>>();
+//!     optimizer.apply_gradients(&pairs)?;
+//!     let value = loss.item::<f32>()?;
+//!     first.get_or_insert(value);
+//!     if _step == 49 {
+//!         assert!(value < first.unwrap() / 10.0);
+//!     }
+//! }
+//! # Ok::<(), ferroflow_core::Error>(())
+//! ```
 #![warn(missing_docs)]
 
 pub mod activations;
