@@ -8,12 +8,14 @@ use super::{common_builders, zeros_slot, Optimizer, OptimizerConfig, Slots};
 /// `keras.optimizers.Nadam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`.
 ///
 /// Keras 3's rule (Dozat's momentum schedule), with `t = iterations + 1` and
-/// `u_t = β1·(1 - 0.5·0.96^t)`: once per step the optimizer variable `u_product` (starting at
-/// 1) becomes `u_product·u_t`; then per variable `m += (g - m)(1 - β1)`,
-/// `v += (g² - v)(1 - β2)`,
-/// `m̂ = u_{t+1}·m/(1 - u_product·u_{t+1}) + (1 - u_t)·g/(1 - u_product)`,
-/// `v̂ = v/(1 - β2^t)`, `w -= lr·m̂/(√v̂ + ε)`. Variables: `momentum`, `velocity` per model
-/// variable, then the scalar `u_product`.
+/// `u_t = β1·(1 - 0.5·0.96^t)`: once per step the optimizer variable `u_product` (starting
+/// at one) becomes `u_product·u_t`; then, per variable:
+///
+/// - `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
+/// - `m̂ = u_{t+1}·m/(1 - u_product·u_{t+1}) + (1 - u_t)·g/(1 - u_product)`,
+/// - `v̂ = v/(1 - β2^t)`, `w -= lr·m̂/(√v̂ + ε)`.
+///
+/// Variables: `momentum`, `velocity` per model variable, then the scalar `u_product`.
 ///
 /// ```
 /// use ferroflow_core::{Tensor, Variable};

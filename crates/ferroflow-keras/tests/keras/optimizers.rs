@@ -90,7 +90,6 @@ fn ref_sgd(lr: f64, mu: f64, nesterov: bool, wd: f64) -> Vec<Vec<f64>> {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
 fn ref_adam(lr: f64, b1: f64, b2: f64, eps: f64, amsgrad: bool, wd: f64) -> Vec<Vec<f64>> {
     let mut w = W0.to_vec();
     let (mut m, mut v, mut vmax) = ([0.0; 4], [0.0; 4], [0.0f64; 4]);
