@@ -336,3 +336,86 @@ impl LearningRateSchedule for CosineDecay {
         }
     }
 }
+
+/// `CosineDecayRestarts(initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
+/// alpha=0.0)` (SGDR): cosine decay over periods of `first_decay_steps·t_mul^i` steps, the
+/// `i`-th restarting from `initial·m_mul^i`; within a period at fraction `f`, the rate is
+/// `initial·((1-α)·½·m_mul^i·(1 + cos(π·f)) + α)` (Keras's formula: `α` is not scaled).
+#[derive(Clone, Debug)]
+pub struct CosineDecayRestarts {
+    /// The initial learning rate.
+    pub initial_learning_rate: f64,
+    /// The first period's length (> 0).
+    pub first_decay_steps: f64,
+    /// Each period is `t_mul` times longer than the previous.
+    pub t_mul: f64,
+    /// Each restart starts `m_mul` times lower than the previous.
+    pub m_mul: f64,
+    /// The minimum rate as a fraction of `initial_learning_rate`.
+    pub alpha: f64,
+}
+
+impl CosineDecayRestarts {
+    /// Keras's defaults for the optional arguments; `first_decay_steps` must be positive.
+    pub fn new(initial_learning_rate: f64, first_decay_steps: impl Into<f64>) -> Result<Self> {
+        let first_decay_steps = first_decay_steps.into();
+        if first_decay_steps.is_nan() || first_decay_steps <= 0.0 {
+            return Err(Error::invalid(
+                "CosineDecayRestarts",
+                format!(
+                    "argument `first_decay_steps` must be > 0; received \
+                     first_decay_steps={first_decay_steps}"
+                ),
+            ));
+        }
+        Ok(CosineDecayRestarts {
+            initial_learning_rate,
+            first_decay_steps,
+            t_mul: 2.0,
+            m_mul: 1.0,
+            alpha: 0.0,
+        })
+    }
+
+    /// The period growth factor.
+    pub fn t_mul(mut self, t: f64) -> Self {
+        self.t_mul = t;
+        self
+    }
+
+    /// The restart decay factor.
+    pub fn m_mul(mut self, m: f64) -> Self {
+        self.m_mul = m;
+        self
+    }
+
+    /// The minimum rate as a fraction of the initial rate.
+    pub fn alpha(mut self, a: f64) -> Self {
+        self.alpha = a;
+        self
+    }
+}
+
+impl LearningRateSchedule for CosineDecayRestarts {
+    fn name(&self) -> &str {
+        "CosineDecayRestarts"
+    }
+
+    fn call(&self, step: u64) -> f64 {
+        let mut fraction = step as f64 / self.first_decay_steps;
+        let i_restart = if self.t_mul == 1.0 {
+            let i = fraction.floor();
+            fraction -= i;
+            i
+        } else {
+            let t = self.t_mul;
+            let i = ((1.0 - fraction * (1.0 - t)).ln() / t.ln()).floor();
+            let sum_r = (1.0 - t.powf(i)) / (1.0 - t);
+            fraction = (fraction - sum_r) / t.powf(i);
+            i
+        };
+        let m_fac = self.m_mul.powf(i_restart);
+        let cosine = 0.5 * m_fac * (1.0 + (PI * fraction).cos());
+        self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+    }
+}

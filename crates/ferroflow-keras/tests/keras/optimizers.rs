@@ -4,8 +4,8 @@
 use ferroflow_core::{ops, DType, GradientTape, Tensor, Variable, Watchable};
 use ferroflow_keras::losses::{Loss, MeanSquaredError};
 use ferroflow_keras::optimizers::schedules::{
-    CosineDecay, ExponentialDecay, InverseTimeDecay, LearningRateSchedule, PiecewiseConstantDecay,
-    PolynomialDecay,
+    CosineDecay, CosineDecayRestarts, ExponentialDecay, InverseTimeDecay, LearningRateSchedule,
+    PiecewiseConstantDecay, PolynomialDecay,
 };
 use ferroflow_keras::optimizers::{
     get, Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, Nadam, Optimizer, RMSprop, NAMES, SGD,
@@ -678,6 +678,40 @@ fn cosine_decay_with_and_without_warmup() {
 }
 
 #[test]
+fn cosine_decay_restarts_periods() {
+    // Periods of 4, 8, 16 steps (t_mul 2), restarting at 1, 0.5, 0.25 (m_mul 0.5); α = 0.1.
+    let pi = std::f64::consts::PI;
+    let s = CosineDecayRestarts::new(1.0, 4)
+        .unwrap()
+        .t_mul(2.0)
+        .m_mul(0.5)
+        .alpha(0.1);
+    let (mut start, mut len, mut peak) = (0u64, 4u64, 1.0);
+    for step in 0..28u64 {
+        if step == start + len {
+            start += len;
+            len *= 2;
+            peak *= 0.5;
+        }
+        let f = (step - start) as f64 / len as f64;
+        let want = 0.9 * 0.5 * peak * (1.0 + (pi * f).cos()) + 0.1;
+        assert!(
+            (s.call(step) - want).abs() < 1e-12,
+            "step {step}: {}",
+            s.call(step)
+        );
+    }
+    // t_mul 1: equal periods.
+    let e = CosineDecayRestarts::new(2.0, 5).unwrap().t_mul(1.0);
+    for step in 0..12u64 {
+        let f = (step % 5) as f64 / 5.0;
+        let want = 2.0 * 0.5 * (1.0 + (pi * f).cos());
+        assert!((e.call(step) - want).abs() < 1e-12, "t_mul 1 step {step}");
+    }
+    assert!(CosineDecayRestarts::new(1.0, 0).is_err());
+}
+
+#[test]
 fn schedule_is_read_at_the_current_iteration() {
     // lr_k = 0.1·0.5^k at iteration k; constant gradient 1 → w_k = w_{k-1} - lr_{k-1}.
     let w = variable(&[1.0], DType::F64, "w");
@@ -848,6 +882,25 @@ fn errors() {
     let mut opt = SGD::new();
     opt.apply_gradients(&[]).unwrap();
     assert_eq!(opt.iterations(), 0);
+}
+
+#[test]
+fn half_precision_and_integer_variables() {
+    // float16 / bfloat16 variables are updated through f64 and rounded back.
+    for dtype in [DType::F16, DType::BF16] {
+        let mut opt = Adam::new().learning_rate(0.1);
+        let got = run(&mut opt, dtype);
+        let want = ref_adam(0.1, 0.9, 0.999, 1e-7, false, 0.0);
+        assert_close(&got[2], &want[2], 2e-2, &format!("Adam {dtype:?}"));
+        assert_eq!(opt.variables()[0].dtype(), dtype);
+    }
+    let w = Variable::new(Tensor::from_vec(vec![1i32, 2], &[2]).unwrap(), "int_w");
+    let g = Tensor::from_vec(vec![1i32, 1], &[2]).unwrap();
+    let err = SGD::new()
+        .apply_gradients(&[(g, w)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("int_w"), "{err}");
 }
 
 // ---- a custom training loop ----
