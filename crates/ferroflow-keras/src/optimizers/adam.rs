@@ -1,18 +1,33 @@
 //! Adam.
 
-use ferroflow_core::{ops, Result, Tensor, Variable};
+use ferroflow_core::{Result, Tensor, Variable};
 
+use super::kernel::{apply_kernel, Float, Kernel};
 use super::{common_builders, zeros_slot, Optimizer, OptimizerConfig, Slots};
 
 /// `keras.optimizers.Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
 /// amsgrad=False)`.
 ///
 /// Keras 3's rule, with `t = iterations + 1`: `m += (g - m)(1 - β1)`, `v += (g² - v)(1 - β2)`,
-/// `α = lr·√(1 - β2^t)/(1 - β1^t)`, `w -= α·m/(√v + ε)` (ε outside the bias correction); with
-/// amsgrad, `v̂ = max(v̂, v)` replaces `v` in the last step.
+/// `α = lr·√(1 - β2^t)/(1 - β1^t)`, `w -= α·m/(√v + ε)` (ε outside the bias correction,
+/// "epsilon hat"); with amsgrad, `v̂ = max(v̂, v)` replaces `v` in the last step. Slots per
+/// variable, in Keras's order: `momentum`, `velocity` (+ `velocity_hat` with amsgrad).
+///
+/// ```
+/// use ferroflow_core::{Tensor, Variable};
+/// use ferroflow_keras::optimizers::{Adam, Optimizer};
+/// let w = Variable::new(Tensor::from_vec(vec![1.0f32, -1.0], &[2])?, "w");
+/// let mut opt = Adam::new().learning_rate(0.1);
+/// opt.apply_gradients(&[(Tensor::from_vec(vec![0.5f32, -2.0], &[2])?, w.clone())])?;
+/// // The first bias-corrected step moves each weight by about lr against its gradient's sign.
+/// let v = w.value().to_vec::<f32>()?;
+/// assert!((v[0] - 0.9).abs() < 1e-5 && (v[1] + 0.9).abs() < 1e-5);
+/// assert_eq!(opt.variables().len(), 2); // momentum and velocity
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Adam {
-    config: OptimizerConfig,
+    pub(crate) config: OptimizerConfig,
     /// β1.
     pub beta_1: f64,
     /// β2.
@@ -67,7 +82,43 @@ impl Adam {
         self
     }
 
-    common_builders!();
+    common_builders!(config);
+}
+
+struct AdamKernel {
+    alpha: f64,
+    beta_1: f64,
+    beta_2: f64,
+    epsilon: f64,
+}
+
+impl Kernel for AdamKernel {
+    fn run<T: Float>(&self, w: &mut [T], g: &[T], slots: &mut [Vec<T>]) {
+        let (alpha, eps) = (T::c(self.alpha), T::c(self.epsilon));
+        let (c1, c2) = (T::c(1.0 - self.beta_1), T::c(1.0 - self.beta_2));
+        let (ms, rest) = slots.split_at_mut(1);
+        let (vs, vhat) = rest.split_at_mut(1);
+        let (m, v) = (&mut ms[0], &mut vs[0]);
+        match vhat.first_mut() {
+            None => {
+                for i in 0..w.len() {
+                    let gi = g[i];
+                    m[i] = m[i] + (gi - m[i]) * c1;
+                    v[i] = v[i] + (gi * gi - v[i]) * c2;
+                    w[i] = w[i] - m[i] * alpha / (v[i].sqrt() + eps);
+                }
+            }
+            Some(vh) => {
+                for i in 0..w.len() {
+                    let gi = g[i];
+                    m[i] = m[i] + (gi - m[i]) * c1;
+                    v[i] = v[i] + (gi * gi - v[i]) * c2;
+                    vh[i] = vh[i].maximum(v[i]);
+                    w[i] = w[i] - m[i] * alpha / (vh[i].sqrt() + eps);
+                }
+            }
+        }
+    }
 }
 
 impl Optimizer for Adam {
@@ -89,38 +140,24 @@ impl Optimizer for Adam {
 
     fn update_step(&mut self, grad: &Tensor, var: &Variable, lr: f64) -> Result<()> {
         let amsgrad = self.amsgrad;
-        let slots = self.slots.get_or_create(var, |v| {
-            let mut s = vec![zeros_slot(v, "momentum"), zeros_slot(v, "velocity")];
-            if amsgrad {
-                s.push(zeros_slot(v, "velocity_hat"));
-            }
-            Ok(s)
-        })?;
-        let (m, v) = (slots[0].clone(), slots[1].clone());
-        let vhat = slots.get(2).cloned();
+        let slots = self
+            .slots
+            .get_or_create(var, |v| {
+                let mut s = vec![zeros_slot(v, "momentum"), zeros_slot(v, "velocity")];
+                if amsgrad {
+                    s.push(zeros_slot(v, "velocity_hat"));
+                }
+                Ok(s)
+            })?
+            .to_vec();
         let t = (self.config.iterations + 1) as f64;
         let (b1, b2) = (self.beta_1, self.beta_2);
-        let g = ops::cast(grad, var.dtype())?;
-        let alpha = lr * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
-        let m_new = ops::add(
-            &m.value(),
-            &ops::mul_scalar(&ops::sub(&g, &m.value())?, 1.0 - b1)?,
-        )?;
-        let v_new = ops::add(
-            &v.value(),
-            &ops::mul_scalar(&ops::sub(&ops::square(&g)?, &v.value())?, 1.0 - b2)?,
-        )?;
-        m.assign(&m_new)?;
-        v.assign(&v_new)?;
-        let denom_v = match vhat {
-            Some(vh) => {
-                let mx = ops::maximum(&vh.value(), &v_new)?;
-                vh.assign(&mx)?;
-                mx
-            }
-            None => v_new,
+        let k = AdamKernel {
+            alpha: lr * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t)),
+            beta_1: b1,
+            beta_2: b2,
+            epsilon: self.epsilon,
         };
-        let denom = ops::add_scalar(&ops::sqrt(&denom_v)?, self.epsilon)?;
-        var.assign_sub(&ops::mul_scalar(&ops::div(&m_new, &denom)?, alpha)?)
+        apply_kernel(var, grad, &slots, &k)
     }
 }

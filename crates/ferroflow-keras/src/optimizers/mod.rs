@@ -18,11 +18,26 @@
 //! # Ok::<(), ferroflow_core::Error>(())
 //! ```
 
+mod adadelta;
+mod adagrad;
 mod adam;
+mod adamax;
+mod adamw;
+pub mod kernel;
+mod lion;
+mod nadam;
+mod rmsprop;
 pub mod schedules;
 mod sgd;
 
+pub use adadelta::Adadelta;
+pub use adagrad::Adagrad;
 pub use adam::Adam;
+pub use adamax::Adamax;
+pub use adamw::AdamW;
+pub use lion::Lion;
+pub use nadam::Nadam;
+pub use rmsprop::RMSprop;
 pub use schedules::LearningRateSchedule;
 pub use sgd::SGD;
 
@@ -67,7 +82,7 @@ impl<S: LearningRateSchedule + 'static> From<S> for LearningRate {
 pub struct OptimizerConfig {
     /// The learning rate or schedule.
     pub learning_rate: LearningRate,
-    /// Decoupled weight decay: `w -= lr·weight_decay·w` before each update.
+    /// Decoupled weight decay: `w -= w·weight_decay·lr` for every variable before the update.
     pub weight_decay: Option<f64>,
     /// Clip each gradient to this L2 norm.
     pub clipnorm: Option<f64>,
@@ -75,6 +90,9 @@ pub struct OptimizerConfig {
     pub clipvalue: Option<f64>,
     /// Clip all gradients together to this global L2 norm.
     pub global_clipnorm: Option<f64>,
+    /// Variables whose name contains one of these strings get no weight decay
+    /// (`optimizer.exclude_from_weight_decay(var_names=...)`).
+    pub exclude_from_weight_decay: Vec<String>,
     /// How many times `apply_gradients` has run (Keras's `optimizer.iterations`).
     pub iterations: u64,
 }
@@ -88,15 +106,44 @@ impl OptimizerConfig {
             clipnorm: None,
             clipvalue: None,
             global_clipnorm: None,
+            exclude_from_weight_decay: Vec::new(),
             iterations: 0,
         }
+    }
+
+    /// Keras's constructor check: at most one of `clipnorm`, `clipvalue` and `global_clipnorm`.
+    pub fn validate(&self, optimizer: &str) -> Result<()> {
+        let set = [self.clipnorm, self.clipvalue, self.global_clipnorm]
+            .iter()
+            .filter(|c| c.is_some())
+            .count();
+        if set > 1 {
+            return Err(Error::invalid(
+                optimizer,
+                format!(
+                    "only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set; \
+                     received clipnorm={:?}, clipvalue={:?}, global_clipnorm={:?}",
+                    self.clipnorm, self.clipvalue, self.global_clipnorm
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether weight decay applies to `var` (not excluded by name).
+    pub fn decays(&self, var: &Variable) -> bool {
+        self.weight_decay.is_some()
+            && !self
+                .exclude_from_weight_decay
+                .iter()
+                .any(|n| var.name().contains(n.as_str()))
     }
 }
 
 /// A Keras optimizer. Implement `name`, `config`/`config_mut`, `update_step` and `variables`;
 /// `apply_gradients` does the rest.
 pub trait Optimizer: Send {
-    /// The Keras name (`"adam"`).
+    /// The Keras class name (`"Adam"`).
     fn name(&self) -> &str;
 
     /// The common arguments and the iteration count.
@@ -109,8 +156,23 @@ pub trait Optimizer: Send {
     /// number for bias corrections is `config().iterations + 1`.
     fn update_step(&mut self, grad: &Tensor, var: &Variable, lr: f64) -> Result<()>;
 
-    /// The optimizer's slot variables (moments, accumulators), in creation order.
+    /// The optimizer's own variables (moments, accumulators, ...) in Keras's order, created
+    /// the first time each model variable is updated. Keras's `optimizer.variables` also
+    /// starts with `iteration` and, unless the learning rate is a schedule, `learning_rate`;
+    /// here those are [`iterations`](Optimizer::iterations) and
+    /// [`learning_rate`](Optimizer::learning_rate).
     fn variables(&self) -> Vec<Variable>;
+
+    /// Checks the optimizer's hyperparameters (Keras checks them in the constructor).
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs once per `apply_gradients`, after clipping and weight decay and before the
+    /// per-variable updates (Nadam advances its momentum-cache product here).
+    fn prepare_step(&mut self, _vars: &[Variable]) -> Result<()> {
+        Ok(())
+    }
 
     /// The learning rate at the current iteration.
     fn learning_rate(&self) -> f64 {
@@ -131,13 +193,17 @@ pub trait Optimizer: Send {
         self.config().iterations
     }
 
-    /// Applies one step: clip (`global_clipnorm`, `clipnorm`, `clipvalue`), decoupled weight
-    /// decay, `update_step` per variable, then `iterations += 1`.
+    /// Applies one step as Keras 3 does: clip the gradients (`clipnorm`, else
+    /// `global_clipnorm`, else `clipvalue`), decay every variable (`w -= w·wd·lr`), run
+    /// `update_step` for each variable with the learning rate at the current iteration, then
+    /// `iterations += 1`. An empty list is a no-op (the iteration count does not move).
     fn apply_gradients(&mut self, grads_and_vars: &[(Tensor, Variable)]) -> Result<()> {
-        let lr = self.learning_rate();
-        let grads = clip_gradients(self.config(), grads_and_vars)?;
-        let wd = self.config().weight_decay;
-        for (g, (_, var)) in grads.iter().zip(grads_and_vars) {
+        if grads_and_vars.is_empty() {
+            return Ok(());
+        }
+        self.config().validate(self.name())?;
+        self.check()?;
+        for (g, var) in grads_and_vars {
             if g.shape() != var.shape().as_slice() {
                 return Err(Error::shape(
                     self.name(),
@@ -145,12 +211,19 @@ pub trait Optimizer: Send {
                     &[g.shape(), &var.shape()],
                 ));
             }
-            if let Some(wd) = wd {
-                if wd != 0.0 {
-                    let w = var.value();
-                    var.assign_sub(&ops::mul_scalar(&w, lr * wd)?)?;
+        }
+        let lr = self.learning_rate();
+        let grads = clip_gradients(self.config(), grads_and_vars)?;
+        let vars: Vec<Variable> = grads_and_vars.iter().map(|(_, v)| v.clone()).collect();
+        if let Some(wd) = self.config().weight_decay {
+            for var in &vars {
+                if self.config().decays(var) {
+                    kernel::apply_to_variable(var, &kernel::WeightDecay { rate: wd * lr })?;
                 }
             }
+        }
+        self.prepare_step(&vars)?;
+        for (g, var) in grads.iter().zip(&vars) {
             self.update_step(g, var, lr)?;
         }
         self.config_mut().iterations += 1;
@@ -158,42 +231,44 @@ pub trait Optimizer: Send {
     }
 }
 
-/// Applies the config's gradient clipping, in Keras's order: `clipnorm`, `clipvalue`, then
-/// `global_clipnorm`.
+/// Applies the config's gradient clipping as Keras 3's `_clip_gradients`: `clipnorm` (each
+/// gradient to that L2 norm) if set and positive, else `global_clipnorm` (all gradients scaled
+/// by `clip / max(global_norm, clip)`; a non-finite global norm makes every gradient NaN),
+/// else `clipvalue` (element-wise to `[-v, v]`). Keras allows only one of the three.
 pub fn clip_gradients(
     c: &OptimizerConfig,
     grads_and_vars: &[(Tensor, Variable)],
 ) -> Result<Vec<Tensor>> {
-    let mut grads: Vec<Tensor> = grads_and_vars.iter().map(|(g, _)| g.clone()).collect();
-    if let Some(n) = c.clipnorm {
-        grads = grads
-            .iter()
-            .map(|g| clip_by_norm(g, n))
-            .collect::<Result<_>>()?;
+    let grads: Vec<Tensor> = grads_and_vars.iter().map(|(g, _)| g.clone()).collect();
+    if let Some(n) = c.clipnorm.filter(|n| *n > 0.0) {
+        return grads.iter().map(|g| clip_by_norm(g, n)).collect();
     }
-    if let Some(v) = c.clipvalue {
-        grads = grads
-            .iter()
-            .map(|g| ops::clip_by_value_scalar(g, -v, v))
-            .collect::<Result<_>>()?;
-    }
-    if let Some(n) = c.global_clipnorm {
+    if let Some(n) = c.global_clipnorm.filter(|n| *n > 0.0) {
         let sq: f64 = grads
             .iter()
             .map(|g| g.to_f64_vec().iter().map(|x| x * x).sum::<f64>())
             .sum();
         let norm = sq.sqrt();
-        if norm > n {
-            grads = grads
-                .iter()
-                .map(|g| ops::mul_scalar(g, n / norm))
-                .collect::<Result<_>>()?;
+        let scale = if norm.is_finite() {
+            n * (1.0 / norm).min(1.0 / n)
+        } else {
+            f64::NAN
+        };
+        if scale == 1.0 {
+            return Ok(grads);
         }
+        return grads.iter().map(|g| ops::mul_scalar(g, scale)).collect();
+    }
+    if let Some(v) = c.clipvalue.filter(|v| *v > 0.0) {
+        return grads
+            .iter()
+            .map(|g| ops::clip_by_value_scalar(g, -v, v))
+            .collect();
     }
     Ok(grads)
 }
 
-/// `tf.clip_by_norm`: scales `g` down to L2 norm `n` if it is longer.
+/// Keras's `_clip_by_norm`: `g·n / max(‖g‖₂, n)` (scales `g` down to L2 norm `n` if longer).
 pub fn clip_by_norm(g: &Tensor, n: f64) -> Result<Tensor> {
     let norm = g.to_f64_vec().iter().map(|x| x * x).sum::<f64>().sqrt();
     if norm > n {
@@ -203,8 +278,7 @@ pub fn clip_by_norm(g: &Tensor, n: f64) -> Result<Tensor> {
     }
 }
 
-/// Per-variable slot storage in creation order (Keras lists optimizer variables in the order
-/// the model's variables were first updated).
+/// Per-variable slot storage, in the order the model's variables were first updated.
 #[derive(Clone, Debug, Default)]
 pub struct Slots {
     entries: Vec<(TensorId, Vec<Variable>)>,
@@ -228,30 +302,71 @@ impl Slots {
         Ok(&self.entries[pos].1)
     }
 
-    /// Every slot variable, variable by variable.
+    /// Every slot variable, variable by variable (Keras's order when an optimizer creates
+    /// its slots with one `add_optimizer_variables(vars, [names...])` call: Adam's
+    /// `m₁ v₁ m₂ v₂ ...`).
     pub fn variables(&self) -> Vec<Variable> {
         self.entries.iter().flat_map(|(_, v)| v.clone()).collect()
     }
+
+    /// Every slot variable, kind by kind (Keras's order when an optimizer creates each kind
+    /// with its own call: RMSprop's `velocity₁ velocity₂ ... momentum₁ momentum₂ ...`).
+    pub fn variables_by_kind(&self) -> Vec<Variable> {
+        let kinds = self.entries.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        (0..kinds)
+            .flat_map(|k| {
+                self.entries
+                    .iter()
+                    .filter_map(move |(_, v)| v.get(k).cloned())
+            })
+            .collect()
+    }
+
+    /// Whether no slot was created yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
-/// A zero-initialised slot like `var`, named `{var}/{slot}`.
+/// A zero-initialised slot like `var`, named `{var}_{slot}` (`/` replaced by `_`, as Keras).
 pub fn zeros_slot(var: &Variable, slot: &str) -> Variable {
+    const_slot(var, slot, 0.0)
+}
+
+/// A slot like `var` filled with `value` (Adagrad's `initial_accumulator_value`).
+pub fn const_slot(var: &Variable, slot: &str, value: f64) -> Variable {
     Variable::with_trainable(
-        ops::zeros(&var.shape(), var.dtype()),
+        ops::fill(&var.shape(), var.dtype(), value),
         &format!("{}_{}", var.name().replace('/', "_"), slot),
         false,
     )
 }
 
 /// The names [`get`] accepts (case-insensitive, as Keras).
-pub const NAMES: &[&str] = &["sgd", "adam"];
+pub const NAMES: &[&str] = &[
+    "sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "adamw", "lion",
+];
 
 /// `keras.optimizers.get(name)`: an optimizer with Keras's defaults; an unknown name is an error
 /// listing the valid ones.
+///
+/// ```
+/// use ferroflow_keras::optimizers::{get, Optimizer};
+/// assert_eq!(get("RMSprop")?.name(), "RMSprop");
+/// assert!(get("adamm").is_err());
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
 pub fn get(name: &str) -> Result<Box<dyn Optimizer>> {
     Ok(match name.to_ascii_lowercase().as_str() {
         "sgd" => Box::new(SGD::new()),
         "adam" => Box::new(Adam::new()),
+        "rmsprop" => Box::new(RMSprop::new()),
+        "adagrad" => Box::new(Adagrad::new()),
+        "adadelta" => Box::new(Adadelta::new()),
+        "adamax" => Box::new(Adamax::new()),
+        "nadam" => Box::new(Nadam::new()),
+        "adamw" => Box::new(AdamW::new()),
+        "lion" => Box::new(Lion::new()),
         _ => return Err(unknown_name("optimizer", name, NAMES)),
     })
 }
@@ -274,32 +389,40 @@ impl From<Box<dyn Optimizer>> for Arg<Box<dyn Optimizer>> {
     }
 }
 
-/// Builder methods for the common arguments, shared by every optimizer type.
+/// Builder methods for the common arguments, shared by every optimizer type; the argument is
+/// the path of the optimizer's [`OptimizerConfig`] field (`common_builders!(config)`).
 macro_rules! common_builders {
-    () => {
+    ($($cfg:ident).+) => {
         /// The learning rate: a number or a schedule.
         pub fn learning_rate(mut self, lr: impl Into<$crate::optimizers::LearningRate>) -> Self {
-            self.config.learning_rate = lr.into();
+            self.$($cfg).+.learning_rate = lr.into();
             self
         }
-        /// Decoupled weight decay.
+        /// Decoupled weight decay: `w -= w·wd·lr` before each update.
         pub fn weight_decay(mut self, wd: f64) -> Self {
-            self.config.weight_decay = Some(wd);
+            self.$($cfg).+.weight_decay = Some(wd);
             self
         }
-        /// Clip each gradient to this norm.
+        /// Clip each gradient to this L2 norm.
         pub fn clipnorm(mut self, n: f64) -> Self {
-            self.config.clipnorm = Some(n);
+            self.$($cfg).+.clipnorm = Some(n);
             self
         }
         /// Clip gradient values to `[-v, v]`.
         pub fn clipvalue(mut self, v: f64) -> Self {
-            self.config.clipvalue = Some(v);
+            self.$($cfg).+.clipvalue = Some(v);
             self
         }
-        /// Clip all gradients together to this global norm.
+        /// Clip all gradients together to this global L2 norm.
         pub fn global_clipnorm(mut self, n: f64) -> Self {
-            self.config.global_clipnorm = Some(n);
+            self.$($cfg).+.global_clipnorm = Some(n);
+            self
+        }
+        /// `exclude_from_weight_decay(var_names=...)`: variables whose name contains one of
+        /// these strings are not decayed.
+        pub fn exclude_from_weight_decay<S: AsRef<str>>(mut self, var_names: &[S]) -> Self {
+            self.$($cfg).+.exclude_from_weight_decay =
+                var_names.iter().map(|s| s.as_ref().to_string()).collect();
             self
         }
     };

@@ -10,5 +10,6 @@ mod layers_norm;
 mod losses;
 mod metrics;
 mod models;
+mod optimizers;
 mod regularizers;
 mod seed_cnn;
