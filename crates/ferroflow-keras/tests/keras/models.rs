@@ -1,7 +1,7 @@
 //! Models: Sequential and functional construction, compile/fit/evaluate/predict, errors.
 
 use ferroflow_core::{ops, DType, Error, Tensor};
-use ferroflow_keras::layers::{Dense, Input, LayerHandle};
+use ferroflow_keras::layers::{Concatenate, Dense, Input, LayerHandle};
 use ferroflow_keras::optimizers::SGD;
 use ferroflow_keras::prelude::*;
 use ferroflow_keras::utils::set_random_seed;
@@ -348,4 +348,104 @@ fn same_seed_gives_the_same_weights() {
             .collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
+}
+
+/// A Dense(2) softmax classifier with fixed weights, and its per-sample cross-entropies computed
+/// by hand from the logits.
+fn fixed_classifier() -> (Sequential, Tensor, Tensor, Vec<f64>) {
+    let mut m = Sequential::new();
+    m.add(Input::new(&[2])).unwrap();
+    m.add(Dense::new(2).activation("softmax")).unwrap();
+    let w = [0.5f32, -0.25, 1.0, 0.75];
+    let b = [0.1f32, -0.1];
+    m.set_weights(&[
+        Tensor::from_vec(w.to_vec(), &[2, 2]).unwrap(),
+        Tensor::from_vec(b.to_vec(), &[2]).unwrap(),
+    ])
+    .unwrap();
+    let xs = [[1.0f32, 2.0], [-1.0, 0.5], [0.3, -0.7], [2.0, 1.0]];
+    let ys = [0i64, 1, 1, 0];
+    let ce: Vec<f64> = xs
+        .iter()
+        .zip(ys)
+        .map(|(x, y)| {
+            let z: Vec<f64> = (0..2)
+                .map(|j| (x[0] * w[j] + x[1] * w[2 + j] + b[j]) as f64)
+                .collect();
+            let lse = (z[0].exp() + z[1].exp()).ln();
+            lse - z[y as usize]
+        })
+        .collect();
+    let x = Tensor::from_vec(xs.concat(), &[4, 2]).unwrap();
+    let y = Tensor::from_vec(ys.to_vec(), &[4]).unwrap();
+    (m, x, y, ce)
+}
+
+#[test]
+fn class_weight_and_sample_weight_scale_the_loss_as_keras() {
+    // Keras: loss = Σ w_i·ce_i / n (sum_over_batch_size divides by the count, not Σw).
+    let (mut m, x, y, ce) = fixed_classifier();
+    m.compile(SGD::new().learning_rate(0.0), "sparse_categorical_crossentropy", ())
+        .unwrap();
+    let cw: std::collections::HashMap<usize, f64> = [(0, 2.0), (1, 0.5)].into_iter().collect();
+    let h = m
+        .fit(&x, &y)
+        .batch_size(4)
+        .shuffle(false)
+        .class_weight(cw)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let want = (2.0 * ce[0] + 0.5 * ce[1] + 0.5 * ce[2] + 2.0 * ce[3]) / 4.0;
+    assert!((h.get("loss").unwrap()[0] - want).abs() < 1e-5, "{:?} vs {want}", h.history);
+    let sw = Tensor::from_vec(vec![1.0f32, 0.0, 3.0, 1.0], &[4]).unwrap();
+    let h = m
+        .fit(&x, &y)
+        .batch_size(4)
+        .shuffle(false)
+        .sample_weight(&sw)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let want = (ce[0] + 3.0 * ce[2] + ce[3]) / 4.0;
+    assert!((h.get("loss").unwrap()[0] - want).abs() < 1e-5);
+    // evaluate with sample weights, and the unweighted mean.
+    let r = m.evaluate(&x, &y).sample_weight(&sw).verbose(0).run().unwrap();
+    assert!((r[0] - want).abs() < 1e-5);
+    let r = m.evaluate(&x, &y).verbose(0).run().unwrap();
+    assert!((r[0] - ce.iter().sum::<f64>() / 4.0).abs() < 1e-5);
+}
+
+#[test]
+fn initial_epoch_and_steps_per_epoch() {
+    let (x, y) = toy_regression(40);
+    let mut m = mlp();
+    m.compile("sgd", "mse", ()).unwrap();
+    let h = m
+        .fit(&x, &y)
+        .epochs(4)
+        .initial_epoch(2)
+        .batch_size(8)
+        .steps_per_epoch(2)
+        .verbose(0)
+        .run()
+        .unwrap();
+    assert_eq!(h.epoch, vec![2, 3]);
+    assert_eq!(h.params["steps"], 2);
+    assert_eq!(m.optimizer().unwrap().iterations(), 4);
+}
+
+#[test]
+fn shuffling_is_seeded_and_changes_the_result() {
+    let (x, y) = toy_regression(32);
+    let run = |seed: u64, shuffle: bool| {
+        set_random_seed(seed);
+        let mut m = mlp();
+        m.compile("sgd", "mse", ()).unwrap();
+        m.fit(&x, &y).epochs(2).batch_size(4).shuffle(shuffle).verbose(0).run().unwrap();
+        m.get_weights()[0].to_vec::<f32>().unwrap()
+    };
+    assert_eq!(run(5, true), run(5, true));
+    // Same initial weights (same seed), different order of batches: different weights.
+    assert_ne!(run(5, true), run(5, false));
 }
