@@ -29,3 +29,6 @@ pub use ferroflow_core::*;
 /// Keras: layers, models, `compile`/`fit`/`evaluate`/`predict`, optimizers, losses, metrics and
 /// callbacks (`ferroflow::keras::layers::Dense`, ...), mirroring `tf.keras`.
 pub use ferroflow_keras as keras;
+
+/// The input pipeline (`tf.data`): `ferroflow::data::Dataset` and the file readers.
+pub use ferroflow_data as data;

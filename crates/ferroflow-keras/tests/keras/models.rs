@@ -385,8 +385,12 @@ fn fixed_classifier() -> (Sequential, Tensor, Tensor, Vec<f64>) {
 fn class_weight_and_sample_weight_scale_the_loss_as_keras() {
     // Keras: loss = Σ w_i·ce_i / n (sum_over_batch_size divides by the count, not Σw).
     let (mut m, x, y, ce) = fixed_classifier();
-    m.compile(SGD::new().learning_rate(0.0), "sparse_categorical_crossentropy", ())
-        .unwrap();
+    m.compile(
+        SGD::new().learning_rate(0.0),
+        "sparse_categorical_crossentropy",
+        (),
+    )
+    .unwrap();
     let cw: std::collections::HashMap<usize, f64> = [(0, 2.0), (1, 0.5)].into_iter().collect();
     let h = m
         .fit(&x, &y)
@@ -397,7 +401,11 @@ fn class_weight_and_sample_weight_scale_the_loss_as_keras() {
         .run()
         .unwrap();
     let want = (2.0 * ce[0] + 0.5 * ce[1] + 0.5 * ce[2] + 2.0 * ce[3]) / 4.0;
-    assert!((h.get("loss").unwrap()[0] - want).abs() < 1e-5, "{:?} vs {want}", h.history);
+    assert!(
+        (h.get("loss").unwrap()[0] - want).abs() < 1e-5,
+        "{:?} vs {want}",
+        h.history
+    );
     let sw = Tensor::from_vec(vec![1.0f32, 0.0, 3.0, 1.0], &[4]).unwrap();
     let h = m
         .fit(&x, &y)
@@ -410,7 +418,12 @@ fn class_weight_and_sample_weight_scale_the_loss_as_keras() {
     let want = (ce[0] + 3.0 * ce[2] + ce[3]) / 4.0;
     assert!((h.get("loss").unwrap()[0] - want).abs() < 1e-5);
     // evaluate with sample weights, and the unweighted mean.
-    let r = m.evaluate(&x, &y).sample_weight(&sw).verbose(0).run().unwrap();
+    let r = m
+        .evaluate(&x, &y)
+        .sample_weight(&sw)
+        .verbose(0)
+        .run()
+        .unwrap();
     assert!((r[0] - want).abs() < 1e-5);
     let r = m.evaluate(&x, &y).verbose(0).run().unwrap();
     assert!((r[0] - ce.iter().sum::<f64>() / 4.0).abs() < 1e-5);
@@ -442,7 +455,13 @@ fn shuffling_is_seeded_and_changes_the_result() {
         set_random_seed(seed);
         let mut m = mlp();
         m.compile("sgd", "mse", ()).unwrap();
-        m.fit(&x, &y).epochs(2).batch_size(4).shuffle(shuffle).verbose(0).run().unwrap();
+        m.fit(&x, &y)
+            .epochs(2)
+            .batch_size(4)
+            .shuffle(shuffle)
+            .verbose(0)
+            .run()
+            .unwrap();
         m.get_weights()[0].to_vec::<f32>().unwrap()
     };
     assert_eq!(run(5, true), run(5, true));
