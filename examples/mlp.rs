@@ -31,8 +31,7 @@ pub fn seed_mlp() -> Result<Sequential> {
 }
 
 fn main() -> Result<()> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
-    let ((x_train, y_train), (x_test, y_test)) = mnist::load_data_from(dir)?;
+    let ((x_train, y_train), (x_test, y_test)) = mnist::load_data()?;
     let (x_train, x_test) = (flatten(&x_train)?, flatten(&x_test)?);
     let mut model = seed_mlp()?;
     model.summary();

@@ -15,8 +15,9 @@
 //! predictions = model.predict(x_test)
 //! ```
 //!
-//! Trains on the 8,000 real MNIST digits bundled in `data/mnist-10k` and tests on the other
-//! 2,000. Run it with `cargo run --release --example mnist_cnn`
+//! `mnist::load_data()` reads the full MNIST from `$FERROFLOW_HOME/datasets` (or
+//! `~/.ferroflow/datasets`) when it is there; otherwise it uses the 8,000 training and 2,000 test
+//! digits bundled with ferroflow (`data/mnist-10k`), the figures below. Run it with `cargo run --release --example mnist_cnn`
 //! (`-- --epochs 6 --batch-size 32 --seed 2`).
 //!
 //! The run is reproducible: `--seed` fixes the initial weights and the shuffling (Keras's
@@ -37,10 +38,10 @@ pub fn prepare(images: &Tensor) -> Result<Tensor> {
     ops::reshape(&x, &[n, 28, 28, 1])
 }
 
-/// The MNIST-10k splits shipped with the repository, prepared for the CNN.
+/// MNIST as `mnist.load_data()` finds it (the full set from the cache folder, else the 10,000
+/// digits bundled with ferroflow), prepared for the CNN.
 pub fn load() -> Result<((Tensor, Tensor), (Tensor, Tensor))> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist-10k");
-    let ((x_train, y_train), (x_test, y_test)) = mnist::load_data_from(dir)?;
+    let ((x_train, y_train), (x_test, y_test)) = mnist::load_data()?;
     Ok(((prepare(&x_train)?, y_train), (prepare(&x_test)?, y_test)))
 }
 

@@ -1,16 +1,25 @@
-//! MNIST in its own IDX format (optionally gzipped), as `keras.datasets.mnist` returns it:
-//! `((x_train, y_train), (x_test, y_test))`, images `uint8 (n, 28, 28)`, labels `uint8 (n,)`.
+//! `keras.datasets.mnist`: `((x_train, y_train), (x_test, y_test))`, images `uint8 (n, 28, 28)`,
+//! labels `uint8 (n,)`.
+//!
+//! [`load_data`] looks for the full MNIST (60,000 + 10,000 digits) in the cache folder
+//! ([`cache_dir`](super::cache_dir)) as the four standard IDX files (`.gz` or not), in
+//! `mnist/` or directly in the folder. Without them it falls back to the 10,000 real digits
+//! bundled with ferroflow (8,000 train / 2,000 test, `data/mnist-10k` in the repository, compiled
+//! into the library), and says so once on stderr.
 
-use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use ferroflow_core::{Error, Result, Tensor};
+
+use super::idx::{gunzip, parse_idx, read_idx};
 
 /// Train and test splits: `((x_train, y_train), (x_test, y_test))`.
 pub type Splits = ((Tensor, Tensor), (Tensor, Tensor));
 
 /// Reads `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
-/// `test-images-idx3-ubyte[.gz]` and `test-labels-idx1-ubyte[.gz]` from `dir`.
+/// `test-images-idx3-ubyte[.gz]` and `test-labels-idx1-ubyte[.gz]` from `dir` (the original
+/// distribution's `t10k-` names for the test files work too).
 ///
 /// ```
 /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist-10k");
@@ -21,15 +30,23 @@ pub type Splits = ((Tensor, Tensor), (Tensor, Tensor));
 /// # Ok::<(), ferroflow_core::Error>(())
 /// ```
 pub fn load_data_from(dir: impl AsRef<Path>) -> Result<Splits> {
-    let dir = dir.as_ref();
+    load_idx_dir(dir.as_ref(), "mnist.load_data")
+}
+
+/// The four IDX files of an MNIST-format dataset in `dir`.
+pub(crate) fn load_idx_dir(dir: &Path, what: &str) -> Result<Splits> {
     let x_train = read_idx(&find(dir, "train-images-idx3-ubyte")?)?;
     let y_train = read_idx(&find(dir, "train-labels-idx1-ubyte")?)?;
-    let x_test = read_idx(&find(dir, "test-images-idx3-ubyte")?)?;
-    let y_test = read_idx(&find(dir, "test-labels-idx1-ubyte")?)?;
+    let x_test = read_idx(
+        &find(dir, "test-images-idx3-ubyte").or_else(|_| find(dir, "t10k-images-idx3-ubyte"))?,
+    )?;
+    let y_test = read_idx(
+        &find(dir, "test-labels-idx1-ubyte").or_else(|_| find(dir, "t10k-labels-idx1-ubyte"))?,
+    )?;
     for (x, y) in [(&x_train, &y_train), (&x_test, &y_test)] {
         if x.shape()[0] != y.shape()[0] {
             return Err(Error::shape(
-                "mnist.load_data",
+                what,
                 "images and labels disagree on the number of samples",
                 &[x.shape(), y.shape()],
             ));
@@ -38,7 +55,7 @@ pub fn load_data_from(dir: impl AsRef<Path>) -> Result<Splits> {
     Ok(((x_train, y_train), (x_test, y_test)))
 }
 
-fn find(dir: &Path, stem: &str) -> Result<std::path::PathBuf> {
+fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     for name in [format!("{stem}.gz"), stem.to_string()] {
         let p = dir.join(&name);
         if p.is_file() {
@@ -51,49 +68,70 @@ fn find(dir: &Path, stem: &str) -> Result<std::path::PathBuf> {
     ))
 }
 
-/// Reads one IDX file of unsigned bytes (gzipped if its name ends in `.gz`) as a `uint8` tensor.
-pub fn read_idx(path: &Path) -> Result<Tensor> {
-    let io = |e: std::io::Error| Error::invalid("read_idx", format!("{}: {e}", path.display()));
-    let raw = std::fs::read(path).map_err(io)?;
-    let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(io)?;
-        out
-    } else {
-        raw
-    };
-    parse_idx(&bytes)
-        .map_err(|msg| Error::invalid("read_idx", format!("{}: {msg}", path.display())))
+/// The standard file names, without `.gz`.
+const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "test-images-idx3-ubyte",
+    "test-labels-idx1-ubyte",
+];
+
+/// The folder holding the four IDX files under `root`, if any (`root/mnist` or `root`).
+pub(crate) fn idx_folder(root: &Path, sub: &str) -> Option<PathBuf> {
+    let has = |d: &Path, f: &str| d.join(format!("{f}.gz")).is_file() || d.join(f).is_file();
+    [root.join(sub), root.to_path_buf()].into_iter().find(|d| {
+        FILES
+            .iter()
+            .all(|f| has(d, f) || has(d, &f.replace("test-", "t10k-")))
+    })
 }
 
-/// Parses IDX bytes: magic `0x00 0x00 0x08 ndim`, `ndim` big-endian u32 sizes, then the data.
-pub fn parse_idx(bytes: &[u8]) -> std::result::Result<Tensor, String> {
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        return Err("not an IDX file (bad magic)".into());
+/// The bundled digits (`data/mnist-10k`), compiled into the library.
+const BUNDLED: [&[u8]; 4] = [
+    include_bytes!("../../../../data/mnist-10k/train-images-idx3-ubyte.gz"),
+    include_bytes!("../../../../data/mnist-10k/train-labels-idx1-ubyte.gz"),
+    include_bytes!("../../../../data/mnist-10k/test-images-idx3-ubyte.gz"),
+    include_bytes!("../../../../data/mnist-10k/test-labels-idx1-ubyte.gz"),
+];
+
+/// The 10,000 real MNIST digits bundled with ferroflow: 8,000 train and 2,000 test.
+pub fn load_bundled() -> Result<Splits> {
+    let parse = |i: usize| -> Result<Tensor> {
+        let bytes = gunzip(BUNDLED[i], FILES[i])?;
+        parse_idx(&bytes)
+            .map_err(|m| Error::invalid("mnist.load_data", format!("{}: {m}", FILES[i])))
+    };
+    Ok(((parse(0)?, parse(1)?), (parse(2)?, parse(3)?)))
+}
+
+static FALLBACK_NOTICE: Once = Once::new();
+
+/// `keras.datasets.mnist.load_data()`: the full MNIST from the cache folder if it is there,
+/// otherwise the bundled 10,000 digits (with a one-time notice on stderr).
+///
+/// ```
+/// let ((x_train, y_train), (x_test, y_test)) = ferroflow_keras::datasets::mnist::load_data()?;
+/// assert_eq!(x_train.dtype(), ferroflow_core::DType::U8);
+/// assert_eq!(&x_train.shape()[1..], &[28, 28]);
+/// assert_eq!(x_train.shape()[0], y_train.shape()[0]);
+/// # let _ = (x_test, y_test);
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+pub fn load_data() -> Result<Splits> {
+    load_data_in(&super::cache_dir())
+}
+
+/// [`load_data`] with an explicit cache folder (tests use a temporary one).
+pub fn load_data_in(root: &Path) -> Result<Splits> {
+    if let Some(dir) = idx_folder(root, "mnist") {
+        return load_idx_dir(&dir, "mnist.load_data");
     }
-    if bytes[2] != 0x08 {
-        return Err(format!("IDX type 0x{:02x} is not unsigned bytes", bytes[2]));
-    }
-    let ndim = bytes[3] as usize;
-    let header = 4 + 4 * ndim;
-    if bytes.len() < header {
-        return Err("truncated IDX header".into());
-    }
-    let dims: Vec<usize> = (0..ndim)
-        .map(|i| {
-            let b = &bytes[4 + 4 * i..8 + 4 * i];
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-        })
-        .collect();
-    let n: usize = dims.iter().product();
-    let data = &bytes[header..];
-    if data.len() != n {
-        return Err(format!(
-            "IDX data has {} bytes, the header promises {n} (truncated or corrupt file)",
-            data.len()
-        ));
-    }
-    Tensor::from_vec(data.to_vec(), &dims).map_err(|e| e.to_string())
+    FALLBACK_NOTICE.call_once(|| {
+        eprintln!(
+            "ferroflow: the full MNIST was not found in {} (IDX files); using the 10,000 digits \
+             bundled with ferroflow (8,000 train / 2,000 test)",
+            root.display()
+        );
+    });
+    load_bundled()
 }

@@ -2,6 +2,7 @@
 
 mod activations;
 mod callbacks;
+mod datasets;
 mod initializers;
 mod layers_conv;
 mod layers_core;
