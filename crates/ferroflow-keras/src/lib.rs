@@ -75,6 +75,29 @@ pub mod utils;
 pub use layers::{Input, KerasTensor};
 pub use models::{Model, Sequential};
 
+/// `keras.Sequential([...])`: a [`Sequential`] from an optional `Input` and layers, in order.
+///
+/// ```
+/// use ferroflow_keras::layers::{Dense, Dropout, Input};
+/// let model = ferroflow_keras::sequential![
+///     Input::new(&[784]),
+///     Dense::new(64).activation("relu"),
+///     Dropout::new(0.2),
+///     Dense::new(10).activation("softmax"),
+/// ]?;
+/// assert_eq!(model.layers().len(), 3);
+/// assert_eq!(model.count_params(), 784 * 64 + 64 + 64 * 10 + 10);
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+#[macro_export]
+macro_rules! sequential {
+    ($($layer:expr),* $(,)?) => {
+        $crate::models::Sequential::from_layers(vec![
+            $($crate::models::SequentialItem::from($layer)),*
+        ])
+    };
+}
+
 /// The traits and types most programs need: `use ferroflow_keras::prelude::*;`.
 pub mod prelude {
     pub use crate::callbacks::{Callback, History, Logs};

@@ -29,7 +29,7 @@ pub use data::IntoTensors;
 pub use functional::FunctionalNet;
 pub(crate) use saving::check_weights_path;
 pub use saving::WEIGHTS_EXTENSIONS;
-pub use sequential::Sequential;
+pub use sequential::{Sequential, SequentialItem};
 pub use training::{Compiled, EvaluateArgs, Fit, PredictArgs};
 
 use std::collections::HashSet;

@@ -93,8 +93,9 @@ impl Sequential {
         })
     }
 
-    /// `Sequential([layer, ...])`.
-    pub fn from_layers(layers: Vec<LayerHandle>) -> Result<Sequential> {
+    /// `Sequential([layer, ...])` from handles or items (an `Input` first, then layers). The
+    /// [`sequential!`](crate::sequential) macro spells it the way Keras does.
+    pub fn from_layers(layers: Vec<SequentialItem>) -> Result<Sequential> {
         let mut m = Sequential::new();
         for l in layers {
             m.add(l)?;
