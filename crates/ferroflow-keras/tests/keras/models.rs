@@ -176,7 +176,8 @@ fn functional_two_inputs_shared_layer_two_outputs_trains() {
     let shared = LayerHandle::new(Dense::new(8).activation("tanh").named("shared"));
     let ha = shared.apply(&a).unwrap();
     let hb = shared.apply(&b).unwrap();
-    let out1 = Dense::new(1).named("sum_out").apply(&ha).unwrap();
+    let both = Concatenate::new().named("both").apply([&ha, &hb]).unwrap();
+    let out1 = Dense::new(1).named("sum_out").apply(&both).unwrap();
     let out2 = Dense::new(2)
         .activation("softmax")
         .named("cls_out")
@@ -184,8 +185,16 @@ fn functional_two_inputs_shared_layer_two_outputs_trains() {
         .unwrap();
     let mut model = Model::new([&a, &b], [&out1, &out2]).unwrap();
     // The shared layer's weights count once.
-    assert_eq!(model.count_params(), (4 * 8 + 8) + (8 + 1) + (8 * 2 + 2));
-    assert_eq!(model.layers().len(), 5);
+    assert_eq!(model.count_params(), (4 * 8 + 8) + (16 + 1) + (8 * 2 + 2));
+    assert_eq!(model.layers().len(), 6);
+    // Keras's functional summary: four columns, the shared layer called twice.
+    let s = model.summary_string(Some(112));
+    assert!(s.contains("Connected to"), "{s}");
+    assert!(s.contains("a_in[0][0]") && s.contains("b_in[0][0]"), "{s}");
+    assert!(
+        s.contains("shared[0][0]") && s.contains("shared[1][0]"),
+        "{s}"
+    );
     model
         .compile(
             "adam",
