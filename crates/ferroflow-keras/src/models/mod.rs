@@ -18,19 +18,24 @@
 //! # Ok::<(), ferroflow_core::Error>(())
 //! ```
 
+mod compile;
 mod data;
+mod evaluate;
+mod fit;
 mod functional;
 mod saving;
 mod sequential;
 mod summary;
 mod training;
 
+pub use compile::{Compiled, IntoLosses, IntoMetrics, MetricSpec};
 pub use data::IntoTensors;
+pub use evaluate::{EvaluateArgs, PredictArgs};
+pub use fit::Fit;
 pub use functional::FunctionalNet;
 pub(crate) use saving::check_weights_path;
 pub use saving::WEIGHTS_EXTENSIONS;
 pub use sequential::{Sequential, SequentialItem};
-pub use training::{Compiled, EvaluateArgs, Fit, PredictArgs};
 
 use std::collections::HashSet;
 

@@ -1,0 +1,218 @@
+//! `compile`: the optimizer, losses (one per output, with weights) and metrics of a model.
+
+use ferroflow_core::{Error, Result};
+
+use super::Model;
+use crate::backend::Arg;
+use crate::losses::Loss;
+use crate::metrics::Metric;
+use crate::optimizers::Optimizer;
+
+/// What `compile` set up: the optimizer, a loss per output (with weights), and metrics per
+/// output.
+pub struct Compiled {
+    /// The optimizer.
+    pub optimizer: Box<dyn Optimizer>,
+    /// One loss per model output.
+    pub losses: Vec<Box<dyn Loss>>,
+    /// The weight of each output's loss in the total (Keras's `loss_weights`).
+    pub loss_weights: Vec<f64>,
+    /// The metrics of each output.
+    pub metrics: Vec<Vec<Box<dyn Metric>>>,
+    /// Output names, for per-output log keys of multi-output models.
+    pub output_names: Vec<String>,
+}
+
+/// One loss, or one per output.
+pub trait IntoLosses {
+    /// The losses (one, or one per output).
+    fn into_losses(self) -> Vec<Arg<Box<dyn Loss>>>;
+}
+
+impl IntoLosses for &str {
+    fn into_losses(self) -> Vec<Arg<Box<dyn Loss>>> {
+        vec![self.into()]
+    }
+}
+
+impl<L: Loss + 'static> IntoLosses for L {
+    fn into_losses(self) -> Vec<Arg<Box<dyn Loss>>> {
+        vec![self.into()]
+    }
+}
+
+impl IntoLosses for Box<dyn Loss> {
+    fn into_losses(self) -> Vec<Arg<Box<dyn Loss>>> {
+        vec![self.into()]
+    }
+}
+
+impl<T: Into<Arg<Box<dyn Loss>>>> IntoLosses for Vec<T> {
+    fn into_losses(self) -> Vec<Arg<Box<dyn Loss>>> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<T: Into<Arg<Box<dyn Loss>>>, const N: usize> IntoLosses for [T; N] {
+    fn into_losses(self) -> Vec<Arg<Box<dyn Loss>>> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+/// Metrics for `compile`: `()` for none, names (`["accuracy"]`) or metric objects.
+pub trait IntoMetrics {
+    /// The metrics.
+    fn into_metrics(self) -> Vec<MetricSpec>;
+}
+
+/// A metric by name (re-created per output) or by value.
+pub enum MetricSpec {
+    /// A name, resolved by `metrics::get` for each output.
+    Name(String),
+    /// An object (single-output models).
+    Object(Box<dyn Metric>),
+}
+
+impl IntoMetrics for () {
+    fn into_metrics(self) -> Vec<MetricSpec> {
+        Vec::new()
+    }
+}
+
+impl<const N: usize> IntoMetrics for [&str; N] {
+    fn into_metrics(self) -> Vec<MetricSpec> {
+        self.iter()
+            .map(|s| MetricSpec::Name(s.to_string()))
+            .collect()
+    }
+}
+
+impl IntoMetrics for &[&str] {
+    fn into_metrics(self) -> Vec<MetricSpec> {
+        self.iter()
+            .map(|s| MetricSpec::Name(s.to_string()))
+            .collect()
+    }
+}
+
+impl IntoMetrics for Vec<&str> {
+    fn into_metrics(self) -> Vec<MetricSpec> {
+        self.iter()
+            .map(|s| MetricSpec::Name(s.to_string()))
+            .collect()
+    }
+}
+
+impl IntoMetrics for Vec<Box<dyn Metric>> {
+    fn into_metrics(self) -> Vec<MetricSpec> {
+        self.into_iter().map(MetricSpec::Object).collect()
+    }
+}
+
+impl Model {
+    /// `model.compile(optimizer, loss, metrics)`. Names (`"adam"`,
+    /// `"sparse_categorical_crossentropy"`, `["accuracy"]`) or objects; a loss per output for
+    /// multi-output models (one loss is used for every output). An unknown name is an error
+    /// listing the valid ones.
+    pub fn compile(
+        &mut self,
+        optimizer: impl Into<Arg<Box<dyn Optimizer>>>,
+        loss: impl IntoLosses,
+        metrics: impl IntoMetrics,
+    ) -> Result<()> {
+        let optimizer = optimizer.into().resolve()?;
+        let n_out = self.num_outputs();
+        let mut losses: Vec<Box<dyn Loss>> = loss
+            .into_losses()
+            .into_iter()
+            .map(Arg::resolve)
+            .collect::<Result<_>>()?;
+        if losses.is_empty() {
+            return Err(Error::invalid(&self.name, "compile: a loss is required"));
+        }
+        if losses.len() == 1 && n_out > 1 {
+            // One loss for every output: a copy for each (re-resolved by name if it cannot be
+            // copied).
+            let first = &losses[0];
+            let copies = (0..n_out)
+                .map(|_| {
+                    first
+                        .clone_loss()
+                        .map_or_else(|| crate::losses::get(first.name()), Ok)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            losses = copies;
+        }
+        if losses.len() != n_out {
+            return Err(Error::invalid(
+                &self.name,
+                format!(
+                    "compile: the model has {n_out} outputs but {} losses were given",
+                    losses.len()
+                ),
+            ));
+        }
+        let specs = metrics.into_metrics();
+        let mut per_output: Vec<Vec<Box<dyn Metric>>> = (0..n_out).map(|_| Vec::new()).collect();
+        for spec in specs {
+            match spec {
+                MetricSpec::Name(n) => {
+                    for out in per_output.iter_mut() {
+                        out.push(crate::metrics::get(&n)?);
+                    }
+                }
+                MetricSpec::Object(m) => {
+                    if n_out != 1 {
+                        return Err(Error::invalid(
+                            &self.name,
+                            "compile: metric objects are only accepted for single-output models; pass names",
+                        ));
+                    }
+                    per_output[0].push(m);
+                }
+            }
+        }
+        self.compiled = Some(Compiled {
+            optimizer,
+            losses,
+            loss_weights: vec![1.0; n_out],
+            metrics: per_output,
+            output_names: self.output_names(),
+        });
+        Ok(())
+    }
+
+    /// Keras's `compile(loss_weights=...)`: the weight of each output's loss in the total.
+    pub fn set_loss_weights(&mut self, weights: &[f64]) -> Result<()> {
+        let name = self.name.clone();
+        let c = self.compiled_mut()?;
+        if weights.len() != c.losses.len() {
+            return Err(Error::invalid(
+                &name,
+                format!(
+                    "loss_weights: {} weights for {} outputs",
+                    weights.len(),
+                    c.losses.len()
+                ),
+            ));
+        }
+        c.loss_weights = weights.to_vec();
+        Ok(())
+    }
+
+    /// The compiled state, or Keras's error for a model that was not compiled.
+    pub fn compiled_mut(&mut self) -> Result<&mut Compiled> {
+        let name = self.name.clone();
+        self.compiled.as_mut().ok_or_else(|| {
+            Error::invalid(
+                &name,
+                format!("you must call compile() on model {name:?} before using it for training or evaluation"),
+            )
+        })
+    }
+
+    /// The optimizer set by `compile`.
+    pub fn optimizer(&mut self) -> Result<&mut Box<dyn Optimizer>> {
+        Ok(&mut self.compiled_mut()?.optimizer)
+    }
+}
