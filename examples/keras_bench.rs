@@ -27,7 +27,7 @@ impl Callback for EpochTimer {
         self.start = Some(Instant::now());
         Ok(())
     }
-    fn on_epoch_end(&mut self, _m: &mut Model, _e: usize, _l: &Logs) -> Result<()> {
+    fn on_epoch_end(&mut self, _m: &mut Model, _e: usize, _l: &mut Logs) -> Result<()> {
         if let Some(s) = self.start {
             if let Ok(mut t) = self.times.lock() {
                 t.push(s.elapsed().as_secs_f64());

@@ -32,7 +32,7 @@ impl History {
 }
 
 impl Callback for History {
-    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &Logs) -> Result<()> {
+    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<()> {
         self.epoch.push(epoch);
         for (k, v) in logs {
             self.history.entry(k.clone()).or_default().push(*v);

@@ -90,7 +90,7 @@ impl Callback for LambdaCallback {
         }
         Ok(())
     }
-    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &Logs) -> Result<()> {
+    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<()> {
         if let Some(f) = &mut self.epoch_end {
             f(epoch, logs);
         }

@@ -63,6 +63,12 @@ impl Callback for LearningRateScheduler {
         }
         Ok(())
     }
+
+    /// Keras logs the learning rate: `history["learning_rate"]`.
+    fn on_epoch_end(&mut self, model: &mut Model, _epoch: usize, logs: &mut Logs) -> Result<()> {
+        logs.insert("learning_rate".into(), model.optimizer()?.learning_rate());
+        Ok(())
+    }
 }
 
 /// `keras.callbacks.ReduceLROnPlateau(monitor='val_loss', factor=0.1, patience=10, verbose=0,
@@ -160,7 +166,12 @@ impl ReduceLROnPlateau {
     }
 
     fn maximise(&self) -> bool {
-        self.mode.maximises(&self.monitor)
+        // Keras's ReduceLROnPlateau: in "auto" mode only monitors containing "acc" are
+        // maximised (unlike EarlyStopping, which asks the metric).
+        match self.mode {
+            Mode::Auto => self.monitor.contains("acc"),
+            m => m.maximises(&self.monitor),
+        }
     }
 
     fn better(&self, current: f64) -> bool {
@@ -197,7 +208,9 @@ impl Callback for ReduceLROnPlateau {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &Logs) -> Result<()> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<()> {
+        // Keras logs the learning rate in effect during the epoch.
+        logs.insert("learning_rate".into(), model.optimizer()?.learning_rate());
         let Some(&current) = logs.get(&self.monitor) else {
             eprintln!(
                 "WARNING: Learning rate reduction is conditioned on metric `{}` which is not available. Available metrics are: {}",

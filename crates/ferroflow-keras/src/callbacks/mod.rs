@@ -49,7 +49,7 @@ pub trait Callback: Send {
         Ok(())
     }
     /// After each epoch, with the epoch's training and validation figures.
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &Logs) -> Result<()> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<()> {
         Ok(())
     }
     /// Before each training batch.
@@ -105,7 +105,7 @@ impl<C: Callback> Callback for Arc<Mutex<C>> {
         on_train_begin(logs: &Logs);
         on_train_end(logs: &Logs);
         on_epoch_begin(epoch: usize, logs: &Logs);
-        on_epoch_end(epoch: usize, logs: &Logs);
+        on_epoch_end(epoch: usize, logs: &mut Logs);
         on_train_batch_begin(batch: usize, logs: &Logs);
         on_train_batch_end(batch: usize, logs: &Logs);
         on_test_begin(logs: &Logs);

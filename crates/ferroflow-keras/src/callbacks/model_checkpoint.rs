@@ -115,7 +115,7 @@ impl Callback for ModelCheckpoint {
         crate::models::check_weights_path("ModelCheckpoint", &self.filepath)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &Logs) -> Result<()> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<()> {
         let path = format_filepath(&self.filepath, epoch + 1, logs)?;
         if !self.save_best_only {
             if self.verbose > 0 {

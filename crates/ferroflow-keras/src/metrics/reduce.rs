@@ -43,8 +43,21 @@ impl Mean {
     }
 
     /// Adds `values` (any shape) with optional weights of the same number of elements.
+    ///
+    /// Per-sample weights for values with more axes (`(n,)` weights, `(n, t)` values) first
+    /// average the values over their trailing axes, as Keras's `reduce_to_samplewise_values`.
     pub fn update(&mut self, values: &Tensor, sample_weight: Option<&Tensor>) -> Result<()> {
-        let v = values.to_f64_vec();
+        let mut v = values.to_f64_vec();
+        if let Some(w) = sample_weight {
+            let nw = w.num_elements();
+            if nw > 0 && nw != v.len() && values.rank() >= 1 && values.shape()[0] == nw {
+                let per = v.len() / nw;
+                v = v
+                    .chunks(per)
+                    .map(|c| c.iter().sum::<f64>() / per as f64)
+                    .collect();
+            }
+        }
         let w = sample_weights(&self.name, sample_weight, v.len())?;
         for (x, w) in v.iter().zip(&w) {
             self.total += x * w;

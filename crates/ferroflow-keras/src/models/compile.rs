@@ -65,8 +65,10 @@ pub trait IntoMetrics {
     fn into_metrics(self) -> Vec<MetricSpec>;
 }
 
-/// A metric by name (re-created per output) or by value.
+/// A metric by name or by value, or several (one output's metrics in a per-output list).
 pub enum MetricSpec {
+    /// Several metrics for one output.
+    List(Vec<MetricSpec>),
     /// A name, resolved by `metrics::get` for each output.
     Name(String),
     /// An object (single-output models).
@@ -99,6 +101,22 @@ impl IntoMetrics for Vec<&str> {
     fn into_metrics(self) -> Vec<MetricSpec> {
         self.iter()
             .map(|s| MetricSpec::Name(s.to_string()))
+            .collect()
+    }
+}
+
+/// One list of names per output (`[[], ["accuracy"]]`), Keras's list of lists.
+impl IntoMetrics for Vec<Vec<&str>> {
+    fn into_metrics(self) -> Vec<MetricSpec> {
+        self.into_iter()
+            .map(|names| {
+                MetricSpec::List(
+                    names
+                        .into_iter()
+                        .map(|n| MetricSpec::Name(n.to_string()))
+                        .collect(),
+                )
+            })
             .collect()
     }
 }
@@ -153,25 +171,27 @@ impl Model {
             ));
         }
         let specs = metrics.into_metrics();
-        let mut per_output: Vec<Vec<Box<dyn Metric>>> = (0..n_out).map(|_| Vec::new()).collect();
-        for spec in specs {
-            match spec {
-                MetricSpec::Name(n) => {
-                    for out in per_output.iter_mut() {
-                        out.push(crate::metrics::get(&n)?);
-                    }
-                }
-                MetricSpec::Object(m) => {
-                    if n_out != 1 {
-                        return Err(Error::invalid(
-                            &self.name,
-                            "compile: metric objects are only accepted for single-output models; pass names",
-                        ));
-                    }
-                    per_output[0].push(m);
-                }
-            }
-        }
+        let per_output: Vec<Vec<Box<dyn Metric>>> = if n_out == 1 {
+            vec![resolve_metrics(specs)?]
+        } else if specs.is_empty() {
+            (0..n_out).map(|_| Vec::new()).collect()
+        } else if specs.len() == n_out {
+            // Keras pairs a list with the outputs element by element.
+            specs
+                .into_iter()
+                .map(|s| resolve_metrics(vec![s]))
+                .collect::<Result<_>>()?
+        } else {
+            return Err(Error::invalid(
+                &self.name,
+                format!(
+                    "compile: for a model with multiple outputs, when providing the metrics argument \
+                     as a list, it should have as many entries as the model has outputs \
+                     ({n_out}); got {} (use a list of lists, one per output)",
+                    specs.len()
+                ),
+            ));
+        };
         self.compiled = Some(Compiled {
             optimizer,
             losses,
@@ -215,4 +235,17 @@ impl Model {
     pub fn optimizer(&mut self) -> Result<&mut Box<dyn Optimizer>> {
         Ok(&mut self.compiled_mut()?.optimizer)
     }
+}
+
+/// Resolves metric specs (names through `metrics::get`) into metric objects, in order.
+fn resolve_metrics(specs: Vec<MetricSpec>) -> Result<Vec<Box<dyn Metric>>> {
+    let mut out = Vec::new();
+    for s in specs {
+        match s {
+            MetricSpec::Name(n) => out.push(crate::metrics::get(&n)?),
+            MetricSpec::Object(m) => out.push(m),
+            MetricSpec::List(l) => out.extend(resolve_metrics(l)?),
+        }
+    }
+    Ok(out)
 }

@@ -33,6 +33,7 @@ impl Model {
             callbacks: Vec::new(),
             validation_split: 0.0,
             validation_data: None,
+            validation_sample_weight: None,
             shuffle: true,
             class_weight: None,
             sample_weight: None,
@@ -54,6 +55,7 @@ pub struct Fit<'m> {
     callbacks: Vec<Box<dyn Callback>>,
     validation_split: f64,
     validation_data: Option<(Vec<Tensor>, Vec<Tensor>)>,
+    validation_sample_weight: Option<Tensor>,
     shuffle: bool,
     class_weight: Option<HashMap<usize, f64>>,
     sample_weight: Option<Tensor>,
@@ -97,6 +99,12 @@ impl Fit<'_> {
         self.validation_data = Some((x.into_tensors(), y.into_tensors()));
         self
     }
+    /// Weights of the validation samples given by `validation_data` (Keras's
+    /// `validation_data=(x, y, sample_weight)`).
+    pub fn validation_sample_weight(mut self, w: &Tensor) -> Self {
+        self.validation_sample_weight = Some(w.clone());
+        self
+    }
     /// Reshuffle the samples each epoch (default true; seeded by the session's seed).
     pub fn shuffle(mut self, s: bool) -> Self {
         self.shuffle = s;
@@ -135,6 +143,7 @@ impl Fit<'_> {
             mut callbacks,
             validation_split,
             validation_data,
+            validation_sample_weight,
             shuffle,
             class_weight,
             sample_weight,
@@ -142,53 +151,83 @@ impl Fit<'_> {
             steps_per_epoch,
         } = self;
         model.compiled_mut()?;
+        let name = model.name.clone();
         if batch_size == 0 {
-            return Err(Error::invalid(
-                &model.name,
-                "fit: batch_size must be positive",
-            ));
+            return Err(Error::invalid(&name, "fit: batch_size must be positive"));
         }
         if !(0.0..1.0).contains(&validation_split) {
             return Err(Error::invalid(
-                &model.name,
+                &name,
                 format!("fit: validation_split must be in [0, 1), got {validation_split}"),
             ));
         }
-        check_data(&model.name, &x, &y, sample_weight.as_ref())?;
+        if class_weight.is_some() && sample_weight.is_some() {
+            return Err(Error::invalid(
+                &name,
+                "fit: you cannot use class_weight and sample_weight at the same time",
+            ));
+        }
+        if class_weight.is_some() && y.len() != 1 {
+            return Err(Error::invalid(
+                &name,
+                "fit: class_weight is only supported for models with a single output",
+            ));
+        }
+        check_data(&name, &x, &y, sample_weight.as_ref())?;
         model.ensure_built_for(&x)?;
         model.check_inputs(&x)?;
-        let mut sample_weight = sample_weight;
-        if let Some(cw) = &class_weight {
-            let w = class_sample_weights(&y[0], cw)?;
-            sample_weight = Some(match sample_weight {
-                Some(sw) => ops::mul(&ops::cast(&sw, DType::F32)?, &w)?,
-                None => w,
-            });
-        }
-        // Keras takes the validation split from the end, before shuffling.
+        // Keras takes the validation split from the end, before shuffling, together with the
+        // sample weights.
         let n_all = num_samples(&x);
+        if n_all == 0 {
+            return Err(Error::invalid(
+                &name,
+                "fit: the training data has no samples",
+            ));
+        }
         let (x, y, sample_weight, val) = if let Some((vx, vy)) = validation_data {
-            check_data(&model.name, &vx, &vy, None)?;
-            (x, y, sample_weight, Some((vx, vy)))
+            check_data(&name, &vx, &vy, validation_sample_weight.as_ref())?;
+            (
+                x,
+                y,
+                sample_weight,
+                Some((vx, vy, validation_sample_weight)),
+            )
         } else if validation_split > 0.0 {
             let n_train = ((n_all as f64) * (1.0 - validation_split)).floor() as usize;
+            if n_train == 0 || n_train == n_all {
+                return Err(Error::invalid(
+                    &name,
+                    format!(
+                        "fit: training data contains {n_all} samples, which is not sufficient to \
+                         split it into a validation and training set as specified by \
+                         validation_split={validation_split}"
+                    ),
+                ));
+            }
             let split = |ts: &[Tensor], a: usize, b: usize| -> Result<Vec<Tensor>> {
                 let idx = Tensor::from_vec((a as i64..b as i64).collect::<Vec<_>>(), &[b - a])?;
                 ts.iter().map(|t| ops::gather(t, &idx, 0)).collect()
             };
-            let sw_train = match &sample_weight {
-                Some(w) => Some(split(std::slice::from_ref(w), 0, n_train)?.remove(0)),
-                None => None,
-            };
-            let val = (split(&x, n_train, n_all)?, split(&y, n_train, n_all)?);
+            let sw: Vec<Tensor> = sample_weight.into_iter().collect();
+            let val = (
+                split(&x, n_train, n_all)?,
+                split(&y, n_train, n_all)?,
+                split(&sw, n_train, n_all)?.pop(),
+            );
             (
                 split(&x, 0, n_train)?,
                 split(&y, 0, n_train)?,
-                sw_train,
+                split(&sw, 0, n_train)?.pop(),
                 Some(val),
             )
         } else {
             (x, y, sample_weight, None)
+        };
+        // class_weight weights the training samples only.
+        let sample_weight = match &class_weight {
+            Some(cw) => Some(class_sample_weights(&y[0], cw)?),
+            None => sample_weight,
         };
         let n = num_samples(&x);
         let mut steps = n.div_ceil(batch_size);
@@ -202,17 +241,17 @@ impl Fit<'_> {
         history.params.insert("verbose".into(), verbose as usize);
         model.stop_training = false;
         let empty = Logs::new();
-        history.on_train_begin(model, &empty)?;
         for cb in callbacks.iter_mut() {
             cb.on_train_begin(model, &empty)?;
         }
+        history.on_train_begin(model, &empty)?;
         let mut last_logs = Logs::new();
         for epoch in initial_epoch..epochs {
             model.reset_metrics()?;
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(model, epoch, &empty)?;
             }
-            if verbose == 1 && epochs > 1 {
+            if verbose != 0 && epochs > 1 {
                 println!("Epoch {}/{}", epoch + 1, epochs);
             }
             let order: Option<Vec<i64>> = if shuffle {
@@ -246,16 +285,31 @@ impl Fit<'_> {
                     break;
                 }
             }
-            if let Some((vx, vy)) = &val {
-                let val_logs =
-                    model.run_evaluation(vx, vy, None, batch_size, None, &mut [], "val_")?;
+            if let Some((vx, vy, vw)) = &val {
+                // As Keras's fit calls evaluate(callbacks=...): the test hooks run too.
+                for cb in callbacks.iter_mut() {
+                    cb.on_test_begin(model, &empty)?;
+                }
+                let val_logs = model.run_evaluation(
+                    vx,
+                    vy,
+                    vw.as_ref(),
+                    batch_size,
+                    None,
+                    &mut callbacks,
+                    "val_",
+                )?;
+                for cb in callbacks.iter_mut() {
+                    cb.on_test_end(model, &val_logs)?;
+                }
                 logs.extend(val_logs);
             }
-            progbar.update(steps, &log_pairs(&logs), true);
-            history.on_epoch_end(model, epoch, &logs)?;
+            // Keras's order: the user's callbacks, then History, then the progress bar.
             for cb in callbacks.iter_mut() {
-                cb.on_epoch_end(model, epoch, &logs)?;
+                cb.on_epoch_end(model, epoch, &mut logs)?;
             }
+            history.on_epoch_end(model, epoch, &mut logs)?;
+            progbar.update(steps, &log_pairs(&logs), true);
             last_logs = logs;
             if model.stop_training {
                 break;

@@ -46,11 +46,25 @@ impl FunctionalNet {
         for o in &outputs {
             visit(&o.node, &input_ids, &mut done, &mut visiting, &mut order)?;
         }
-        Ok(FunctionalNet {
+        let net = FunctionalNet {
             inputs,
             outputs,
             nodes: order,
-        })
+        };
+        // Keras: "All operation names should be unique."
+        let names: Vec<String> = net.layers().iter().map(LayerHandle::name).collect();
+        for (i, n) in names.iter().enumerate() {
+            let count = names.iter().filter(|m| *m == n).count();
+            if count > 1 && names[..i].iter().all(|m| m != n) {
+                return Err(Error::invalid(
+                    "Model",
+                    format!(
+                        "the name {n:?} is used {count} times in the model; all layer names should be unique"
+                    ),
+                ));
+            }
+        }
+        Ok(net)
     }
 
     /// Input layers first, then every other layer once, in call order.

@@ -39,7 +39,7 @@ pub use sequential::{Sequential, SequentialItem};
 
 use std::collections::HashSet;
 
-use ferroflow_core::{ops, Error, Result, Tensor, TensorId, Variable};
+use ferroflow_core::{ops, DType, Error, Result, Tensor, TensorId, Variable};
 
 use crate::backend::{fmt_shape, unique_name, Shape};
 use crate::layers::{KerasTensor, LayerHandle, SymbolicInputs};
@@ -212,13 +212,10 @@ impl Model {
 
     /// The penalties of every weight regularizer (Keras's `model.losses`).
     pub fn regularization_losses(&self) -> Result<Vec<Tensor>> {
+        // `layers()` lists each layer once, shared layers included.
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
         for l in self.layers() {
-            let l = l.lock();
-            if seen.insert(l.name().to_string()) {
-                out.extend(l.regularization_losses()?);
-            }
+            out.extend(l.lock().regularization_losses()?);
         }
         Ok(out)
     }
@@ -249,11 +246,35 @@ impl Model {
 
     /// The forward pass (Keras's `model(x, training=...)`): one tensor per model input, one per
     /// output. Input shapes are checked against the model's, naming both.
+    /// Inputs whose dtype differs from a float input's dtype are cast to it first (Keras converts
+    /// float64 or uint8 arrays to the model's float32).
     pub fn call(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        let inputs = self.cast_inputs(inputs)?;
         match &self.net {
-            Network::Sequential(s) => s.call(&self.name, inputs, training),
-            Network::Functional(f) => f.call(&self.name, inputs, training),
+            Network::Sequential(s) => s.call(&self.name, &inputs, training),
+            Network::Functional(f) => f.call(&self.name, &inputs, training),
         }
+    }
+
+    /// The dtype each input is expected in (float32 unless an `Input` says otherwise).
+    pub fn input_dtypes(&self) -> Vec<DType> {
+        match &self.net {
+            Network::Sequential(s) => vec![s.input_dtype],
+            Network::Functional(f) => f.inputs.iter().map(KerasTensor::dtype).collect(),
+        }
+    }
+
+    /// Casts inputs to float input dtypes (integer inputs, e.g. for an `Embedding`, are left).
+    fn cast_inputs(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let dtypes = self.input_dtypes();
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| match dtypes.get(i) {
+                Some(&d) if d.is_float() && x.dtype() != d => ops::cast(x, d),
+                _ => Ok(x.clone()),
+            })
+            .collect()
     }
 
     /// `model.predict_on_batch(x)`: the inference-mode forward pass of one batch.

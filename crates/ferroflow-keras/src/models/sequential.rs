@@ -2,7 +2,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use ferroflow_core::{Error, Result, Tensor};
+use ferroflow_core::{DType, Error, Result, Tensor};
 
 use super::{Model, Network};
 use crate::backend::{unique_name, with_batch, Shape};
@@ -14,6 +14,8 @@ pub(crate) struct SequentialNet {
     /// The input's batch shape (`None` batch), from an `Input`, a first layer's `input_shape`,
     /// or the first batch seen.
     pub(crate) input_shape: Option<Shape>,
+    /// The input's dtype (float32 unless an `Input` said otherwise).
+    pub(crate) input_dtype: DType,
     /// Each layer's output shape, filled as layers are built.
     pub(crate) output_shapes: Vec<Shape>,
 }
@@ -86,6 +88,7 @@ impl Sequential {
             net: Network::Sequential(SequentialNet {
                 layers: Vec::new(),
                 input_shape: None,
+                input_dtype: DType::F32,
                 output_shapes: Vec::new(),
             }),
             compiled: None,
@@ -123,7 +126,8 @@ impl Sequential {
         let name = self.0.name.clone();
         let net = self.net();
         match layer.into() {
-            SequentialItem::Input(shape) => {
+            SequentialItem::Input(shape, dtype) => {
+                net.input_dtype = dtype;
                 if !net.layers.is_empty() {
                     return Err(Error::invalid(
                         &name,
@@ -225,8 +229,8 @@ impl From<Sequential> for Model {
 pub enum SequentialItem {
     /// A layer.
     Layer(LayerHandle),
-    /// The input's batch shape.
-    Input(Shape),
+    /// The input's batch shape and dtype.
+    Input(Shape, DType),
 }
 
 impl<L: crate::layers::Layer> From<L> for SequentialItem {
@@ -243,6 +247,6 @@ impl From<LayerHandle> for SequentialItem {
 
 impl From<KerasTensor> for SequentialItem {
     fn from(t: KerasTensor) -> Self {
-        SequentialItem::Input(t.shape().clone())
+        SequentialItem::Input(t.shape().clone(), t.dtype())
     }
 }

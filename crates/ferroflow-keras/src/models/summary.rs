@@ -65,9 +65,15 @@ impl Model {
             .as_ref()
             .map(|c| {
                 let slots = count(&c.optimizer.variables());
-                // Keras also counts the `iteration` and `learning_rate` variables.
-                if slots > 0 {
-                    slots + 2
+                // Keras counts the optimizer's variables once it is built (by the first step):
+                // the slots, `iteration`, and `learning_rate` unless that is a schedule.
+                let built = slots > 0 || c.optimizer.iterations() > 0;
+                let lr_var = matches!(
+                    c.optimizer.config().learning_rate,
+                    crate::optimizers::LearningRate::Constant(_)
+                );
+                if built {
+                    slots + 1 + usize::from(lr_var)
                 } else {
                     0
                 }

@@ -110,9 +110,17 @@ impl Model {
             let l = loss
                 .compute(target, out, sample_weight)
                 .map_err(|e| label_error(e, &format!("loss {:?} of output {i}", loss.name())))?;
-            per_output.push(l.to_f64_vec().first().copied().unwrap_or(0.0));
+            // A loss compiled with reduction "none" is averaged, as Keras's loss tracker does.
+            let l = if l.rank() > 0 {
+                ops::reduce_mean(&l, ops::Axes::All, false)?
+            } else {
+                l
+            };
+            // Keras records each output's loss after its `loss_weights` factor, so the parts
+            // add up to the total.
             let w = c.loss_weights[i];
             let l = if w == 1.0 { l } else { ops::mul_scalar(&l, w)? };
+            per_output.push(l.to_f64_vec().first().copied().unwrap_or(0.0));
             total = Some(match total {
                 None => l,
                 Some(t) => ops::add(&t, &l)?,
@@ -158,11 +166,11 @@ impl Model {
             .collect();
         let c = self.compiled_mut()?;
         c.optimizer.apply_gradients(&pairs)?;
-        loss_mean.update_value(loss.to_f64_vec()[0], batch);
+        loss_mean.update_value(loss.to_f64_vec().first().copied().unwrap_or(0.0), batch);
         for (m, l) in out_losses.iter_mut().zip(&per_output) {
             m.update_value(*l, batch);
         }
-        update_metrics(c, y, &outputs, sample_weight)
+        update_metrics(c, y, &outputs)
     }
 
     pub(super) fn test_step(
@@ -179,12 +187,12 @@ impl Model {
         let outputs = self.call(x, false)?;
         check_targets(&self.name, &outputs, y)?;
         let (loss, per_output) = self.compute_loss(y, &outputs, sample_weight, true)?;
-        loss_mean.update_value(loss.to_f64_vec()[0], batch);
+        loss_mean.update_value(loss.to_f64_vec().first().copied().unwrap_or(0.0), batch);
         for (m, l) in out_losses.iter_mut().zip(&per_output) {
             m.update_value(*l, batch);
         }
         let c = self.compiled_mut()?;
-        update_metrics(c, y, &outputs, sample_weight)
+        update_metrics(c, y, &outputs)
     }
 
     /// The logs: `loss`, per-output losses, and metrics (prefixed for multi-output models, then
@@ -264,15 +272,12 @@ fn label_error(e: Error, what: &str) -> Error {
     }
 }
 
-fn update_metrics(
-    c: &mut Compiled,
-    y: &[Tensor],
-    outputs: &[Tensor],
-    sample_weight: Option<&Tensor>,
-) -> Result<()> {
+/// Updates the compiled metrics. As Keras's `CompileMetrics`, the `metrics=` of `compile` are
+/// not weighted by `sample_weight`/`class_weight` (Keras weights only `weighted_metrics=`).
+fn update_metrics(c: &mut Compiled, y: &[Tensor], outputs: &[Tensor]) -> Result<()> {
     for ((ms, out), target) in c.metrics.iter_mut().zip(outputs).zip(y) {
         for m in ms.iter_mut() {
-            m.update_state(target, out, sample_weight)?;
+            m.update_state(target, out, None)?;
         }
     }
     Ok(())
@@ -333,6 +338,12 @@ pub(super) fn check_data(
             shapes,
         });
     }
+    if all[0] == 0 {
+        return Err(Error::invalid(
+            model,
+            "the data has no samples (the first dimension of the inputs is 0)",
+        ));
+    }
     Ok(())
 }
 
@@ -380,18 +391,27 @@ pub(super) fn class_sample_weights(
     class_weight: &HashMap<usize, f64>,
 ) -> Result<Tensor> {
     let n = y.shape().first().copied().unwrap_or(0);
-    let classes: Vec<usize> = if y.rank() >= 2 && y.shape()[y.rank() - 1] > 1 {
-        ops::argmax(y, -1)?
-            .to_f64_vec()
-            .iter()
-            .map(|&c| c as usize)
-            .collect()
+    let raw: Vec<f64> = if y.rank() >= 2 && y.shape()[y.rank() - 1] > 1 {
+        ops::argmax(y, -1)?.to_f64_vec()
     } else {
-        y.to_f64_vec().iter().map(|&c| c.round() as usize).collect()
+        y.to_f64_vec().iter().map(|c| c.round()).collect()
     };
-    let w: Vec<f32> = classes
-        .iter()
-        .map(|c| class_weight.get(c).copied().unwrap_or(1.0) as f32)
-        .collect();
+    if raw.len() != n {
+        return Err(Error::shape(
+            "class_weight",
+            "class_weight needs one class per sample (integer labels or one-hot rows)",
+            &[y.shape()],
+        ));
+    }
+    let mut w = Vec::with_capacity(n);
+    for c in raw {
+        if !c.is_finite() || c < 0.0 {
+            return Err(Error::invalid(
+                "class_weight",
+                format!("class_weight needs non-negative integer class labels, got {c}"),
+            ));
+        }
+        w.push(class_weight.get(&(c as usize)).copied().unwrap_or(1.0) as f32);
+    }
     Tensor::from_vec(w, &[n])
 }

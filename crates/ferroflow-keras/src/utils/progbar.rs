@@ -3,7 +3,8 @@
 //! Byte for byte Keras 3's format (`keras/src/utils/progbar.py`): a bold `step/total` counter, a
 //! 20-character bar of `━` (green done, white to go), the ETA while running or the elapsed time
 //! at the end, the time per step (excluding the first step), then ` - name: value` for each log
-//! (4 decimals, or scientific below 1e-3). Each update rewrites the line with `\r` — also when
+//! (4 decimals, or scientific below 1e-3). Each update moves back over the previous line with
+//! backspaces and `\r` and pads a shorter line with spaces — also when
 //! the output is not a terminal, as Keras does on POSIX — at most every 0.05 s, and the last
 //! update ends the line. `verbose = 2` prints one line at the end only.
 //!
@@ -92,14 +93,10 @@ impl Progbar {
         per_step: f64,
     ) -> String {
         let mut body = String::new();
-        // The visible width excludes the colour codes (Keras counts them too; we pad by visible
-        // width so a shorter line fully overwrites a longer one).
-        let mut visible = 0usize;
         match self.target {
             Some(target) => {
                 let ndigits = (target.max(1) as f64).log10() as usize + 1;
                 let counter = format!("{current:>ndigits$}/{target}");
-                visible += counter.chars().count() + 1;
                 body.push_str(&format!("\x1b[1m{counter}\x1b[0m "));
                 let done = (20 * current / target.max(1)).min(20);
                 let bar_done: String = "━".repeat(done);
@@ -107,11 +104,9 @@ impl Progbar {
                 body.push_str(&format!(
                     "\x1b[32m{bar_done}\x1b[0m\x1b[37m{bar_todo}\x1b[0m"
                 ));
-                visible += 20;
             }
             None => {
                 let counter = format!("{current:>7}/Unknown");
-                visible += counter.len();
                 body.push_str(&format!("\x1b[1m{counter}\x1b[0m"));
             }
         }
@@ -124,15 +119,16 @@ impl Progbar {
             }
         };
         body.push_str(&format!(" \x1b[1m{time}\x1b[0m"));
-        visible += 1 + time.len();
         let rest = format!(" {}{}", format_per_step(per_step), format_values(values));
-        visible += rest.chars().count();
         body.push_str(&rest);
-        let pad = self.prev_width.saturating_sub(visible);
-        let mut line = String::from("\r");
+        // Keras counts widths in characters including the colour codes, and moves back over the
+        // previous line with backspaces before the carriage return.
+        let width = body.chars().count();
+        let mut line = "\u{8}".repeat(self.prev_width);
+        line.push('\r');
         line.push_str(&body);
-        line.push_str(&" ".repeat(pad));
-        self.prev_width = visible;
+        line.push_str(&" ".repeat(self.prev_width.saturating_sub(width)));
+        self.prev_width = width;
         if finalize {
             line.push('\n');
         }

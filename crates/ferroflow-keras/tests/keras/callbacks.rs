@@ -56,7 +56,7 @@ impl Callback for WeightRecorder {
         &mut self,
         model: &mut Model,
         _epoch: usize,
-        _logs: &Logs,
+        _logs: &mut Logs,
     ) -> ferroflow_core::Result<()> {
         self.0.lock().unwrap().push(weights_f64(model));
         Ok(())
@@ -71,7 +71,7 @@ impl Callback for LrRecorder {
         &mut self,
         model: &mut Model,
         _epoch: usize,
-        _logs: &Logs,
+        _logs: &mut Logs,
     ) -> ferroflow_core::Result<()> {
         let lr = model.optimizer()?.learning_rate();
         self.0.lock().unwrap().push(lr);
@@ -97,7 +97,7 @@ fn early_stopping_counts_patience_and_restores_best_weights() {
     let seq = [1.0, 0.5, 0.6, 0.7];
     for (epoch, v) in seq.iter().enumerate() {
         set_all(&m, epoch as f32 + 10.0);
-        cb.on_epoch_end(&mut m, epoch, &logs(&[("val_loss", *v)]))
+        cb.on_epoch_end(&mut m, epoch, &mut logs(&[("val_loss", *v)]))
             .unwrap();
         assert_eq!(m.stop_training, epoch == 3, "epoch {epoch}");
     }
@@ -114,7 +114,7 @@ fn early_stopping_min_delta_baseline_mode_and_start_epoch() {
         let mut es = es;
         es.on_train_begin(&mut m, &Logs::new()).unwrap();
         for (e, v) in seq.iter().enumerate() {
-            es.on_epoch_end(&mut m, e, &logs(&[(key, *v)])).unwrap();
+            es.on_epoch_end(&mut m, e, &mut logs(&[(key, *v)])).unwrap();
             if m.stop_training {
                 return Some(e);
             }
@@ -274,8 +274,10 @@ fn checkpoint_save_best_only_writes_on_improvement_and_loads_back() {
     for (epoch, v) in seq.iter().enumerate() {
         set_all(&m, epoch as f32 + 1.0);
         let l = logs(&[("val_loss", *v), ("loss", 1.0)]);
-        per_epoch.on_epoch_end(&mut m, epoch, &l).unwrap();
-        single.on_epoch_end(&mut m, epoch, &l).unwrap();
+        per_epoch
+            .on_epoch_end(&mut m, epoch, &mut l.clone())
+            .unwrap();
+        single.on_epoch_end(&mut m, epoch, &mut l.clone()).unwrap();
         let bytes = std::fs::read(&best).unwrap();
         if epoch == 2 {
             // No improvement: the file still holds epoch 1's weights.
@@ -310,10 +312,10 @@ fn checkpoint_save_best_only_writes_on_improvement_and_loads_back() {
         .save_best_only(true)
         .initial_value_threshold(0.75);
     cb.on_train_begin(&mut m, &Logs::new()).unwrap();
-    cb.on_epoch_end(&mut m, 0, &logs(&[("val_loss", 0.8)]))
+    cb.on_epoch_end(&mut m, 0, &mut logs(&[("val_loss", 0.8)]))
         .unwrap();
     assert!(!gated.exists());
-    cb.on_epoch_end(&mut m, 1, &logs(&[("val_loss", 0.7)]))
+    cb.on_epoch_end(&mut m, 1, &mut logs(&[("val_loss", 0.7)]))
         .unwrap();
     assert!(gated.exists());
     std::fs::remove_dir_all(&dir).ok();
@@ -371,7 +373,7 @@ fn reduce_lr_on_plateau_algorithm() {
     // epoch 11: the rate is not above min_lr any more → unchanged.
     let mut lrs = Vec::new();
     for epoch in 0..12 {
-        cb.on_epoch_end(&mut m, epoch, &logs(&[("loss", 1.0)]))
+        cb.on_epoch_end(&mut m, epoch, &mut logs(&[("loss", 1.0)]))
             .unwrap();
         lrs.push(m.optimizer().unwrap().learning_rate());
     }
@@ -386,7 +388,8 @@ fn reduce_lr_on_plateau_algorithm() {
     let mut cb = ReduceLROnPlateau::new().monitor("loss").patience(1);
     cb.on_train_begin(&mut m, &Logs::new()).unwrap();
     for (e, v) in [1.0, 0.9, 0.8, 0.79995].iter().enumerate() {
-        cb.on_epoch_end(&mut m, e, &logs(&[("loss", *v)])).unwrap();
+        cb.on_epoch_end(&mut m, e, &mut logs(&[("loss", *v)]))
+            .unwrap();
     }
     // 0.79995 is within min_delta=1e-4 of 0.8 → no improvement → reduced once.
     assert!((m.optimizer().unwrap().learning_rate() - 0.01).abs() < 1e-12);
@@ -510,9 +513,10 @@ fn csv_logger_writes_sorted_keys_and_appends() {
     let f2 = dir.join("hand.csv");
     let mut cb = CSVLogger::new(f2.to_str().unwrap());
     cb.on_train_begin(&mut m, &Logs::new()).unwrap();
-    cb.on_epoch_end(&mut m, 0, &logs(&[("loss", 0.5), ("acc", 1e-5)]))
+    cb.on_epoch_end(&mut m, 0, &mut logs(&[("loss", 0.5), ("acc", 1e-5)]))
         .unwrap();
-    cb.on_epoch_end(&mut m, 1, &logs(&[("loss", 2.0)])).unwrap();
+    cb.on_epoch_end(&mut m, 1, &mut logs(&[("loss", 2.0)]))
+        .unwrap();
     cb.on_train_end(&mut m, &Logs::new()).unwrap();
     assert_eq!(
         std::fs::read_to_string(&f2).unwrap(),

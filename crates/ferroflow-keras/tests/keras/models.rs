@@ -199,7 +199,7 @@ fn functional_two_inputs_shared_layer_two_outputs_trains() {
         .compile(
             "adam",
             vec!["mse", "sparse_categorical_crossentropy"],
-            ["accuracy"],
+            vec![vec![], vec!["accuracy"]],
         )
         .unwrap();
     model.set_loss_weights(&[1.0, 0.5]).unwrap();
@@ -232,14 +232,15 @@ fn functional_two_inputs_shared_layer_two_outputs_trains() {
     }
     let l = h.get("loss").unwrap();
     assert!(l[l.len() - 1] < l[0] * 0.5, "{l:?}");
-    // The total is the weighted sum of the per-output losses (no regularizers here).
+    // Keras logs each output's loss after its loss weight, so the parts add up to the total
+    // (no regularizers here).
     let r = model
         .evaluate([&xa, &xb], [&ysum, &ycls])
         .verbose(0)
         .run_dict()
         .unwrap();
     assert!(
-        (r["loss"] - (r["sum_out_loss"] + 0.5 * r["cls_out_loss"])).abs() < 1e-5,
+        (r["loss"] - (r["sum_out_loss"] + r["cls_out_loss"])).abs() < 1e-5,
         "{r:?}"
     );
     assert!(r["cls_out_accuracy"] > 0.8, "{r:?}");
@@ -476,4 +477,192 @@ fn shuffling_is_seeded_and_changes_the_result() {
     assert_eq!(run(5, true), run(5, true));
     // Same initial weights (same seed), different order of batches: different weights.
     assert_ne!(run(5, true), run(5, false));
+}
+
+#[test]
+fn review_fixes_weights_metrics_and_validation() {
+    let (mut m, x, y, ce) = fixed_classifier();
+    m.compile(
+        SGD::new().learning_rate(0.0),
+        "sparse_categorical_crossentropy",
+        ["accuracy"],
+    )
+    .unwrap();
+    // Compiled metrics are not weighted by sample_weight (Keras weights only weighted_metrics).
+    let unweighted = m.evaluate(&x, &y).verbose(0).run_dict().unwrap()["accuracy"];
+    let sw = Tensor::from_vec(vec![1.0f32, 0.0, 3.0, 1.0], &[4]).unwrap();
+    let weighted = m
+        .evaluate(&x, &y)
+        .sample_weight(&sw)
+        .verbose(0)
+        .run_dict()
+        .unwrap()["accuracy"];
+    assert_eq!(unweighted, weighted);
+    // class_weight and sample_weight together are an error, as in Keras.
+    let cw: std::collections::HashMap<usize, f64> = [(0, 2.0)].into_iter().collect();
+    let e = m
+        .fit(&x, &y)
+        .class_weight(cw)
+        .sample_weight(&sw)
+        .verbose(0)
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("class_weight") && e.contains("sample_weight"),
+        "{e}"
+    );
+    // validation_split keeps the validation samples' weights: 8 samples, the last 4 validate.
+    let x8 = ops::concat(&[&x, &x], 0).unwrap();
+    let y8 = ops::concat(&[&y, &y], 0).unwrap();
+    let sw8 = Tensor::from_vec(vec![1.0f32, 1.0, 1.0, 1.0, 1.0, 0.0, 3.0, 1.0], &[8]).unwrap();
+    let h = m
+        .fit(&x8, &y8)
+        .sample_weight(&sw8)
+        .validation_split(0.5)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let want = (ce[0] + 3.0 * ce[2] + ce[3]) / 4.0;
+    assert!(
+        (h.get("val_loss").unwrap()[0] - want).abs() < 1e-5,
+        "{:?}",
+        h.history
+    );
+}
+
+#[test]
+fn multi_output_metric_lists_pair_with_outputs() {
+    let a = Input::new(&[3]);
+    let o1 = Dense::new(1).named("reg").apply(&a).unwrap();
+    let o2 = Dense::new(2)
+        .activation("softmax")
+        .named("cls")
+        .apply(&a)
+        .unwrap();
+    let mut m = Model::new(&a, [&o1, &o2]).unwrap();
+    // Keras pairs a flat list element-wise with the outputs ...
+    m.compile(
+        "sgd",
+        vec!["mse", "sparse_categorical_crossentropy"],
+        ["mae", "accuracy"],
+    )
+    .unwrap();
+    let x = ops::zeros(&[4, 3], DType::F32);
+    let (y1, y2) = (
+        ops::zeros(&[4, 1], DType::F32),
+        Tensor::from_vec(vec![0i64, 1, 0, 1], &[4]).unwrap(),
+    );
+    let logs = m.test_on_batch(&x, [&y1, &y2], None).unwrap();
+    let keys: Vec<&String> = logs.keys().collect();
+    assert_eq!(
+        keys,
+        ["cls_accuracy", "cls_loss", "loss", "reg_loss", "reg_mae"]
+    );
+    // ... and rejects one of another length.
+    let e = m
+        .compile(
+            "sgd",
+            vec!["mse", "sparse_categorical_crossentropy"],
+            ["accuracy"],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("as many entries as the model has outputs"),
+        "{e}"
+    );
+}
+
+#[test]
+fn inputs_of_other_dtypes_are_cast_to_float32() {
+    let mut m = mlp();
+    m.compile("sgd", "mse", ()).unwrap();
+    let x = Tensor::from_vec(vec![1u8, 2, 3, 4], &[2, 2]).unwrap();
+    let xf = ops::cast(&x, DType::F32).unwrap();
+    let p = m.predict(&x).verbose(0).run().unwrap();
+    let q = m.predict(&xf).verbose(0).run().unwrap();
+    assert_eq!(p.to_vec::<f32>().unwrap(), q.to_vec::<f32>().unwrap());
+    let x64 = ops::cast(&x, DType::F64).unwrap();
+    let y = ops::zeros(&[2, 1], DType::F64);
+    m.fit(&x64, &y).verbose(0).run().unwrap();
+}
+
+#[test]
+fn duplicate_layer_names_and_empty_data_are_errors() {
+    let a = Input::new(&[2]);
+    let h = Dense::new(2).named("d").apply(&a).unwrap();
+    let o = Dense::new(1).named("d").apply(&h).unwrap();
+    let e = Model::new(&a, &o).unwrap_err().to_string();
+    assert!(e.contains("\"d\"") && e.contains("unique"), "{e}");
+    let mut m = mlp();
+    m.compile("sgd", "mse", ()).unwrap();
+    let x = ops::zeros(&[0, 2], DType::F32);
+    let y = ops::zeros(&[0, 1], DType::F32);
+    let e = m.fit(&x, &y).verbose(0).run().unwrap_err().to_string();
+    assert!(e.contains("no samples"), "{e}");
+    let e = m.predict(&x).verbose(0).run().unwrap_err().to_string();
+    assert!(e.contains("no samples"), "{e}");
+    let (x, y) = toy_regression(1);
+    let e = m
+        .fit(&x, &y)
+        .validation_split(0.5)
+        .verbose(0)
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not sufficient"), "{e}");
+}
+
+#[test]
+fn a_loss_without_reduction_is_logged_as_its_mean() {
+    use ferroflow_keras::losses::{MeanSquaredError, Reduction};
+    let mut m = Sequential::new();
+    m.add(Input::new(&[1])).unwrap();
+    m.add(Dense::new(1).use_bias(false)).unwrap();
+    m.set_weights(&[Tensor::from_vec(vec![1.0f32], &[1, 1]).unwrap()])
+        .unwrap();
+    let mut mse = MeanSquaredError::new();
+    mse.reduction = Reduction::None;
+    m.compile("sgd", mse, ()).unwrap();
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[4, 1]).unwrap();
+    let y = ops::zeros(&[4, 1], DType::F32);
+    let logs = m.test_on_batch(&x, &y, None).unwrap();
+    assert!((logs["loss"] - 7.5).abs() < 1e-6, "{logs:?}");
+}
+
+#[test]
+fn learning_rate_schedulers_log_the_rate() {
+    use ferroflow_keras::callbacks::LearningRateScheduler;
+    let (x, y) = toy_regression(16);
+    let mut m = mlp();
+    m.compile("sgd", "mse", ()).unwrap();
+    let h = m
+        .fit(&x, &y)
+        .epochs(3)
+        .verbose(0)
+        .callback(LearningRateScheduler::new(|epoch, _lr| {
+            0.1 / (epoch as f64 + 1.0)
+        }))
+        .run()
+        .unwrap();
+    let lr = h.get("learning_rate").unwrap();
+    assert!(
+        (lr[0] - 0.1).abs() < 1e-12 && (lr[2] - 0.1 / 3.0).abs() < 1e-12,
+        "{lr:?}"
+    );
+}
+
+#[test]
+fn summary_counts_a_slotless_optimizer_once_built() {
+    let (x, y) = toy_regression(8);
+    let mut m = mlp();
+    m.compile("sgd", "mse", ()).unwrap();
+    assert!(!m.summary_string(Some(80)).contains("Optimizer params"));
+    m.train_on_batch(&x, &y, None).unwrap();
+    // Plain SGD: only Keras's `iteration` and `learning_rate` variables.
+    assert!(m
+        .summary_string(Some(80))
+        .contains(" Optimizer params: 2 (8.00 B)\n"));
 }
