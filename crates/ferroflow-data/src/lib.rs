@@ -17,5 +17,5 @@
 mod dataset;
 mod element;
 
-pub use dataset::{Dataset, ElementIter};
+pub use dataset::{Cardinality, Dataset, ElementIter, PaddedShape, AUTOTUNE};
 pub use element::Element;
