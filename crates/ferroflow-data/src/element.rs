@@ -76,11 +76,9 @@ impl Element {
     pub fn map_tensors(&self, f: &mut impl FnMut(&Tensor) -> Result<Tensor>) -> Result<Element> {
         Ok(match self {
             Element::Tensor(t) => Element::Tensor(f(t)?),
-            Element::Tuple(v) => Element::Tuple(
-                v.iter()
-                    .map(|x| x.map_tensors(f))
-                    .collect::<Result<_>>()?,
-            ),
+            Element::Tuple(v) => {
+                Element::Tuple(v.iter().map(|x| x.map_tensors(f)).collect::<Result<_>>()?)
+            }
             Element::Dict(d) => Element::Dict(
                 d.iter()
                     .map(|(k, x)| Ok((k.clone(), x.map_tensors(f)?)))

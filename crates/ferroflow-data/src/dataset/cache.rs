@@ -370,7 +370,9 @@ impl CacheReader {
         f.read_exact(&mut head)
             .map_err(|e| io_err(path, "read failed", e))?;
         if &head[..8] != MAGIC {
-            return Err(corrupt("bad magic at byte 0: not a ferroflow cache file".into()));
+            return Err(corrupt(
+                "bad magic at byte 0: not a ferroflow cache file".into(),
+            ));
         }
         let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
         if version != VERSION {
@@ -528,8 +530,14 @@ fn encode(e: &Element, out: &mut Vec<u8>) -> Result<()> {
 
 fn encode_data(t: &Tensor, out: &mut Vec<u8>) -> Result<()> {
     match t.dtype() {
-        DType::F32 => t.data::<f32>()?.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        DType::F64 => t.data::<f64>()?.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DType::F32 => t
+            .data::<f32>()?
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DType::F64 => t
+            .data::<f64>()?
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
         DType::F16 => t
             .data::<f16>()?
             .iter()
@@ -538,8 +546,14 @@ fn encode_data(t: &Tensor, out: &mut Vec<u8>) -> Result<()> {
             .data::<bf16>()?
             .iter()
             .for_each(|v| out.extend_from_slice(&v.to_bits().to_le_bytes())),
-        DType::I32 => t.data::<i32>()?.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        DType::I64 => t.data::<i64>()?.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DType::I32 => t
+            .data::<i32>()?
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DType::I64 => t
+            .data::<i64>()?
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
         DType::U8 => out.extend_from_slice(&t.data::<u8>()?),
         DType::Bool => out.extend(t.data::<bool>()?.iter().map(|&b| u8::from(b))),
     }
@@ -580,7 +594,10 @@ fn decode(r: &mut Counting, depth: usize) -> std::result::Result<Element, String
             if n > r.len.saturating_sub(r.pos) {
                 return Err(format!("a tuple of {n} elements cannot fit in the file"));
             }
-            (0..n).map(|_| decode(r, depth + 1)).collect::<std::result::Result<Vec<_>, _>>().map(Element::Tuple)
+            (0..n)
+                .map(|_| decode(r, depth + 1))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Element::Tuple)
         }
         2 => {
             let n = r.u32().map_err(s)? as u64;
@@ -614,7 +631,9 @@ fn decode_data(dtype: DType, b: &[u8], shape: &[usize]) -> std::result::Result<E
         DType::F32 => Tensor::from_vec(chunks(b, f32::from_le_bytes), shape),
         DType::F64 => Tensor::from_vec(chunks(b, f64::from_le_bytes), shape),
         DType::F16 => Tensor::from_vec(chunks(b, |a| f16::from_bits(u16::from_le_bytes(a))), shape),
-        DType::BF16 => Tensor::from_vec(chunks(b, |a| bf16::from_bits(u16::from_le_bytes(a))), shape),
+        DType::BF16 => {
+            Tensor::from_vec(chunks(b, |a| bf16::from_bits(u16::from_le_bytes(a))), shape)
+        }
         DType::I32 => Tensor::from_vec(chunks(b, i32::from_le_bytes), shape),
         DType::I64 => Tensor::from_vec(chunks(b, i64::from_le_bytes), shape),
         DType::U8 => Tensor::from_vec(b.to_vec(), shape),

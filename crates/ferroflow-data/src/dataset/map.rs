@@ -24,10 +24,7 @@ impl Dataset {
     /// assert_eq!(v, vec![0, 10, 20]);
     /// # Ok::<(), ferroflow_core::Error>(())
     /// ```
-    pub fn map(
-        &self,
-        f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static,
-    ) -> Dataset {
+    pub fn map(&self, f: impl Fn(Element) -> Result<Element> + Send + Sync + 'static) -> Dataset {
         let input = self.clone();
         let f: MapFn = Arc::new(f);
         Dataset::from_source(
@@ -149,4 +146,3 @@ impl Iterator for ParallelMap {
         self.ready.pop_front()
     }
 }
-
