@@ -87,6 +87,38 @@ impl Element {
         })
     }
 
+    /// `keras.utils.unpack_x_y_sample_weight`: how `fit` reads a dataset element. A tuple of
+    /// 1, 2 or 3 parts is `(x,)`, `(x, y)` or `(x, y, sample_weight)`; anything else that is
+    /// not a tuple is `x` alone. A tuple of another length is an error, as in Keras.
+    ///
+    /// ```
+    /// use ferroflow_core::Tensor;
+    /// use ferroflow_data::Element;
+    /// let e = Element::from((Tensor::scalar(1.0f32), Tensor::scalar(0i64)));
+    /// let (x, y, sw) = e.unpack_x_y_sample_weight()?;
+    /// assert_eq!(x.tensor()?.item::<f32>()?, 1.0);
+    /// assert!(y.is_some() && sw.is_none());
+    /// # Ok::<(), ferroflow_core::Error>(())
+    /// ```
+    pub fn unpack_x_y_sample_weight(&self) -> Result<(Element, Option<Element>, Option<Element>)> {
+        match self {
+            Element::Tuple(v) => match v.as_slice() {
+                [x] => Ok((x.clone(), None, None)),
+                [x, y] => Ok((x.clone(), Some(y.clone()), None)),
+                [x, y, sw] => Ok((x.clone(), Some(y.clone()), Some(sw.clone()))),
+                _ => Err(Error::invalid(
+                    "unpack_x_y_sample_weight",
+                    format!(
+                        "data is expected to be in format `x`, `(x,)`, `(x, y)`, or \
+                         `(x, y, sample_weight)`, found a tuple of {} parts",
+                        v.len()
+                    ),
+                )),
+            },
+            other => Ok((other.clone(), None, None)),
+        }
+    }
+
     /// Combines same-structured elements leaf by leaf: `f(leaf_index, path, tensors)` gets the
     /// `i`-th tensor of every element (leaves numbered depth first, as [`Element::flatten`]) and
     /// returns the combined tensor. Elements whose structures differ are an error naming `op`,

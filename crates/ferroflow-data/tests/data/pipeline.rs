@@ -875,3 +875,54 @@ fn truncated_or_corrupt_cache_file_is_an_error() -> Result<()> {
     std::fs::remove_file(&path).ok();
     Ok(())
 }
+
+// ---------------------------------------------------------------- elements
+
+#[test]
+fn element_structures_and_unpacking() -> Result<()> {
+    let x = Tensor::scalar(1.0f32);
+    let y = Tensor::scalar(2i64);
+    let w = Tensor::scalar(0.5f32);
+    let (ex, ey, ew) =
+        Element::from((x.clone(), y.clone(), w.clone())).unpack_x_y_sample_weight()?;
+    assert_eq!(ex.tensor()?.item::<f32>()?, 1.0);
+    assert_eq!(
+        ey.map(|e| e.tensor().and_then(|t| t.item::<i64>()))
+            .transpose()?,
+        Some(2)
+    );
+    assert_eq!(
+        ew.map(|e| e.tensor().and_then(|t| t.item::<f32>()))
+            .transpose()?,
+        Some(0.5)
+    );
+    let (_, ey, ew) = Element::Tensor(x.clone()).unpack_x_y_sample_weight()?;
+    assert!(ey.is_none() && ew.is_none());
+    let (_, ey, _) = Element::Tuple(vec![Element::Tensor(x.clone())]).unpack_x_y_sample_weight()?;
+    assert!(ey.is_none());
+    let four = Element::Tuple(vec![Element::Tensor(x.clone()); 4]);
+    assert!(four.unpack_x_y_sample_weight().is_err());
+
+    // Dicts with different keys cannot be stacked.
+    let d = |k: &str| {
+        let mut m = BTreeMap::new();
+        m.insert(k.to_string(), Element::Tensor(x.clone()));
+        Element::Dict(m)
+    };
+    let msg = Element::stack("batch", &[d("a"), d("b")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("element 1") && msg.contains("keys [a]"),
+        "{msg}"
+    );
+    assert!(Element::stack("batch", &[]).is_err());
+
+    // from_tensors is one element; collect refuses infinite datasets.
+    let one = Dataset::from_tensors(t_i64(vec![1, 2, 3], &[3]));
+    assert_eq!(one.cardinality(), Some(1));
+    assert_eq!(vecs(&one)?, vec![vec![1, 2, 3]]);
+    let msg = one.repeat(None).collect().unwrap_err().to_string();
+    assert!(msg.contains("infinite"), "{msg}");
+    Ok(())
+}
