@@ -228,6 +228,16 @@ impl FromIterator<Element> for Dataset {
     }
 }
 
+/// `for e in &dataset { .. }`: one pass, as [`Dataset::iter`].
+impl IntoIterator for &Dataset {
+    type Item = Result<Element>;
+    type IntoIter = ElementIter;
+
+    fn into_iter(self) -> ElementIter {
+        self.iter()
+    }
+}
+
 /// Element `i` along axis 0 of every tensor in `e`.
 fn slice_element(e: &Element, i: usize) -> Result<Element> {
     e.map_tensors(&mut |t| Ok(row(t, i)))

@@ -926,3 +926,31 @@ fn element_structures_and_unpacking() -> Result<()> {
     assert!(msg.contains("infinite"), "{msg}");
     Ok(())
 }
+
+#[test]
+fn a_dataset_reference_is_iterable() -> Result<()> {
+    let ds = Dataset::range(3);
+    let mut sum = 0;
+    for e in &ds {
+        sum += e?.tensor()?.item::<i64>()?;
+    }
+    assert_eq!(sum, 3);
+    Ok(())
+}
+
+#[test]
+fn a_panic_on_the_prefetch_thread_becomes_an_error() {
+    let ds = Dataset::range(3)
+        .map(|e| {
+            if e.tensor()?.item::<i64>()? == 1 {
+                panic!("deliberate panic in a map function");
+            }
+            Ok(e)
+        })
+        .prefetch(1);
+    let out: Vec<Result<Element>> = ds.iter().collect();
+    assert_eq!(out.len(), 2);
+    assert!(out[0].is_ok());
+    let msg = out[1].as_ref().unwrap_err().to_string();
+    assert!(msg.contains("panicked"), "{msg}");
+}
