@@ -500,6 +500,16 @@ fn len_u32(n: usize, what: &str) -> Result<[u8; 4]> {
 fn encode(e: &Element, out: &mut Vec<u8>) -> Result<()> {
     match e {
         Element::Tensor(t) => {
+            if t.rank() > MAX_RANK {
+                return Err(Error::shape(
+                    OP,
+                    format!(
+                        "cannot cache a tensor of rank {} (at most {MAX_RANK})",
+                        t.rank()
+                    ),
+                    &[t.shape()],
+                ));
+            }
             out.push(0);
             out.push(dtype_code(t.dtype()));
             out.push(t.rank() as u8);
