@@ -1,6 +1,16 @@
 //! ferroflow's input pipeline, `tf.data` in Rust: [`Dataset`] and its transformations, and
 //! readers and writers for the files users bring. Users reach it as `ferroflow::data`.
 //!
+//! Transformations, with `tf.data`'s names and semantics: [`Dataset::map`],
+//! [`Dataset::map_parallel`] (order kept), [`Dataset::filter`], [`Dataset::shuffle`],
+//! [`Dataset::batch`], [`Dataset::padded_batch`], [`Dataset::unbatch`], [`Dataset::repeat`],
+//! [`Dataset::take`], [`Dataset::skip`], [`Dataset::zip`], [`Dataset::concatenate`],
+//! [`Dataset::enumerate`], [`Dataset::cache`], [`Dataset::cache_file`] and
+//! [`Dataset::prefetch`]. Sources: [`Dataset::from_tensor_slices`], [`Dataset::from_tensors`],
+//! [`Dataset::from_generator`], [`Dataset::range`] and `Dataset::from_iter` (any iterator of
+//! [`Element`]s). The same seed gives the same elements in the same order on every run, whatever
+//! the number of threads.
+//!
 //! ```
 //! use ferroflow_data::{Dataset, Element};
 //! use ferroflow_core::Tensor;
@@ -17,5 +27,5 @@
 mod dataset;
 mod element;
 
-pub use dataset::{Dataset, ElementIter};
+pub use dataset::{Cardinality, Dataset, ElementIter, PaddedShape, AUTOTUNE};
 pub use element::Element;
