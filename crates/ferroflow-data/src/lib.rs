@@ -16,6 +16,7 @@
 
 mod dataset;
 mod element;
+pub mod io;
 
 pub use dataset::{Dataset, ElementIter};
 pub use element::Element;
