@@ -1,0 +1,3 @@
+//! Integration tests of ferroflow-data, one module per area.
+
+mod formats;
