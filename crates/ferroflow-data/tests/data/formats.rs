@@ -470,6 +470,8 @@ np.savez_compressed(os.path.join(d, "py.npz"), h=np.array([1.5, -3], dtype=np.fl
 // TFRecord
 // ---------------------------------------------------------------------------------------------
 
+/// TFRecord's mask, written as its specification states it.
+#[allow(clippy::manual_rotate)]
 fn mask(c: u32) -> u32 {
     ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
 }
@@ -973,7 +975,7 @@ fn image_tree(name: &str, per_class: &[usize]) -> TempDir {
         for i in 0..n {
             // Varying sizes; all resized to the requested size.
             png(
-                &cdir.join(&format!("img{i}.png")),
+                &cdir.join(format!("img{i}.png")),
                 5 + i as u32,
                 3 + k as u32,
                 class_color(k),
