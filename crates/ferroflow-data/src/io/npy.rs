@@ -67,13 +67,21 @@ pub fn write_npy(path: impl AsRef<Path>, tensor: &Tensor) -> Result<()> {
 /// Parses the bytes of a `.npy` file; `name` (a file name) is used in error messages.
 pub fn npy_from_bytes(bytes: &[u8], name: &str) -> Result<Tensor> {
     const OP: &str = "read_npy";
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+    if bytes.len() < 6 || &bytes[..6] != MAGIC {
         let got = &bytes[..bytes.len().min(6)];
         return Err(err(
             OP,
             name,
             "byte 0",
             format!("bad magic {got:?}: not a .npy file (expected b\"\\x93NUMPY\")"),
+        ));
+    }
+    if bytes.len() < 10 {
+        return Err(err(
+            OP,
+            name,
+            "byte 6",
+            format!("truncated header: {} bytes in all", bytes.len()),
         ));
     }
     let (major, minor) = (bytes[6], bytes[7]);
@@ -120,7 +128,11 @@ pub fn npy_from_bytes(bytes: &[u8], name: &str) -> Result<Tensor> {
     let at_header = format!("header at byte {header_start}");
     let h = parse_header(&header).map_err(|m| err(OP, name, &at_header, m))?;
     let src = SourceType::parse(&h.descr).map_err(|m| err(OP, name, &at_header, m))?;
-    let n: usize = h.shape.iter().product();
+    let n = h
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| err(OP, name, &at_header, "shape too large"))?;
     let need = n
         .checked_mul(src.size)
         .ok_or_else(|| err(OP, name, &at_header, "shape too large"))?;
@@ -252,7 +264,7 @@ pub fn load_npz(path: impl AsRef<Path>) -> Result<BTreeMap<String, Tensor>> {
             continue;
         }
         let entry_name = entry.name().to_string();
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        let mut bytes = Vec::with_capacity(entry.size().min(1 << 26) as usize);
         entry
             .read_to_end(&mut bytes)
             .map_err(|e| io_error(OP, path, format!("entry '{entry_name}': {e}")))?;

@@ -246,6 +246,15 @@ fn npy_corrupt_files_name_the_file_and_place() {
     let p = dir.join("bad.npy");
     std::fs::write(&p, b"hello, not numpy at all").unwrap();
     assert_has(&err_text(read_npy(&p)), &["bad.npy", "byte 0", "magic"]);
+    std::fs::write(&p, b"\x93NUMPY\x01").unwrap();
+    assert_has(
+        &err_text(read_npy(&p)),
+        &["bad.npy", "byte 6", "truncated header"],
+    );
+    let p = dir.join("huge.npy");
+    let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 8), }";
+    std::fs::write(&p, npy_with_header(dict, 1, &[])).unwrap();
+    assert_has(&err_text(read_npy(&p)), &["huge.npy", "too large"]);
 
     // Truncated data: the numpy file's data starts at byte 128 and needs 24 bytes.
     let good = std::fs::read(fixture("f32_2x3.npy")).unwrap();
