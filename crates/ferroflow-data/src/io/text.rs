@@ -77,7 +77,6 @@ pub struct TextLineDataset {
 
 impl TextLineDataset {
     /// Lines of `filenames`, in order.
-    #[allow(clippy::new_ret_no_self)]
     pub fn new<P: AsRef<Path>>(filenames: impl IntoIterator<Item = P>) -> TextLineDataset {
         TextLineDataset {
             paths: filenames

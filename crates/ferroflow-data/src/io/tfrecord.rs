@@ -269,6 +269,24 @@ impl TfRecordDataset {
             None,
         )
     }
+
+    /// The records of `paths` parsed as `tf.train.Example`s: each element is the
+    /// [`Example::to_element`] dict of rank-1 tensors (float32, int64, or the uint8 bytes of a
+    /// single-value `bytes_list`), like mapping `tf.io.parse_single_example` over a
+    /// `TFRecordDataset` with every feature as a `VarLenFeature`.
+    pub fn examples<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Dataset {
+        let records = TfRecordDataset::new(paths);
+        Dataset::from_generator(
+            move || {
+                Box::new(records.iter().map(|r| {
+                    let r = r?;
+                    let bytes = r.tensor()?.to_vec::<u8>()?;
+                    Example::decode(&bytes)?.to_element()
+                }))
+            },
+            None,
+        )
+    }
 }
 
 /// One `tf.train.Feature`: a list of byte strings, floats or 64-bit integers.

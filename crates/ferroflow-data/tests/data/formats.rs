@@ -458,6 +458,9 @@ assert sorted(z.files) == ["x", "y"] and z["x"].shape == (2, 3) and z["y"].tolis
 np.save(os.path.join(d, "py_be.npy"), np.arange(6, dtype=">f4").reshape(3, 2))
 np.save(os.path.join(d, "py_fortran.npy"), np.asfortranarray(np.arange(6, dtype="<i4").reshape(2, 3)))
 np.savez_compressed(os.path.join(d, "py.npz"), h=np.array([1.5, -3], dtype=np.float16), b=np.array([[True], [False]]))
+# Every dtype, by numpy: value k of dtype t is (k * 3 - 4) cast to t.
+for t in ["<f4", "<f8", "<f2", "<i4", "<i8", "|u1", "|b1"]:
+    np.save(os.path.join(d, "py_" + t[1:] + ".npy"), (np.arange(5) * 3 - 4).astype(t))
 "#;
     run_python(&py, script, &dir.0);
     let be = read_npy(dir.join("py_be.npy")).unwrap();
@@ -473,6 +476,29 @@ np.savez_compressed(os.path.join(d, "py.npz"), h=np.array([1.5, -3], dtype=np.fl
     assert_eq!(z["h"].to_f64_vec(), vec![1.5, -3.0]);
     assert_eq!(z["b"].shape(), &[2, 1]);
     assert_eq!(z["b"].to_vec::<bool>().unwrap(), vec![true, false]);
+    for (t, dtype) in [
+        ("f4", DType::F32),
+        ("f8", DType::F64),
+        ("f2", DType::F16),
+        ("i4", DType::I32),
+        ("i8", DType::I64),
+        ("u1", DType::U8),
+        ("b1", DType::Bool),
+    ] {
+        let x = read_npy(dir.join(&format!("py_{t}.npy"))).unwrap();
+        assert_eq!((x.dtype(), x.shape()), (dtype, &[5usize][..]));
+        let want: Vec<f64> = (0..5)
+            .map(|k| {
+                let v = (k * 3 - 4) as f64;
+                match dtype {
+                    DType::U8 => v.rem_euclid(256.0),
+                    DType::Bool => (v != 0.0) as u8 as f64,
+                    _ => v,
+                }
+            })
+            .collect();
+        assert_eq!(x.to_f64_vec(), want, "{t}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,10 +624,21 @@ fn tf_train_example_written_by_tensorflow() {
             d["label"].tensor().unwrap().to_vec::<i64>().unwrap(),
             vec![i as i64 - 1]
         );
-        // Our encoding of the same Example is what TensorFlow wrote (fields in name order,
-        // packed lists; TF sorts map entries by key when serializing deterministically).
+        // Our encoding (entries in name order) decodes to the same Example.
         assert_eq!(Example::decode(&ex.encode()).unwrap(), ex);
     }
+    let ds = TfRecordDataset::examples([fixture("examples.tfrecord")]);
+    let els: Vec<Element> = ds.iter().map(|e| e.unwrap()).collect();
+    assert_eq!(els.len(), 3);
+    let d = els[2].dict().unwrap();
+    assert_eq!(
+        d["x"].tensor().unwrap().to_vec::<f32>().unwrap(),
+        vec![1.0, -1.0]
+    );
+    assert_eq!(
+        d["name"].tensor().unwrap().to_vec::<u8>().unwrap(),
+        b"item2"
+    );
 }
 
 #[test]
