@@ -16,7 +16,8 @@
 //! Differences, on purpose: **ferroflow tensors have no string dtype, so a column inferred as
 //! string is an error** naming the column and an offending value, unless it is left out with
 //! `select_columns`. Rows of several files are read file after file and then shuffled together
-//! (TF shuffles the file order and interleaves). Blank lines are skipped. The shuffle is
+//! (TF shuffles the file order and interleaves). Blank lines are skipped. `compression_type("GZIP")`
+//! reads gzipped files. The shuffle is
 //! ferroflow's own (seeded SplitMix64), so the order for a given seed differs from TF's. Files
 //! are read and parsed when the dataset is built, so format errors surface at `build()`.
 //!
@@ -50,7 +51,7 @@ use ferroflow_core::{DType, Error, Result, Tensor};
 use crate::dataset::Dataset;
 use crate::element::Element;
 
-use super::{buffer_shuffle, file_error, random_seed, read_file, SplitMix};
+use super::{buffer_shuffle, file_error, io_error, random_seed, read_file, SplitMix};
 
 const OP: &str = "make_csv_dataset";
 
@@ -71,6 +72,7 @@ pub fn make_csv_dataset(path: impl AsRef<Path>, batch_size: usize) -> CsvDataset
         shuffle_buffer_size: 10_000,
         shuffle_seed: None,
         num_rows_for_inference: Some(100),
+        compression_type: String::new(),
     }
 }
 
@@ -99,6 +101,7 @@ pub struct CsvDatasetBuilder {
     shuffle_buffer_size: usize,
     shuffle_seed: Option<u64>,
     num_rows_for_inference: Option<usize>,
+    compression_type: String,
 }
 
 /// A column parsed into its inferred type.
@@ -200,6 +203,12 @@ impl CsvDatasetBuilder {
         self
     }
 
+    /// `compression_type`: `""` (none, the default) or `"GZIP"`.
+    pub fn compression_type(mut self, c: &str) -> Self {
+        self.compression_type = c.to_string();
+        self
+    }
+
     /// Parses the files into typed columns (selected columns only), in column order.
     fn columns(&self) -> Result<Vec<(String, Column)>> {
         if self.field_delim == 0 || self.field_delim == b'\n' || self.field_delim == b'"' {
@@ -208,6 +217,16 @@ impl CsvDatasetBuilder {
                 "field_delim must be one ASCII character other than a newline or a quote",
             ));
         }
+        let gzip = match self.compression_type.as_str() {
+            "" => false,
+            "GZIP" => true,
+            other => {
+                return Err(Error::invalid(
+                    OP,
+                    format!("unknown compression_type '{other}' (valid: \"\", \"GZIP\")"),
+                ))
+            }
+        };
         if self.files.is_empty() {
             return Err(Error::invalid(OP, "no file given"));
         }
@@ -215,7 +234,16 @@ impl CsvDatasetBuilder {
         let mut names: Option<Vec<String>> = self.column_names.clone();
         let mut rows: Vec<(usize, usize, Vec<String>)> = Vec::new();
         for (fi, path) in self.files.iter().enumerate() {
-            let bytes = read_file(OP, path)?;
+            let mut bytes = read_file(OP, path)?;
+            if gzip {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                    &mut out,
+                )
+                .map_err(|e| io_error(OP, path, format!("not valid gzip: {e}")))?;
+                bytes = out;
+            }
             let text = String::from_utf8(bytes).map_err(|e| {
                 let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
                     .iter()

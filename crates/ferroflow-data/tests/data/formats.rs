@@ -939,6 +939,23 @@ fn csv_quotes_delimiters_and_options() {
         .unwrap();
     assert_eq!(cols[1].1.to_vec::<i32>().unwrap(), vec![2, 4]);
     assert!(make_csv_dataset(&p, 1).header(false).load().is_err());
+
+    let gz = dir.join("z.csv.gz");
+    {
+        let f = std::fs::File::create(&gz).unwrap();
+        let mut w = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+        std::io::Write::write_all(&mut w, b"a,b\n1,2.5\n").unwrap();
+        w.finish().unwrap();
+    }
+    let cols = make_csv_dataset(&gz, 1)
+        .compression_type("GZIP")
+        .load()
+        .unwrap();
+    assert_eq!(cols[1].1.to_vec::<f32>().unwrap(), vec![2.5]);
+    assert_has(
+        &err_text(make_csv_dataset(&p, 1).compression_type("GZIP").load()),
+        &["nohead.csv", "gzip"],
+    );
 }
 
 #[test]
