@@ -16,9 +16,9 @@
 //! Differences, on purpose: **ferroflow tensors have no string dtype, so a column inferred as
 //! string is an error** naming the column and an offending value, unless it is left out with
 //! `select_columns`. Rows of several files are read file after file and then shuffled together
-//! (TF shuffles the file order and interleaves). Blank lines are skipped. `compression_type("GZIP")`
-//! reads gzipped files. The shuffle is
-//! ferroflow's own (seeded SplitMix64), so the order for a given seed differs from TF's. Files
+//! (TF shuffles the file order and interleaves). Blank lines are skipped.
+//! `compression_type("GZIP")` reads gzipped files. The shuffle is ferroflow's own (seeded
+//! SplitMix64), so the order for a given seed differs from TF's. Files
 //! are read and parsed when the dataset is built, so format errors surface at `build()`.
 //!
 //! Errors name the file and the line: a ragged row, an unterminated quote, a value that does
