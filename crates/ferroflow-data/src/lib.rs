@@ -26,6 +26,7 @@
 
 mod dataset;
 mod element;
+pub mod io;
 
 pub use dataset::{Cardinality, Dataset, ElementIter, PaddedShape, AUTOTUNE};
 pub use element::Element;
