@@ -2,8 +2,9 @@
 //! labels `uint8 (n,)`.
 //!
 //! [`load_data`] looks for the full MNIST (60,000 + 10,000 digits) in the cache folder
-//! ([`cache_dir`](super::cache_dir)) as the four standard IDX files (`.gz` or not), in
-//! `mnist/` or directly in the folder. Without them it falls back to the 10,000 real digits
+//! ([`cache_dir`](super::cache_dir)): Keras's `mnist.npz` (arrays `x_train`, `y_train`,
+//! `x_test`, `y_test`), or the four standard IDX files (`.gz` or not) in `mnist/` or directly in
+//! the folder. Without them it falls back to the 10,000 real digits
 //! bundled with ferroflow (8,000 train / 2,000 test, `data/mnist-10k` in the repository, compiled
 //! into the library), and says so once on stderr.
 
@@ -123,6 +124,10 @@ pub fn load_data() -> Result<Splits> {
 
 /// [`load_data`] with an explicit cache folder (tests use a temporary one).
 pub fn load_data_in(root: &Path) -> Result<Splits> {
+    let npz = root.join("mnist.npz");
+    if npz.is_file() {
+        return load_npz(&npz);
+    }
     if let Some(dir) = idx_folder(root, "mnist") {
         return load_idx_dir(&dir, "mnist.load_data");
     }
@@ -134,4 +139,35 @@ pub fn load_data_in(root: &Path) -> Result<Splits> {
         );
     });
     load_bundled()
+}
+
+/// Keras's `mnist.npz`: arrays `x_train`, `y_train`, `x_test`, `y_test`.
+pub fn load_npz(path: &Path) -> Result<Splits> {
+    let mut arrays = ferroflow_data::io::load_npz(path)?;
+    let mut take = |k: &str| {
+        arrays.remove(k).ok_or_else(|| {
+            Error::invalid(
+                "mnist.load_data",
+                format!(
+                    "{}: no array {k:?} (expected x_train, y_train, x_test, y_test)",
+                    path.display()
+                ),
+            )
+        })
+    };
+    let (x_train, y_train) = (take("x_train")?, take("y_train")?);
+    let (x_test, y_test) = (take("x_test")?, take("y_test")?);
+    for (x, y) in [(&x_train, &y_train), (&x_test, &y_test)] {
+        if x.rank() == 0 || y.rank() == 0 || x.shape()[0] != y.shape()[0] {
+            return Err(Error::shape(
+                "mnist.load_data",
+                format!(
+                    "{}: images and labels disagree on the number of samples",
+                    path.display()
+                ),
+                &[x.shape(), y.shape()],
+            ));
+        }
+    }
+    Ok(((x_train, y_train), (x_test, y_test)))
 }

@@ -151,3 +151,32 @@ fn fashion_mnist_reads_the_same_format_or_says_where_to_put_it() {
     assert_eq!(x.shape(), &[3, 2, 2]);
     assert_eq!(y.to_vec::<u8>().unwrap(), vec![7, 8, 9]);
 }
+
+#[test]
+fn keras_mnist_npz_is_read_from_the_cache_folder() {
+    use ferroflow_core::Tensor;
+    let root = temp_dir("npz");
+    let xt = Tensor::from_vec((0..12u8).collect::<Vec<_>>(), &[3, 2, 2]).unwrap();
+    let yt = Tensor::from_vec(vec![4u8, 5, 6], &[3]).unwrap();
+    let xs = Tensor::from_vec((50..58u8).collect::<Vec<_>>(), &[2, 2, 2]).unwrap();
+    let ys = Tensor::from_vec(vec![1u8, 0], &[2]).unwrap();
+    ferroflow_data::io::save_npz(
+        root.join("mnist.npz"),
+        [
+            ("x_train", &xt),
+            ("y_train", &yt),
+            ("x_test", &xs),
+            ("y_test", &ys),
+        ],
+    )
+    .unwrap();
+    let ((a, b), (c, d)) = mnist::load_data_in(&root).unwrap();
+    assert_eq!(a.to_vec::<u8>().unwrap(), (0..12).collect::<Vec<u8>>());
+    assert_eq!(b.to_vec::<u8>().unwrap(), vec![4, 5, 6]);
+    assert_eq!(c.shape(), &[2, 2, 2]);
+    assert_eq!(d.to_vec::<u8>().unwrap(), vec![1, 0]);
+    // A missing array is an error naming it.
+    ferroflow_data::io::save_npz(root.join("mnist.npz"), [("x_train", &xt)]).unwrap();
+    let e = mnist::load_data_in(&root).unwrap_err().to_string();
+    assert!(e.contains("y_train") && e.contains("mnist.npz"), "{e}");
+}
