@@ -4,7 +4,8 @@
 //! [`load_data`] looks for the full MNIST (60,000 + 10,000 digits) in the cache folder
 //! ([`cache_dir`](super::cache_dir)): Keras's `mnist.npz` (arrays `x_train`, `y_train`,
 //! `x_test`, `y_test`), or the four standard IDX files (`.gz` or not) in `mnist/` or directly in
-//! the folder. Without them it falls back to the 10,000 real digits
+//! the folder. With the cargo feature `download`, a missing `mnist.npz` is downloaded from
+//! Keras's address into the cache folder first. Without them it falls back to the 10,000 real digits
 //! bundled with ferroflow (8,000 train / 2,000 test, `data/mnist-10k` in the repository, compiled
 //! into the library), and says so once on stderr.
 
@@ -130,6 +131,15 @@ pub fn load_data_in(root: &Path) -> Result<Splits> {
     }
     if let Some(dir) = idx_folder(root, "mnist") {
         return load_idx_dir(&dir, "mnist.load_data");
+    }
+    #[cfg(feature = "download")]
+    {
+        // Keras's file; checked by parsing it (shapes and dtypes) before it is used.
+        const URL: &str = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz";
+        match super::download::fetch(URL, &npz, 64 << 20).and_then(|()| load_npz(&npz)) {
+            Ok(splits) => return Ok(splits),
+            Err(e) => eprintln!("ferroflow: downloading MNIST failed ({e})"),
+        }
     }
     FALLBACK_NOTICE.call_once(|| {
         eprintln!(

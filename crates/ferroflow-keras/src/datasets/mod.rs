@@ -1,6 +1,8 @@
 //! `keras.datasets`: ready-made datasets, read from a cache folder, as Keras reads
 //! `~/.keras/datasets`.
 
+#[cfg(feature = "download")]
+mod download;
 pub mod fashion_mnist;
 pub mod idx;
 pub mod mnist;
