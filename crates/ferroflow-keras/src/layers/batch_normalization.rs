@@ -4,7 +4,7 @@ use ferroflow_core::{ops, DType, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
 use super::dense::resolve_opt;
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
 use crate::backend::{fmt_shape, Arg, Shape};
 use crate::initializers::Initializer;
 use crate::regularizers::Regularizer;
@@ -210,6 +210,10 @@ impl Layer for BatchNormalization {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::default().axis(self.axis, built_dim(&self.base, self.axis)))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

@@ -9,7 +9,7 @@ use super::conv_utils::{
     resolve_padding, ConvPadding, PaddingArg,
 };
 use super::dense::resolve_opt;
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
 use crate::activations::Activation;
 use crate::backend::{Arg, Shape};
 use crate::initializers::Initializer;
@@ -156,6 +156,10 @@ impl Layer for Conv1D {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::ndim(3).axis(-1, built_dim(&self.base, -1)))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

@@ -4,7 +4,7 @@ use ferroflow_core::{ops, Error, Result, Tensor};
 use serde_json::{json, Value};
 
 use super::conv_utils::{check_rank, Pads2};
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{single_input, InputSpec, Layer, LayerBase};
 use crate::backend::{batch_shape, fmt_shape, Shape};
 
 /// `keras.layers.Cropping2D(cropping=((0, 0), (0, 0)))`: removes rows and columns at the edges
@@ -77,6 +77,10 @@ impl Layer for Cropping2D {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::ndim(4))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

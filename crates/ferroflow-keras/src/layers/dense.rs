@@ -3,7 +3,7 @@
 use ferroflow_core::{ops, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
 use crate::activations::Activation;
 use crate::backend::{Arg, Shape};
 use crate::initializers::Initializer;
@@ -112,6 +112,10 @@ impl Layer for Dense {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::min_ndim(2).axis(-1, built_dim(&self.base, -1)))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

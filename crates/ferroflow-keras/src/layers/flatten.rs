@@ -3,7 +3,7 @@
 use ferroflow_core::{ops, Result, Tensor};
 use serde_json::{json, Value};
 
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{single_input, InputSpec, Layer, LayerBase};
 use super::pool_utils::first_shape;
 use crate::backend::Shape;
 
@@ -49,6 +49,10 @@ impl Layer for Flatten {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::min_ndim(1))
     }
 
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {

@@ -3,7 +3,7 @@
 use ferroflow_core::{Result, Tensor};
 use serde_json::{json, Value};
 
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{single_input, InputSpec, Layer, LayerBase};
 use super::pool_utils::{global_pool, global_pooled_shape};
 use crate::backend::Shape;
 
@@ -59,6 +59,10 @@ impl Layer for GlobalMaxPooling2D {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::ndim(4))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

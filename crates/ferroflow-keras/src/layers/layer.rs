@@ -25,6 +25,99 @@ pub struct Weight {
     pub regularizer: Option<Regularizer>,
 }
 
+/// What a built layer accepts (Keras's `InputSpec`): a rank, a minimum rank, and sizes of
+/// particular axes (`{-1: 784}` for a `Dense` built on 784 features). Checked on every call,
+/// eager or symbolic; a layer without a spec accepts any input its ops accept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The exact rank, if fixed.
+    pub ndim: Option<usize>,
+    /// The minimum rank, if any.
+    pub min_ndim: Option<usize>,
+    /// `(axis, size)` pairs; negative axes count from the end.
+    pub axes: Vec<(isize, usize)>,
+}
+
+impl InputSpec {
+    /// A spec fixing the rank.
+    pub fn ndim(ndim: usize) -> InputSpec {
+        InputSpec {
+            ndim: Some(ndim),
+            ..InputSpec::default()
+        }
+    }
+
+    /// A spec with a minimum rank.
+    pub fn min_ndim(min_ndim: usize) -> InputSpec {
+        InputSpec {
+            min_ndim: Some(min_ndim),
+            ..InputSpec::default()
+        }
+    }
+
+    /// Also requires `axis` to have `size` (when that size is known).
+    pub fn axis(mut self, axis: isize, size: Option<usize>) -> InputSpec {
+        if let Some(size) = size {
+            self.axes.push((axis, size));
+        }
+        self
+    }
+
+    /// Checks a (possibly symbolic) input shape; the error names the layer and both shapes, as
+    /// Keras's "Input 0 of layer ... is incompatible with the layer".
+    pub fn check(&self, layer: &str, index: usize, shape: &[Option<usize>]) -> Result<()> {
+        let fail = |what: String| -> Error {
+            let found = fmt_shape(shape);
+            Error::Shape {
+                op: layer.to_string(),
+                msg: format!(
+                    "input {index} of layer {layer:?} is incompatible with the layer: {what}, but it received input with shape {found}"
+                ),
+                shapes: vec![found],
+            }
+        };
+        let rank = shape.len();
+        if let Some(n) = self.ndim {
+            if rank != n {
+                return Err(fail(format!("expected ndim={n}, found ndim={rank}")));
+            }
+        }
+        if let Some(n) = self.min_ndim {
+            if rank < n {
+                return Err(fail(format!("expected min_ndim={n}, found ndim={rank}")));
+            }
+        }
+        for &(axis, size) in &self.axes {
+            let a = if axis < 0 { rank as isize + axis } else { axis };
+            if a < 0 || a as usize >= rank {
+                return Err(fail(format!("expected an axis {axis}")));
+            }
+            if let Some(d) = shape[a as usize] {
+                if d != size {
+                    return Err(fail(format!(
+                        "expected axis {axis} of the input shape to have value {size}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The size of `axis` of the first shape the layer was built with, if known.
+pub fn built_dim(base: &LayerBase, axis: isize) -> Option<usize> {
+    let shape = base.build_shapes.as_ref()?.first()?;
+    let a = if axis < 0 {
+        shape.len() as isize + axis
+    } else {
+        axis
+    };
+    if a < 0 {
+        return None;
+    }
+    shape.get(a as usize).copied().flatten()
+}
+
 /// The state every layer carries: Keras's `name`, `trainable`, `built`, its weights and a
 /// declared input shape.
 #[derive(Clone, Debug)]
@@ -157,6 +250,12 @@ pub trait Layer: Send + 'static {
     /// unknown in the output), which is right for any layer whose shapes do not depend on values.
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         probe_output_shapes(self, input_shapes)
+    }
+
+    /// What the built layer accepts (Keras's `input_spec`); `None` accepts anything. Checked
+    /// against the first input on every call.
+    fn input_spec(&self) -> Option<InputSpec> {
+        None
     }
 
     /// Keras's `get_config()`: the layer's arguments as JSON (used by saving).
@@ -346,42 +445,13 @@ pub fn single_input<'a>(layer: &str, inputs: &'a [Tensor]) -> Result<&'a Tensor>
     }
 }
 
-/// Checks a built layer's input against the shapes it was built with: the same rank and the same
-/// last (feature/channel) dimension, as Keras's `InputSpec(axes={-1: n})` of `Dense` and `Conv2D`
-/// checks. The message names the layer and both shapes.
-pub fn check_input_shapes(base: &LayerBase, inputs: &[Tensor]) -> Result<()> {
-    let Some(expected) = &base.build_shapes else {
-        return Ok(());
-    };
-    if expected.len() != inputs.len() {
-        return Err(Error::invalid(
-            &base.name,
-            format!(
-                "layer {:?} expects {} input(s), but it received {}",
-                base.name,
-                expected.len(),
-                inputs.len()
-            ),
-        ));
-    }
-    for (spec, x) in expected.iter().zip(inputs) {
-        let last_ok = match (spec.last(), x.shape().last()) {
-            (Some(Some(e)), Some(d)) => e == d,
-            _ => true,
-        };
-        let ok = spec.len() == x.rank() && last_ok;
-        if !ok {
-            return Err(Error::Shape {
-                op: base.name.clone(),
-                msg: format!(
-                    "input of layer {:?} is incompatible with the layer: expected shape={}, found shape={}",
-                    base.name,
-                    fmt_shape(spec),
-                    ferroflow_core::error::fmt_shape(x.shape())
-                ),
-                shapes: vec![fmt_shape(spec), ferroflow_core::error::fmt_shape(x.shape())],
-            });
-        }
+/// Checks a built layer's first input against its [`InputSpec`] (Keras checks each layer's own
+/// spec, not the shape it was first built with, so a layer without weights can be reused on
+/// other shapes).
+pub fn check_input_shapes(layer: &dyn Layer, inputs: &[Tensor]) -> Result<()> {
+    if let (Some(spec), Some(x)) = (layer.input_spec(), inputs.first()) {
+        let shape: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
+        spec.check(layer.name(), 0, &shape)?;
     }
     Ok(())
 }
@@ -460,7 +530,7 @@ impl LayerHandle {
             .map(|t| crate::backend::batch_shape(t.shape()))
             .collect();
         ensure_built(layer.as_mut(), &shapes)?;
-        check_input_shapes(layer.base(), inputs)?;
+        check_input_shapes(layer.as_ref(), inputs)?;
         layer.call(inputs, training)
     }
 
@@ -468,6 +538,9 @@ impl LayerHandle {
     pub fn compute_output_shape(&self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let mut layer = self.lock();
         ensure_built(layer.as_mut(), input_shapes)?;
+        if let (Some(spec), Some(first)) = (layer.input_spec(), input_shapes.first()) {
+            spec.check(layer.name(), 0, first)?;
+        }
         layer.compute_output_shape(input_shapes)
     }
 }

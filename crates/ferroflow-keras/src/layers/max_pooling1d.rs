@@ -4,7 +4,7 @@ use ferroflow_core::ops::Padding;
 use ferroflow_core::{ops, Result, Tensor};
 use serde_json::{json, Value};
 
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{single_input, InputSpec, Layer, LayerBase};
 use super::pool_utils::{
     check_positive, check_rank, first_shape, known, parse_padding, pooled_shape,
 };
@@ -76,6 +76,10 @@ impl Layer for MaxPooling1D {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::ndim(3))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

@@ -64,7 +64,9 @@ pub use global_max_pooling1d::GlobalMaxPooling1D;
 pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
 pub use lambda::{Lambda, LambdaFn, LambdaShapeFn};
-pub use layer::{check_input_shapes, single_input, Layer, LayerBase, LayerHandle, Weight};
+pub use layer::{
+    built_dim, check_input_shapes, single_input, InputSpec, Layer, LayerBase, LayerHandle, Weight,
+};
 pub use layer_normalization::LayerNormalization;
 pub use max_pooling1d::MaxPooling1D;
 pub use max_pooling2d::MaxPooling2D;

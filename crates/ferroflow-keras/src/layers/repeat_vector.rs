@@ -3,7 +3,7 @@
 use ferroflow_core::{ops, Result, Tensor};
 use serde_json::{json, Value};
 
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{single_input, InputSpec, Layer, LayerBase};
 use super::pool_utils::{check_rank, first_shape, known};
 use crate::backend::Shape;
 
@@ -46,6 +46,10 @@ impl Layer for RepeatVector {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::ndim(2))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

@@ -4,7 +4,7 @@ use ferroflow_core::{ops, DType, Error, Result, Tensor};
 use serde_json::{json, Value};
 
 use super::conv_utils::{check_positive, check_rank, Pair};
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{single_input, InputSpec, Layer, LayerBase};
 use crate::backend::{batch_shape, unknown_name, Arg, Shape};
 
 /// How [`UpSampling2D`] fills the new pixels (Keras's `interpolation=`).
@@ -142,6 +142,10 @@ impl Layer for UpSampling2D {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::ndim(4))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

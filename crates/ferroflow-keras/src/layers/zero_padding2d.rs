@@ -4,7 +4,7 @@ use ferroflow_core::{ops, Result, Tensor};
 use serde_json::{json, Value};
 
 use super::conv_utils::{check_rank, Pads2};
-use super::layer::{single_input, Layer, LayerBase};
+use super::layer::{single_input, InputSpec, Layer, LayerBase};
 use crate::backend::{batch_shape, Shape};
 
 /// `keras.layers.ZeroPadding2D(padding=(1, 1))`: adds rows and columns of zeros around
@@ -55,6 +55,10 @@ impl Layer for ZeroPadding2D {
 
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
+    }
+
+    fn input_spec(&self) -> Option<InputSpec> {
+        Some(InputSpec::ndim(4))
     }
 
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {

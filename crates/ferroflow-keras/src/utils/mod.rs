@@ -6,7 +6,7 @@ pub use progbar::Progbar;
 
 pub use crate::backend::{clear_session, set_random_seed};
 
-use ferroflow_core::{DType, Error, Result, Tensor};
+use ferroflow_core::{ops, DType, Error, Result, Tensor};
 
 /// `keras.utils.to_categorical(y, num_classes)`: integer class ids → one-hot rows (float32 here;
 /// Keras returns float64). `num_classes = None` uses `max(y) + 1`. A trailing axis of size 1 on
@@ -52,4 +52,42 @@ pub fn to_categorical(y: &Tensor, num_classes: Option<usize>) -> Result<Tensor> 
     let t = Tensor::from_vec(out, &shape)?;
     debug_assert_eq!(t.dtype(), DType::F32);
     Ok(t)
+}
+
+/// `keras.utils.normalize(x, axis=-1, order=2)`: `x` divided by its `order`-norm along `axis`
+/// (a zero norm divides by 1, as Keras does).
+///
+/// ```
+/// use ferroflow_keras::utils::normalize;
+/// use ferroflow_core::Tensor;
+/// let x = Tensor::from_vec(vec![3.0f32, 4.0, 0.0, 0.0], &[2, 2])?;
+/// assert_eq!(normalize(&x, -1, 2)?.to_vec::<f32>()?, vec![0.6, 0.8, 0.0, 0.0]);
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+pub fn normalize(x: &Tensor, axis: isize, order: u32) -> Result<Tensor> {
+    if order == 0 {
+        return Err(Error::invalid("normalize", "order must be at least 1"));
+    }
+    let x = if x.dtype().is_float() {
+        x.clone()
+    } else {
+        ops::cast(x, DType::F32)?
+    };
+    let p = order as f64;
+    let powered = if order == 1 {
+        ops::abs(&x)?
+    } else if order == 2 {
+        ops::square(&x)?
+    } else {
+        ops::pow(&ops::abs(&x)?, &Tensor::scalar_of(x.dtype(), p))?
+    };
+    let sum = ops::reduce_sum(&powered, axis, true)?;
+    let norm = match order {
+        1 => sum,
+        2 => ops::sqrt(&sum)?,
+        _ => ops::pow(&sum, &Tensor::scalar_of(x.dtype(), 1.0 / p))?,
+    };
+    let zero = ops::equal(&norm, &Tensor::scalar_of(x.dtype(), 0.0))?;
+    let norm = ops::where_(&zero, &ops::ones_like(&norm)?, &norm)?;
+    ops::div(&x, &norm)
 }

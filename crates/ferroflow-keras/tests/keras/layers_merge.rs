@@ -107,14 +107,16 @@ fn incompatible_shapes_are_errors_naming_layer_and_shapes() {
             "{e}"
         );
     }
-    // A built layer checks concrete shapes too.
+    // A built layer still rejects shapes that cannot be merged (like Keras, it has no fixed
+    // input spec, so other compatible shapes are accepted).
     let built = LayerHandle::new(Add::new().named("add_c"));
     built.call_many(&[a.clone(), a.clone()], false).unwrap();
-    let e = built
+    assert!(built
+        .call_many(&[a.clone(), t(&[0.0; 4], &[2, 2])], false)
+        .is_err());
+    built
         .call_many(&[a.clone(), t(&[0.0; 2], &[2, 1]), a.clone()], false)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("add_c"), "{e}");
+        .unwrap();
     // Different batch sizes.
     let c = t(&[0.0; 9], &[3, 3]);
     let e = run(Add::new().named("add_b"), &[a, c])

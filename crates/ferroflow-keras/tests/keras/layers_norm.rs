@@ -320,7 +320,7 @@ fn batch_norm_rejects_bad_input() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("bn") && e.contains("(None, 4)") && e.contains("(2, 5)"),
+        e.contains("\"bn\"") && e.contains("value 4") && e.contains("(2, 5)"),
         "{e}"
     );
     let bad_axis = LayerHandle::new(BatchNormalization::new().axis(3).named("bn_axis"));
