@@ -811,11 +811,11 @@ fn layers_without_weights_are_reusable_on_other_shapes_as_in_keras() {
     let act = LayerHandle::new(Activation::new("relu"));
     let pool = LayerHandle::new(MaxPooling2D::new((2, 2)));
     let a = act
-        .apply(&Conv2D::new(4, (3, 3)).padding("same").apply(&x).unwrap())
+        .apply(Conv2D::new(4, (3, 3)).padding("same").apply(&x).unwrap())
         .unwrap();
     let a = pool.apply(&a).unwrap();
     let b = act
-        .apply(&Conv2D::new(6, (3, 3)).padding("same").apply(&a).unwrap())
+        .apply(Conv2D::new(6, (3, 3)).padding("same").apply(&a).unwrap())
         .unwrap();
     let b = pool.apply(&b).unwrap();
     let model = Model::new(&x, &b).unwrap();
@@ -825,13 +825,13 @@ fn layers_without_weights_are_reusable_on_other_shapes_as_in_keras() {
     assert_eq!(y[0].shape(), &[2, 2, 2, 6]);
     // A Dense built on 3 features accepts (batch, t, 3) but not 5 features, also symbolically.
     let d = LayerHandle::new(Dense::new(2));
-    d.apply(&Input::new(&[3])).unwrap();
+    d.apply(Input::new(&[3])).unwrap();
     assert_eq!(
         d.call(&ops::ones(&[2, 5, 3], DType::F32), false)
             .unwrap()
             .shape(),
         &[2, 5, 2]
     );
-    let e = d.apply(&Input::new(&[5])).unwrap_err().to_string();
+    let e = d.apply(Input::new(&[5])).unwrap_err().to_string();
     assert!(e.contains("value 3") && e.contains("(None, 5)"), "{e}");
 }
