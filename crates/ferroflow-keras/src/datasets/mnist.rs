@@ -143,7 +143,7 @@ pub fn load_data_in(root: &Path) -> Result<Splits> {
     }
     FALLBACK_NOTICE.call_once(|| {
         eprintln!(
-            "ferroflow: the full MNIST was not found in {} (IDX files); using the 10,000 digits \
+            "ferroflow: the full MNIST was not found in {} (mnist.npz or IDX files); using the 10,000 digits \
              bundled with ferroflow (8,000 train / 2,000 test)",
             root.display()
         );
