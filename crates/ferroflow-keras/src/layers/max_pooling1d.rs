@@ -65,6 +65,13 @@ impl MaxPooling1D {
     }
 }
 
+impl Default for MaxPooling1D {
+    /// `MaxPooling1D()` with Keras's default `pool_size=2`.
+    fn default() -> Self {
+        MaxPooling1D::new(2)
+    }
+}
+
 impl Layer for MaxPooling1D {
     fn class_name(&self) -> &str {
         "MaxPooling1D"

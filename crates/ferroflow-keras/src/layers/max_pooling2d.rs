@@ -65,6 +65,13 @@ impl MaxPooling2D {
     }
 }
 
+impl Default for MaxPooling2D {
+    /// `MaxPooling2D()` with Keras's default `pool_size=(2, 2)`.
+    fn default() -> Self {
+        MaxPooling2D::new((2, 2))
+    }
+}
+
 impl Layer for MaxPooling2D {
     fn class_name(&self) -> &str {
         "MaxPooling2D"

@@ -835,3 +835,22 @@ fn layers_without_weights_are_reusable_on_other_shapes_as_in_keras() {
     let e = d.apply(Input::new(&[5])).unwrap_err().to_string();
     assert!(e.contains("value 3") && e.contains("(None, 5)"), "{e}");
 }
+
+#[test]
+fn max_pooling_defaults_to_keras_pool_size() {
+    use ferroflow_keras::layers::{MaxPooling1D, MaxPooling2D};
+    let p = LayerHandle::new(MaxPooling2D::default());
+    assert_eq!(
+        p.call(&ops::ones(&[1, 6, 6, 2], DType::F32), false)
+            .unwrap()
+            .shape(),
+        &[1, 3, 3, 2]
+    );
+    let p = LayerHandle::new(MaxPooling1D::default());
+    assert_eq!(
+        p.call(&ops::ones(&[1, 6, 2], DType::F32), false)
+            .unwrap()
+            .shape(),
+        &[1, 3, 2]
+    );
+}
