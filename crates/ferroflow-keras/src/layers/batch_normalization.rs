@@ -3,7 +3,7 @@
 use ferroflow_core::{ops, DType, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
-use super::dense::resolve_opt;
+use super::kernel_args::resolve_opt;
 use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
 use crate::backend::{fmt_shape, Arg, Shape};
 use crate::initializers::Initializer;

@@ -7,12 +7,9 @@ use super::conv_utils::{
     check_positive, check_rank, check_strides_dilation, conv_output_length, known_channels,
     resolve_padding, ConvPadding, PaddingArg, Pair,
 };
-use super::dense::resolve_opt;
+use super::kernel_args::{kernel_builders, KernelArgs};
 use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
-use crate::activations::Activation;
-use crate::backend::{Arg, Shape};
-use crate::initializers::Initializer;
-use crate::regularizers::Regularizer;
+use crate::backend::Shape;
 
 /// `keras.layers.Conv2D(filters, kernel_size, strides=(1, 1), padding="valid",
 /// dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -44,16 +41,8 @@ pub struct Conv2D {
     padding: PaddingArg,
     /// Dilation rates `[dh, dw]`.
     pub dilation_rate: [usize; 2],
-    activation: Arg<Activation>,
-    /// Whether to add a bias.
-    pub use_bias: bool,
-    kernel_initializer: Arg<Initializer>,
-    bias_initializer: Arg<Initializer>,
-    kernel_regularizer: Option<Arg<Regularizer>>,
-    bias_regularizer: Option<Arg<Regularizer>>,
+    args: KernelArgs,
     kernel: Option<Variable>,
-    bias: Option<Variable>,
-    act: Activation,
     pad: ConvPadding,
 }
 
@@ -67,15 +56,8 @@ impl Conv2D {
             strides: [1, 1],
             padding: ConvPadding::Valid.into(),
             dilation_rate: [1, 1],
-            activation: Arg(Ok(Activation::Linear)),
-            use_bias: true,
-            kernel_initializer: Arg(Ok(Initializer::glorot_uniform())),
-            bias_initializer: Arg(Ok(Initializer::Zeros)),
-            kernel_regularizer: None,
-            bias_regularizer: None,
+            args: KernelArgs::new(),
             kernel: None,
-            bias: None,
-            act: Activation::Linear,
             pad: ConvPadding::Valid,
         }
     }
@@ -98,42 +80,6 @@ impl Conv2D {
         self
     }
 
-    /// The activation, by name or value.
-    pub fn activation(mut self, a: impl Into<Arg<Activation>>) -> Self {
-        self.activation = a.into();
-        self
-    }
-
-    /// Whether to add a bias.
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-
-    /// The kernel initializer.
-    pub fn kernel_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
-        self.kernel_initializer = i.into();
-        self
-    }
-
-    /// The bias initializer.
-    pub fn bias_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
-        self.bias_initializer = i.into();
-        self
-    }
-
-    /// A penalty on the kernel.
-    pub fn kernel_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
-        self.kernel_regularizer = Some(r.into());
-        self
-    }
-
-    /// A penalty on the bias.
-    pub fn bias_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
-        self.bias_regularizer = Some(r.into());
-        self
-    }
-
     fn check_args(&self) -> Result<ConvPadding> {
         let name = &self.base.name;
         check_positive(name, "filters", &[self.filters])?;
@@ -143,6 +89,8 @@ impl Conv2D {
         check_strides_dilation(name, &self.strides, &self.dilation_rate)?;
         resolve_padding(&self.padding, false)
     }
+
+    kernel_builders!(kernel_initializer, kernel_regularizer);
 }
 
 impl Layer for Conv2D {
@@ -170,11 +118,9 @@ impl Layer for Conv2D {
         self.pad = self.check_args()?;
         check_rank(&name, "Conv2D", shape, 4)?;
         let in_ch = known_channels(&name, shape)?;
-        self.act = self.activation.0.clone()?;
-        let k_init = self.kernel_initializer.0.clone()?;
-        let b_init = self.bias_initializer.0.clone()?;
-        let k_reg = resolve_opt(&self.kernel_regularizer)?;
-        let b_reg = resolve_opt(&self.bias_regularizer)?;
+        let r = self.args.resolve()?;
+        let k_init = r.kernel_initializer.clone();
+        let k_reg = r.kernel_regularizer.clone();
         let [kh, kw] = self.kernel_size;
         self.kernel = Some(self.base.add_weight(
             "kernel",
@@ -183,13 +129,7 @@ impl Layer for Conv2D {
             k_reg,
             true,
         )?);
-        if self.use_bias {
-            self.bias =
-                Some(
-                    self.base
-                        .add_weight("bias", &[self.filters], &b_init, b_reg, true)?,
-                );
-        }
+        self.args.add_bias(&mut self.base, &r, self.filters)?;
         Ok(())
     }
 
@@ -213,11 +153,7 @@ impl Layer for Conv2D {
             self.pad.op_padding(),
             self.dilation_rate,
         )?;
-        let y = match &self.bias {
-            Some(b) => ops::bias_add(&y, &b.value())?,
-            None => y,
-        };
-        Ok(vec![self.act.apply(&y)?])
+        Ok(vec![self.args.finish(y)?])
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
@@ -249,8 +185,8 @@ impl Layer for Conv2D {
             "strides": self.strides,
             "padding": self.padding.0.as_ref().map(|p| p.name()).unwrap_or("invalid"),
             "dilation_rate": self.dilation_rate,
-            "activation": self.activation.0.as_ref().map(|a| a.name().to_string()).unwrap_or_default(),
-            "use_bias": self.use_bias,
+            "activation": self.args.activation_name(),
+            "use_bias": self.args.use_bias,
         })
     }
 }

@@ -3,11 +3,9 @@
 use ferroflow_core::{ops, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
+use super::kernel_args::{kernel_builders, KernelArgs};
 use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
-use crate::activations::Activation;
-use crate::backend::{Arg, Shape};
-use crate::initializers::Initializer;
-use crate::regularizers::Regularizer;
+use crate::backend::Shape;
 
 /// `keras.layers.Dense(units, activation=None, use_bias=True,
 /// kernel_initializer="glorot_uniform", bias_initializer="zeros")`: `activation(x·W + b)` on the
@@ -26,16 +24,8 @@ pub struct Dense {
     base: LayerBase,
     /// Output size.
     pub units: usize,
-    activation: Arg<Activation>,
-    /// Whether to add a bias.
-    pub use_bias: bool,
-    kernel_initializer: Arg<Initializer>,
-    bias_initializer: Arg<Initializer>,
-    kernel_regularizer: Option<Arg<Regularizer>>,
-    bias_regularizer: Option<Arg<Regularizer>>,
+    args: KernelArgs,
     kernel: Option<Variable>,
-    bias: Option<Variable>,
-    act: Activation,
 }
 
 impl Dense {
@@ -44,61 +34,12 @@ impl Dense {
         Dense {
             base: LayerBase::new("Dense"),
             units,
-            activation: Arg(Ok(Activation::Linear)),
-            use_bias: true,
-            kernel_initializer: Arg(Ok(Initializer::glorot_uniform())),
-            bias_initializer: Arg(Ok(Initializer::Zeros)),
-            kernel_regularizer: None,
-            bias_regularizer: None,
+            args: KernelArgs::new(),
             kernel: None,
-            bias: None,
-            act: Activation::Linear,
         }
     }
 
-    /// The activation, by name or value.
-    pub fn activation(mut self, a: impl Into<Arg<Activation>>) -> Self {
-        self.activation = a.into();
-        self
-    }
-
-    /// Whether to add a bias.
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-
-    /// The kernel initializer.
-    pub fn kernel_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
-        self.kernel_initializer = i.into();
-        self
-    }
-
-    /// The bias initializer.
-    pub fn bias_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
-        self.bias_initializer = i.into();
-        self
-    }
-
-    /// A penalty on the kernel.
-    pub fn kernel_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
-        self.kernel_regularizer = Some(r.into());
-        self
-    }
-
-    /// A penalty on the bias.
-    pub fn bias_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
-        self.bias_regularizer = Some(r.into());
-        self
-    }
-}
-
-/// Resolves an optional named argument.
-pub(crate) fn resolve_opt<T: Clone>(a: &Option<Arg<T>>) -> Result<Option<T>> {
-    match a {
-        None => Ok(None),
-        Some(Arg(r)) => r.clone().map(Some),
-    }
+    kernel_builders!(kernel_initializer, kernel_regularizer);
 }
 
 impl Layer for Dense {
@@ -132,22 +73,15 @@ impl Layer for Dense {
                 ),
             ));
         };
-        self.act = self.activation.0.clone()?;
-        let k_init = self.kernel_initializer.0.clone()?;
-        let b_init = self.bias_initializer.0.clone()?;
-        let k_reg = resolve_opt(&self.kernel_regularizer)?;
-        let b_reg = resolve_opt(&self.bias_regularizer)?;
+        let r = self.args.resolve()?;
+        let k_init = r.kernel_initializer.clone();
+        let k_reg = r.kernel_regularizer.clone();
         self.kernel =
             Some(
                 self.base
                     .add_weight("kernel", &[in_dim, self.units], &k_init, k_reg, true)?,
             );
-        if self.use_bias {
-            self.bias = Some(
-                self.base
-                    .add_weight("bias", &[self.units], &b_init, b_reg, true)?,
-            );
-        }
+        self.args.add_bias(&mut self.base, &r, self.units)?;
         Ok(())
     }
 
@@ -163,11 +97,7 @@ impl Layer for Dense {
         } else {
             ops::tensordot(x, &kernel, ops::TensordotAxes::N(1))?
         };
-        let y = match &self.bias {
-            Some(b) => ops::bias_add(&y, &b.value())?,
-            None => y,
-        };
-        Ok(vec![self.act.apply(&y)?])
+        Ok(vec![self.args.finish(y)?])
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
@@ -183,8 +113,8 @@ impl Layer for Dense {
             "name": self.base.name,
             "trainable": self.base.trainable,
             "units": self.units,
-            "activation": self.activation.0.as_ref().map(|a| a.name().to_string()).unwrap_or_default(),
-            "use_bias": self.use_bias,
+            "activation": self.args.activation_name(),
+            "use_bias": self.args.use_bias,
         })
     }
 }

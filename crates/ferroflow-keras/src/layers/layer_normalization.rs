@@ -4,7 +4,7 @@ use ferroflow_core::{ops, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
 use super::batch_normalization::value_as;
-use super::dense::resolve_opt;
+use super::kernel_args::resolve_opt;
 use super::layer::{single_input, Layer, LayerBase};
 use crate::backend::{fmt_shape, Arg, Shape};
 use crate::initializers::Initializer;

@@ -22,6 +22,7 @@ mod global_average_pooling2d;
 mod global_max_pooling1d;
 mod global_max_pooling2d;
 mod input;
+mod kernel_args;
 mod lambda;
 mod layer;
 mod max_pooling1d;
@@ -81,11 +82,6 @@ pub use separable_conv2d::SeparableConv2D;
 pub use subtract::Subtract;
 pub use up_sampling2d::{Interpolation, UpSampling2D};
 pub use zero_padding2d::ZeroPadding2D;
-
-#[allow(unused_imports)]
-pub(crate) use dense::resolve_opt;
-#[allow(unused_imports)]
-pub(crate) use layer::ensure_built;
 
 /// Keras's alias `keras.layers.MaxPool1D` (the same class as [`MaxPooling1D`]).
 pub type MaxPool1D = MaxPooling1D;

@@ -8,9 +8,8 @@ use super::conv_utils::{
     check_positive, check_rank, check_strides_dilation, conv_output_length, known_channels,
     resolve_padding, ConvPadding, PaddingArg, Pair,
 };
-use super::dense::resolve_opt;
+use super::kernel_args::{kernel_builders, resolve_opt, KernelArgs};
 use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
-use crate::activations::Activation;
 use crate::backend::{Arg, Shape};
 use crate::initializers::Initializer;
 use crate::regularizers::Regularizer;
@@ -47,19 +46,11 @@ pub struct SeparableConv2D {
     pub dilation_rate: [usize; 2],
     /// Depthwise filters per input channel.
     pub depth_multiplier: usize,
-    activation: Arg<Activation>,
-    /// Whether to add a bias.
-    pub use_bias: bool,
-    depthwise_initializer: Arg<Initializer>,
+    args: KernelArgs,
     pointwise_initializer: Arg<Initializer>,
-    bias_initializer: Arg<Initializer>,
-    depthwise_regularizer: Option<Arg<Regularizer>>,
     pointwise_regularizer: Option<Arg<Regularizer>>,
-    bias_regularizer: Option<Arg<Regularizer>>,
     depthwise_kernel: Option<Variable>,
     pointwise_kernel: Option<Variable>,
-    bias: Option<Variable>,
-    act: Activation,
     pad: ConvPadding,
 }
 
@@ -74,19 +65,12 @@ impl SeparableConv2D {
             strides: [1, 1],
             padding: ConvPadding::Valid.into(),
             dilation_rate: [1, 1],
-            activation: Arg(Ok(Activation::Linear)),
-            use_bias: true,
+            args: KernelArgs::new(),
             depth_multiplier: 1,
-            depthwise_initializer: Arg(Ok(Initializer::glorot_uniform())),
             pointwise_initializer: Arg(Ok(Initializer::glorot_uniform())),
-            bias_initializer: Arg(Ok(Initializer::Zeros)),
-            depthwise_regularizer: None,
             pointwise_regularizer: None,
-            bias_regularizer: None,
             depthwise_kernel: None,
             pointwise_kernel: None,
-            bias: None,
-            act: Activation::Linear,
             pad: ConvPadding::Valid,
         }
     }
@@ -109,27 +93,9 @@ impl SeparableConv2D {
         self
     }
 
-    /// The activation, by name or value.
-    pub fn activation(mut self, a: impl Into<Arg<Activation>>) -> Self {
-        self.activation = a.into();
-        self
-    }
-
-    /// Whether to add a bias.
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-
     /// Depthwise filters per input channel (default 1).
     pub fn depth_multiplier(mut self, m: usize) -> Self {
         self.depth_multiplier = m;
-        self
-    }
-
-    /// The depthwise kernel initializer.
-    pub fn depthwise_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
-        self.depthwise_initializer = i.into();
         self
     }
 
@@ -139,27 +105,9 @@ impl SeparableConv2D {
         self
     }
 
-    /// The bias initializer.
-    pub fn bias_initializer(mut self, i: impl Into<Arg<Initializer>>) -> Self {
-        self.bias_initializer = i.into();
-        self
-    }
-
-    /// A penalty on the depthwise kernel.
-    pub fn depthwise_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
-        self.depthwise_regularizer = Some(r.into());
-        self
-    }
-
     /// A penalty on the pointwise kernel.
     pub fn pointwise_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
         self.pointwise_regularizer = Some(r.into());
-        self
-    }
-
-    /// A penalty on the bias.
-    pub fn bias_regularizer(mut self, r: impl Into<Arg<Regularizer>>) -> Self {
-        self.bias_regularizer = Some(r.into());
         self
     }
 
@@ -173,6 +121,8 @@ impl SeparableConv2D {
         check_strides_dilation(name, &self.strides, &self.dilation_rate)?;
         resolve_padding(&self.padding, false)
     }
+
+    kernel_builders!(depthwise_initializer, depthwise_regularizer);
 }
 
 impl Layer for SeparableConv2D {
@@ -200,13 +150,11 @@ impl Layer for SeparableConv2D {
         self.pad = self.check_args()?;
         check_rank(&name, "SeparableConv2D", shape, 4)?;
         let in_ch = known_channels(&name, shape)?;
-        self.act = self.activation.0.clone()?;
-        let d_init = self.depthwise_initializer.0.clone()?;
+        let r = self.args.resolve()?;
+        let d_init = r.kernel_initializer.clone();
         let p_init = self.pointwise_initializer.0.clone()?;
-        let b_init = self.bias_initializer.0.clone()?;
-        let d_reg = resolve_opt(&self.depthwise_regularizer)?;
+        let d_reg = r.kernel_regularizer.clone();
         let p_reg = resolve_opt(&self.pointwise_regularizer)?;
-        let b_reg = resolve_opt(&self.bias_regularizer)?;
         let [kh, kw] = self.kernel_size;
         let mult = self.depth_multiplier;
         self.depthwise_kernel = Some(self.base.add_weight(
@@ -223,13 +171,7 @@ impl Layer for SeparableConv2D {
             p_reg,
             true,
         )?);
-        if self.use_bias {
-            self.bias =
-                Some(
-                    self.base
-                        .add_weight("bias", &[self.filters], &b_init, b_reg, true)?,
-                );
-        }
+        self.args.add_bias(&mut self.base, &r, self.filters)?;
         Ok(())
     }
 
@@ -260,11 +202,7 @@ impl Layer for SeparableConv2D {
             self.dilation_rate,
         )?;
         let y = ops::conv2d(&y, &pointwise, [1, 1], Padding::Valid, [1, 1])?;
-        let y = match &self.bias {
-            Some(b) => ops::bias_add(&y, &b.value())?,
-            None => y,
-        };
-        Ok(vec![self.act.apply(&y)?])
+        Ok(vec![self.args.finish(y)?])
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
@@ -297,8 +235,8 @@ impl Layer for SeparableConv2D {
             "padding": self.padding.0.as_ref().map(|p| p.name()).unwrap_or("invalid"),
             "dilation_rate": self.dilation_rate,
             "depth_multiplier": self.depth_multiplier,
-            "activation": self.activation.0.as_ref().map(|a| a.name().to_string()).unwrap_or_default(),
-            "use_bias": self.use_bias,
+            "activation": self.args.activation_name(),
+            "use_bias": self.args.use_bias,
         })
     }
 }
