@@ -1434,10 +1434,7 @@ fn load_attributes(r: &Arc<Reader>, obj: &Object, path: &str) -> Result<Vec<Attr
                 ))
             })?;
         let raw = c.bytes(bytes as usize)?.to_vec();
-        let shape = match dims {
-            Some(d) => Some(d.iter().map(|&x| x as usize).collect::<Vec<usize>>()),
-            None => None,
-        };
+        let shape = dims.map(|d| d.iter().map(|&x| x as usize).collect::<Vec<usize>>());
         out.push(Attribute {
             r: r.clone(),
             owner: path.to_string(),

@@ -61,8 +61,8 @@ fn write_sample(path: &std::path::Path) {
         .unwrap()
         .set_attr("name", "deep");
     // More members than one symbol-table node holds, and than 256 (a larger leaf K).
-    for i in 0..300 {
-        root.create_dataset(&format!("many/{i}"), &Tensor::scalar(i as i32))
+    for i in 0..300i32 {
+        root.create_dataset(&format!("many/{i}"), &Tensor::scalar(i))
             .unwrap();
     }
     w.close().unwrap();

@@ -347,7 +347,7 @@ fn keras_loads_our_weights_with_same_predictions() {
     set_formula_weights(&mlp_m);
     mlp_m.compile(Adam::new(), "mse", ()).unwrap();
     mlp_m
-        .fit(&inputs(&[8, 8]), &inputs(&[8, 3]))
+        .fit(inputs(&[8, 8]), inputs(&[8, 3]))
         .epochs(1)
         .batch_size(4)
         .verbose(0)
