@@ -8,6 +8,8 @@
 //!
 //! Later: the `.keras` zip (config.json + metadata.json + model.weights.h5) and checkpoints.
 
+#![warn(missing_docs)]
+
 pub mod atomic;
 pub mod hdf5;
 pub mod keras_h5;

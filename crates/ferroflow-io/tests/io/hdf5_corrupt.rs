@@ -5,7 +5,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::common::{fixture, walk_bytes};
 
-const FILES: [&str; 4] = ["mlp.weights.h5", "kinds.h5", "latest.h5", "keras2_mlp.h5"];
+const FILES: [&str; 5] = [
+    "mlp.weights.h5",
+    "kinds.h5",
+    "latest.h5",
+    "keras2_mlp.h5",
+    "mlp_legacy.h5",
+];
 
 fn offsets(len: usize, stride: usize) -> Vec<usize> {
     let mut v: Vec<usize> = (0..len.min(512)).collect();
@@ -104,4 +110,67 @@ fn huge_sizes_in_headers_do_not_allocate() {
         err.contains("huge.h5") && err.contains("past the end"),
         "{err}"
     );
+}
+
+/// xorshift64*: a small deterministic generator for the mutation runs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// A libFuzzer-style mutation loop without libFuzzer: each case applies 1–8 random edits
+/// (byte set, 8-byte field set to an extreme value, truncation, chunk copy) to a fixture and
+/// walks the result. `FERROFLOW_FUZZ_ITERS` raises the count (the default keeps CI fast).
+#[test]
+fn random_mutations_never_panic() {
+    let iters: usize = std::env::var("FERROFLOW_FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    let files: Vec<(&str, Vec<u8>)> = FILES
+        .iter()
+        .map(|n| (*n, std::fs::read(fixture(n)).unwrap()))
+        .collect();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for case in 0..iters {
+        let (name, base) = &files[case % files.len()];
+        let mut b = base.clone();
+        for _ in 0..1 + rng.below(8) {
+            let at = rng.below(b.len());
+            match rng.below(4) {
+                0 => b[at] = rng.next() as u8,
+                1 => {
+                    let v = [0u64, u64::MAX, 1 << 40, b.len() as u64 - 1][rng.below(4)];
+                    let end = (at + 8).min(b.len());
+                    b[at..end].copy_from_slice(&v.to_le_bytes()[..end - at]);
+                }
+                2 => b.truncate(at.max(1)),
+                _ => {
+                    let from = rng.below(b.len());
+                    let n = rng.below(64).min(b.len() - from).min(b.len() - at);
+                    let chunk = b[from..from + n].to_vec();
+                    b[at..at + n].copy_from_slice(&chunk);
+                }
+            }
+        }
+        let r = catch_unwind(AssertUnwindSafe(|| walk_bytes(name, b.clone())));
+        if r.is_err() {
+            let dump = std::env::temp_dir().join(format!("ff_fuzz_crash_{case}.h5"));
+            std::fs::write(&dump, &b).unwrap();
+            panic!(
+                "case {case} ({name}) panicked; input saved to {}",
+                dump.display()
+            );
+        }
+    }
 }

@@ -161,6 +161,24 @@ fn legacy_keras2_weights_load_by_position() {
 }
 
 #[test]
+fn keras3_legacy_full_model_h5_weights_load() {
+    // make_legacy_fixture.py: the same MLP weights saved by Keras 3's `model.save("x.h5")`
+    // (model_weights/<layer>/mlp/<layer>/kernel ...): Keras's predictions are MLP_PRED.
+    let mut m = mlp();
+    load_weights(&mut m, fixture("mlp_legacy.h5")).unwrap();
+    assert_close(&pred(&m, inputs(&[4, 8])), &MLP_PRED, 1e-6, "mlp_legacy");
+    let f = File::open(fixture("mlp_legacy.h5")).unwrap();
+    assert!(f
+        .root()
+        .unwrap()
+        .attr("model_config")
+        .unwrap()
+        .as_string()
+        .unwrap()
+        .contains("\"Sequential\""));
+}
+
+#[test]
 fn optimizer_state_loads_into_a_built_optimizer() {
     let mut m = mlp();
     m.compile(Adam::new(), "mse", ()).unwrap();
