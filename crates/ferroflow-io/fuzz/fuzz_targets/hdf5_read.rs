@@ -31,6 +31,7 @@ fn walk(g: &Group, depth: usize, budget: &mut usize) {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(f) = File::from_bytes("fuzz.h5", data.to_vec()) {
+        let _ = f.tree();
         if let Ok(root) = f.root() {
             let mut budget = 10_000;
             walk(&root, 0, &mut budget);

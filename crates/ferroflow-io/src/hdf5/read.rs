@@ -739,6 +739,59 @@ impl File {
     pub fn dataset(&self, path: &str) -> Result<Dataset> {
         self.root()?.dataset(path)
     }
+
+    /// A listing of every group and dataset with shapes, element types and attributes, one
+    /// per line (`/layers/dense/vars/0: float32 [8, 16]`), for `ferroflow inspect`. Data is
+    /// not read; attribute values are shown shortened. Nesting deeper than 64 levels is cut.
+    pub fn tree(&self) -> Result<String> {
+        let mut out = String::new();
+        tree_lines(&self.root()?, 0, &mut out)?;
+        Ok(out)
+    }
+}
+
+fn attr_summary(attrs: &[Attribute]) -> String {
+    let mut s = String::new();
+    for a in attrs {
+        let v = match a.value() {
+            Ok(Value::String(x)) => format!("{x:?}"),
+            Ok(Value::Strings(v)) => format!("{v:?}"),
+            Ok(Value::Tensor(t)) if t.num_elements() <= 8 => format!("{:?}", t.to_f64_vec()),
+            Ok(Value::Tensor(t)) => format!("{:?}{:?}", t.dtype(), t.shape()),
+            Err(_) => a.dtype.describe(),
+        };
+        let v = if v.len() > 80 {
+            let cut: String = v.chars().take(77).collect();
+            format!("{cut}...")
+        } else {
+            v
+        };
+        s.push_str(&format!(" @{}={v}", a.name));
+    }
+    s
+}
+
+fn tree_lines(g: &Group, depth: usize, out: &mut String) -> Result<()> {
+    out.push_str(&format!("{}{}", g.path, attr_summary(&g.attrs)));
+    out.push('\n');
+    if depth > 64 {
+        return Ok(());
+    }
+    for name in g.member_names() {
+        match g.member(&name)? {
+            Node::Group(sub) => tree_lines(&sub, depth + 1, out)?,
+            Node::Dataset(d) => {
+                out.push_str(&format!(
+                    "{}: {} {:?}{}\n",
+                    d.path,
+                    d.dtype.describe(),
+                    d.shape,
+                    attr_summary(&d.attrs)
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A group: named members (sub-groups and datasets) and attributes.

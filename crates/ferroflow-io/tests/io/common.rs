@@ -107,6 +107,7 @@ fn walk_inner(g: &Group, depth: usize, budget: &mut usize) -> ferroflow_core::Re
 /// Opens bytes and walks the whole file.
 pub fn walk_bytes(name: &str, bytes: Vec<u8>) -> ferroflow_core::Result<usize> {
     let f = File::from_bytes(name, bytes)?;
+    let _ = f.tree();
     walk(&f.root()?)
 }
 

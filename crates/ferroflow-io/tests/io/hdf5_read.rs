@@ -234,6 +234,16 @@ fn real_keras_weights_file_structure() {
 }
 
 #[test]
+fn tree_lists_groups_datasets_and_attributes() {
+    let f = File::open(fixture("mlp.weights.h5")).unwrap();
+    let t = f.tree().unwrap();
+    assert!(t.contains("/layers/dense/vars @name=\"dense\"\n"), "{t}");
+    assert!(t.contains("/layers/dense/vars/0: float32 [8, 16]\n"), "{t}");
+    assert!(t.contains("/optimizer/vars/0: int64 []\n"), "{t}");
+    assert!(t.starts_with("/\n"), "{t}");
+}
+
+#[test]
 fn not_hdf5_and_missing_files_are_errors() {
     let err = File::open(fixture("make_fixtures.py"))
         .err()
