@@ -454,3 +454,52 @@ print(json.dumps({{
         .unwrap();
     assert_close(&m0[..5], &floats("m0"), 1e-12, "adam m of dense/kernel");
 }
+
+#[test]
+fn legacy_split_name_attributes_are_joined() {
+    // Keras splits attribute lists above 64 KiB into `layer_names0`, `layer_names1`, ...; an
+    // empty `weight_names` is an empty float64 array. Built here with our writer.
+    use ferroflow_io::hdf5::AttrValue;
+    let path = tmp("split.h5");
+    let (k, b, k2) = (inputs(&[8, 3]), inputs(&[3]), inputs(&[3, 2]));
+    let mut w = File::create(&path);
+    let root = w.root();
+    root.set_attr("layer_names0", AttrValue::FixedStrings(vec!["d".into()]));
+    root.set_attr(
+        "layer_names1",
+        AttrValue::Strings(vec!["drop".into(), "d2".into()]),
+    );
+    let empty = Tensor::from_vec(Vec::<f64>::new(), &[0]).unwrap();
+    root.group("drop").unwrap().set_attr("weight_names", empty);
+    let names = |v: &[&str]| AttrValue::Strings(v.iter().map(|s| s.to_string()).collect());
+    root.group("d")
+        .unwrap()
+        .set_attr("weight_names", names(&["d/kernel:0", "d/bias:0"]));
+    root.create_dataset("d/d/kernel:0", &k).unwrap();
+    root.create_dataset("d/d/bias:0", &b).unwrap();
+    root.group("d2")
+        .unwrap()
+        .set_attr("weight_names", names(&["d2/kernel:0"]));
+    root.create_dataset("d2/d2/kernel:0", &k2).unwrap();
+    w.close().unwrap();
+    let model = |bias: bool| {
+        let mut m = Sequential::new();
+        m.add(Input::new(&[8])).unwrap();
+        m.add(Dense::new(3)).unwrap();
+        m.add(Dropout::new(0.5)).unwrap();
+        m.add(Dense::new(2).use_bias(bias)).unwrap();
+        m
+    };
+    let mut m = model(false);
+    load_weights(&mut m, &path).unwrap();
+    let got = m.get_weights();
+    for (g, want) in got.iter().zip([&k, &b, &k2]) {
+        assert_eq!(g.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    }
+    let mut with_bias = model(true);
+    let err = load_weights(&mut with_bias, &path).unwrap_err().to_string();
+    assert!(
+        err.contains("has 2 weights") && err.contains("\"d2\""),
+        "{err}"
+    );
+}
