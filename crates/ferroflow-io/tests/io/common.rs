@@ -13,11 +13,11 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A fresh temporary path.
+/// A fresh path in a new directory under cargo's per-target temporary directory.
 pub fn tmp(name: &str) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "ff_io_{}_{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)

@@ -191,6 +191,26 @@ fn writer_output_reads_back() {
 }
 
 #[test]
+fn bfloat16_is_stored_as_keras_does() {
+    // Keras stores bfloat16 variables as 2-byte opaque data with a `dtype="bfloat16"` attribute.
+    let path = tmp("bf16.h5");
+    let t = Tensor::from_f64_slice(DType::BF16, &[1.5, -2.0, 0.15625], &[3]).unwrap();
+    let mut w = File::create(&path);
+    w.root().create_dataset("v", &t).unwrap();
+    w.close().unwrap();
+    let f = File::open(&path).unwrap();
+    let d = f.dataset("v").unwrap();
+    assert!(matches!(
+        d.datatype(),
+        ferroflow_io::hdf5::Datatype::Opaque { size: 2, .. }
+    ));
+    assert_eq!(d.attr("dtype").unwrap().as_string().unwrap(), "bfloat16");
+    let back = d.read().unwrap();
+    assert_eq!(back.dtype(), DType::BF16);
+    assert_eq!(back.to_f64_vec(), vec![1.5, -2.0, 0.15625]);
+}
+
+#[test]
 fn writer_is_deterministic_and_atomic() {
     let path = tmp("det.h5");
     write_sample(&path);
