@@ -95,6 +95,7 @@ impl FunctionalNet {
             ));
         }
         let mut values: HashMap<(usize, usize), Tensor> = HashMap::new();
+        let mut masks: HashMap<(usize, usize), Tensor> = HashMap::new();
         for (t, x) in self.inputs.iter().zip(inputs) {
             values.insert((t.node.id, 0), x.clone());
         }
@@ -108,7 +109,17 @@ impl FunctionalNet {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let outs = n.layer.call_many(&args, training)?;
+            // Keras's mask propagation: a layer gets its inputs' masks; its first output's mask
+            // is kept for the layers after it.
+            let in_masks: Vec<Option<Tensor>> = n
+                .inputs
+                .iter()
+                .map(|t| masks.get(&(t.node.id, t.index)).cloned())
+                .collect();
+            let (outs, mask) = n.layer.call_masked(&args, &in_masks, training)?;
+            if let Some(m) = mask {
+                masks.insert((n.id, 0), m);
+            }
             for (i, o) in outs.into_iter().enumerate() {
                 values.insert((n.id, i), o);
             }

@@ -58,8 +58,22 @@ impl SequentialNet {
             ));
         };
         let mut x = x.clone();
+        // Keras's mask propagation: each layer gets the previous layer's output mask.
+        let mut mask: Option<Tensor> = None;
         for layer in &self.layers {
-            x = layer.call(&x, training)?;
+            let (mut out, m) = layer.call_masked(std::slice::from_ref(&x), &[mask], training)?;
+            if out.len() != 1 {
+                return Err(Error::invalid(
+                    model,
+                    format!(
+                        "all layers in a Sequential model should have a single output; layer {:?} returned {}",
+                        layer.name(),
+                        out.len()
+                    ),
+                ));
+            }
+            x = out.remove(0);
+            mask = m;
         }
         Ok(vec![x])
     }

@@ -1,0 +1,758 @@
+//! Sequence layers (Embedding, Masking, SimpleRNN, LSTM, GRU, RNN, Bidirectional,
+//! TimeDistributed) and `pad_sequences`: outputs against real Keras 3.15 (values written by
+//! fixtures/rnn_ref.py into fixtures/rnn_ref_values.rs), a plain-loop f64 LSTM step, finite
+//! difference gradient checks in f64, masks through models, weight names, and errors.
+
+use ferroflow_core::testing::check_gradients;
+use ferroflow_core::{ops, DType, GradientTape, Tensor};
+use ferroflow_keras::layers::*;
+use ferroflow_keras::models::Model;
+use ferroflow_keras::prelude::*;
+use ferroflow_keras::utils::pad_sequences;
+
+#[allow(dead_code)]
+mod keras_ref {
+    include!("fixtures/rnn_ref_values.rs");
+}
+use keras_ref as r;
+
+/// The fixture pattern of rnn_ref.py: `((i·7 + salt) mod 13 − 6) / 20`.
+fn fill_vals(n: usize, salt: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i * 7 + salt) % 13) as f64 / 20.0 - 0.3)
+        .collect()
+}
+
+fn fill(shape: &[usize], salt: usize, dtype: DType) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_f64_slice(dtype, &fill_vals(n, salt), shape).unwrap()
+}
+
+/// The test input `fill((2, 4, 3), 1) * 2` of rnn_ref.py.
+fn x_in() -> Tensor {
+    let v: Vec<f64> = fill_vals(24, 1).iter().map(|v| v * 2.0).collect();
+    Tensor::from_f64_slice(DType::F32, &v, &[2, 4, 3]).unwrap()
+}
+
+/// rnn_ref.py's mask `[[1, 1, 1, 0], [1, 0, 1, 1]]`.
+fn mask_in() -> Tensor {
+    Tensor::from_vec(
+        vec![true, true, true, false, true, false, true, true],
+        &[2, 4],
+    )
+    .unwrap()
+}
+
+/// Sets every weight `k` of a built layer to `fill(shape, salt + 3k)`, as `set_cell` does.
+fn set_fill(layer: &LayerHandle, salt: usize) {
+    let mut l = layer.lock();
+    let ws: Vec<Tensor> = l
+        .weights()
+        .iter()
+        .enumerate()
+        .map(|(k, w)| fill(&w.shape(), salt + 3 * k, DType::F32))
+        .collect();
+    l.set_weights(&ws).unwrap();
+}
+
+fn close(got: &Tensor, want: &[f32], tol: f64) {
+    let g = got.to_f64_vec();
+    assert_eq!(g.len(), want.len(), "length: got {g:?}");
+    for (i, (a, b)) in g.iter().zip(want).enumerate() {
+        assert!(
+            (a - *b as f64).abs() <= tol,
+            "element {i}: got {a}, Keras {b}\n got {g:?}\nwant {want:?}"
+        );
+    }
+}
+
+/// Builds `layer` on the test input, sets the fixture weights, and runs it (with a mask and
+/// extra inputs if given).
+fn run(layer: impl Layer, extra: &[Tensor], mask: Option<Tensor>) -> Vec<Tensor> {
+    let h = LayerHandle::new(layer);
+    h.build(&[vec![None, Some(4), Some(3)]]).unwrap();
+    set_fill(&h, 0);
+    let mut inputs = vec![x_in()];
+    inputs.extend_from_slice(extra);
+    h.call_masked(&inputs, &[mask], false).unwrap().0
+}
+
+const TOL: f64 = 2e-6;
+
+#[test]
+fn lstm_sequences_and_states_match_keras() {
+    let y = run(
+        LSTM::new(3).return_sequences(true).return_state(true),
+        &[],
+        None,
+    );
+    assert_eq!(y.len(), 3);
+    assert_eq!(y[0].shape(), &[2, 4, 3]);
+    assert_eq!(y[1].shape(), &[2, 3]);
+    close(&y[0], r::LSTM_SEQ_STATE_0, TOL);
+    close(&y[1], r::LSTM_SEQ_STATE_1, TOL);
+    close(&y[2], r::LSTM_SEQ_STATE_2, TOL);
+}
+
+#[test]
+fn lstm_go_backwards_matches_keras() {
+    let y = run(
+        LSTM::new(3).go_backwards(true).return_sequences(true),
+        &[],
+        None,
+    );
+    close(&y[0], r::LSTM_BACK_0, TOL);
+}
+
+#[test]
+fn lstm_mask_matches_keras() {
+    let y = run(
+        LSTM::new(3).return_sequences(true).return_state(true),
+        &[],
+        Some(mask_in()),
+    );
+    close(&y[0], r::LSTM_MASK_0, TOL);
+    close(&y[1], r::LSTM_MASK_1, TOL);
+    close(&y[2], r::LSTM_MASK_2, TOL);
+}
+
+#[test]
+fn lstm_initial_state_matches_keras() {
+    let h0 = fill(&[2, 3], 5, DType::F32);
+    let c0 = fill(&[2, 3], 6, DType::F32);
+    let y = run(LSTM::new(3).return_state(true), &[h0, c0], None);
+    close(&y[0], r::LSTM_INIT_0, TOL);
+    close(&y[1], r::LSTM_INIT_1, TOL);
+    close(&y[2], r::LSTM_INIT_2, TOL);
+}
+
+#[test]
+fn gru_both_reset_modes_and_mask_match_keras() {
+    let y = run(
+        GRU::new(3).return_sequences(true).return_state(true),
+        &[],
+        None,
+    );
+    close(&y[0], r::GRU_AFTER_0, TOL);
+    close(&y[1], r::GRU_AFTER_1, TOL);
+    let y = run(
+        GRU::new(3).return_sequences(true).reset_after(false),
+        &[],
+        None,
+    );
+    close(&y[0], r::GRU_BEFORE_0, TOL);
+    let y = run(
+        GRU::new(3).return_sequences(true).go_backwards(true),
+        &[],
+        Some(mask_in()),
+    );
+    close(&y[0], r::GRU_MASK_BACK_0, TOL);
+}
+
+#[test]
+fn simple_rnn_matches_keras() {
+    let y = run(
+        SimpleRNN::new(3).return_sequences(true).return_state(true),
+        &[],
+        None,
+    );
+    close(&y[0], r::SRNN_0, TOL);
+    close(&y[1], r::SRNN_1, TOL);
+    let y = run(
+        SimpleRNN::new(3).return_sequences(true),
+        &[],
+        Some(mask_in()),
+    );
+    close(&y[0], r::SRNN_MASK_0, TOL);
+}
+
+#[test]
+fn generic_rnn_with_cell_equals_lstm() {
+    let y = run(
+        RNN::new(LSTMCell::new(3))
+            .return_sequences(true)
+            .return_state(true),
+        &[],
+        None,
+    );
+    close(&y[0], r::LSTM_SEQ_STATE_0, TOL);
+    close(&y[2], r::LSTM_SEQ_STATE_2, TOL);
+}
+
+#[test]
+fn bidirectional_merge_modes_match_keras() {
+    let cases: [(&str, &[f32]); 4] = [
+        ("concat", r::BI_CONCAT_0),
+        ("sum", r::BI_SUM_0),
+        ("mul", r::BI_MUL_0),
+        ("ave", r::BI_AVE_0),
+    ];
+    for (mode, want) in cases {
+        let y = run(
+            Bidirectional::new(LSTM::new(2).return_sequences(true)).merge_mode(mode),
+            &[],
+            None,
+        );
+        assert_eq!(y.len(), 1);
+        close(&y[0], want, TOL);
+    }
+    let y = run(
+        Bidirectional::new(LSTM::new(2).return_sequences(true)).no_merge(),
+        &[],
+        None,
+    );
+    close(&y[0], r::BI_NONE_0, TOL);
+    close(&y[1], r::BI_NONE_1, TOL);
+    let y = run(
+        Bidirectional::new(GRU::new(2).return_sequences(true)),
+        &[],
+        Some(mask_in()),
+    );
+    close(&y[0], r::BI_GRU_MASK_0, TOL);
+    let y = run(
+        Bidirectional::new(LSTM::new(2).return_state(true)),
+        &[],
+        None,
+    );
+    assert_eq!(y.len(), 5);
+    close(&y[0], r::BI_LSTM_STATE_0, TOL);
+    close(&y[1], r::BI_LSTM_STATE_1, TOL);
+    close(&y[2], r::BI_LSTM_STATE_2, TOL);
+    close(&y[3], r::BI_LSTM_STATE_3, TOL);
+    close(&y[4], r::BI_LSTM_STATE_4, TOL);
+}
+
+#[test]
+fn bidirectional_weight_names_and_shapes_as_keras() {
+    let bi = LayerHandle::new(Bidirectional::new(LSTM::new(2).named("lstm")).named("bidi"));
+    bi.build(&[vec![None, Some(5), Some(3)]]).unwrap();
+    let names: Vec<String> = bi
+        .lock()
+        .weights()
+        .iter()
+        .map(|w| w.name().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "bidi/forward_lstm/lstm_cell/kernel",
+            "bidi/forward_lstm/lstm_cell/recurrent_kernel",
+            "bidi/forward_lstm/lstm_cell/bias",
+            "bidi/backward_lstm/lstm_cell/kernel",
+            "bidi/backward_lstm/lstm_cell/recurrent_kernel",
+            "bidi/backward_lstm/lstm_cell/bias",
+        ]
+    );
+    let out = bi
+        .compute_output_shape(&[vec![None, Some(5), Some(3)]])
+        .unwrap();
+    assert_eq!(out, vec![vec![None, Some(4)]]);
+}
+
+#[test]
+fn embedding_mask_zero_feeds_lstm_in_sequential_and_functional() {
+    let ids = Tensor::from_vec(vec![0i32, 0, 1, 2, 0, 3, 1, 2], &[2, 4]).unwrap();
+    let setup = |emb: &LayerHandle, lstm: &LayerHandle| {
+        emb.lock()
+            .set_weights(&[fill(&[5, 3], 2, DType::F32)])
+            .unwrap();
+        set_fill(lstm, 0);
+    };
+    // Sequential.
+    let emb = LayerHandle::new(Embedding::new(5, 3).mask_zero(true));
+    let lstm = LayerHandle::new(LSTM::new(2).return_sequences(true));
+    let mut m = Sequential::new();
+    m.add(Input::with_shape(&[Some(4)], DType::I32, None))
+        .unwrap();
+    m.add(emb.clone()).unwrap();
+    m.add(lstm.clone()).unwrap();
+    setup(&emb, &lstm);
+    let y = m.call(std::slice::from_ref(&ids), false).unwrap();
+    assert_eq!(y[0].shape(), &[2, 4, 2]);
+    close(&y[0], r::EMB_LSTM, TOL);
+    // Functional.
+    let inp = Input::with_shape(&[Some(4)], DType::I32, None);
+    let emb = LayerHandle::new(Embedding::new(5, 3).mask_zero(true));
+    let lstm = LayerHandle::new(LSTM::new(2).return_sequences(true));
+    let h = emb.apply(inp.clone()).unwrap();
+    let out = lstm.apply(h).unwrap();
+    let model = Model::new(inp, out).unwrap();
+    setup(&emb, &lstm);
+    let y = model.call(&[ids], false).unwrap();
+    close(&y[0], r::EMB_LSTM, TOL);
+}
+
+#[test]
+fn masking_layer_feeds_simple_rnn() {
+    let mut xm = x_in().to_f64_vec();
+    for f in 0..3 {
+        xm[3 * 3 + f] = 0.0; // sample 0, step 3
+        xm[12 + f] = 0.0; // sample 1, step 0
+    }
+    let xm = Tensor::from_f64_slice(DType::F32, &xm, &[2, 4, 3]).unwrap();
+    let rnn = LayerHandle::new(SimpleRNN::new(2));
+    let mut m = Sequential::new();
+    m.add(Input::new(&[4, 3])).unwrap();
+    m.add(Masking::new(0.0)).unwrap();
+    m.add(rnn.clone()).unwrap();
+    set_fill(&rnn, 0);
+    let y = m.call(&[xm], false).unwrap();
+    close(&y[0], r::MASKING_SRNN, TOL);
+}
+
+#[test]
+fn masking_output_and_mask_by_hand() {
+    let x = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 0.0, 0.0, 2.0], &[1, 3, 2]).unwrap();
+    let m = LayerHandle::new(Masking::new(0.0));
+    let (y, mask) = m.call_masked(&[x], &[], false).unwrap();
+    assert_eq!(
+        y[0].to_vec::<f32>().unwrap(),
+        vec![1.0, 0.0, 0.0, 0.0, 0.0, 2.0]
+    );
+    assert_eq!(
+        mask.unwrap().to_vec::<bool>().unwrap(),
+        vec![true, false, true]
+    );
+    // A non-zero mask value: steps equal to it everywhere are zeroed.
+    let x = Tensor::from_vec(vec![5.0f32, 5.0, 1.0, 5.0], &[1, 2, 2]).unwrap();
+    let m = LayerHandle::new(Masking::new(5.0));
+    let (y, mask) = m.call_masked(&[x], &[], false).unwrap();
+    assert_eq!(y[0].to_vec::<f32>().unwrap(), vec![0.0, 0.0, 1.0, 5.0]);
+    assert_eq!(mask.unwrap().to_vec::<bool>().unwrap(), vec![false, true]);
+}
+
+#[test]
+fn stateful_lstm_carries_states_until_reset() {
+    let l = LayerHandle::new(LSTM::new(3).stateful(true).named("st"));
+    l.build(&[vec![Some(2), Some(4), Some(3)]]).unwrap();
+    set_fill(&l, 0);
+    let first = l.call(&x_in(), false).unwrap();
+    let second = l.call(&x_in(), false).unwrap();
+    close(&second, r::LSTM_STATEFUL_2, TOL);
+    // Another batch size is an error.
+    let err = l
+        .call(&ops::zeros(&[3, 4, 3], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stateful"), "{err}");
+    // reset_states (on the layer itself): back to the first call's result.
+    let mut raw = LSTM::new(3).stateful(true);
+    raw.build(&[vec![Some(2), Some(4), Some(3)]]).unwrap();
+    let ws = l.lock().get_weights();
+    raw.set_weights(&ws).unwrap();
+    raw.call(&[x_in()], false).unwrap();
+    raw.reset_states();
+    let again = raw.call(&[x_in()], false).unwrap();
+    close(&again[0], &first.to_vec::<f32>().unwrap(), 0.0);
+    close(&first, r::LSTM_SEQ_STATE_1, TOL);
+}
+
+#[test]
+fn time_distributed_dense_matches_keras() {
+    let td = LayerHandle::new(TimeDistributed::new(Dense::new(2)));
+    td.build(&[vec![None, Some(4), Some(3)]]).unwrap();
+    td.lock()
+        .set_weights(&[fill(&[3, 2], 0, DType::F32), fill(&[2], 3, DType::F32)])
+        .unwrap();
+    let y = td.call(&x_in(), false).unwrap();
+    assert_eq!(y.shape(), &[2, 4, 2]);
+    close(&y, r::TD_DENSE, TOL);
+    let s = td
+        .compute_output_shape(&[vec![None, None, Some(3)]])
+        .unwrap();
+    assert_eq!(s, vec![vec![None, None, Some(2)]]);
+}
+
+#[test]
+fn pad_sequences_matches_keras() {
+    let seqs: Vec<Vec<i64>> = vec![vec![1, 2, 3, 4], vec![5, 6], vec![7], vec![]];
+    let cases: [(&str, &str, &[f32]); 4] = [
+        ("pre", "pre", r::PAD_PRE_PRE),
+        ("pre", "post", r::PAD_PRE_POST),
+        ("post", "pre", r::PAD_POST_PRE),
+        ("post", "post", r::PAD_POST_POST),
+    ];
+    for (p, t, want) in cases {
+        let y = pad_sequences(&seqs, Some(3), DType::I32, p, t, -1.0).unwrap();
+        assert_eq!(y.shape(), &[4, 3]);
+        assert_eq!(y.dtype(), DType::I32);
+        close(&y, want, 0.0);
+    }
+    let y = pad_sequences(&seqs, None, DType::I32, "pre", "pre", 0.0).unwrap();
+    assert_eq!(y.shape(), &[4, 4]);
+    close(&y, r::PAD_NONE, 0.0);
+    let y = pad_sequences(
+        &[vec![1.5f64, 2.5], vec![3.7]],
+        None,
+        DType::F32,
+        "pre",
+        "pre",
+        0.25,
+    )
+    .unwrap();
+    close(&y, r::PAD_FLOAT, 0.0);
+    // Errors, as Keras's ValueErrors.
+    let e = pad_sequences(&seqs, None, DType::I32, "middle", "pre", 0.0).unwrap_err();
+    assert!(e.to_string().contains("padding type"), "{e}");
+    let e = pad_sequences(&seqs, None, DType::I32, "pre", "both", 0.0).unwrap_err();
+    assert!(e.to_string().contains("truncating type"), "{e}");
+}
+
+#[test]
+fn param_counts_and_weight_paths_as_keras() {
+    let mut m = Sequential::new();
+    m.add(Input::with_shape(&[Some(7)], DType::I32, None))
+        .unwrap();
+    m.add(Embedding::new(1000, 16)).unwrap();
+    m.add(LSTM::new(32).return_sequences(true)).unwrap();
+    m.add(GRU::new(8)).unwrap();
+    m.add(Dense::new(1)).unwrap();
+    let counts: Vec<f32> = m
+        .layers()
+        .iter()
+        .map(|l| l.lock().count_params() as f32)
+        .collect();
+    assert_eq!(counts, r::PARAM_COUNTS);
+    // Keras's paths are `model/layer/...`; ours `layer/...`. Compare from the cell on.
+    let ours: Vec<String> = m.weights().iter().map(|w| w.name().to_string()).collect();
+    assert_eq!(ours.len(), r::PATHS.len());
+    for (o, k) in ours.iter().zip(r::PATHS) {
+        let k_tail: Vec<&str> = k.split('/').skip(2).collect();
+        let o_tail: Vec<&str> = o.split('/').skip(1).collect();
+        assert_eq!(o_tail, k_tail, "{o} vs {k}");
+    }
+    let shapes: Vec<Vec<usize>> = m.weights().iter().map(|w| w.shape()).collect();
+    assert_eq!(
+        shapes,
+        vec![
+            vec![1000, 16],
+            vec![16, 128],
+            vec![32, 128],
+            vec![128],
+            vec![32, 24],
+            vec![8, 24],
+            vec![2, 24],
+            vec![8, 1],
+            vec![1],
+        ]
+    );
+    let s = m.summary_string(Some(100));
+    assert!(s.contains("6,272") && s.contains("1,008"), "{s}");
+}
+
+#[test]
+fn lstm_default_init_follows_keras() {
+    let l = LayerHandle::new(LSTM::new(3));
+    l.build(&[vec![None, None, Some(2)]]).unwrap();
+    let w = l.lock().get_weights();
+    // unit_forget_bias: [0]*u ++ [1]*u ++ [0]*2u.
+    assert_eq!(
+        w[2].to_vec::<f32>().unwrap(),
+        vec![0., 0., 0., 1., 1., 1., 0., 0., 0., 0., 0., 0.]
+    );
+    // Orthogonal recurrent kernel [3, 12]: rows orthonormal (U Uᵀ = I).
+    let u = w[1].to_f64_vec();
+    for i in 0..3 {
+        for j in 0..3 {
+            let d: f64 = (0..12).map(|k| u[i * 12 + k] * u[j * 12 + k]).sum();
+            let want = if i == j { 1.0 } else { 0.0 };
+            assert!((d - want).abs() < 1e-5, "U Uᵀ[{i},{j}] = {d}");
+        }
+    }
+    let g = LayerHandle::new(GRU::new(3).reset_after(false));
+    g.build(&[vec![None, None, Some(2)]]).unwrap();
+    assert_eq!(g.lock().get_weights()[2].shape(), &[9]);
+}
+
+fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+/// One LSTM step written as plain loops in f64 (gate order i, f, c, o).
+#[test]
+fn lstm_one_step_matches_plain_loop() {
+    let (b, d, u) = (2, 3, 2);
+    let x = fill_vals(b * d, 4);
+    let k = fill_vals(d * 4 * u, 0);
+    let rk = fill_vals(u * 4 * u, 3);
+    let bias = fill_vals(4 * u, 6);
+    let h0 = fill_vals(b * u, 8);
+    let c0 = fill_vals(b * u, 9);
+    let mut want_h = vec![0.0; b * u];
+    let mut want_c = vec![0.0; b * u];
+    for n in 0..b {
+        let mut z = vec![0.0; 4 * u];
+        for (j, zj) in z.iter_mut().enumerate() {
+            *zj = bias[j];
+            for i in 0..d {
+                *zj += x[n * d + i] * k[i * 4 * u + j];
+            }
+            for i in 0..u {
+                *zj += h0[n * u + i] * rk[i * 4 * u + j];
+            }
+        }
+        for j in 0..u {
+            let ig = sigmoid(z[j]);
+            let fg = sigmoid(z[u + j]);
+            let cc = z[2 * u + j].tanh();
+            let og = sigmoid(z[3 * u + j]);
+            let c = fg * c0[n * u + j] + ig * cc;
+            want_c[n * u + j] = c;
+            want_h[n * u + j] = og * c.tanh();
+        }
+    }
+    let t = |v: &[f64], s: &[usize]| Tensor::from_f64_slice(DType::F64, v, s).unwrap();
+    let mut l = LSTM::new(u).return_state(true);
+    let out = l
+        .rnn_mut()
+        .call_with_weights(
+            &[t(&k, &[d, 4 * u]), t(&rk, &[u, 4 * u]), t(&bias, &[4 * u])],
+            &[t(&x, &[b, 1, d]), t(&h0, &[b, u]), t(&c0, &[b, u])],
+            None,
+            false,
+        )
+        .unwrap();
+    assert_eq!(out[0].dtype(), DType::F64);
+    let (gh, gc) = (out[1].to_f64_vec(), out[2].to_f64_vec());
+    for i in 0..b * u {
+        assert!((gh[i] - want_h[i]).abs() < 1e-12, "{gh:?} vs {want_h:?}");
+        assert!((gc[i] - want_c[i]).abs() < 1e-12, "{gc:?} vs {want_c:?}");
+    }
+}
+
+/// Finite-difference checks (f64) of the tape's gradients through a whole sequence, with
+/// respect to the input, the initial states and every weight.
+#[test]
+fn lstm_and_gru_gradients_match_finite_differences() {
+    let t =
+        |shape: &[usize], seed: u64| ferroflow_core::testing::test_tensor(shape, seed, -0.8, 0.8);
+    // LSTM: inputs [x, h0, c0, kernel, recurrent_kernel, bias].
+    let lstm_inputs = vec![
+        t(&[2, 3, 2], 1),
+        t(&[2, 2], 2),
+        t(&[2, 2], 3),
+        t(&[2, 8], 4),
+        t(&[2, 8], 5),
+        t(&[8], 6),
+    ];
+    let f = |v: &[Tensor]| {
+        let mut l = LSTM::new(2).return_sequences(true).return_state(true);
+        let out = l.rnn_mut().call_with_weights(
+            &v[3..6],
+            &[v[0].clone(), v[1].clone(), v[2].clone()],
+            Some(&Tensor::from_vec(vec![true, true, false, true, false, true], &[2, 3]).unwrap()),
+            false,
+        )?;
+        ops::concat(
+            &[
+                &ops::reshape(&out[0], &[-1])?,
+                &ops::reshape(&out[2], &[-1])?,
+            ],
+            0,
+        )
+    };
+    check_gradients(f, &lstm_inputs, &[0, 1, 2, 3, 4, 5]).unwrap();
+    // GRU, both reset modes: inputs [x, h0, kernel, recurrent_kernel, bias].
+    for reset_after in [true, false] {
+        let bias_shape: &[usize] = if reset_after { &[2, 6] } else { &[6] };
+        let inputs = vec![
+            t(&[2, 3, 2], 7),
+            t(&[2, 2], 8),
+            t(&[2, 6], 9),
+            t(&[2, 6], 10),
+            t(bias_shape, 11),
+        ];
+        let f = |v: &[Tensor]| {
+            let mut l = GRU::new(2).return_sequences(true).reset_after(reset_after);
+            let out = l.rnn_mut().call_with_weights(
+                &v[2..5],
+                &[v[0].clone(), v[1].clone()],
+                None,
+                false,
+            )?;
+            Ok(out[0].clone())
+        };
+        check_gradients(f, &inputs, &[0, 1, 2, 3, 4]).unwrap();
+    }
+}
+
+#[test]
+fn gradients_reach_embeddings_and_cell_weights() {
+    let emb = LayerHandle::new(Embedding::new(5, 3));
+    let lstm = LayerHandle::new(LSTM::new(2));
+    let ids = Tensor::from_vec(vec![1i32, 2, 2, 0], &[2, 2]).unwrap();
+    let e = emb.call(&ids, false).unwrap();
+    lstm.call(&e, false).unwrap();
+    let mut vars = emb.lock().weights();
+    vars.extend(lstm.lock().weights());
+    let tape = GradientTape::new();
+    let y = lstm.call(&emb.call(&ids, true).unwrap(), true).unwrap();
+    let loss = ops::reduce_sum(&y, ops::Axes::All, false).unwrap();
+    let src: Vec<&dyn ferroflow_core::Watchable> = vars
+        .iter()
+        .map(|v| v as &dyn ferroflow_core::Watchable)
+        .collect();
+    let g = tape.gradient(&loss, &src).unwrap();
+    let ge = g[0].as_ref().expect("embedding gradient").to_f64_vec();
+    // Rows 3 and 4 are never looked up: zero gradient; rows 1 and 2 get one.
+    assert!(ge[9..15].iter().all(|&v| v == 0.0), "{ge:?}");
+    assert!(ge[3..9].iter().any(|&v| v != 0.0), "{ge:?}");
+    for gw in &g[1..] {
+        assert!(gw.is_some());
+    }
+}
+
+#[test]
+fn dropout_masks_are_fixed_across_time_steps() {
+    // kernel = I, recurrent kernel = 0, no bias, linear: output_t = x_t · mask.
+    let l = LayerHandle::new(
+        SimpleRNN::new(4)
+            .activation("linear")
+            .use_bias(false)
+            .dropout(0.5)
+            .return_sequences(true)
+            .seed(7),
+    );
+    l.build(&[vec![None, Some(6), Some(4)]]).unwrap();
+    let eye = ops::eye(4, 4, DType::F32);
+    l.lock()
+        .set_weights(&[eye, ops::zeros(&[4, 4], DType::F32)])
+        .unwrap();
+    let x = ops::ones(&[3, 6, 4], DType::F32);
+    assert_eq!(
+        l.call(&x, false).unwrap().to_vec::<f32>().unwrap(),
+        vec![1.0; 72]
+    );
+    let y = l.call(&x, true).unwrap().to_vec::<f32>().unwrap();
+    assert!(y.iter().all(|&v| v == 0.0 || v == 2.0), "{y:?}");
+    assert!(y.contains(&0.0) && y.contains(&2.0));
+    for n in 0..3 {
+        let first = &y[n * 24..n * 24 + 4];
+        for t in 1..6 {
+            assert_eq!(&y[n * 24 + t * 4..n * 24 + t * 4 + 4], first);
+        }
+    }
+    // LSTM/GRU with recurrent dropout (Keras's per-gate masks) run and change the output only in
+    // training.
+    for layer in [
+        LayerHandle::new(LSTM::new(3).dropout(0.3).recurrent_dropout(0.4)),
+        LayerHandle::new(GRU::new(3).dropout(0.3).recurrent_dropout(0.4)),
+        LayerHandle::new(GRU::new(3).recurrent_dropout(0.4).reset_after(false)),
+    ] {
+        let a = layer.call(&x_in(), false).unwrap().to_f64_vec();
+        let b = layer.call(&x_in(), false).unwrap().to_f64_vec();
+        assert_eq!(a, b);
+        let c = layer.call(&x_in(), true).unwrap().to_f64_vec();
+        assert!(c.iter().all(|v| v.is_finite()));
+        assert_ne!(a, c);
+    }
+}
+
+#[test]
+fn recurrent_output_shapes_and_masks() {
+    let l = LayerHandle::new(LSTM::new(5).return_sequences(true).return_state(true));
+    let s = l
+        .compute_output_shape(&[vec![None, None, Some(3)]])
+        .unwrap();
+    assert_eq!(
+        s,
+        vec![
+            vec![None, None, Some(5)],
+            vec![None, Some(5)],
+            vec![None, Some(5)]
+        ]
+    );
+    // The output keeps the mask only with return_sequences.
+    let seq = LayerHandle::new(GRU::new(2).return_sequences(true));
+    let (_, m) = seq
+        .call_masked(&[x_in()], &[Some(mask_in())], false)
+        .unwrap();
+    assert_eq!(
+        m.unwrap().to_vec::<bool>().unwrap(),
+        mask_in().to_vec::<bool>().unwrap()
+    );
+    let last = LayerHandle::new(GRU::new(2));
+    let (_, m) = last
+        .call_masked(&[x_in()], &[Some(mask_in())], false)
+        .unwrap();
+    assert!(m.is_none());
+    // A layer without masking support drops the mask.
+    let d = LayerHandle::new(Dense::new(2));
+    let (_, m) = d.call_masked(&[x_in()], &[Some(mask_in())], false).unwrap();
+    assert!(m.is_none());
+}
+
+#[test]
+fn errors_name_the_layer() {
+    let l = LayerHandle::new(LSTM::new(2).named("my_lstm"));
+    let e = l
+        .call(&ops::zeros(&[2, 3], DType::F32), false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("my_lstm"), "{e}");
+    let l = LayerHandle::new(LSTM::new(2).named("lstm_states"));
+    let e = l
+        .call_many(&[x_in(), ops::zeros(&[2, 2], DType::F32)], false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("initial state"), "{e}");
+    let l = LayerHandle::new(GRU::new(2).named("gru_bad_state"));
+    let e = l
+        .call_many(&[x_in(), ops::zeros(&[2, 5], DType::F32)], false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("initial state"), "{e}");
+    let l = LayerHandle::new(SimpleRNN::new(2).dropout(1.5).named("srnn_drop"));
+    let e = l.call(&x_in(), false).unwrap_err().to_string();
+    assert!(e.contains("dropout"), "{e}");
+    let emb = LayerHandle::new(Embedding::new(3, 2).named("emb_range"));
+    let e = emb
+        .call(&Tensor::from_vec(vec![0i32, 3], &[1, 2]).unwrap(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("out of range") && e.contains("emb_range"), "{e}");
+    let bi = LayerHandle::new(Bidirectional::new(LSTM::new(2)).merge_mode("max"));
+    let e = bi.call(&x_in(), false).unwrap_err().to_string();
+    assert!(e.contains("merge mode"), "{e}");
+    let l = LayerHandle::new(LSTM::new(2));
+    let e = l
+        .call_masked(
+            &[x_in()],
+            &[Some(Tensor::from_vec(vec![true; 3], &[1, 3]).unwrap())],
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("mask"), "{e}");
+    let td = LayerHandle::new(TimeDistributed::new(Dense::new(2)));
+    assert!(td.call(&ops::zeros(&[2, 3], DType::F32), false).is_err());
+}
+
+#[test]
+fn lstm_trains_in_a_sequential_model() {
+    ferroflow_keras::utils::set_random_seed(3);
+    let mut m = Sequential::new();
+    m.add(Input::new(&[5, 2])).unwrap();
+    m.add(LSTM::new(8)).unwrap();
+    m.add(Dense::new(1)).unwrap();
+    m.compile("adam", "mse", ()).unwrap();
+    // Target: the sum of the first feature over time.
+    let x = ferroflow_core::testing::test_tensor(&[64, 5, 2], 9, -1.0, 1.0);
+    let x = ops::cast(&x, DType::F32).unwrap();
+    let y = ops::reduce_sum(
+        &ops::slice(&x, &[0, 0, 0], &[-1, -1, 1]).unwrap(),
+        vec![1isize, 2],
+        false,
+    )
+    .unwrap();
+    let y = ops::reshape(&y, &[64, 1]).unwrap();
+    let before = m.evaluate(&x, &y).verbose(0).run().unwrap();
+    m.fit(&x, &y)
+        .epochs(30)
+        .batch_size(16)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let after = m.evaluate(&x, &y).verbose(0).run().unwrap();
+    assert!(after[0] < before[0] * 0.6, "{before:?} -> {after:?}");
+}
