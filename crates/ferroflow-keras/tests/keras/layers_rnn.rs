@@ -10,7 +10,7 @@ use ferroflow_keras::models::Model;
 use ferroflow_keras::prelude::*;
 use ferroflow_keras::utils::pad_sequences;
 
-#[allow(dead_code)]
+#[allow(dead_code, clippy::excessive_precision)]
 mod keras_ref {
     include!("fixtures/rnn_ref_values.rs");
 }
