@@ -208,6 +208,66 @@ pub trait RnnCell: Send + 'static {
     fn fresh(&self) -> Box<dyn RnnCell>;
     /// For downcasting to the concrete cell.
     fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// Keras's `cell(inputs, states)`: one step on `x` `[batch, features]` from `states`,
+    /// building the cell's weights (named `{cell}/kernel`, ...) on the first call. Returns the
+    /// output and the new states (no dropout: Keras's inference step).
+    ///
+    /// ```
+    /// use ferroflow_keras::layers::{LSTMCell, RnnCell};
+    /// use ferroflow_core::{DType, ops};
+    /// let mut cell = LSTMCell::new(3);
+    /// let h = ops::zeros(&[2, 3], DType::F32);
+    /// let (y, states) = cell.call_cell(&ops::ones(&[2, 4], DType::F32), &[h.clone(), h])?;
+    /// assert_eq!((y.shape(), states.len()), (&[2usize, 3][..], 2));
+    /// # Ok::<(), ferroflow_core::Error>(())
+    /// ```
+    fn call_cell(&mut self, x: &Tensor, states: &[Tensor]) -> Result<(Tensor, Vec<Tensor>)> {
+        let name = self.base().name.clone();
+        if x.rank() != 2 {
+            return Err(Error::shape(
+                &name,
+                format!("cell {name:?} expects inputs of shape [batch, features]"),
+                &[x.shape()],
+            ));
+        }
+        let sizes = self.state_size();
+        let batch = x.shape()[0];
+        if states.len() != sizes.len()
+            || states
+                .iter()
+                .zip(&sizes)
+                .any(|(s, &n)| s.shape() != [batch, n])
+        {
+            let shapes: Vec<&[usize]> = states.iter().map(|s| s.shape()).collect();
+            return Err(Error::shape(
+                &name,
+                format!(
+                    "cell {name:?} expects {} state(s) of shapes [batch, {sizes:?}]",
+                    sizes.len()
+                ),
+                &shapes,
+            ));
+        }
+        self.args().check(&name)?;
+        if self.base().weights.is_empty() {
+            self.build_cell(x.shape()[1], "")?;
+            self.base_mut().built = true;
+        }
+        let weights: Vec<Tensor> = self
+            .base()
+            .weights
+            .iter()
+            .map(|w| w.variable.value())
+            .collect();
+        let x3 = ops::expand_dims(&ops::cast(x, weights[0].dtype())?, 1)?;
+        let bias = self.input_bias(&weights)?;
+        let units = self.args().units;
+        let xp = project_inputs(&x3, &weights[0], bias.as_ref(), units, None)?;
+        let xp = ops::squeeze(&xp, &[1])?;
+        let prep = self.prepare(&weights)?;
+        self.step(&prep, &xp, states, None)
+    }
 }
 
 /// `h @ U`, or with per-gate recurrent dropout masks `concat_g((h·m_g) @ U_g)` (Keras's

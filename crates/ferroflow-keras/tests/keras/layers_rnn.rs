@@ -756,3 +756,223 @@ fn lstm_trains_in_a_sequential_model() {
     let after = m.evaluate(&x, &y).verbose(0).run().unwrap();
     assert!(after[0] < before[0] * 0.6, "{before:?} -> {after:?}");
 }
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Simple,
+    Lstm,
+    GruAfter,
+    GruBefore,
+}
+
+/// `Σ_i a[i]·m[i, j]` for a row-major matrix with `cols` columns, columns `j0..j0+n`.
+fn vecmat(a: &[f64], m: &[f64], cols: usize, j0: usize, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|j| {
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| v * m[i * cols + j0 + j])
+                .sum()
+        })
+        .collect()
+}
+
+/// A step-by-step reference written from Keras's equations, plain f64 loops: returns the output
+/// sequence (in processing order) and the final states, per sample.
+#[allow(clippy::type_complexity)]
+fn reference(
+    kind: Kind,
+    x: &[f64],
+    [b, t, d]: [usize; 3],
+    u: usize,
+    w: &[Vec<f64>],
+    mask: Option<&[bool]>,
+    backwards: bool,
+) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let sig = sigmoid;
+    let g = match kind {
+        Kind::Simple => 1,
+        Kind::Lstm => 4,
+        _ => 3,
+    };
+    let (k, rk, bias) = (&w[0], &w[1], &w[2]);
+    let mut seq = vec![0.0; b * t * u];
+    let mut finals: Vec<Vec<f64>> = vec![vec![0.0; b * u]; if kind == Kind::Lstm { 2 } else { 1 }];
+    for n in 0..b {
+        let mut h = vec![0.0; u];
+        let mut c = vec![0.0; u];
+        let mut out = vec![0.0; u];
+        for s in 0..t {
+            let step = if backwards { t - 1 - s } else { s };
+            let xt = &x[(n * t + step) * d..(n * t + step + 1) * d];
+            let keep = mask.is_none_or(|m| m[n * t + step]);
+            let xk = vecmat(xt, k, g * u, 0, g * u);
+            let (nh, nc) = match kind {
+                Kind::Simple => {
+                    let hu = vecmat(&h, rk, u, 0, u);
+                    let nh: Vec<f64> = (0..u).map(|j| (xk[j] + bias[j] + hu[j]).tanh()).collect();
+                    (nh, c.clone())
+                }
+                Kind::Lstm => {
+                    let hu = vecmat(&h, rk, 4 * u, 0, 4 * u);
+                    let z: Vec<f64> = (0..4 * u).map(|j| xk[j] + hu[j] + bias[j]).collect();
+                    let mut nh = vec![0.0; u];
+                    let mut nc = vec![0.0; u];
+                    for j in 0..u {
+                        let (i, f, cc, o) = (
+                            sig(z[j]),
+                            sig(z[u + j]),
+                            z[2 * u + j].tanh(),
+                            sig(z[3 * u + j]),
+                        );
+                        nc[j] = f * c[j] + i * cc;
+                        nh[j] = o * nc[j].tanh();
+                    }
+                    (nh, nc)
+                }
+                Kind::GruAfter => {
+                    let hu = vecmat(&h, rk, 3 * u, 0, 3 * u);
+                    let (bi, br) = (&bias[..3 * u], &bias[3 * u..]);
+                    let nh = (0..u)
+                        .map(|j| {
+                            let z = sig(xk[j] + bi[j] + hu[j] + br[j]);
+                            let r = sig(xk[u + j] + bi[u + j] + hu[u + j] + br[u + j]);
+                            let hh = (xk[2 * u + j]
+                                + bi[2 * u + j]
+                                + r * (hu[2 * u + j] + br[2 * u + j]))
+                                .tanh();
+                            z * h[j] + (1.0 - z) * hh
+                        })
+                        .collect();
+                    (nh, c.clone())
+                }
+                Kind::GruBefore => {
+                    let hu = vecmat(&h, rk, 3 * u, 0, 2 * u);
+                    let z: Vec<f64> = (0..u).map(|j| sig(xk[j] + bias[j] + hu[j])).collect();
+                    let r: Vec<f64> = (0..u)
+                        .map(|j| sig(xk[u + j] + bias[u + j] + hu[u + j]))
+                        .collect();
+                    let rh: Vec<f64> = (0..u).map(|j| r[j] * h[j]).collect();
+                    let rhu = vecmat(&rh, rk, 3 * u, 2 * u, u);
+                    let nh = (0..u)
+                        .map(|j| {
+                            let hh = (xk[2 * u + j] + bias[2 * u + j] + rhu[j]).tanh();
+                            z[j] * h[j] + (1.0 - z[j]) * hh
+                        })
+                        .collect();
+                    (nh, c.clone())
+                }
+            };
+            if keep {
+                h = nh;
+                c = nc;
+                out = h.clone();
+            }
+            seq[(n * t + s) * u..(n * t + s + 1) * u].copy_from_slice(&out);
+        }
+        finals[0][n * u..(n + 1) * u].copy_from_slice(&h);
+        if kind == Kind::Lstm {
+            finals[1][n * u..(n + 1) * u].copy_from_slice(&c);
+        }
+    }
+    (seq, finals)
+}
+
+/// Every cell against the plain-loop reference, in f64, for several sequence lengths, forwards
+/// and backwards, with and without masks.
+#[test]
+fn recurrent_layers_match_step_by_step_reference() {
+    let (b, d, u) = (3, 2, 3);
+    let tt = |v: &[f64], s: &[usize]| Tensor::from_f64_slice(DType::F64, v, s).unwrap();
+    for kind in [Kind::Simple, Kind::Lstm, Kind::GruAfter, Kind::GruBefore] {
+        let g = match kind {
+            Kind::Simple => 1,
+            Kind::Lstm => 4,
+            _ => 3,
+        };
+        let bias_shape: Vec<usize> = if kind == Kind::GruAfter {
+            vec![2, g * u]
+        } else {
+            vec![g * u]
+        };
+        let shapes = [vec![d, g * u], vec![u, g * u], bias_shape];
+        let w: Vec<Vec<f64>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                ferroflow_core::testing::test_values(s.iter().product(), 40 + i as u64, -0.7, 0.7)
+            })
+            .collect();
+        let wt: Vec<Tensor> = w.iter().zip(&shapes).map(|(v, s)| tt(v, s)).collect();
+        for t in [1usize, 3, 6] {
+            let x = ferroflow_core::testing::test_values(b * t * d, t as u64, -1.5, 1.5);
+            let mask: Vec<bool> = (0..b * t).map(|i| (i * 5 + t) % 3 != 0).collect();
+            for (masked, backwards) in [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let m = masked.then_some(mask.as_slice());
+                let (want_seq, want_states) = reference(kind, &x, [b, t, d], u, &w, m, backwards);
+                let rnn: RNN = match kind {
+                    Kind::Simple => SimpleRNN::new(u).into(),
+                    Kind::Lstm => LSTM::new(u).into(),
+                    Kind::GruAfter => GRU::new(u).into(),
+                    Kind::GruBefore => GRU::new(u).reset_after(false).into(),
+                };
+                let mut rnn = rnn
+                    .return_sequences(true)
+                    .return_state(true)
+                    .go_backwards(backwards);
+                let mt = masked.then(|| Tensor::from_vec(mask.clone(), &[b, t]).unwrap());
+                let out = rnn
+                    .call_with_weights(&wt, &[tt(&x, &[b, t, d])], mt.as_ref(), false)
+                    .unwrap();
+                let what = format!("{kind:?} t={t} masked={masked} backwards={backwards}");
+                let got = out[0].to_f64_vec();
+                assert_eq!(got.len(), want_seq.len(), "{what}");
+                for (a, e) in got.iter().zip(&want_seq) {
+                    assert!((a - e).abs() < 1e-12, "{what}: {got:?} vs {want_seq:?}");
+                }
+                for (s, want) in out[1..].iter().zip(&want_states) {
+                    for (a, e) in s.to_f64_vec().iter().zip(want) {
+                        assert!((a - e).abs() < 1e-12, "{what} states");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn cells_step_on_their_own() {
+    // GRUCell one step against GRU over a one-step sequence with the same weights.
+    let mut cell = GRUCell::new(3);
+    let x = fill(&[2, 4], 1, DType::F32);
+    let h0 = fill(&[2, 3], 2, DType::F32);
+    let (y, st) = cell.call_cell(&x, std::slice::from_ref(&h0)).unwrap();
+    assert_eq!(cell.base().weights[0].variable.name(), "gru_cell/kernel");
+    let ws: Vec<Tensor> = cell
+        .base()
+        .weights
+        .iter()
+        .map(|w| w.variable.value())
+        .collect();
+    let mut gru: RNN = GRU::new(3).into();
+    let want = gru
+        .call_with_weights(
+            &ws,
+            &[ops::expand_dims(&x, 1).unwrap(), h0.clone()],
+            None,
+            false,
+        )
+        .unwrap();
+    assert_eq!(y.to_f64_vec(), want[0].to_f64_vec());
+    assert_eq!(st[0].to_f64_vec(), want[0].to_f64_vec());
+    // Wrong state shapes are errors naming the cell.
+    let e = cell.call_cell(&x, &[]).unwrap_err().to_string();
+    assert!(e.contains("state"), "{e}");
+    let mut s = SimpleRNNCell::new(2);
+    let e = s
+        .call_cell(&ops::zeros(&[2, 3, 4], DType::F32), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[batch, features]"), "{e}");
+}
