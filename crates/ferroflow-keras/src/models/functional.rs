@@ -84,6 +84,16 @@ impl FunctionalNet {
         inputs: &[Tensor],
         training: bool,
     ) -> Result<Vec<Tensor>> {
+        Ok(self.call_masked(model, inputs, training)?.0)
+    }
+
+    /// The forward pass and each output's mask (Keras's mask propagation).
+    pub(crate) fn call_masked(
+        &self,
+        model: &str,
+        inputs: &[Tensor],
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::invalid(
                 model,
@@ -124,15 +134,21 @@ impl FunctionalNet {
                 values.insert((n.id, i), o);
             }
         }
-        self.outputs
+        let outs =
+            self.outputs
+                .iter()
+                .map(|t| {
+                    values.get(&(t.node.id, t.index)).cloned().ok_or_else(|| {
+                        Error::invalid(model, "internal: an output was not computed")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+        let out_masks = self
+            .outputs
             .iter()
-            .map(|t| {
-                values
-                    .get(&(t.node.id, t.index))
-                    .cloned()
-                    .ok_or_else(|| Error::invalid(model, "internal: an output was not computed"))
-            })
-            .collect()
+            .map(|t| masks.get(&(t.node.id, t.index)).cloned())
+            .collect();
+        Ok((outs, out_masks))
     }
 }
 

@@ -51,6 +51,16 @@ impl SequentialNet {
         inputs: &[Tensor],
         training: bool,
     ) -> Result<Vec<Tensor>> {
+        Ok(self.call_masked(model, inputs, training)?.0)
+    }
+
+    /// The forward pass and the output's mask (Keras's mask propagation).
+    pub(crate) fn call_masked(
+        &self,
+        model: &str,
+        inputs: &[Tensor],
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         let [x] = inputs else {
             return Err(Error::invalid(
                 model,
@@ -75,7 +85,7 @@ impl SequentialNet {
             x = out.remove(0);
             mask = m;
         }
-        Ok(vec![x])
+        Ok((vec![x], vec![mask]))
     }
 }
 

@@ -270,6 +270,13 @@ fn embedding_mask_zero_feeds_lstm_in_sequential_and_functional() {
     let y = m.call(std::slice::from_ref(&ids), false).unwrap();
     assert_eq!(y[0].shape(), &[2, 4, 2]);
     close(&y[0], r::EMB_LSTM, TOL);
+    let (_, masks) = m
+        .call_with_masks(std::slice::from_ref(&ids), false)
+        .unwrap();
+    assert_eq!(
+        masks[0].as_ref().unwrap().to_vec::<bool>().unwrap(),
+        vec![false, false, true, true, false, true, true, true]
+    );
     // Functional.
     let inp = Input::with_shape(&[Some(4)], DType::I32, None);
     let emb = LayerHandle::new(Embedding::new(5, 3).mask_zero(true));
@@ -278,8 +285,12 @@ fn embedding_mask_zero_feeds_lstm_in_sequential_and_functional() {
     let out = lstm.apply(h).unwrap();
     let model = Model::new(inp, out).unwrap();
     setup(&emb, &lstm);
-    let y = model.call(&[ids], false).unwrap();
+    let (y, masks) = model.call_with_masks(&[ids], false).unwrap();
     close(&y[0], r::EMB_LSTM, TOL);
+    assert_eq!(
+        masks[0].as_ref().unwrap().to_vec::<bool>().unwrap(),
+        vec![false, false, true, true, false, true, true, true]
+    );
 }
 
 #[test]
@@ -975,4 +986,27 @@ fn cells_step_on_their_own() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("[batch, features]"), "{e}");
+}
+
+#[test]
+fn initial_state_through_the_functional_api() {
+    let x = Input::new(&[4, 3]);
+    let h = Input::new(&[3]);
+    let c = Input::new(&[3]);
+    let lstm = LayerHandle::new(LSTM::new(3));
+    let y = lstm.apply(vec![x.clone(), h.clone(), c.clone()]).unwrap();
+    assert_eq!(y.shape(), &vec![None, Some(3)]);
+    let model = Model::new(vec![x, h, c], y).unwrap();
+    set_fill(&lstm, 0);
+    let out = model
+        .call(
+            &[
+                x_in(),
+                fill(&[2, 3], 5, DType::F32),
+                fill(&[2, 3], 6, DType::F32),
+            ],
+            false,
+        )
+        .unwrap();
+    close(&out[0], r::LSTM_INIT_0, TOL);
 }
