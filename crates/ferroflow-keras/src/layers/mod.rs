@@ -33,6 +33,24 @@ mod separable_conv2d;
 mod up_sampling2d;
 mod zero_padding2d;
 
+mod bidirectional;
+mod embedding;
+mod gru;
+mod lstm;
+mod masking;
+pub(crate) mod rnn;
+mod simple_rnn;
+mod time_distributed;
+
+pub use bidirectional::{Bidirectional, MergeMode};
+pub use embedding::Embedding;
+pub use gru::{GRUCell, GRU};
+pub use lstm::{LSTMCell, LSTM};
+pub use masking::Masking;
+pub use rnn::{CellArgs, RnnCell, RNN};
+pub use simple_rnn::{SimpleRNN, SimpleRNNCell};
+pub use time_distributed::TimeDistributed;
+
 pub use conv1d::Conv1D;
 pub use conv2d::Conv2D;
 pub use conv2d_transpose::Conv2DTranspose;

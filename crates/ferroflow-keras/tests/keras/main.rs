@@ -8,6 +8,7 @@ mod layers_conv;
 mod layers_core;
 mod layers_merge;
 mod layers_norm;
+mod layers_rnn;
 mod losses;
 mod metrics;
 mod models;
