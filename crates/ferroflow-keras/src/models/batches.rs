@@ -211,8 +211,7 @@ impl Source {
             Source::Dataset(ds, unpacker) => {
                 let unpacker = unpacker.clone();
                 Ok(Box::new(
-                    ds.iter()
-                        .map(move |e| e.and_then(|e| unpacker.unpack(&e))),
+                    ds.iter().map(move |e| e.and_then(|e| unpacker.unpack(&e))),
                 ))
             }
         }

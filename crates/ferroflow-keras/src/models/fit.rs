@@ -24,10 +24,7 @@ impl Model {
     /// `model.fit(x, y)`: a builder with Keras's arguments (`epochs`, `batch_size`, ...); `run`
     /// trains and returns the `History`.
     pub fn fit(&mut self, x: impl IntoTensors, y: impl IntoTensors) -> Fit<'_> {
-        Fit::with_data(
-            self,
-            TrainData::Arrays(x.into_tensors(), y.into_tensors()),
-        )
+        Fit::with_data(self, TrainData::Arrays(x.into_tensors(), y.into_tensors()))
     }
 
     /// `model.fit(dataset)`: the same builder, training on a `ferroflow_data::Dataset` whose
@@ -354,7 +351,10 @@ impl Fit<'_> {
             if step == 0 {
                 return Err(Error::invalid(
                     &name,
-                    format!("fit: the training data gave no batches in epoch {}", epoch + 1),
+                    format!(
+                        "fit: the training data gave no batches in epoch {}",
+                        epoch + 1
+                    ),
                 ));
             }
             if let Some(v) = val.as_mut() {
@@ -415,7 +415,10 @@ fn split_arrays(
     model.check_inputs(&x)?;
     let n_all = num_samples(&x);
     if n_all == 0 {
-        return Err(Error::invalid(&name, "fit: the training data has no samples"));
+        return Err(Error::invalid(
+            &name,
+            "fit: the training data has no samples",
+        ));
     }
     let (x, y, sample_weight, val) = if validation_split > 0.0 {
         let n_train = ((n_all as f64) * (1.0 - validation_split)).floor() as usize;

@@ -155,7 +155,9 @@ fn sample_weights_from_the_dataset_match_the_argument_and_a_hand_computed_step()
         .run()
         .unwrap();
     let mut b = mlp(5);
-    let ds = Dataset::from_tensor_slices((x, y, sw)).unwrap().batch(6, false);
+    let ds = Dataset::from_tensor_slices((x, y, sw))
+        .unwrap()
+        .batch(6, false);
     b.fit_dataset(&ds).epochs(2).verbose(0).run().unwrap();
     assert_eq!(bits(&a), bits(&b));
 }
@@ -163,8 +165,8 @@ fn sample_weights_from_the_dataset_match_the_argument_and_a_hand_computed_step()
 #[test]
 fn class_weight_with_a_dataset_matches_class_weight_with_tensors() {
     let (x, _) = toy(20);
-    let labels = Tensor::from_vec((0..20).map(|i| (i % 3) as i64).collect::<Vec<_>>(), &[20])
-        .unwrap();
+    let labels =
+        Tensor::from_vec((0..20).map(|i| (i % 3) as i64).collect::<Vec<_>>(), &[20]).unwrap();
     let build = || {
         set_random_seed(9);
         let mut m = Sequential::new();
@@ -195,7 +197,9 @@ fn class_weight_with_a_dataset_matches_class_weight_with_tensors() {
     assert_eq!(bits(&a), bits(&b));
     // class_weight and the dataset's own sample weights together are an error, as in Keras.
     let sw = ops::ones(&[20], DType::F32);
-    let ds = Dataset::from_tensor_slices((x, labels, sw)).unwrap().batch(5, false);
+    let ds = Dataset::from_tensor_slices((x, labels, sw))
+        .unwrap()
+        .batch(5, false);
     let e = build()
         .fit_dataset(&ds)
         .class_weight(cw)
@@ -221,12 +225,25 @@ fn two_inputs(seed: u64) -> Model {
 #[test]
 fn multi_input_models_take_a_tuple_or_a_dict_keyed_by_input_names() {
     let n = 12;
-    let xz = Tensor::from_vec((0..2 * n).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), &[n, 2])
-        .unwrap();
-    let xa = Tensor::from_vec((0..3 * n).map(|i| (i as f32 * 0.11).cos()).collect::<Vec<_>>(), &[n, 3])
-        .unwrap();
-    let y = Tensor::from_vec((0..n).map(|i| i as f32 / n as f32).collect::<Vec<_>>(), &[n, 1])
-        .unwrap();
+    let xz = Tensor::from_vec(
+        (0..2 * n)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect::<Vec<_>>(),
+        &[n, 2],
+    )
+    .unwrap();
+    let xa = Tensor::from_vec(
+        (0..3 * n)
+            .map(|i| (i as f32 * 0.11).cos())
+            .collect::<Vec<_>>(),
+        &[n, 3],
+    )
+    .unwrap();
+    let y = Tensor::from_vec(
+        (0..n).map(|i| i as f32 / n as f32).collect::<Vec<_>>(),
+        &[n, 1],
+    )
+    .unwrap();
     let mut a = two_inputs(4);
     a.fit([&xz, &xa], &y)
         .batch_size(4)
@@ -279,7 +296,12 @@ fn evaluate_and_predict_on_datasets_equal_the_tensor_versions() {
     let (x, y) = toy(30);
     let mut m = mlp(2);
     m.fit(&x, &y).epochs(2).verbose(0).run().unwrap();
-    let want = m.evaluate(&x, &y).batch_size(7).verbose(0).run_dict().unwrap();
+    let want = m
+        .evaluate(&x, &y)
+        .batch_size(7)
+        .verbose(0)
+        .run_dict()
+        .unwrap();
     let ds = Dataset::from_tensor_slices((x.clone(), y.clone()))
         .unwrap()
         .batch(7, false);
@@ -287,30 +309,44 @@ fn evaluate_and_predict_on_datasets_equal_the_tensor_versions() {
     assert_eq!(want, got);
     // The same through a dataset of unknown size (filter) and with `steps`.
     let unknown = ds.filter(|_| Ok(true));
-    assert_eq!(m.evaluate_dataset(&unknown).verbose(0).run_dict().unwrap(), want);
+    assert_eq!(
+        m.evaluate_dataset(&unknown).verbose(0).run_dict().unwrap(),
+        want
+    );
     let first2 = m
         .evaluate(
-            &ops::slice(&x, &[0, 0], &[14, 2]).unwrap(),
-            &ops::slice(&y, &[0, 0], &[14, 1]).unwrap(),
+            ops::slice(&x, &[0, 0], &[14, 2]).unwrap(),
+            ops::slice(&y, &[0, 0], &[14, 1]).unwrap(),
         )
         .batch_size(7)
         .verbose(0)
         .run()
         .unwrap();
     assert_eq!(
-        m.evaluate_dataset(&ds.repeat(None)).steps(2).verbose(0).run().unwrap(),
+        m.evaluate_dataset(&ds.repeat(None))
+            .steps(2)
+            .verbose(0)
+            .run()
+            .unwrap(),
         first2
     );
 
     let p = m.predict(&x).batch_size(7).verbose(0).run().unwrap();
     // Elements (x, y): the targets are ignored; elements x alone.
     let p1 = m.predict_dataset(&ds).verbose(0).run().unwrap();
-    let xs = Dataset::from_tensor_slices(x.clone()).unwrap().batch(7, false);
+    let xs = Dataset::from_tensor_slices(x.clone())
+        .unwrap()
+        .batch(7, false);
     let p2 = m.predict_dataset(&xs).verbose(0).run().unwrap();
     assert_eq!(p.shape(), &[30, 1]);
     assert_eq!(f32s(&p), f32s(&p1));
     assert_eq!(f32s(&p), f32s(&p2));
-    let p3 = m.predict_dataset(&xs.repeat(None)).steps(2).verbose(0).run().unwrap();
+    let p3 = m
+        .predict_dataset(&xs.repeat(None))
+        .steps(2)
+        .verbose(0)
+        .run()
+        .unwrap();
     assert_eq!(f32s(&p3), f32s(&p)[..14].to_vec());
 }
 
@@ -330,7 +366,9 @@ fn validation_dataset_equals_validation_tensors() {
         .unwrap();
     let mut b = mlp(6);
     let ds = Dataset::from_tensor_slices((x, y)).unwrap().batch(8, false);
-    let vds = Dataset::from_tensor_slices((vx, vy)).unwrap().batch(8, false);
+    let vds = Dataset::from_tensor_slices((vx, vy))
+        .unwrap()
+        .batch(8, false);
     let hb = b
         .fit_dataset(&ds)
         .epochs(2)
@@ -427,7 +465,10 @@ fn unknown_size_is_counted_in_the_first_epoch() {
     p.update(5, &[], true);
     let s = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
     assert!(s.contains("      1/Unknown"), "{s:?}");
-    assert!(s.contains("5/5\x1b[0m \x1b[32m━━━━━━━━━━━━━━━━━━━━"), "{s:?}");
+    assert!(
+        s.contains("5/5\x1b[0m \x1b[32m━━━━━━━━━━━━━━━━━━━━"),
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -461,9 +502,17 @@ fn each_epoch_reshuffles_and_the_global_seed_makes_it_reproducible() {
         .unwrap()
         .shuffle(16, Some(3), true)
         .batch(4, false);
-    let passes: Vec<Element> = same.collect().unwrap().into_iter().chain(same.collect().unwrap()).collect();
+    let passes: Vec<Element> = same
+        .collect()
+        .unwrap()
+        .into_iter()
+        .chain(same.collect().unwrap())
+        .collect();
     let mut r = mlp(8);
-    r.fit_dataset(&Dataset::from_iter(passes)).verbose(0).run().unwrap();
+    r.fit_dataset(&Dataset::from_iter(passes))
+        .verbose(0)
+        .run()
+        .unwrap();
     assert_eq!(bits(&m), bits(&r));
 }
 
@@ -477,18 +526,38 @@ fn dataset_errors_name_the_model_and_the_problem() {
     m.set_name("regressor");
     let err = |r: ferroflow_core::Result<History>| r.unwrap_err().to_string();
     let e = err(m.fit_dataset(&ds).validation_split(0.2).verbose(0).run());
-    assert!(e.contains("validation_split") && e.contains("regressor"), "{e}");
+    assert!(
+        e.contains("validation_split") && e.contains("regressor"),
+        "{e}"
+    );
     let e = err(m.fit_dataset(&ds).batch_size(4).verbose(0).run());
     assert!(e.contains("batch_size"), "{e}");
-    let e = err(m.fit_dataset(&ds).sample_weight(&ops::ones(&[16], DType::F32)).verbose(0).run());
+    let e = err(m
+        .fit_dataset(&ds)
+        .sample_weight(&ops::ones(&[16], DType::F32))
+        .verbose(0)
+        .run());
     assert!(e.contains("sample_weight"), "{e}");
     // Infinite without steps: fit, evaluate and predict.
     let inf = ds.repeat(None);
     let e = err(m.fit_dataset(&inf).verbose(0).run());
-    assert!(e.contains("infinite") && e.contains("steps_per_epoch"), "{e}");
-    let e = m.evaluate_dataset(&inf).verbose(0).run().unwrap_err().to_string();
+    assert!(
+        e.contains("infinite") && e.contains("steps_per_epoch"),
+        "{e}"
+    );
+    let e = m
+        .evaluate_dataset(&inf)
+        .verbose(0)
+        .run()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("infinite") && e.contains("steps"), "{e}");
-    let e = m.predict_dataset(&inf).verbose(0).run().unwrap_err().to_string();
+    let e = m
+        .predict_dataset(&inf)
+        .verbose(0)
+        .run()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("infinite"), "{e}");
     // Elements of the wrong structure.
     let four = Dataset::from_tensors(Element::Tuple(vec![
@@ -498,13 +567,20 @@ fn dataset_errors_name_the_model_and_the_problem() {
         y.clone().into(),
     ]));
     let e = err(m.fit_dataset(&four).verbose(0).run());
-    assert!(e.contains("regressor") && e.contains("(x, y, sample_weight)") && e.contains("4 parts"), "{e}");
-    let xs = Dataset::from_tensor_slices(x.clone()).unwrap().batch(4, false);
+    assert!(
+        e.contains("regressor") && e.contains("(x, y, sample_weight)") && e.contains("4 parts"),
+        "{e}"
+    );
+    let xs = Dataset::from_tensor_slices(x.clone())
+        .unwrap()
+        .batch(4, false);
     let e = err(m.fit_dataset(&xs).verbose(0).run());
     assert!(e.contains("x alone"), "{e}");
     // Wrong shapes name the model and both shapes.
     let wide = ops::zeros(&[16, 3], DType::F32);
-    let ds3 = Dataset::from_tensor_slices((wide, y.clone())).unwrap().batch(4, false);
+    let ds3 = Dataset::from_tensor_slices((wide, y.clone()))
+        .unwrap()
+        .batch(4, false);
     match m.fit_dataset(&ds3).verbose(0).run().unwrap_err() {
         Error::Shape { op, msg, .. } => {
             assert_eq!(op, "regressor");
