@@ -285,10 +285,19 @@ impl Fit<'_> {
                     shuffle_seed: None,
                 }))
             }
-            Some(TrainData::Dataset(vds)) => Some(Source::Dataset(
-                vds,
-                Unpacker::new(model, "fit (validation data)", true, None),
-            )),
+            Some(TrainData::Dataset(vds)) => {
+                if validation_sample_weight.is_some() {
+                    return Err(Error::invalid(
+                        &name,
+                        "fit: validation_sample_weight is not supported with a validation \
+                         Dataset (its elements may be (x, y, sample_weight))",
+                    ));
+                }
+                Some(Source::Dataset(
+                    vds,
+                    Unpacker::new(model, "fit (validation data)", true, None),
+                ))
+            }
             None => val.map(Source::Arrays),
         };
         let mut val = val

@@ -538,6 +538,13 @@ fn dataset_errors_name_the_model_and_the_problem() {
         .verbose(0)
         .run());
     assert!(e.contains("sample_weight"), "{e}");
+    let e = err(m
+        .fit_dataset(&ds)
+        .validation_dataset(&ds)
+        .validation_sample_weight(&ops::ones(&[16], DType::F32))
+        .verbose(0)
+        .run());
+    assert!(e.contains("validation_sample_weight"), "{e}");
     // Infinite without steps: fit, evaluate and predict.
     let inf = ds.repeat(None);
     let e = err(m.fit_dataset(&inf).verbose(0).run());
