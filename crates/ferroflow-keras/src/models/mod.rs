@@ -18,6 +18,7 @@
 //! # Ok::<(), ferroflow_core::Error>(())
 //! ```
 
+mod batches;
 mod compile;
 mod data;
 mod evaluate;

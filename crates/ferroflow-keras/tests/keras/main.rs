@@ -3,6 +3,7 @@
 mod activations;
 mod callbacks;
 mod datasets;
+mod fit_dataset;
 mod initializers;
 mod layers_conv;
 mod layers_core;
