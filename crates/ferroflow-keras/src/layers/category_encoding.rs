@@ -3,8 +3,9 @@
 use ferroflow_core::{DType, Error, Result, Tensor};
 use serde_json::{json, Value};
 
-use super::index_lookup::{encode_categorical, int_values, OutputMode};
+use super::index_lookup::{encode_categorical, encoded_shape, int_values, OutputMode};
 use super::layer::{Layer, LayerBase};
+use crate::backend::Shape;
 
 /// `keras.layers.CategoryEncoding(num_tokens, output_mode="multi_hot", sparse=False)`: encodes
 /// integer category ids in `[0, num_tokens)` as float32 vectors. Matched Keras 3.15 (TF backend),
@@ -19,7 +20,8 @@ use super::layer::{Layer, LayerBase};
 ///   `≥ num_tokens` are silently dropped (TF's `bincount(maxlength=num_tokens)`); rank > 2
 ///   inputs follow Keras's generic path (`count` sums axis 1 there, a Keras quirk kept as is).
 ///
-/// Inputs must be integer tensors (int32, int64, uint8). `sparse=True` is not supported
+/// Inputs are integer tensors (int32, int64, uint8) or floats holding whole numbers (a float32
+/// model input); a fractional id is an error. `sparse=True` is not supported
 /// (ferroflow has no sparse tensors).
 ///
 /// ```
@@ -138,6 +140,11 @@ impl Layer for CategoryEncoding {
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = super::layer::single_input(&self.base.name, inputs)?;
         Ok(vec![self.encode(x, None)?])
+    }
+
+    fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = super::pool_utils::first_shape(&self.base.name, input_shapes)?;
+        Ok(vec![encoded_shape(shape, self.mode, self.num_tokens)])
     }
 
     fn get_config(&self) -> Value {

@@ -463,7 +463,8 @@ impl<K: LookupKey> IndexLookup<K> {
         self.oov_token.clone()
     }
 
-    fn depth(&self) -> Result<usize> {
+    /// The encoding width: `max_tokens` when padding, else the vocabulary size.
+    pub fn depth(&self) -> Result<usize> {
         if self.pad_to_max_tokens {
             if let Some(m) = self.max_tokens {
                 return Ok(m);
@@ -655,17 +656,73 @@ pub fn encode_categorical(
     }
 }
 
-/// The integer values of an integer tensor (int32, int64, uint8), as `i64`s.
+/// The integer values of an id tensor, as `i64`s: int32, int64 or uint8, or a float tensor
+/// whose values are all whole numbers (ferroflow models feed float32 inputs by default; a
+/// fractional or non-finite value is an error naming the layer and the position).
 pub fn int_values(layer: &str, x: &Tensor) -> Result<Vec<i64>> {
     use ferroflow_core::DType;
     match x.dtype() {
         DType::I64 => x.to_vec::<i64>(),
         DType::I32 => Ok(x.to_vec::<i32>()?.into_iter().map(i64::from).collect()),
         DType::U8 => Ok(x.to_vec::<u8>()?.into_iter().map(i64::from).collect()),
+        d if d.is_float() => x
+            .to_f64_vec()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Ok(v as i64)
+                } else {
+                    Err(Error::invalid(
+                        layer,
+                        format!("expected integer ids, found {v} at flat position {i}"),
+                    ))
+                }
+            })
+            .collect(),
         d => Err(Error::dtype(
             layer,
-            "expected an integer tensor (int32, int64 or uint8)",
+            "expected an integer tensor (int32, int64, uint8) or whole-number floats",
             &[d],
         )),
     }
+}
+
+/// The output shape of an encoding (Keras's `compute_output_shape` of the lookup layers and
+/// `CategoryEncoding`, following [`encode_categorical`]'s rules; unknown sizes stay unknown).
+pub fn encoded_shape(
+    shape: &[Option<usize>],
+    mode: OutputMode,
+    depth: usize,
+) -> Vec<Option<usize>> {
+    let shape: Vec<Option<usize>> = if shape.is_empty() {
+        vec![Some(1)]
+    } else {
+        shape.to_vec()
+    };
+    let rank = shape.len();
+    let mut out = match mode {
+        OutputMode::Int => return shape,
+        OutputMode::OneHot => {
+            let mut s = shape.clone();
+            if rank > 1 && s[rank - 1] == Some(1) {
+                s.pop();
+            }
+            s
+        }
+        OutputMode::Count | OutputMode::TfIdf if rank > 2 => {
+            let mut s = shape.clone();
+            s.remove(1);
+            s
+        }
+        _ => {
+            if rank == 1 {
+                Vec::new()
+            } else {
+                shape[..rank - 1].to_vec()
+            }
+        }
+    };
+    out.push(Some(depth));
+    out
 }

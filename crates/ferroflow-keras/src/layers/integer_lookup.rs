@@ -4,14 +4,15 @@ use ferroflow_core::{Error, Result, Tensor};
 use ferroflow_data::{Dataset, Element};
 use serde_json::{json, Value};
 
-use super::index_lookup::{int_values, IndexLookup, LookupKey, OutputMode};
+use super::index_lookup::{encoded_shape, int_values, IndexLookup, LookupKey, OutputMode};
 use super::layer::{single_input, Layer, LayerBase};
+use crate::backend::Shape;
 
 /// `keras.layers.IntegerLookup(max_tokens=None, num_oov_indices=1, mask_token=None,
 /// oov_token=-1, vocabulary=None, idf_weights=None, invert=False, output_mode="int",
 /// pad_to_max_tokens=False)`: maps integer tokens to contiguous indices (or, with `invert`,
 /// indices back to tokens). It is an ordinary [`Layer`] on integer tensors (int32, int64,
-/// uint8), usable inside a model; its outputs are integers (no gradient flows through a lookup).
+/// uint8, or floats holding whole numbers, as a float32 model input), usable inside a model; its outputs are integers (no gradient flows through a lookup).
 ///
 /// Matched Keras 3.15 (checked against real Keras): index 0 is the mask token when one is set
 /// (`"int"` mode only), then `num_oov_indices` OOV slots, then the vocabulary; `adapt` sorts
@@ -220,6 +221,16 @@ impl Layer for IntegerLookup {
             return Ok(vec![Tensor::from_vec(out, x.shape())?]);
         }
         Ok(vec![self.lookup.lookup(&values, x.shape())?])
+    }
+
+    fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
+        let shape = super::pool_utils::first_shape(&self.base.name, input_shapes)?;
+        let depth = if self.lookup.output_mode == OutputMode::Int {
+            0
+        } else {
+            self.lookup.depth()?
+        };
+        Ok(vec![encoded_shape(shape, self.lookup.output_mode, depth)])
     }
 
     fn get_config(&self) -> Value {

@@ -394,9 +394,12 @@ fn category_encoding_out_of_range_as_keras() {
     }
     assert!(CategoryEncoding::new(3).output_mode("tf_idf").is_err());
     let e = LayerHandle::new(CategoryEncoding::new(3))
-        .call(&f32s(&[1.0], &[1, 1]), false)
+        .call(&f32s(&[1.5], &[1, 1]), false)
         .unwrap_err();
-    assert!(e.to_string().contains("integer"), "{e}");
+    assert!(e.to_string().contains("1.5"), "{e}");
+    // whole-number floats (a float32 model input) are ids
+    let (v, _) = encode(CategoryEncoding::new(3), f32s(&[2.0], &[1, 1]));
+    assert_eq!(v, [0., 0., 1.]);
     assert!(LayerHandle::new(CategoryEncoding::new(0))
         .call(&i64s(&[0], &[1]), false)
         .is_err());
@@ -404,6 +407,26 @@ fn category_encoding_out_of_range_as_keras() {
     assert!(ce
         .call_with_count_weights(&i64s(&[0], &[1, 1]), &f32s(&[1.0], &[1, 1]))
         .is_err());
+}
+
+#[test]
+fn category_encoding_in_model() {
+    // a float32 model input holding ids → one_hot → Dense
+    let mut m = Sequential::new();
+    m.add(Input::new(&[1])).unwrap();
+    m.add(CategoryEncoding::new(4).output_mode("one_hot").unwrap())
+        .unwrap();
+    let y = m
+        .predict_on_batch(f32s(&[3.0, 1.0], &[2, 1]))
+        .unwrap()
+        .remove(0);
+    assert_eq!(y.shape(), [2, 4]);
+    assert_eq!(y.to_f64_vec(), [0., 0., 0., 1., 0., 1., 0., 0.]);
+    assert!(
+        m.summary_string(None).contains("(None, 4)"),
+        "{}",
+        m.summary_string(None)
+    );
 }
 
 #[test]
@@ -633,9 +656,9 @@ fn integer_lookup_errors() {
         .unwrap_err();
     assert!(e.to_string().contains("vocabulary"), "{e}");
     let e = LayerHandle::new(IntegerLookup::new().vocabulary(&[1]).unwrap())
-        .call(&f32s(&[1.0], &[1]), false)
+        .call(&f32s(&[1.5], &[1]), false)
         .unwrap_err();
-    assert!(e.to_string().contains("integer"), "{e}");
+    assert!(e.to_string().contains("integer ids"), "{e}");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -771,7 +794,7 @@ fn string_lookup_text_line_tensors_and_dataset() {
     let lines = ["b", "a", "b", "c", "b", "a"];
     let ds = Dataset::from_generator(
         move || {
-            Box::new(lines.iter().map(|l| {
+            Box::new(lines.into_iter().map(|l: &'static str| {
                 Ok(Element::Tensor(
                     Tensor::from_vec(l.as_bytes().to_vec(), &[l.len()]).unwrap(),
                 ))
