@@ -607,7 +607,7 @@ pub fn encode_categorical(
                     if !in_range(v) {
                         continue;
                     }
-                    let r = if len == 0 { 0 } else { i / len };
+                    let r = i.checked_div(len).unwrap_or(0);
                     let slot = &mut out[r * depth + v as usize];
                     let w = count_weights.map(|w| w[i]).unwrap_or(1.0);
                     if binary {

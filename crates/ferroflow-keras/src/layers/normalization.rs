@@ -254,7 +254,7 @@ impl Normalization {
         let shape = x.shape().to_vec();
         let data = x.to_f64_vec();
         let k: usize = self.stats_shape().iter().product();
-        let n = if k == 0 { 0 } else { data.len() / k };
+        let n = data.len().checked_div(k).unwrap_or(0);
         let mut sum = vec![0.0f64; k];
         let mut sq = vec![0.0f64; k];
         let mut slot = vec![0usize; data.len()];

@@ -83,7 +83,7 @@ impl Split {
         match self {
             Split::None => vec![text],
             Split::Whitespace => text
-                .split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+                .split([' ', '\t', '\n', '\x0b', '\x0c', '\r'])
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .collect(),
