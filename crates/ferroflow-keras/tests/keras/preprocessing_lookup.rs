@@ -9,8 +9,8 @@ use std::sync::Arc;
 use ferroflow_core::{DType, Tensor};
 use ferroflow_data::{Dataset, Element};
 use ferroflow_keras::layers::{
-    CategoryEncoding, Input, IntegerLookup, Layer, LayerHandle, Normalization, Split, Standardize,
-    StringLookup, TextVectorization,
+    CategoryEncoding, Discretization, Input, IntegerLookup, Layer, LayerHandle, Normalization,
+    Split, Standardize, StringLookup, TextVectorization,
 };
 use ferroflow_keras::Sequential;
 
@@ -1074,4 +1074,116 @@ fn text_vectorization_errors() {
     assert!(TextVectorization::new()
         .call_line(&i64s(&[1], &[1]))
         .is_err());
+}
+
+// ------------------------------------------------------------------------------------------
+// Discretization
+
+fn disc_data() -> Vec<f64> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/keras/fixtures/discretization_data.txt"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse::<f64>().unwrap())
+        .collect()
+}
+
+#[test]
+fn discretization_matches_keras() {
+    let d = LayerHandle::new(Discretization::with_bin_boundaries(&[0.0, 1.0, 2.0]).unwrap());
+    let y = d
+        .call(&f32s(&[-1.5, 1.0, 0.5, 2.0, 3.0, 0.0], &[2, 3]), false)
+        .unwrap();
+    // keras: disc_int (int32); hand: count of boundaries <= x
+    assert_eq!(y.dtype(), DType::I32);
+    assert_eq!(y.to_vec::<i32>().unwrap(), [0, 2, 1, 3, 3, 1]);
+    // keras: disc_onehot
+    let d = Discretization::with_bin_boundaries(&[0.0, 1.0, 2.0])
+        .unwrap()
+        .output_mode("one_hot")
+        .unwrap();
+    let y = LayerHandle::new(d)
+        .call(&f32s(&[-1.5, 1.0, 2.5], &[3]), false)
+        .unwrap();
+    assert_eq!(y.shape(), [3, 4]);
+    assert_eq!(
+        y.to_f64_vec(),
+        [1., 0., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1.]
+    );
+    // keras: disc_count
+    let d = Discretization::with_bin_boundaries(&[0.0, 1.0, 2.0])
+        .unwrap()
+        .output_mode("count")
+        .unwrap();
+    let y = LayerHandle::new(d)
+        .call(&f32s(&[-1.5, 1.0, 1.5, 2.0, 3.0, 0.0], &[2, 3]), false)
+        .unwrap();
+    assert_eq!(y.to_f64_vec(), [1., 0., 2., 0., 0., 1., 0., 2.]);
+}
+
+#[test]
+fn discretization_adapt_matches_keras() {
+    // keras: disc_adapt_small — 12 values, num_bins=4: the summary keeps every value, then
+    // compress_summary(1/4) interpolates the cumulative weights (hand: the 3rd, 6th, 9th sorted
+    // values 1.2, 3.1, 6.1)
+    let mut d = Discretization::with_num_bins(4);
+    d.adapt(&f32s(
+        &[0.1, 2.5, 3.1, 7.0, 4.4, 1.2, 0.6, 9.9, 5.5, 6.1, 8.0, 2.2],
+        &[4, 3],
+    ))
+    .unwrap();
+    close(
+        d.bin_boundaries().unwrap(),
+        &[1.2000000476837158, 3.0999999046325684, 6.099999904632568],
+        1e-7,
+        "small",
+    );
+    // keras: disc_adapt_big — 1000 values (fixtures/discretization_data.txt), num_bins=5
+    let data = disc_data();
+    let mut d = Discretization::with_num_bins(5);
+    d.adapt(&f32s(&data, &[1000])).unwrap();
+    close(
+        d.bin_boundaries().unwrap(),
+        &[
+            -1.5488200187683105,
+            0.08559950441122055,
+            1.528062105178833,
+            3.31314754486084,
+        ],
+        1e-6,
+        "big",
+    );
+    // keras: disc_adapt_ds — a dataset of batches of 64 of the first 300 values, epsilon 0.1
+    let ds = Dataset::from_tensor_slices(f32s(&data[..300], &[300]))
+        .unwrap()
+        .batch(64, false);
+    let mut d = Discretization::with_num_bins(3).epsilon(0.1).unwrap();
+    d.adapt_dataset(&ds).unwrap();
+    close(
+        d.bin_boundaries().unwrap(),
+        &[-0.3972279727458954, 2.31654953956604],
+        1e-6,
+        "dataset",
+    );
+}
+
+#[test]
+fn discretization_errors() {
+    assert!(Discretization::with_bin_boundaries(&[1.0, 0.0]).is_err());
+    let mut fixed = Discretization::with_bin_boundaries(&[0.0]).unwrap();
+    assert!(fixed.adapt(&f32s(&[1.0], &[1])).is_err());
+    let e = LayerHandle::new(Discretization::with_num_bins(3).named("disc"))
+        .call(&f32s(&[1.0], &[1]), false)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("disc") && e.to_string().contains("adapt"),
+        "{e}"
+    );
+    assert!(Discretization::with_num_bins(3)
+        .output_mode("tf_idf")
+        .is_err());
+    assert!(Discretization::with_num_bins(3).epsilon(0.0).is_err());
 }
