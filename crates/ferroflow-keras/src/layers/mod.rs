@@ -39,6 +39,7 @@ pub use conv2d_transpose::Conv2DTranspose;
 pub use conv_utils::{ConvPadding, PaddingArg, Pads2, Pair};
 mod category_encoding;
 mod discretization;
+pub mod farmhash;
 pub mod index_lookup;
 mod integer_lookup;
 mod normalization;

@@ -1187,3 +1187,60 @@ fn discretization_errors() {
         .is_err());
     assert!(Discretization::with_num_bins(3).epsilon(0.0).is_err());
 }
+
+// ------------------------------------------------------------------------------------------
+// FarmHash64 and Hashing
+
+fn fp_strings() -> Vec<String> {
+    let mut v = strs(&[
+        "",
+        "a",
+        "ab",
+        "abc",
+        "abcd",
+        "hello",
+        "héllo wörld",
+        "0123456789abcdef",
+    ]);
+    v.push("x".repeat(17));
+    v.push("The quick brown fox jumps over".into());
+    v.push("y".repeat(33));
+    v.push("z".repeat(64));
+    v.push("w".repeat(65));
+    v.push((0..200).map(|i| (b'a' + (i % 26) as u8) as char).collect());
+    v.push((0..129).map(|i| (b'A' + (i % 26) as u8) as char).collect());
+    v
+}
+
+#[test]
+fn farmhash64_matches_tensorflow() {
+    use ferroflow_keras::layers::farmhash::{fingerprint64, hash_bucket_fast};
+    // keras: farmhash64 (tf.fingerprint(method="farmhash64")), hash_bucket_fast_7
+    let want: [u64; 15] = [
+        11160318154034397263,
+        12917804110809363939,
+        12289600257749001502,
+        2640714258260161385,
+        1897425971756105985,
+        13009744463427800296,
+        9001971122424596627,
+        6105018409752412263,
+        11306081951414300581,
+        16670215548606328922,
+        8610735037765521150,
+        294799756062990872,
+        12495383604066267776,
+        2725806534515858166,
+        11789120591393521667,
+    ];
+    let buckets = [6u64, 5, 0, 1, 5, 5, 3, 1, 6, 3, 0, 1, 4, 2, 4];
+    for (i, s) in fp_strings().iter().enumerate() {
+        assert_eq!(
+            fingerprint64(s.as_bytes()),
+            want[i],
+            "string {i} ({} bytes)",
+            s.len()
+        );
+        assert_eq!(hash_bucket_fast(s.as_bytes(), 7), buckets[i], "bucket {i}");
+    }
+}
