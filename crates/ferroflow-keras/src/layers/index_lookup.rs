@@ -87,15 +87,10 @@ impl LookupKey for i64 {
 }
 
 impl LookupKey for String {
-    /// Keras hashes string OOV keys with TensorFlow's FarmHash64 (`tf.strings.to_hash_bucket_fast`),
-    /// which ferroflow does not reproduce: an error rather than different buckets.
-    fn oov_bucket(&self, num_oov: usize, layer: &str) -> Result<usize> {
-        Err(Error::invalid(
-            layer,
-            format!(
-                "out-of-vocabulary string {self:?} with num_oov_indices={num_oov}: Keras assigns the OOV slot with TensorFlow's FarmHash64, which ferroflow does not implement; use num_oov_indices=1 (or 0)"
-            ),
-        ))
+    /// Keras hashes string OOV keys with TensorFlow's FarmHash64
+    /// (`tf.strings.to_hash_bucket_fast`), reproduced by [`super::farmhash`].
+    fn oov_bucket(&self, num_oov: usize, _layer: &str) -> Result<usize> {
+        Ok(super::farmhash::hash_bucket_fast(self.as_bytes(), num_oov as u64) as usize)
     }
     fn to_json(&self) -> Value {
         Value::from(self.as_str())

@@ -25,9 +25,9 @@ use super::layer::LayerBase;
 /// Matched Keras 3.15 (checked against real Keras): index 0 is the mask token when one is set
 /// (`"int"` mode only), then the OOV slots, then the vocabulary; `adapt` sorts by descending
 /// frequency, ties by descending UTF-8 bytes; outputs are int64 (`"int"`, `"one_hot"`,
-/// `"multi_hot"`, `"count"`) or float32 (`"tf_idf"`). **Difference:** with
-/// `num_oov_indices > 1` Keras hashes OOV strings with TensorFlow's FarmHash64, which ferroflow
-/// does not reproduce: an OOV string is then an error (in-vocabulary strings still work).
+/// `"multi_hot"`, `"count"`) or float32 (`"tf_idf"`); with `num_oov_indices > 1` an OOV string
+/// goes to slot `FarmHash64(string) mod num_oov_indices` as in Keras (TF's
+/// `to_hash_bucket_fast`; `salt` is not supported).
 ///
 /// ```
 /// use ferroflow_keras::layers::StringLookup;
@@ -76,7 +76,7 @@ impl StringLookup {
         Ok(self)
     }
 
-    /// How many OOV slots (0: OOV strings are errors; > 1: see the type's doc).
+    /// How many OOV slots (0: OOV strings are errors; > 1: FarmHash64 buckets).
     pub fn num_oov_indices(mut self, num_oov_indices: usize) -> Result<Self> {
         self.lookup.num_oov_indices = num_oov_indices;
         self.lookup.validate()?;

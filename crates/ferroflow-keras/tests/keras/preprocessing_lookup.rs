@@ -9,8 +9,8 @@ use std::sync::Arc;
 use ferroflow_core::{DType, Tensor};
 use ferroflow_data::{Dataset, Element};
 use ferroflow_keras::layers::{
-    CategoryEncoding, Discretization, Input, IntegerLookup, Layer, LayerHandle, Normalization,
-    Split, Standardize, StringLookup, TextVectorization,
+    CategoryEncoding, Discretization, Hashing, Input, IntegerLookup, Layer, LayerHandle,
+    Normalization, Split, Standardize, StringLookup, TextVectorization,
 };
 use ferroflow_keras::Sequential;
 
@@ -732,6 +732,20 @@ fn string_lookup_matches_keras() {
 }
 
 #[test]
+fn string_lookup_farmhash_oov_buckets_match_keras() {
+    // keras: sl_oov3 — three OOV slots chosen by FarmHash64
+    let sl = StringLookup::new()
+        .num_oov_indices(3)
+        .unwrap()
+        .vocabulary(&["a", "b"])
+        .unwrap();
+    let y = sl
+        .call_strings(&["a", "q", "hello", "zz", "b", "héllo"], &[1, 6])
+        .unwrap();
+    assert_eq!(y.to_vec::<i64>().unwrap(), [3, 2, 1, 1, 4, 2]);
+}
+
+#[test]
 fn string_lookup_tf_idf_matches_keras() {
     let mut sl = StringLookup::new().output_mode("tf_idf").unwrap();
     sl.adapt_documents(&SDATA).unwrap();
@@ -810,7 +824,7 @@ fn string_lookup_text_line_tensors_and_dataset() {
 #[test]
 fn string_lookup_errors() {
     let e = StringLookup::new()
-        .num_oov_indices(2)
+        .num_oov_indices(0)
         .unwrap()
         .vocabulary(&["a"])
         .unwrap()
@@ -818,22 +832,14 @@ fn string_lookup_errors() {
         .call_strings(&["zz"], &[1])
         .unwrap_err();
     assert!(
-        e.to_string().contains("words") && e.to_string().contains("FarmHash64"),
+        e.to_string().contains("words") && e.to_string().contains("zz"),
         "{e}"
     );
-    // in-vocabulary strings still work with several OOV slots
     let sl = StringLookup::new()
         .num_oov_indices(2)
         .unwrap()
         .vocabulary(&["a"])
         .unwrap();
-    assert_eq!(
-        sl.call_strings(&["a"], &[1])
-            .unwrap()
-            .to_vec::<i64>()
-            .unwrap(),
-        [2]
-    );
     assert!(sl.call_strings(&["a", "b"], &[3]).is_err());
     assert!(sl.call_indices(&i64s(&[0], &[1])).is_err());
     let inv = StringLookup::new().invert(true).unwrap();
@@ -1243,4 +1249,56 @@ fn farmhash64_matches_tensorflow() {
         );
         assert_eq!(hash_bucket_fast(s.as_bytes(), 7), buckets[i], "bucket {i}");
     }
+}
+
+#[test]
+fn hashing_matches_keras() {
+    // keras: hashing_str
+    let h = Hashing::new(5);
+    let y = h.call_strings(&["a", "b", "hello", "a"], &[2, 2]).unwrap();
+    assert_eq!((y.dtype(), y.shape()), (DType::I64, &[2usize, 2][..]));
+    assert_eq!(y.to_vec::<i64>().unwrap(), [4, 2, 1, 4]);
+    // keras: hashing_mask — the mask goes to bin 0, the rest to 1 + hash mod 4
+    let h = Hashing::new(5).mask_value("");
+    let y = h.call_strings(&["a", "", "hello", "zz"], &[2, 2]).unwrap();
+    assert_eq!(y.to_vec::<i64>().unwrap(), [4, 0, 1, 3]);
+    // keras: hashing_int — integers hashed as decimal strings
+    let y = LayerHandle::new(Hashing::new(4))
+        .call(&i64s(&[1, 12, -3, 1234567], &[2, 2]), false)
+        .unwrap();
+    assert_eq!(y.to_vec::<i64>().unwrap(), [1, 0, 3, 3]);
+    // int32 and whole floats give the same bins
+    let y = LayerHandle::new(Hashing::new(4))
+        .call(&f32s(&[1.0, 12.0, -3.0, 1234567.0], &[2, 2]), false)
+        .unwrap();
+    assert_eq!(y.to_vec::<i64>().unwrap(), [1, 0, 3, 3]);
+    // keras: hashing_onehot, hashing_multihot
+    let h = Hashing::new(3).output_mode("one_hot").unwrap();
+    let y = h.call_strings(&["a", "b", "c"], &[3]).unwrap();
+    assert_eq!(y.shape(), [3, 3]);
+    assert_eq!(y.to_f64_vec(), [1., 0., 0., 0., 1., 0., 0., 1., 0.]);
+    let h = Hashing::new(3).output_mode("multi_hot").unwrap();
+    let y = h.call_strings(&["a", "b", "c"], &[1, 3]).unwrap();
+    assert_eq!(y.to_f64_vec(), [1., 1., 0.]);
+    // a text line
+    let line = Tensor::from_vec(b"hello".to_vec(), &[5]).unwrap();
+    assert_eq!(
+        Hashing::new(5)
+            .call_line(&line)
+            .unwrap()
+            .to_vec::<i64>()
+            .unwrap(),
+        [1]
+    );
+}
+
+#[test]
+fn hashing_errors() {
+    assert!(Hashing::new(0).call_strings(&["a"], &[1]).is_err());
+    assert!(Hashing::new(3).output_mode("tf_idf").is_err());
+    assert!(Hashing::new(3).call_strings(&["a"], &[2]).is_err());
+    let e = LayerHandle::new(Hashing::new(3).named("hash_x"))
+        .call(&Tensor::from_vec(vec![true], &[1]).unwrap(), false)
+        .unwrap_err();
+    assert!(e.to_string().contains("hash_x"), "{e}");
 }
