@@ -52,7 +52,10 @@ impl Discretization {
     /// `Discretization(bin_boundaries=...)`: boundaries must be sorted (non-decreasing).
     pub fn with_bin_boundaries(bin_boundaries: &[f64]) -> Result<Discretization> {
         let d = Discretization::make(Some(bin_boundaries.to_vec()), None);
-        if bin_boundaries.windows(2).any(|w| !(w[0] <= w[1])) {
+        if bin_boundaries
+            .windows(2)
+            .any(|w| w[0].partial_cmp(&w[1]).is_none_or(|o| o.is_gt()))
+        {
             return Err(Error::invalid(
                 &d.base.name,
                 format!("bin_boundaries must be sorted, got {bin_boundaries:?}"),
@@ -68,7 +71,7 @@ impl Discretization {
 
     /// The summary precision of `adapt` (default 0.01), in `(0, 1]`.
     pub fn epsilon(mut self, epsilon: f64) -> Result<Self> {
-        if !(epsilon > 0.0 && epsilon <= 1.0) {
+        if epsilon.is_nan() || epsilon <= 0.0 || epsilon > 1.0 {
             return Err(Error::invalid(
                 &self.base.name,
                 format!("epsilon must be in (0, 1], got {epsilon}"),
