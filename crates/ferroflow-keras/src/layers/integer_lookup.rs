@@ -225,12 +225,18 @@ impl Layer for IntegerLookup {
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         let shape = super::pool_utils::first_shape(&self.base.name, input_shapes)?;
-        let depth = if self.lookup.output_mode == OutputMode::Int {
-            0
-        } else {
-            self.lookup.depth()?
+        // before a vocabulary is set the encoding width is unknown (Keras: None)
+        let depth = match self.lookup.output_mode {
+            OutputMode::Int => Some(0),
+            _ => self.lookup.depth().ok(),
         };
-        Ok(vec![encoded_shape(shape, self.lookup.output_mode, depth)])
+        let mut out = encoded_shape(shape, self.lookup.output_mode, depth.unwrap_or(0));
+        if depth.is_none() {
+            if let Some(last) = out.last_mut() {
+                *last = None;
+            }
+        }
+        Ok(vec![out])
     }
 
     fn get_config(&self) -> Value {

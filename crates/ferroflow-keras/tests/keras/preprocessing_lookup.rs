@@ -608,6 +608,34 @@ fn integer_lookup_adapt_dataset_and_in_model() {
 }
 
 #[test]
+fn integer_lookup_output_shapes() {
+    let mut l = IntegerLookup::new().output_mode("multi_hot").unwrap();
+    assert_eq!(
+        l.compute_output_shape(&[vec![None, Some(3)]]).unwrap(),
+        [vec![None, None]]
+    );
+    l.set_vocabulary(&[4, 5], None).unwrap();
+    assert_eq!(
+        l.compute_output_shape(&[vec![None, Some(3)]]).unwrap(),
+        [vec![None, Some(3)]]
+    );
+    let mut l = IntegerLookup::new()
+        .output_mode("one_hot")
+        .unwrap()
+        .vocabulary(&[4, 5])
+        .unwrap();
+    assert_eq!(
+        l.compute_output_shape(&[vec![None, Some(1)]]).unwrap(),
+        [vec![None, Some(3)]]
+    );
+    let mut l = IntegerLookup::new();
+    assert_eq!(
+        l.compute_output_shape(&[vec![None, Some(2)]]).unwrap(),
+        [vec![None, Some(2)]]
+    );
+}
+
+#[test]
 fn integer_lookup_errors() {
     // keras: il_oov0_error (InvalidArgumentError at call)
     let il = IntegerLookup::new()
