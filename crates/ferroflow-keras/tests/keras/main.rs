@@ -14,5 +14,6 @@ mod losses;
 mod metrics;
 mod models;
 mod optimizers;
+mod preprocessing_lookup;
 mod regularizers;
 mod seed_cnn;
