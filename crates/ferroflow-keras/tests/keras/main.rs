@@ -14,3 +14,4 @@ mod models;
 mod optimizers;
 mod regularizers;
 mod seed_cnn;
+mod tensorboard;
