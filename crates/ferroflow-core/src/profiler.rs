@@ -10,8 +10,8 @@
 //! [`snapshot`] (sorted by total time, largest first) or as a table with [`report`] /
 //! [`print_report`]. Rust runs no destructors for statics at exit, so nothing is printed
 //! automatically at process exit; instead Keras's `fit` prints the table (the totals so far) to
-//! stderr when it ends if `FERROFLOW_PROFILE` is set, and [`ReportGuard`] prints it when dropped (put one at the top of
-//! `main`).
+//! stderr when it ends if `FERROFLOW_PROFILE` is set, and [`ReportGuard`] prints it when dropped
+//! (put one at the top of `main`).
 //!
 //! An op whose kernel itself calls other ops (a composite kernel) counts their time twice: once
 //! under each of them and once under itself. TensorFlow's profiler shows the same nesting.

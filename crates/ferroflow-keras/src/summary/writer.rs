@@ -224,7 +224,7 @@ impl SummaryWriter {
         if shape.len() != 4 || ![1, 3, 4].contains(&shape[3]) {
             return Err(Error::shape(
                 "summary.image",
-                &format!("{tag}: expected an NHWC batch with 1, 3 or 4 channels"),
+                format!("{tag}: expected an NHWC batch with 1, 3 or 4 channels"),
                 &[&shape],
             ));
         }

@@ -45,7 +45,8 @@ fn crc32c_bitwise(data: &[u8]) -> u32 {
 
 fn masked(data: &[u8]) -> u32 {
     let c = crc32c_bitwise(data);
-    ((c >> 15) | (c << 17)).wrapping_add(0xA282_EAD8)
+    // ((c >> 15) | (c << 17)) + 0xa282ead8, TFRecord's mask.
+    c.rotate_right(15).wrapping_add(0xA282_EAD8)
 }
 
 /// Splits a TFRecord file by hand, checking both CRCs of every record; returns the payloads.
