@@ -122,7 +122,14 @@ pub fn no_gradient(op: &dyn Op) -> Result<Vec<Option<Tensor>>> {
 pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
     let out_specs = op.infer(&specs)?;
-    let outputs = op.compute(inputs)?;
+    let outputs = if crate::profiler::enabled() {
+        let start = std::time::Instant::now();
+        let out = op.compute(inputs);
+        crate::profiler::record(op.name(), start.elapsed());
+        out?
+    } else {
+        op.compute(inputs)?
+    };
     debug_assert_eq!(
         out_specs.len(),
         outputs.len(),

@@ -9,6 +9,7 @@ mod elementwise;
 mod linalg;
 mod nn;
 mod pool;
+mod profiler;
 mod random;
 mod reduce;
 mod shape_ops;

@@ -394,6 +394,10 @@ impl Fit<'_> {
         for cb in callbacks.iter_mut() {
             cb.on_train_end(model, &last_logs)?;
         }
+        // FERROFLOW_PROFILE=1: the op profile so far (Rust prints nothing at process exit).
+        if ferroflow_core::profiler::env_enabled() {
+            ferroflow_core::profiler::print_report();
+        }
         Ok(history)
     }
 }

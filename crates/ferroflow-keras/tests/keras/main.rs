@@ -17,3 +17,4 @@ mod optimizers;
 mod preprocessing_lookup;
 mod regularizers;
 mod seed_cnn;
+mod tensorboard;
