@@ -12,5 +12,6 @@ mod losses;
 mod metrics;
 mod models;
 mod optimizers;
+mod preprocessing_image;
 mod regularizers;
 mod seed_cnn;
