@@ -102,11 +102,11 @@ pub fn bicubic_taps(in_len: usize, out_len: usize) -> AxisTaps {
         ];
         let mut ws = [0.0f32; 4];
         let mut ids = [0usize; 4];
-        for t in 0..4 {
+        for (t, ((id, wt), r)) in ids.iter_mut().zip(&mut ws).zip(raw).enumerate() {
             let want = loc - 1 + t as i64;
             let b = bound(want);
-            ids[t] = b as usize;
-            ws[t] = if b == want { raw[t] } else { 0.0 };
+            *id = b as usize;
+            *wt = if b == want { r } else { 0.0 };
         }
         let sum = ws[0] + ws[1] + ws[2] + ws[3];
         if sum.abs() >= 1000.0 * f32::MIN_POSITIVE {

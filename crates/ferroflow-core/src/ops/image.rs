@@ -655,7 +655,7 @@ pub fn crop_to_bounding_box(
 /// (`start = int((size − size·fraction) / 2)`, `length = size − 2·start`).
 pub fn central_crop(images: &Tensor, central_fraction: f64) -> Result<Tensor> {
     const OP: &str = "central_crop";
-    if !(central_fraction > 0.0 && central_fraction <= 1.0) {
+    if central_fraction.is_nan() || central_fraction <= 0.0 || central_fraction > 1.0 {
         return Err(Error::invalid(
             OP,
             format!("central_fraction must be within (0, 1], got {central_fraction}"),

@@ -609,6 +609,9 @@ fn projective_transform_matches_tensorflow() {
     }
 }
 
+/// A hand-written source index along one axis (`None`: the fill value).
+type IndexMap = fn(i64) -> Option<i64>;
+
 /// Element `[b, y, x, c]` of an NHWC tensor's values.
 fn at(v: &[f64], s: &[usize], b: usize, y: usize, x: usize, c: usize) -> f64 {
     v[((b * s[1] + y) * s[2] + x) * s[3] + c]
@@ -653,7 +656,7 @@ fn projective_transform_hand_cases() {
     // Whole-pixel translation right by 1 and down by 2 (output reads input (x-1, y-2)),
     // fill constant 7 / nearest / wrap / reflect, checked against hand-written index maps.
     let shift = transforms(&[[1.0, 0.0, -1.0, 0.0, 1.0, -2.0, 0.0, 0.0]]);
-    let maps: [(FillMode, fn(i64) -> Option<i64>); 4] = [
+    let maps: [(FillMode, IndexMap); 4] = [
         (FillMode::Constant, |i| (0..4).contains(&i).then_some(i)),
         (FillMode::Nearest, |i| Some(i.clamp(0, 3))),
         (FillMode::Wrap, |i| Some(i.rem_euclid(4))),
