@@ -15,6 +15,7 @@ mod metrics;
 mod models;
 mod optimizers;
 mod preprocessing_lookup;
+mod preprocessing_image;
 mod regularizers;
 mod seed_cnn;
 mod tensorboard;
