@@ -4,6 +4,7 @@ mod activations;
 mod callbacks;
 mod datasets;
 mod initializers;
+mod layers_attention;
 mod layers_conv;
 mod layers_core;
 mod layers_merge;
