@@ -121,7 +121,10 @@ impl Layer for AdditiveAttention {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::invalid(
                 &name,
-                format!("layer {name:?}: dropout must be in [0, 1), got {}", self.dropout),
+                format!(
+                    "layer {name:?}: dropout must be in [0, 1), got {}",
+                    self.dropout
+                ),
             ));
         }
         if self.use_scale {
@@ -133,7 +136,10 @@ impl Layer for AdditiveAttention {
                         &name,
                         format!(
                             "layer {name:?}: the query's last axis must be known, got {}",
-                            input_shapes.first().map(|s| fmt_shape(s)).unwrap_or_default()
+                            input_shapes
+                                .first()
+                                .map(|s| fmt_shape(s))
+                                .unwrap_or_default()
                         ),
                     )
                 })?;

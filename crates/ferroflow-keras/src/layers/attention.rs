@@ -178,9 +178,7 @@ pub(crate) fn apply_scores(
         None => None,
     };
     if flags.causal {
-        let tri: Vec<bool> = (0..tq)
-            .flat_map(|i| (0..tv).map(move |j| i >= j))
-            .collect();
+        let tri: Vec<bool> = (0..tq).flat_map(|i| (0..tv).map(move |j| i >= j)).collect();
         let tri = Tensor::from_vec(tri, &[1, tq, tv])?;
         mask = Some(match mask {
             Some(m) => ops::logical_and(&m, &tri)?,
@@ -274,14 +272,18 @@ impl Layer for Attention {
             let name = self.base.name.clone();
             return Err(Error::invalid(
                 &name,
-                format!("layer {name:?}: dropout must be in [0, 1), got {}", self.dropout),
+                format!(
+                    "layer {name:?}: dropout must be in [0, 1), got {}",
+                    self.dropout
+                ),
             ));
         }
         if self.use_scale {
-            self.scale = Some(
-                self.base
-                    .add_weight("scale", &[], &Initializer::Ones, None, true)?,
-            );
+            self.scale =
+                Some(
+                    self.base
+                        .add_weight("scale", &[], &Initializer::Ones, None, true)?,
+                );
         }
         if self.score_mode == ScoreMode::Concat {
             self.concat_score_weight = Some(self.base.add_weight(

@@ -281,9 +281,7 @@ impl MultiHeadAttention {
             }
         }
         if causal {
-            let tri: Vec<bool> = (0..t)
-                .flat_map(|i| (0..s).map(move |j| i >= j))
-                .collect();
+            let tri: Vec<bool> = (0..t).flat_map(|i| (0..s).map(move |j| i >= j)).collect();
             auto = and(auto, Tensor::from_vec(tri, &[1, t, s])?)?;
         }
         let mut full = auto;
@@ -345,7 +343,9 @@ impl MultiHeadAttention {
                 ));
             }
         }
-        if value.shape()[0] != query.shape()[0] || key.shape()[0] != query.shape()[0] || key.shape()[1] != value.shape()[1]
+        if value.shape()[0] != query.shape()[0]
+            || key.shape()[0] != query.shape()[0]
+            || key.shape()[1] != value.shape()[1]
         {
             return Err(Error::shape(
                 &name,
@@ -384,7 +384,7 @@ impl MultiHeadAttention {
                         "layer {name:?}: the {what}'s last axis does not match the layer's {what} kernel (built on {})",
                         fmt_shape(&[Some(k.shape()[0])])
                     ),
-                    &[x.shape(), &k.shape().to_vec()],
+                    &[x.shape(), k.shape()],
                 ));
             }
         }
@@ -494,7 +494,10 @@ impl Layer for MultiHeadAttention {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::invalid(
                 &name,
-                format!("layer {name:?}: dropout must be in [0, 1), got {}", self.dropout),
+                format!(
+                    "layer {name:?}: dropout must be in [0, 1), got {}",
+                    self.dropout
+                ),
             ));
         }
         if input_shapes.len() < 2 {
@@ -525,7 +528,10 @@ impl Layer for MultiHeadAttention {
         };
         let (h, kd, vd) = (self.num_heads, self.key_dim, self.vd());
         let out = self.output_shape.unwrap_or(qd);
-        let (ki, bi) = (self.kernel_initializer.clone(), self.bias_initializer.clone());
+        let (ki, bi) = (
+            self.kernel_initializer.clone(),
+            self.bias_initializer.clone(),
+        );
         let mut vars = Vec::new();
         for (part, din, dd) in [
             ("query", qd, kd),
@@ -540,16 +546,22 @@ impl Layer for MultiHeadAttention {
                 true,
             )?);
             if self.use_bias {
-                vars.push(
-                    self.base
-                        .add_weight(&format!("{part}/bias"), &[h, dd], &bi, None, true)?,
-                );
+                vars.push(self.base.add_weight(
+                    &format!("{part}/bias"),
+                    &[h, dd],
+                    &bi,
+                    None,
+                    true,
+                )?);
             }
         }
-        vars.push(
-            self.base
-                .add_weight("attention_output/kernel", &[h, vd, out], &ki, None, true)?,
-        );
+        vars.push(self.base.add_weight(
+            "attention_output/kernel",
+            &[h, vd, out],
+            &ki,
+            None,
+            true,
+        )?);
         if self.use_bias {
             vars.push(
                 self.base
@@ -585,12 +597,7 @@ impl Layer for MultiHeadAttention {
         let out = self.output_shape.or(q[2]);
         let mut shapes = vec![vec![q[0], q[1], out]];
         if self.return_scores {
-            shapes.push(vec![
-                q[0],
-                Some(self.num_heads),
-                q[1],
-                input_shapes[1][1],
-            ]);
+            shapes.push(vec![q[0], Some(self.num_heads), q[1], input_shapes[1][1]]);
         }
         Ok(shapes)
     }

@@ -149,7 +149,10 @@ fn mha_masks_match_keras() {
     close(&y[0], r::MHA_AMASK, TOL);
     // A float attention mask means the same (non-zero = attend).
     let y = h
-        .call_many(&[q(), v(), v(), ops::cast(&amask(), DType::F32).unwrap()], false)
+        .call_many(
+            &[q(), v(), v(), ops::cast(&amask(), DType::F32).unwrap()],
+            false,
+        )
         .unwrap();
     close(&y[0], r::MHA_AMASK, TOL);
     // Query and value masks from the mask mechanism; the output carries the query mask.
@@ -157,14 +160,26 @@ fn mha_masks_match_keras() {
         .call_masked(&[q(), v()], &[Some(qmask()), Some(vmask())], false)
         .unwrap();
     close(&y[0], r::MHA_QVMASK, TOL);
-    assert_eq!(m.unwrap().to_vec::<bool>().unwrap(), qmask().to_vec::<bool>().unwrap());
+    assert_eq!(
+        m.unwrap().to_vec::<bool>().unwrap(),
+        qmask().to_vec::<bool>().unwrap()
+    );
     // With scores returned, Keras zeroes masked probabilities (fully masked query rows too).
     let mut l = MultiHeadAttention::new(2, 3);
     let qq = q();
     let vv = v();
     let (qm, vm) = (qmask(), vmask());
-    l.call_with(&qq, &vv, None, None, [None, None, None], false, false, false)
-        .unwrap();
+    l.call_with(
+        &qq,
+        &vv,
+        None,
+        None,
+        [None, None, None],
+        false,
+        false,
+        false,
+    )
+    .unwrap();
     let ws: Vec<Tensor> = l
         .weights()
         .iter()
@@ -173,7 +188,16 @@ fn mha_masks_match_keras() {
         .collect();
     l.set_weights(&ws).unwrap();
     let (y, s) = l
-        .call_with(&qq, &vv, None, None, [Some(&qm), Some(&vm), None], true, false, false)
+        .call_with(
+            &qq,
+            &vv,
+            None,
+            None,
+            [Some(&qm), Some(&vm), None],
+            true,
+            false,
+            false,
+        )
         .unwrap();
     close(&y, r::MHA_QVMASK_SCORES_OUT, TOL);
     close(&s.unwrap(), r::MHA_QVMASK_SCORES, TOL);
@@ -181,7 +205,11 @@ fn mha_masks_match_keras() {
 
 #[test]
 fn mha_causal_mask_matches_keras() {
-    let h = LayerHandle::new(MultiHeadAttention::new(3, 2).use_bias(false).use_causal_mask(true));
+    let h = LayerHandle::new(
+        MultiHeadAttention::new(3, 2)
+            .use_bias(false)
+            .use_causal_mask(true),
+    );
     h.build(&[vec![None, Some(4), Some(5)], vec![None, Some(4), Some(5)]])
         .unwrap();
     assert_eq!(h.lock().weights().len(), 4);
@@ -206,19 +234,31 @@ fn mha_causal_mask_matches_keras() {
 }
 
 /// Plain-loop f64 multi-head attention (no biases, no mask), written from the equations.
-fn mha_reference(qx: &[f64], vx: &[f64], w: &[Vec<f64>], dims: (usize, usize, usize, usize, usize, usize, usize)) -> Vec<f64> {
+fn mha_reference(
+    qx: &[f64],
+    vx: &[f64],
+    w: &[Vec<f64>],
+    dims: (usize, usize, usize, usize, usize, usize, usize),
+) -> Vec<f64> {
     let (b, t, s, dq, dv, h, kd) = dims;
     let (wq, wk, wv, wo) = (&w[0], &w[1], &w[2], &w[3]);
     let mut out = vec![0.0; b * t * dq];
     for bi in 0..b {
         for hi in 0..h {
             let proj = |x: &[f64], len: usize, din: usize, wt: &[f64], i: usize, e: usize| -> f64 {
-                (0..din).map(|c| x[(bi * len + i) * din + c] * wt[(c * h + hi) * kd + e]).sum()
+                (0..din)
+                    .map(|c| x[(bi * len + i) * din + c] * wt[(c * h + hi) * kd + e])
+                    .sum()
             };
             for ti in 0..t {
                 let qv: Vec<f64> = (0..kd).map(|e| proj(qx, t, dq, wq, ti, e)).collect();
                 let sc: Vec<f64> = (0..s)
-                    .map(|si| (0..kd).map(|e| qv[e] * proj(vx, s, dv, wk, si, e)).sum::<f64>() / (kd as f64).sqrt())
+                    .map(|si| {
+                        (0..kd)
+                            .map(|e| qv[e] * proj(vx, s, dv, wk, si, e))
+                            .sum::<f64>()
+                            / (kd as f64).sqrt()
+                    })
                     .collect();
                 let mx = sc.iter().cloned().fold(f64::MIN, f64::max);
                 let z: f64 = sc.iter().map(|x| (x - mx).exp()).sum();
@@ -242,7 +282,12 @@ fn mha_matches_plain_loop_reference_and_gradients_in_f64() {
     let qx = fill(&[2, 4, 5], 1, 2.0, DType::F64);
     let vx = fill(&[2, 3, 6], 2, 2.0, DType::F64);
     // query, key (= value input), value and output kernels.
-    let shapes = [vec![5usize, 2, 3], vec![6, 2, 3], vec![6, 2, 3], vec![2, 3, 5]];
+    let shapes = [
+        vec![5usize, 2, 3],
+        vec![6, 2, 3],
+        vec![6, 2, 3],
+        vec![2, 3, 5],
+    ];
     let ws: Vec<Tensor> = shapes
         .iter()
         .enumerate()
@@ -333,7 +378,9 @@ fn mha_in_functional_model_with_embedding_mask() {
     assert_eq!(y.shape(), &vec![None, Some(4), Some(4)]);
     let model = Model::new(inp, y).unwrap();
     let ids = Tensor::from_vec(vec![3i32, 1, 0, 0, 2, 5, 4, 0], &[2, 4]).unwrap();
-    let (out, masks) = model.call_with_masks(std::slice::from_ref(&ids), false).unwrap();
+    let (out, masks) = model
+        .call_with_masks(std::slice::from_ref(&ids), false)
+        .unwrap();
     let m = masks[0].clone().unwrap();
     assert_eq!(
         m.to_vec::<bool>().unwrap(),
@@ -376,17 +423,32 @@ fn ka() -> Tensor {
 #[test]
 fn attention_matches_keras() {
     let h = LayerHandle::new(Attention::new());
-    close(&h.call_many(&[qa(), va(), ka()], false).unwrap()[0], r::ATT_DOT, TOL);
+    close(
+        &h.call_many(&[qa(), va(), ka()], false).unwrap()[0],
+        r::ATT_DOT,
+        TOL,
+    );
     let (y, m) = h
         .call_masked(&[qa(), va(), ka()], &[Some(qmask()), Some(vmask())], false)
         .unwrap();
     close(&y[0], r::ATT_DOT_MASK, TOL);
-    assert_eq!(m.unwrap().to_vec::<bool>().unwrap(), qmask().to_vec::<bool>().unwrap());
-    let h = LayerHandle::new(Attention::new().use_causal_mask(true).return_attention_scores(true));
+    assert_eq!(
+        m.unwrap().to_vec::<bool>().unwrap(),
+        qmask().to_vec::<bool>().unwrap()
+    );
+    let h = LayerHandle::new(
+        Attention::new()
+            .use_causal_mask(true)
+            .return_attention_scores(true),
+    );
     let y = h.call_many(&[qa(), ka()], false).unwrap();
     close(&y[0], r::ATT_CAUSAL_OUT, TOL);
     close(&y[1], r::ATT_CAUSAL_SCORES, TOL);
-    let h = LayerHandle::new(Attention::new().use_scale(true).score_mode(ScoreMode::Concat));
+    let h = LayerHandle::new(
+        Attention::new()
+            .use_scale(true)
+            .score_mode(ScoreMode::Concat),
+    );
     h.build(&[vec![None, Some(4), Some(4)]]).unwrap();
     h.lock()
         .set_weights(&[Tensor::scalar(0.7f32), Tensor::scalar(-1.3f32)])
@@ -398,7 +460,11 @@ fn attention_matches_keras() {
     let h = LayerHandle::new(Attention::new().use_scale(true));
     h.build(&[vec![None, Some(4), Some(4)]]).unwrap();
     h.lock().set_weights(&[Tensor::scalar(0.6f32)]).unwrap();
-    close(&h.call_many(&[qa(), va(), ka()], false).unwrap()[0], r::ATT_SCALE, TOL);
+    close(
+        &h.call_many(&[qa(), va(), ka()], false).unwrap()[0],
+        r::ATT_SCALE,
+        TOL,
+    );
 }
 
 #[test]
@@ -406,13 +472,25 @@ fn additive_attention_matches_keras() {
     let h = LayerHandle::new(AdditiveAttention::new());
     h.build(&[vec![None, Some(4), Some(4)]]).unwrap();
     set_fill(&h, 7);
-    close(&h.call_many(&[qa(), va(), ka()], false).unwrap()[0], r::ADD_PLAIN, TOL);
+    close(
+        &h.call_many(&[qa(), va(), ka()], false).unwrap()[0],
+        r::ADD_PLAIN,
+        TOL,
+    );
     let (y, _) = h
         .call_masked(&[qa(), va(), ka()], &[Some(qmask()), Some(vmask())], false)
         .unwrap();
     close(&y[0], r::ADD_MASK, TOL);
-    let h = LayerHandle::new(AdditiveAttention::new().use_scale(false).use_causal_mask(true));
-    close(&h.call_many(&[qa(), ka()], false).unwrap()[0], r::ADD_NOSCALE_CAUSAL, TOL);
+    let h = LayerHandle::new(
+        AdditiveAttention::new()
+            .use_scale(false)
+            .use_causal_mask(true),
+    );
+    close(
+        &h.call_many(&[qa(), ka()], false).unwrap()[0],
+        r::ADD_NOSCALE_CAUSAL,
+        TOL,
+    );
     assert!(h.lock().weights().is_empty());
 }
 
@@ -481,14 +559,17 @@ fn masks_flow_through_dropout_and_dense() {
     // Embedding(mask_zero) → Dropout → LSTM: the LSTM sees the mask, so a masked step repeats
     // the previous output (Keras's behaviour for return_sequences).
     let mut m = Sequential::new();
-    m.add(Input::with_shape(&[Some(4)], DType::I32, None)).unwrap();
+    m.add(Input::with_shape(&[Some(4)], DType::I32, None))
+        .unwrap();
     m.add(Embedding::new(5, 3).mask_zero(true)).unwrap();
     m.add(Dropout::new(0.5)).unwrap();
     m.add(LSTM::new(2).return_sequences(true)).unwrap();
     m.add(Dense::new(3)).unwrap();
     m.add(Activation::new("relu")).unwrap();
     let ids = Tensor::from_vec(vec![3i32, 0, 2, 0, 1, 2, 3, 4], &[2, 4]).unwrap();
-    let (y, masks) = m.call_with_masks(std::slice::from_ref(&ids), false).unwrap();
+    let (y, masks) = m
+        .call_with_masks(std::slice::from_ref(&ids), false)
+        .unwrap();
     assert_eq!(
         masks[0].as_ref().unwrap().to_vec::<bool>().unwrap(),
         vec![true, false, true, false, true, true, true, true]
@@ -510,7 +591,10 @@ fn char_tokenizer_round_trip() {
     assert_eq!(tok.id('z'), CharTokenizer::OOV);
     assert_eq!(tok.decode(&tok.encode(text)), text);
     assert_eq!(tok.decode(&[0, tok.id('c'), 1, 99]), "c\u{FFFD}\u{FFFD}");
-    assert_eq!(tok.encode_tensor("at").unwrap().to_vec::<i64>().unwrap(), vec![4, 3]);
+    assert_eq!(
+        tok.encode_tensor("at").unwrap().to_vec::<i64>().unwrap(),
+        vec![4, 3]
+    );
     assert!(CharTokenizer::from_vocabulary(&['a', 'b', 'a']).is_err());
     let t2 = CharTokenizer::from_vocabulary(&['x', 'y']).unwrap();
     assert_eq!(t2.encode("yx?"), vec![3, 2, 1]);
