@@ -2,17 +2,23 @@
 //! on real English text that ships with this machine: the software licence texts of Debian's
 //! `base-files` package in `/usr/share/common-licenses` (GPL, LGPL, GFDL, Apache, MPL, Artistic,
 //! BSD, CC0 — about 260 KB of English legal prose; set `CHAR_LM_TEXT=/path/to/file.txt` to use
-//! another text). Whitespace runs are collapsed to one space.
+//! another text). Whitespace runs are collapsed to one space; the files (not the symlinks) are
+//! read in name order.
 //!
 //! The last 10% of the text is the validation set. The model reads windows of `SEQ` characters
 //! and predicts the next character at every position (`return_sequences`), as Keras's
 //! "character-level text generation" example; after training it samples text from a prompt.
 //!
-//! `cargo run --release --example char_lm` (`EPOCHS`, default 12; `WINDOWS` training windows per
-//! epoch, default 6400). What it reaches is stated in the final lines it prints (validation loss
-//! in nats per character, and the sample); a run on 2 busy cores takes about 3 minutes. A
-//! unigram model of this text scores ≈ 3.0 nats/char, so a validation loss well under 2 means the
-//! model learnt spelling and common words.
+//! `cargo run --release --example char_lm` (`EPOCHS`, default 9; `WINDOWS` training windows per
+//! epoch, default 6400). It prints the validation loss after every epoch, then a 300-character
+//! sample and the final validation loss. Measured in a release build on 2 busy cores (228,107
+//! characters, 85 ids): validation loss 2.75 after 1 epoch → 1.67 nats/char (2.41 bits/char)
+//! after 9 epochs, about 170 s; training goes on
+//! falling after that while validation stays at ≈1.66–1.67 (overfitting). A sample at
+//! temperature 0.5: "This License with or to wish that which modified by the present license
+//! document, but it is not allowed on the Work or with the Program as a derivative of this
+//! License in the library ...". For scale: character frequencies of the training part (a
+//! unigram model) score 3.53 nats/char on the validation part.
 
 use std::time::Instant;
 
@@ -128,7 +134,7 @@ fn main() -> Result<()> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let (epochs, per_epoch) = (env("EPOCHS", 12), env("WINDOWS", 6400));
+    let (epochs, per_epoch) = (env("EPOCHS", 9), env("WINDOWS", 6400));
     let text = load_text()?;
     let tok = CharTokenizer::fit(&text);
     let ids = tok.encode(&text);
