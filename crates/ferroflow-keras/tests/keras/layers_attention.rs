@@ -601,3 +601,43 @@ fn char_tokenizer_round_trip() {
     assert_eq!(t2.char_of(3), Some('y'));
     assert_eq!(t2.char_of(0), None);
 }
+
+#[test]
+fn losses_of_a_masked_output_match_keras() {
+    // Keras's apply_mask: the loss is averaged over the unmasked steps only.
+    let layers = [
+        LayerHandle::new(Embedding::new(5, 3).mask_zero(true)),
+        LayerHandle::new(LSTM::new(2).return_sequences(true)),
+        LayerHandle::new(Dense::new(3).activation("softmax")),
+    ];
+    let mut m = Sequential::new();
+    m.add(Input::with_shape(&[Some(4)], DType::I32, None))
+        .unwrap();
+    for l in &layers {
+        m.add(l.clone()).unwrap();
+    }
+    for (j, l) in layers.iter().enumerate() {
+        set_fill(l, j);
+    }
+    m.compile("sgd", "sparse_categorical_crossentropy", ())
+        .unwrap();
+    let ids = Tensor::from_vec(vec![0i32, 0, 3, 1, 0, 2, 4, 1], &[2, 4]).unwrap();
+    let ys = Tensor::from_vec(vec![0i32, 1, 2, 1, 2, 0, 1, 1], &[2, 4]).unwrap();
+    let loss = m.evaluate(&ids, &ys).verbose(0).run().unwrap()[0];
+    assert!(
+        (loss - r::MASKED_LOSS[0] as f64).abs() < 1e-5,
+        "{loss} vs {}",
+        r::MASKED_LOSS[0]
+    );
+    // The same from the predictions by hand: mean of -log p over the 5 unmasked steps.
+    let p = m.call(std::slice::from_ref(&ids), false).unwrap()[0].to_f64_vec();
+    let (idv, yv) = (ids.to_vec::<i32>().unwrap(), ys.to_vec::<i32>().unwrap());
+    let (mut sum, mut n) = (0.0, 0.0);
+    for s in 0..8 {
+        if idv[s] != 0 {
+            sum -= p[s * 3 + yv[s] as usize].ln();
+            n += 1.0;
+        }
+    }
+    assert!((loss - sum / n).abs() < 1e-5);
+}
