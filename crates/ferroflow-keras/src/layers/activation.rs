@@ -58,6 +58,11 @@ impl Layer for Activation {
         &mut self.base
     }
 
+    /// Keras sets `supports_masking = True` on `Activation`: the input mask passes through.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
     fn build(&mut self, _input_shapes: &[Shape]) -> Result<()> {
         self.resolved().map(|_| ())
     }

@@ -212,6 +212,12 @@ impl Layer for BatchNormalization {
         &mut self.base
     }
 
+    /// Keras sets `supports_masking = True` on `BatchNormalization`: the input mask passes through
+    /// (the batch statistics here ignore it; Keras 3 excludes masked steps from them).
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
     fn input_spec(&self) -> Option<InputSpec> {
         Some(InputSpec::default().axis(self.axis, built_dim(&self.base, self.axis)))
     }

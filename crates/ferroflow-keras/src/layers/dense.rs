@@ -55,6 +55,11 @@ impl Layer for Dense {
         &mut self.base
     }
 
+    /// Keras sets `supports_masking = True` on `Dense`: the input mask passes through.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
     fn input_spec(&self) -> Option<InputSpec> {
         Some(InputSpec::min_ndim(2).axis(-1, built_dim(&self.base, -1)))
     }

@@ -121,6 +121,11 @@ impl Layer for Dropout {
         &mut self.base
     }
 
+    /// Keras sets `supports_masking = True` on `Dropout`: the input mask passes through.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
     fn build(&mut self, _input_shapes: &[Shape]) -> Result<()> {
         self.check_rate()
     }

@@ -166,6 +166,11 @@ impl Layer for LayerNormalization {
         &mut self.base
     }
 
+    /// Keras sets `supports_masking = True` on `LayerNormalization`: the input mask passes through.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
     fn build(&mut self, input_shapes: &[Shape]) -> Result<()> {
         let name = self.base.name.clone();
         let shape = input_shapes

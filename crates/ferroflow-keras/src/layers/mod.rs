@@ -43,6 +43,11 @@ mod separable_conv2d;
 mod up_sampling2d;
 mod zero_padding2d;
 
+mod additive_attention;
+mod attention;
+mod multi_head_attention;
+mod position_embedding;
+
 mod bidirectional;
 mod embedding;
 mod gru;
@@ -51,6 +56,11 @@ mod masking;
 pub(crate) mod rnn;
 mod simple_rnn;
 mod time_distributed;
+
+pub use additive_attention::AdditiveAttention;
+pub use attention::{Attention, ScoreMode};
+pub use multi_head_attention::MultiHeadAttention;
+pub use position_embedding::PositionEmbedding;
 
 pub use bidirectional::{Bidirectional, MergeMode};
 pub use embedding::Embedding;

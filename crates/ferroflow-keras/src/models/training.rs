@@ -98,6 +98,7 @@ impl Model {
         &self,
         y: &[Tensor],
         outputs: &[Tensor],
+        masks: &[Option<Tensor>],
         sample_weight: Option<&Tensor>,
         with_regularization: bool,
     ) -> Result<(Tensor, Vec<f64>)> {
@@ -108,8 +109,10 @@ impl Model {
         let mut total: Option<Tensor> = None;
         let mut per_output = Vec::new();
         for (i, ((loss, out), target)) in c.losses.iter().zip(outputs).zip(y).enumerate() {
+            let scale = loss.reduction() == crate::losses::Reduction::SumOverBatchSize;
+            let mw = output_mask_weight(loss.name(), masks.get(i), sample_weight, scale)?;
             let l = loss
-                .compute(target, out, sample_weight)
+                .compute(target, out, mw.as_ref().or(sample_weight))
                 .map_err(|e| label_error(e, &format!("loss {:?} of output {i}", loss.name())))?;
             // A loss compiled with reduction "none" is averaged, as Keras's loss tracker does.
             let l = if l.rank() > 0 {
@@ -153,9 +156,9 @@ impl Model {
             for v in &vars {
                 tape.watch(v);
             }
-            let outputs = self.call(x, true)?;
+            let (outputs, masks) = self.call_with_masks(x, true)?;
             check_targets(&self.name, &outputs, y)?;
-            let (loss, per_output) = self.compute_loss(y, &outputs, sample_weight, true)?;
+            let (loss, per_output) = self.compute_loss(y, &outputs, &masks, sample_weight, true)?;
             let sources: Vec<&dyn Watchable> = vars.iter().map(|v| v as &dyn Watchable).collect();
             let grads = tape.gradient(&loss, &sources)?;
             (loss, per_output, outputs, grads)
@@ -185,9 +188,9 @@ impl Model {
         let batch = x
             .first()
             .map_or(0, |t| t.shape().first().copied().unwrap_or(0)) as f64;
-        let outputs = self.call(x, false)?;
+        let (outputs, masks) = self.call_with_masks(x, false)?;
         check_targets(&self.name, &outputs, y)?;
-        let (loss, per_output) = self.compute_loss(y, &outputs, sample_weight, true)?;
+        let (loss, per_output) = self.compute_loss(y, &outputs, &masks, sample_weight, true)?;
         loss_mean.update_value(loss.to_f64_vec().first().copied().unwrap_or(0.0), batch);
         for (m, l) in out_losses.iter_mut().zip(&per_output) {
             m.update_value(*l, batch);
@@ -442,4 +445,38 @@ pub(super) fn class_sample_weights(
         w.push(class_weight.get(&(c as usize)).copied().unwrap_or(1.0) as f32);
     }
     Tensor::from_vec(w, &[n])
+}
+
+/// Keras's `apply_mask` (losses of an output that carries a mask, e.g. after
+/// `Embedding(mask_zero=True)` → `LSTM(return_sequences=True)`): the mask becomes sample weights
+/// `mask · size / (Σ mask + 1e-7)` under `sum_over_batch_size` (`scale`), else the mask itself
+/// (times `sample_weight`), so the default reduction averages the loss over the real steps only.
+/// `None` when the output has no mask.
+fn output_mask_weight(
+    name: &str,
+    mask: Option<&Option<Tensor>>,
+    sample_weight: Option<&Tensor>,
+    scale: bool,
+) -> Result<Option<Tensor>> {
+    let Some(Some(mask)) = mask else {
+        return Ok(None);
+    };
+    let m = ops::cast(mask, ferroflow_core::DType::F32)?;
+    let m = if scale {
+        let valid = ops::reduce_sum(&m, ops::Axes::All, false)?;
+        let factor = ops::div(
+            &Tensor::scalar_of(ferroflow_core::DType::F32, m.num_elements() as f64),
+            &ops::add_scalar(&valid, 1e-7)?,
+        )?;
+        ops::mul(&m, &factor)?
+    } else {
+        m
+    };
+    Ok(Some(match sample_weight {
+        None => m,
+        Some(w) => {
+            let w = ops::cast(w, ferroflow_core::DType::F32)?;
+            ops::mul(&crate::losses::align_weight(name, &w, &m)?, &m)?
+        }
+    }))
 }

@@ -1,8 +1,10 @@
 //! `keras.utils`: seeds, one-hot labels, the progress bar.
 
+mod char_tokenizer;
 mod progbar;
 mod sequence;
 
+pub use char_tokenizer::CharTokenizer;
 pub use progbar::Progbar;
 pub use sequence::{pad_sequences, SequenceValue};
 

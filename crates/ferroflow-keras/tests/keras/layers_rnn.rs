@@ -687,10 +687,14 @@ fn recurrent_output_shapes_and_masks() {
         .call_masked(&[x_in()], &[Some(mask_in())], false)
         .unwrap();
     assert!(m.is_none());
-    // A layer without masking support drops the mask.
-    let d = LayerHandle::new(Dense::new(2));
+    // A layer without masking support drops the mask (Flatten); Dense passes it on (Keras
+    // sets supports_masking on Dense).
+    let d = LayerHandle::new(Flatten::new());
     let (_, m) = d.call_masked(&[x_in()], &[Some(mask_in())], false).unwrap();
     assert!(m.is_none());
+    let d = LayerHandle::new(Dense::new(2));
+    let (_, m) = d.call_masked(&[x_in()], &[Some(mask_in())], false).unwrap();
+    assert!(m.is_some());
 }
 
 #[test]

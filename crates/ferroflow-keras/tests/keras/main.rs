@@ -5,6 +5,7 @@ mod callbacks;
 mod datasets;
 mod fit_dataset;
 mod initializers;
+mod layers_attention;
 mod layers_conv;
 mod layers_core;
 mod layers_merge;
