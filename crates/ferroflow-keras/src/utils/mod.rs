@@ -1,7 +1,13 @@
-//! `keras.utils`: seeds, one-hot labels, the progress bar.
+//! `keras.utils`: seeds, one-hot labels, the progress bar, `plot_model` / `model_to_dot`, and
+//! the training-curve plots behind `History::plot`.
 
+pub(crate) mod curves;
+pub mod layout;
+mod plot_model;
 mod progbar;
+pub(crate) mod render;
 
+pub use plot_model::{model_layout, model_to_dot, plot_model, PlotModel, PlotOptions};
 pub use progbar::Progbar;
 
 pub use crate::backend::{clear_session, set_random_seed};

@@ -12,5 +12,6 @@ mod losses;
 mod metrics;
 mod models;
 mod optimizers;
+mod plot;
 mod regularizers;
 mod seed_cnn;
