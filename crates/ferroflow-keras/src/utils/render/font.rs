@@ -69,3 +69,19 @@ pub(super) fn for_each_glyph(
         pen += font.h_advance_unscaled(id) * s;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_fonts_parse_and_measure() {
+        assert!(face(false).is_some() && face(true).is_some());
+        // DejaVu Sans: "0" is 1303 units wide of 2048 at every size; bold is wider.
+        let w = text_width("00", 20.48, false);
+        assert!((w - 2.0 * 13.03).abs() < 0.01, "{w}");
+        assert!(text_width("abc", 10.0, true) > text_width("abc", 10.0, false));
+        // A character outside the subset is measured as "?".
+        assert_eq!(text_width("\u{4e2d}", 10.0, false), text_width("?", 10.0, false));
+    }
+}
