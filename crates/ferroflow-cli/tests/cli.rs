@@ -31,12 +31,19 @@ fn plot_writes_png_and_svg() {
     std::fs::write(&csv, CSV).unwrap();
     let png = d.join("curves.png");
     let out = ferroflow(&["plot", s(&csv), "-o", s(&png)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
     let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    assert!((1000..2500).contains(&w) && (300..1200).contains(&h), "{w}x{h}");
+    assert!(
+        (1000..2500).contains(&w) && (300..1200).contains(&h),
+        "{w}x{h}"
+    );
     let svg = d.join("curves.svg");
     let out = ferroflow(&["plot", s(&csv), "--output", s(&svg), "--title", "run 1"]);
     assert!(out.status.success());
@@ -56,14 +63,20 @@ fn fails(args: &[&str], want: &str) {
     let out = ferroflow(args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert!(err.starts_with("error: ") && err.contains(want), "{args:?}: {err}");
+    assert!(
+        err.starts_with("error: ") && err.contains(want),
+        "{args:?}: {err}"
+    );
 }
 
 #[test]
 fn plot_errors_are_clear() {
     let d = tmp_dir("err");
     let missing = d.join("missing.csv");
-    fails(&["plot", s(&missing), "-o", s(&d.join("a.png"))], "missing.csv");
+    fails(
+        &["plot", s(&missing), "-o", s(&d.join("a.png"))],
+        "missing.csv",
+    );
     let ragged = d.join("ragged.csv");
     std::fs::write(&ragged, "epoch,loss,val_loss\n0,1.0,1.1\n1,0.5\n").unwrap();
     fails(
@@ -72,7 +85,10 @@ fn plot_errors_are_clear() {
     );
     let good = d.join("good.csv");
     std::fs::write(&good, CSV).unwrap();
-    fails(&["plot", s(&good), "-o", s(&d.join("a.jpg"))], ".png or .svg");
+    fails(
+        &["plot", s(&good), "-o", s(&d.join("a.jpg"))],
+        ".png or .svg",
+    );
     fails(
         &["plot", s(&good), "-o", s(&d.join("no/such/dir/a.png"))],
         "does not exist",

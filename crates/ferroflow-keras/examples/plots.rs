@@ -34,11 +34,20 @@ fn seed_cnn() -> Result<Sequential> {
 fn two_input() -> Result<Model> {
     let title = Input::named(&[64], "title");
     let body = Input::named(&[256], "body");
-    let t = Dense::new(32).activation("relu").named("title_features").apply(&title)?;
-    let b = Dense::new(64).activation("relu").named("body_features").apply(&body)?;
+    let t = Dense::new(32)
+        .activation("relu")
+        .named("title_features")
+        .apply(&title)?;
+    let b = Dense::new(64)
+        .activation("relu")
+        .named("body_features")
+        .apply(&body)?;
     let b = Dropout::new(0.2).named("body_dropout").apply(&b)?;
     let x = Concatenate::new().named("merge").apply([&t, &b])?;
-    let priority = Dense::new(1).activation("sigmoid").named("priority").apply(&x)?;
+    let priority = Dense::new(1)
+        .activation("sigmoid")
+        .named("priority")
+        .apply(&x)?;
     let department = Dense::new(4)
         .activation("softmax")
         .named("department")
@@ -56,7 +65,8 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "docs/img".into()));
     let epochs: usize = args.next().and_then(|e| e.parse().ok()).unwrap_or(5);
-    std::fs::create_dir_all(&out).map_err(|e| ferroflow_core::Error::invalid("plots", e.to_string()))?;
+    std::fs::create_dir_all(&out)
+        .map_err(|e| ferroflow_core::Error::invalid("plots", e.to_string()))?;
     ferroflow_keras::utils::set_random_seed(0);
 
     let cnn = seed_cnn()?;
@@ -88,7 +98,10 @@ fn main() -> Result<()> {
         .callbacks(vec![Box::new(CSVLogger::new(&csv.to_string_lossy()))])
         .verbose(2)
         .run()?;
-    history.plot_titled(out.join("mnist_curves.png"), "Seed MLP on MNIST (8,000 bundled digits)")?;
+    history.plot_titled(
+        out.join("mnist_curves.png"),
+        "Seed MLP on MNIST (8,000 bundled digits)",
+    )?;
     println!("wrote {}", out.display());
     Ok(())
 }

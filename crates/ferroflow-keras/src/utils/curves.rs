@@ -109,7 +109,13 @@ pub(crate) fn history_scene(
     let xs: Vec<f64> = (0..n_epochs)
         .map(|i| epochs.get(i).map_or(i + 1, |e| e + 1) as f64)
         .collect();
-    let cols = if ps.len() == 1 { 1 } else if ps.len() <= 4 { 2 } else { 3 };
+    let cols = if ps.len() == 1 {
+        1
+    } else if ps.len() <= 4 {
+        2
+    } else {
+        3
+    };
     let rows = ps.len().div_ceil(cols);
     let title_h = if title.is_some() { TITLE_H } else { 6.0 };
     let mut scene = Scene::new(
@@ -161,7 +167,11 @@ fn draw_panel(scene: &mut Scene, p: &Panel, xs: &[f64], ox: f32, oy: f32) {
         (lo, hi) = (0.0, 1.0);
     }
     if hi - lo < 1e-12 {
-        let d = if lo.abs() > 1e-12 { lo.abs() * 0.1 } else { 1.0 };
+        let d = if lo.abs() > 1e-12 {
+            lo.abs() * 0.1
+        } else {
+            1.0
+        };
         lo -= d;
         hi += d;
     }
@@ -341,7 +351,15 @@ fn draw_panel(scene: &mut Scene, p: &Panel, xs: &[f64], ox: f32, oy: f32) {
             width: 2.0,
             dash: dashed.then_some([6.0, 4.0]),
         });
-        scene.text(lx + 33.0, y + 3.5, label, 10.0, false, Color::BLACK, Anchor::Start);
+        scene.text(
+            lx + 33.0,
+            y + 3.5,
+            label,
+            10.0,
+            false,
+            Color::BLACK,
+            Anchor::Start,
+        );
     }
 }
 

@@ -140,7 +140,9 @@ impl PlotModel<'_> {
         let format = format_of("plot_model", path, true)?;
         let bytes = match format {
             Format::Dot => model_to_dot(self.model, &self.options)?.into_bytes(),
-            Format::Svg => model_scene(self.model, &self.options)?.to_svg().into_bytes(),
+            Format::Svg => model_scene(self.model, &self.options)?
+                .to_svg()
+                .into_bytes(),
             Format::Png => {
                 model_scene(self.model, &self.options)?.to_png(self.options.dpi as f32)?
             }
@@ -313,7 +315,8 @@ fn dot_label(n: &PlotNode, o: &PlotOptions) -> String {
         colspan_max += 2;
     }
     let colspan = colspan_max.max(1);
-    let mut t = String::from(r#"<<table border="0" cellborder="1" bgcolor="black" cellpadding="10">"#);
+    let mut t =
+        String::from(r#"<<table border="0" cellborder="1" bgcolor="black" cellpadding="10">"#);
     if o.show_layer_names {
         t += &format!(
             r#"<tr><td colspan="{colspan}" bgcolor="black"><font point-size="16" color="white"><b>{}</b> ({})</font></td></tr>"#,

@@ -73,7 +73,10 @@ fn dot_matches_keras_for_a_sequential() {
         show_trainable: true,
         ..PlotOptions::for_dot()
     };
-    assert_eq!(model_to_dot(&model, &opts).unwrap(), fixture("sequential.dot"));
+    assert_eq!(
+        model_to_dot(&model, &opts).unwrap(),
+        fixture("sequential.dot")
+    );
 }
 
 #[test]
@@ -110,30 +113,36 @@ fn dot_options_follow_keras() {
     let dot = model_to_dot(&model, &lr).unwrap();
     assert!(dot.contains("rankdir=LR;") && dot.contains("dpi=96;"));
     // A frozen layer is red.
-    let frozen = ferroflow_keras::sequential![
-        Input::new(&[2]),
-        Dense::new(1).trainable(false).named("f")
-    ]
-    .unwrap();
+    let frozen =
+        ferroflow_keras::sequential![Input::new(&[2]), Dense::new(1).trainable(false).named("f")]
+            .unwrap();
     let o = PlotOptions {
         show_trainable: true,
         ..PlotOptions::new()
     };
-    assert!(model_to_dot(&frozen, &o)
-        .unwrap()
-        .contains(r#"<td bgcolor="firebrick"><font point-size="14" color="white"><b>Non-trainable</b>"#));
+    assert!(model_to_dot(&frozen, &o).unwrap().contains(
+        r#"<td bgcolor="firebrick"><font point-size="14" color="white"><b>Non-trainable</b>"#
+    ));
 }
 
 #[test]
 fn unbuilt_model_and_bad_arguments_are_errors() {
     let mut m = Sequential::new();
     m.add(Dense::new(3)).unwrap();
-    let e = model_to_dot(&m, &PlotOptions::new()).unwrap_err().to_string();
+    let e = model_to_dot(&m, &PlotOptions::new())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("has not yet been built"), "{e}");
     let d = tmp_dir("badargs");
     let model = small_sequential();
-    let e = plot_model(&model, d.join("m.jpg")).run().unwrap_err().to_string();
-    assert!(e.contains("m.jpg") && e.contains(".png, .svg or .dot"), "{e}");
+    let e = plot_model(&model, d.join("m.jpg"))
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("m.jpg") && e.contains(".png, .svg or .dot"),
+        "{e}"
+    );
     let e = plot_model(&model, d.join("m.png"))
         .rankdir("BT")
         .run()
@@ -194,7 +203,13 @@ fn model_layouts_go_down_without_overlaps() {
 #[test]
 fn layout_of_a_diamond_with_a_long_edge() {
     // 0 -> 1 -> 2 -> 3 and 0 -> 3 (the long edge bends around 1 and 2), 4 -> 2.
-    let sizes = vec![(100.0, 40.0), (80.0, 40.0), (120.0, 30.0), (60.0, 50.0), (90.0, 40.0)];
+    let sizes = vec![
+        (100.0, 40.0),
+        (80.0, 40.0),
+        (120.0, 30.0),
+        (60.0, 50.0),
+        (90.0, 40.0),
+    ];
     let edges = vec![(0, 1), (1, 2), (2, 3), (0, 3), (4, 2)];
     for dir in [RankDir::TopBottom, RankDir::LeftRight] {
         let l = layout(&sizes, &edges, dir, Spacing::default());
@@ -217,7 +232,12 @@ fn layout_reduces_crossings() {
     // Two chains given in crossed order: 0->3, 1->2 with 0,1 on top, 2,3 below. The barycenter
     // ordering must uncross them: 0 above-left of 3 means 3 is placed left of 2.
     let sizes = vec![(50.0, 20.0); 4];
-    let l = layout(&sizes, &[(0, 3), (1, 2)], RankDir::TopBottom, Spacing::default());
+    let l = layout(
+        &sizes,
+        &[(0, 3), (1, 2)],
+        RankDir::TopBottom,
+        Spacing::default(),
+    );
     let cx = |i: usize| l.boxes[i].x + l.boxes[i].w / 2.0;
     assert_eq!(cx(0) < cx(1), cx(3) < cx(2));
 }
@@ -259,7 +279,11 @@ fn check_svg(text: &str) {
             .take_while(|c| !c.is_whitespace())
             .collect();
         if tag.starts_with('/') {
-            assert_eq!(stack.pop().as_deref(), Some(name.as_str()), "mismatched </{name}>");
+            assert_eq!(
+                stack.pop().as_deref(),
+                Some(name.as_str()),
+                "mismatched </{name}>"
+            );
         } else {
             stack.push(name);
         }
@@ -326,9 +350,12 @@ fn mnist_like_history() -> History {
     let mut h = History::new();
     h.epoch = vec![0, 1, 2, 3];
     h.history.insert("loss".into(), vec![0.9, 0.5, 0.35, 0.3]);
-    h.history.insert("val_loss".into(), vec![0.6, 0.45, 0.4, 0.41]);
-    h.history.insert("accuracy".into(), vec![0.7, 0.85, 0.9, 0.92]);
-    h.history.insert("val_accuracy".into(), vec![0.8, 0.86, 0.88, 0.88]);
+    h.history
+        .insert("val_loss".into(), vec![0.6, 0.45, 0.4, 0.41]);
+    h.history
+        .insert("accuracy".into(), vec![0.7, 0.85, 0.9, 0.92]);
+    h.history
+        .insert("val_accuracy".into(), vec![0.8, 0.86, 0.88, 0.88]);
     h
 }
 
@@ -341,10 +368,14 @@ fn history_plot_writes_png_and_svg() {
     let bytes = std::fs::read(&png).unwrap();
     let (w, h_px) = png_size(&bytes);
     // Two panels side by side at 2 pixels a point.
-    assert!((1200..2000).contains(&w) && (400..800).contains(&h_px), "{w}x{h_px}");
+    assert!(
+        (1200..2000).contains(&w) && (400..800).contains(&h_px),
+        "{w}x{h_px}"
+    );
     let ink = ink(&bytes);
     assert!(ink > 0.02 && ink < 0.5, "ink {ink}");
-    h.plot_titled(d.join("curves.svg"), "MNIST <MLP> & co").unwrap();
+    h.plot_titled(d.join("curves.svg"), "MNIST <MLP> & co")
+        .unwrap();
     let svg = std::fs::read_to_string(d.join("curves.svg")).unwrap();
     check_svg(&svg);
     assert!(svg.contains("MNIST &lt;MLP&gt; &amp; co"));
@@ -354,7 +385,10 @@ fn history_plot_writes_png_and_svg() {
     // Unknown extension, empty history, missing directory.
     let e = h.plot(d.join("c.pdf")).unwrap_err().to_string();
     assert!(e.contains("c.pdf") && e.contains(".png or .svg"), "{e}");
-    let e = History::new().plot(d.join("e.png")).unwrap_err().to_string();
+    let e = History::new()
+        .plot(d.join("e.png"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("empty"), "{e}");
     let e = h.plot(d.join("nope/c.png")).unwrap_err().to_string();
     assert!(e.contains("does not exist"), "{e}");
@@ -382,19 +416,32 @@ fn read_csv_reads_csvlogger_files() {
     // Another separator and a quoted header field.
     let p2 = d.join("h2.csv");
     std::fs::write(&p2, "epoch;\"loss\"\n0;2\n1;1\n").unwrap();
-    assert_eq!(History::read_csv(&p2, ';').unwrap().get("loss").unwrap(), &[2.0, 1.0]);
+    assert_eq!(
+        History::read_csv(&p2, ';').unwrap().get("loss").unwrap(),
+        &[2.0, 1.0]
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
 #[test]
 fn read_csv_errors_name_the_file_and_line() {
     let d = tmp_dir("csverr");
-    let e = History::read_csv(d.join("missing.csv"), ',').unwrap_err().to_string();
+    let e = History::read_csv(d.join("missing.csv"), ',')
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing.csv"), "{e}");
     let cases = [
         ("empty.csv", "", "empty file"),
-        ("ragged.csv", "epoch,loss\n0,1.0\n1,0.5,9\n", "line 3: expected 2 fields"),
-        ("nan.csv", "epoch,loss\n0,abc\n", "line 2, column \"loss\": \"abc\" is not a number"),
+        (
+            "ragged.csv",
+            "epoch,loss\n0,1.0\n1,0.5,9\n",
+            "line 3: expected 2 fields",
+        ),
+        (
+            "nan.csv",
+            "epoch,loss\n0,abc\n",
+            "line 2, column \"loss\": \"abc\" is not a number",
+        ),
         ("epoch.csv", "epoch,loss\n-1,0.5\n", "line 2: epoch \"-1\""),
         ("header.csv", "epoch,loss\n", "no rows"),
     ];

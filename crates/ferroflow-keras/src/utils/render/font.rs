@@ -82,6 +82,9 @@ mod tests {
         assert!((w - 2.0 * 13.03).abs() < 0.01, "{w}");
         assert!(text_width("abc", 10.0, true) > text_width("abc", 10.0, false));
         // A character outside the subset is measured as "?".
-        assert_eq!(text_width("\u{4e2d}", 10.0, false), text_width("?", 10.0, false));
+        assert_eq!(
+            text_width("\u{4e2d}", 10.0, false),
+            text_width("?", 10.0, false)
+        );
     }
 }

@@ -57,7 +57,10 @@ impl Span {
 
 /// The width of spans of text at `size` points.
 pub(crate) fn spans_width(spans: &[Span], size: f32) -> f32 {
-    spans.iter().map(|s| text_width(&s.text, size, s.bold)).sum()
+    spans
+        .iter()
+        .map(|s| text_width(&s.text, size, s.bold))
+        .sum()
 }
 
 /// One thing to draw.
@@ -80,9 +83,17 @@ pub(crate) enum Item {
         dash: Option<[f32; 2]>,
     },
     /// A filled polygon.
-    Polygon { points: Vec<(f32, f32)>, fill: Color },
+    Polygon {
+        points: Vec<(f32, f32)>,
+        fill: Color,
+    },
     /// A filled circle.
-    Circle { cx: f32, cy: f32, r: f32, fill: Color },
+    Circle {
+        cx: f32,
+        cy: f32,
+        r: f32,
+        fill: Color,
+    },
     /// Text on a baseline at `(x, y)`, turned 90° counter-clockwise when `vertical`.
     Text {
         x: f32,
