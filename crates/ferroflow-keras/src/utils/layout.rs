@@ -406,9 +406,9 @@ fn crossings(order: &[Vec<usize>], succs: &[Vec<usize>], total: usize) -> usize 
         }
     }
     let mut count = 0;
-    for r in 0..order.len().saturating_sub(1) {
+    for row in order.iter().take(order.len().saturating_sub(1)) {
         let mut es: Vec<(usize, usize)> = Vec::new();
-        for &v in &order[r] {
+        for &v in row {
             for &w in &succs[v] {
                 es.push((pos[v], pos[w]));
             }

@@ -232,7 +232,10 @@ fn node_for(l: &LayerHandle, input: Option<String>, output: String, dtype: Strin
 }
 
 /// The boxes and edges of a model's graph.
-fn model_graph(model: &Model) -> Result<(Vec<PlotNode>, Vec<(usize, usize)>)> {
+/// Boxes and edges `(source, target)` between them.
+type Graph = (Vec<PlotNode>, Vec<(usize, usize)>);
+
+fn model_graph(model: &Model) -> Result<Graph> {
     match &model.net {
         Network::Sequential(s) => {
             let Some(input) = s.input_shape.clone() else {
