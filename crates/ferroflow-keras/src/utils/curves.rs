@@ -375,9 +375,12 @@ mod tests {
 
     #[test]
     fn nice_steps() {
-        assert_eq!(nice_step(1.0, 5.0), 0.2);
-        assert_eq!(nice_step(10.0, 5.0), 2.0);
-        assert_eq!(nice_step(0.03, 5.0), 0.005);
+        // range / target = 0.2 → 2·10⁻¹; 2 → 2; 0.006 → 6·10⁻³ rounds up to 10·10⁻³.
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(nice_step(1.0, 5.0), 0.2));
+        assert!(close(nice_step(10.0, 5.0), 2.0));
+        assert!(close(nice_step(0.03, 5.0), 0.01));
+        assert!(close(nice_step(0.02, 5.0), 0.005));
         assert_eq!(ticks(0.0, 1.0, 0.5), vec![0.0, 0.5, 1.0]);
         assert_eq!(tick_label(0.25, 0.05), "0.25");
         assert_eq!(tick_label(2.0, 1.0), "2");

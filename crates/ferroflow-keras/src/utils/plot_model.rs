@@ -374,7 +374,7 @@ fn dot_label(n: &PlotNode, o: &PlotOptions) -> String {
 /// labels, edges of pen width 2). Node ids are the (unique) layer names, quoted.
 ///
 /// ```
-/// use ferroflow_keras::layers::{Dense, Input};
+/// use ferroflow_keras::layers::{Dense, Input, Layer};
 /// use ferroflow_keras::utils::{model_to_dot, PlotOptions};
 /// let model = ferroflow_keras::sequential![
 ///     Input::new(&[4]),
