@@ -1,10 +1,16 @@
-//! `keras.utils`: seeds, one-hot labels, the progress bar.
+//! `keras.utils`: seeds, one-hot labels, the progress bar, `plot_model` / `model_to_dot`, and
+//! the training-curve plots behind `History::plot`.
 
 mod char_tokenizer;
 mod progbar;
 mod sequence;
 
 pub use char_tokenizer::CharTokenizer;
+pub(crate) mod curves;
+pub mod layout;
+mod plot_model;
+pub(crate) mod render;
+pub use plot_model::{model_layout, model_to_dot, plot_model, PlotModel, PlotOptions};
 pub use progbar::Progbar;
 pub use sequence::{pad_sequences, SequenceValue};
 

@@ -17,6 +17,7 @@ mod models;
 mod optimizers;
 mod preprocessing_lookup;
 mod preprocessing_image;
+mod plot;
 mod regularizers;
 mod seed_cnn;
 mod tensorboard;
