@@ -32,3 +32,6 @@ pub use ferroflow_keras as keras;
 
 /// The input pipeline (`tf.data`): `ferroflow::data::Dataset` and the file readers.
 pub use ferroflow_data as data;
+
+/// `tf.summary`: TensorBoard event files (`ferroflow::summary::SummaryWriter`) and their reader.
+pub use ferroflow_keras::summary;

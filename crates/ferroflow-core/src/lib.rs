@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod layout;
 pub mod op;
 pub mod ops;
+pub mod profiler;
 pub mod storage;
 pub mod tensor;
 pub mod testing;

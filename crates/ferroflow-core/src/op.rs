@@ -140,7 +140,7 @@ pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     }
     let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
     let out_specs = op.infer(&specs)?;
-    let outputs = op.compute(inputs)?;
+    let outputs = compute(&op, inputs)?;
     debug_assert_eq!(
         out_specs.len(),
         outputs.len(),
@@ -166,6 +166,19 @@ pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         tape::record(Arc::new(op), inputs, &outputs);
     }
     Ok(outputs)
+}
+
+/// Runs the op's kernel (timed when the profiler is on): what eager execution and a `Session`
+/// share.
+pub(crate) fn compute(op: &dyn Op, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    if crate::profiler::enabled() {
+        let start = std::time::Instant::now();
+        let out = op.compute(inputs);
+        crate::profiler::record(op.name(), start.elapsed());
+        out
+    } else {
+        op.compute(inputs)
+    }
 }
 
 /// [`execute`] for single-output ops.

@@ -41,7 +41,10 @@ thread_local! {
 
 /// `keras.utils.set_random_seed`: re-seeds the stream that initializers, dropout and shuffling
 /// draw their seeds from. Building the same model after the same call gives the same weights.
+/// Like Keras (which calls `tf.random.set_seed`), it also sets ferroflow-core's global seed, so
+/// a data pipeline's `shuffle(buffer, None)` built afterwards is reproducible too.
 pub fn set_random_seed(seed: u64) {
+    ferroflow_core::ops::random::set_global_seed(Some(seed));
     SESSION.with(|s| {
         let mut s = s.borrow_mut();
         s.seed = seed;

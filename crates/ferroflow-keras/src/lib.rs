@@ -70,6 +70,7 @@ pub mod metrics;
 pub mod models;
 pub mod optimizers;
 pub mod regularizers;
+pub mod summary;
 pub mod utils;
 
 pub use layers::{Input, KerasTensor};

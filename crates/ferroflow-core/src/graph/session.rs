@@ -278,7 +278,7 @@ impl Session {
                 NodeKind::ReadVariable(v) => vec![self.read(v)?],
                 NodeKind::Assign(v, kind) => vec![self.write(v, *kind, &inputs[0])?],
                 NodeKind::Group => vec![Tensor::from_vec(Vec::<f32>::new(), &[0])?],
-                NodeKind::Op(op) => op.compute(&inputs)?,
+                NodeKind::Op(op) => crate::op::compute(op.as_ref(), &inputs)?,
                 NodeKind::Gradients { .. } => {
                     return Err(Error::invalid(
                         "Session::run",

@@ -11,6 +11,7 @@ pub mod elementwise;
 pub mod float;
 pub mod format;
 pub mod gemm;
+pub mod image;
 pub mod nn;
 pub mod padding;
 pub mod parallel;

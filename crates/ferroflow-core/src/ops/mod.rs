@@ -9,6 +9,7 @@ pub mod compare;
 pub mod conv;
 pub mod create;
 pub mod gather;
+pub mod image;
 pub mod join;
 pub mod linalg;
 pub mod losses;
@@ -42,6 +43,11 @@ pub use create::{
 };
 pub use gather::{
     gather, gather_nd, one_hot, scatter_add, tensor_scatter_nd_add, unsorted_segment_sum,
+};
+pub use image::{
+    affine_transform, central_crop, crop_to_bounding_box, flip_left_right, flip_up_down,
+    image_projective_transform_grad, image_projective_transform_v3, resize, resize_grad, FillMode,
+    Interpolation, ResizeMethod,
 };
 pub use join::{concat, split, stack, tile, unstack, Split};
 pub use linalg::{einsum, matmul, norm, tensordot, MatMul, NormOrd, TensordotAxes};

@@ -430,3 +430,40 @@ impl Generator {
         execute1(RandomShuffle { seed, offset }, &[x.clone()])
     }
 }
+
+// ---- The global seed (`tf.random.set_seed`) ----
+
+thread_local! {
+    /// The global seed and how many op seeds were derived from it since it was set.
+    static GLOBAL_SEED: std::cell::Cell<Option<(u64, u64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// `tf.random.set_seed`: sets (or with `None` clears) the global seed. Random operations given
+/// no seed of their own then take one from [`next_op_seed`], so a program that sets the global
+/// seed gets the same random numbers on every run (TF's rule: global seed set and op seed
+/// `None` → a deterministic op seed from the global seed and a counter that setting the seed
+/// resets). Keras's `set_random_seed` sets it. State is per thread, as the Keras session is.
+pub fn set_global_seed(seed: Option<u64>) {
+    GLOBAL_SEED.with(|g| g.set(seed.map(|s| (s, 0))));
+}
+
+/// The global seed, if one is set.
+pub fn global_seed() -> Option<u64> {
+    GLOBAL_SEED.with(|g| g.get().map(|(s, _)| s))
+}
+
+/// TF's `get_seed(None)`: with a global seed set, the next op seed derived from it (a different
+/// one per call, the same sequence after each [`set_global_seed`]); `None` without a global seed
+/// (the caller then draws a seed from the operating system, as TF does).
+pub fn next_op_seed() -> Option<u64> {
+    GLOBAL_SEED.with(|g| {
+        let (seed, count) = g.get()?;
+        g.set(Some((seed, count + 1)));
+        // splitmix64 of the seed and the counter.
+        let mut z = (seed ^ 0xD1B5_4A32_D192_ED03u64.wrapping_mul(count + 1))
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Some(z ^ (z >> 31))
+    })
+}

@@ -24,8 +24,11 @@ impl Dataset {
     /// every run whatever the thread count. With `reshuffle_each_iteration` (TF's default)
     /// each pass (each [`Dataset::iter`] call, counted by this node) uses a different part of
     /// the stream, so epochs differ but the sequence of epochs is reproducible; without it
-    /// every pass repeats the first pass's order. `seed = None` draws a seed from the operating
-    /// system once, when the dataset is built (TF without an op or global seed). A
+    /// every pass repeats the first pass's order. `seed = None` takes the next op seed of the
+    /// global seed when one is set (`ferroflow_core::ops::random::set_global_seed`, which
+    /// Keras's `set_random_seed` calls: TF's `tf.random.set_seed` rule, so the pipeline is
+    /// reproducible), else draws a seed from the operating system once, when the dataset is
+    /// built (TF without an op or global seed). A
     /// `buffer_size` of 0 is treated as 1. Cardinality is kept.
     ///
     /// ```
@@ -50,7 +53,9 @@ impl Dataset {
         reshuffle_each_iteration: bool,
     ) -> Dataset {
         let input = self.clone();
-        let seed = seed.unwrap_or_else(os_seed);
+        let seed = seed
+            .or_else(ferroflow_core::ops::random::next_op_seed)
+            .unwrap_or_else(os_seed);
         let buffer_size = buffer_size.max(1);
         let passes = Arc::new(AtomicU64::new(0));
         Dataset::from_source(

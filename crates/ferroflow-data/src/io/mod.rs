@@ -18,8 +18,8 @@ pub use image_folder::{image_dataset_from_directory, ImageDatasetBuilder, ImageF
 pub use npy::{load_npz, npy_from_bytes, npy_to_bytes, read_npy, save_npz, write_npy};
 pub use text::{line_to_string, read_lines, TextLineDataset};
 pub use tfrecord::{
-    crc32c, masked_crc32c, read_tfrecord, write_tfrecord, Example, Feature, TfRecordDataset,
-    TfRecordReader, TfRecordWriter,
+    crc32c, frame_record, masked_crc32c, read_tfrecord, write_tfrecord, Example, Feature,
+    TfRecordDataset, TfRecordReader, TfRecordWriter,
 };
 
 use std::fs::File;

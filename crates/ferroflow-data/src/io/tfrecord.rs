@@ -70,6 +70,18 @@ pub fn masked_crc32c(data: &[u8]) -> u32 {
     c.rotate_right(15).wrapping_add(0xA282_EAD8)
 }
 
+/// One record in TFRecord framing: `u64 length | masked CRC of the length | data | masked CRC of
+/// the data`, for writers that append to a stream themselves (TensorBoard event files).
+pub fn frame_record(record: &[u8]) -> Vec<u8> {
+    let len = (record.len() as u64).to_le_bytes();
+    let mut out = Vec::with_capacity(record.len() + 16);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&masked_crc32c(&len).to_le_bytes());
+    out.extend_from_slice(record);
+    out.extend_from_slice(&masked_crc32c(record).to_le_bytes());
+    out
+}
+
 /// Writes TFRecord files (`tf.io.TFRecordWriter`). The file appears at its path, complete, on
 /// [`TfRecordWriter::close`]; a writer dropped without closing leaves nothing behind.
 pub struct TfRecordWriter {
@@ -89,12 +101,9 @@ impl TfRecordWriter {
 
     /// Appends one record.
     pub fn write(&mut self, record: &[u8]) -> Result<()> {
-        let len = (record.len() as u64).to_le_bytes();
-        let f = self.file.file();
-        f.write_all(&len)
-            .and_then(|_| f.write_all(&masked_crc32c(&len).to_le_bytes()))
-            .and_then(|_| f.write_all(record))
-            .and_then(|_| f.write_all(&masked_crc32c(record).to_le_bytes()))
+        self.file
+            .file()
+            .write_all(&frame_record(record))
             .map_err(|e| io_error("TfRecordWriter", &self.path, e))
     }
 

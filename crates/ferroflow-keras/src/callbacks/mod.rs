@@ -11,6 +11,7 @@ mod lambda;
 mod learning_rate;
 mod model_checkpoint;
 mod monitor;
+mod tensorboard;
 mod terminate_on_nan;
 
 pub use csv_logger::CSVLogger;
@@ -20,6 +21,7 @@ pub use lambda::{IndexHook, LambdaCallback, LogsHook};
 pub use learning_rate::{LearningRateScheduler, ReduceLROnPlateau, Schedule};
 pub use model_checkpoint::{format_filepath, ModelCheckpoint};
 pub use monitor::Mode;
+pub use tensorboard::{TensorBoard, UpdateFreq};
 pub use terminate_on_nan::TerminateOnNaN;
 
 use std::collections::BTreeMap;

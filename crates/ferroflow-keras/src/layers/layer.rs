@@ -245,6 +245,45 @@ pub trait Layer: Send + 'static {
     /// The forward pass. `training` is true inside `fit` (dropout active, batch statistics).
     fn call(&mut self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>>;
 
+    /// Keras's `supports_masking`: whether the layer passes an input mask on unchanged (the
+    /// default `compute_mask`). False by default, as in Keras's base `Layer`: a layer that does
+    /// not support masking drops the mask, and layers after it see none.
+    ///
+    /// **Masks** (Keras's `_keras_mask`): a boolean tensor `[batch, time]` (true = a real step)
+    /// that travels with a tensor through `Sequential` and functional models. Each layer call
+    /// receives its inputs' masks in [`call_with_mask`](Layer::call_with_mask) and produces the
+    /// mask of its first output with [`compute_mask`](Layer::compute_mask).
+    fn supports_masking(&self) -> bool {
+        false
+    }
+
+    /// Keras's `compute_mask(inputs, previous_mask)`: the mask of the layer's first output (other
+    /// outputs carry none), given its inputs and their masks (one entry per input). The default
+    /// returns the first input's mask when [`supports_masking`](Layer::supports_masking), else
+    /// `None`. `Embedding(mask_zero=True)` and `Masking` make a mask from values; recurrent
+    /// layers keep it only with `return_sequences`.
+    fn compute_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        let _ = inputs;
+        if self.supports_masking() {
+            Ok(masks.first().cloned().flatten())
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The forward pass with the inputs' masks (one entry per input, `None` = unmasked), Keras's
+    /// `call(inputs, mask=...)`. The default ignores the masks and runs [`call`](Layer::call);
+    /// layers that use masks (RNNs) override it.
+    fn call_with_mask(
+        &mut self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<Vec<Tensor>> {
+        let _ = masks;
+        self.call(inputs, training)
+    }
+
     /// The output shapes for these input shapes (batch dimension `None`). The default runs `call`
     /// on zeros (unknown dimensions set to 1, then to 2; a dimension that follows them is
     /// unknown in the output), which is right for any layer whose shapes do not depend on values.
@@ -532,6 +571,33 @@ impl LayerHandle {
         ensure_built(layer.as_mut(), &shapes)?;
         check_input_shapes(layer.as_ref(), inputs)?;
         layer.call(inputs, training)
+    }
+
+    /// Calls the layer with its inputs' masks (Keras's mask propagation): returns the outputs
+    /// and the mask of the first output (see [`Layer::compute_mask`]). `masks` may be shorter
+    /// than `inputs` (missing entries are `None`).
+    pub fn call_masked(
+        &self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Option<Tensor>)> {
+        let mut layer = self.lock();
+        let shapes: Vec<Shape> = inputs
+            .iter()
+            .map(|t| crate::backend::batch_shape(t.shape()))
+            .collect();
+        ensure_built(layer.as_mut(), &shapes)?;
+        check_input_shapes(layer.as_ref(), inputs)?;
+        let mut masks = masks.to_vec();
+        masks.resize(inputs.len(), None);
+        let out = if masks.iter().any(Option::is_some) {
+            layer.call_with_mask(inputs, &masks, training)?
+        } else {
+            layer.call(inputs, training)?
+        };
+        let mask = layer.compute_mask(inputs, &masks)?;
+        Ok((out, mask))
     }
 
     /// The output shapes for these input shapes (building the layer if needed).

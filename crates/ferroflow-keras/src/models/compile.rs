@@ -220,6 +220,11 @@ impl Model {
         Ok(())
     }
 
+    /// The compiled state, if `compile` ran (read-only; savers use it for the optimizer).
+    pub fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_ref()
+    }
+
     /// The compiled state, or Keras's error for a model that was not compiled.
     pub fn compiled_mut(&mut self) -> Result<&mut Compiled> {
         let name = self.name.clone();

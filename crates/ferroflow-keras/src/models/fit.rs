@@ -1,20 +1,21 @@
 //! `fit`: the training loop over epochs and batches, with validation and callbacks.
 //!
-//! The life of a `fit` call: split off validation data, then per epoch shuffle the sample order
-//! (seeded), and per batch run the training step (`training.rs`), updating the running loss and
-//! metrics that the progress bar and callbacks see. At the epoch's end, the validation data is
-//! evaluated and the callbacks get the epoch's logs.
+//! The life of a `fit` call: split off validation data, then per epoch take the batches from an
+//! `EpochIterator` (`batches.rs`) — in-memory tensors in a seeded, shuffled order, or the
+//! elements of a `Dataset` — and per batch run the training step (`training.rs`), updating the
+//! running loss and metrics that the progress bar and callbacks see. At the epoch's end, the
+//! validation data is evaluated and the callbacks get the epoch's logs.
 
 use std::collections::HashMap;
 
-use ferroflow_core::{ops, DType, Error, Result, Tensor};
+use ferroflow_core::{ops, Error, Result, Tensor};
+use ferroflow_data::Dataset;
 
+use super::batches::{Arrays, EpochIterator, Source, Unpacker};
 use super::data::IntoTensors;
-use super::training::{
-    batch_indices, check_data, class_sample_weights, log_pairs, num_samples, take_batch,
-};
+use super::training::{check_data, class_sample_weights, log_pairs, num_samples};
 use super::Model;
-use crate::backend::{mix, next_seed};
+use crate::backend::next_seed;
 use crate::callbacks::{Callback, History, Logs};
 use crate::metrics::Mean;
 use crate::utils::Progbar;
@@ -23,11 +24,53 @@ impl Model {
     /// `model.fit(x, y)`: a builder with Keras's arguments (`epochs`, `batch_size`, ...); `run`
     /// trains and returns the `History`.
     pub fn fit(&mut self, x: impl IntoTensors, y: impl IntoTensors) -> Fit<'_> {
+        Fit::with_data(self, TrainData::Arrays(x.into_tensors(), y.into_tensors()))
+    }
+
+    /// `model.fit(dataset)`: the same builder, training on a `ferroflow_data::Dataset` whose
+    /// elements are batches `(x, y)` or `(x, y, sample_weight)` (Keras's `fit(x=tf.data.Dataset)`).
+    /// `x` is a tensor, a tuple of tensors (one per model input, in order) or a dict keyed by the
+    /// model's `Input` names; `y` likewise per output. Each epoch iterates the dataset afresh
+    /// (unless `steps_per_epoch` is given: then the pass carries on, as Keras). As Keras,
+    /// `validation_split` and `sample_weight` are errors with a dataset (it gives the batches and
+    /// weights), `shuffle` is ignored (shuffle the dataset), `class_weight` works; `batch_size` is
+    /// an error too (Keras 3 ignores it). An infinite dataset (`repeat()`) needs `steps_per_epoch`.
+    ///
+    /// ```
+    /// use ferroflow_core::Tensor;
+    /// use ferroflow_data::Dataset;
+    /// use ferroflow_keras::layers::{Dense, Input};
+    /// use ferroflow_keras::prelude::*;
+    /// let x = Tensor::from_vec((0..16).map(|i| i as f32 / 16.0).collect::<Vec<_>>(), &[8, 2])?;
+    /// let y = Tensor::from_vec(vec![1.0f32; 8], &[8, 1])?;
+    /// let ds = Dataset::from_tensor_slices((x, y))?.shuffle(8, Some(1), true).batch(4, false);
+    /// let mut model = Sequential::new();
+    /// model.add(Input::new(&[2]))?;
+    /// model.add(Dense::new(1))?;
+    /// model.compile("sgd", "mse", ())?;
+    /// let history = model.fit_dataset(&ds).epochs(2).verbose(0).run()?;
+    /// assert_eq!(history.params["steps"], 2);
+    /// let loss = model.evaluate_dataset(&ds).verbose(0).run()?;
+    /// assert!(loss[0].is_finite());
+    /// # Ok::<(), ferroflow_core::Error>(())
+    /// ```
+    pub fn fit_dataset(&mut self, dataset: &Dataset) -> Fit<'_> {
+        Fit::with_data(self, TrainData::Dataset(dataset.clone()))
+    }
+}
+
+/// What `fit` trains on (or validates with).
+enum TrainData {
+    Arrays(Vec<Tensor>, Vec<Tensor>),
+    Dataset(Dataset),
+}
+
+impl<'m> Fit<'m> {
+    fn with_data(model: &'m mut Model, data: TrainData) -> Fit<'m> {
         Fit {
-            model: self,
-            x: x.into_tensors(),
-            y: y.into_tensors(),
-            batch_size: 32,
+            model,
+            data,
+            batch_size: None,
             epochs: 1,
             verbose: 1,
             callbacks: Vec::new(),
@@ -39,6 +82,7 @@ impl Model {
             sample_weight: None,
             initial_epoch: 0,
             steps_per_epoch: None,
+            validation_steps: None,
         }
     }
 }
@@ -47,26 +91,27 @@ impl Model {
 #[must_use = "fit does nothing until .run() is called"]
 pub struct Fit<'m> {
     model: &'m mut Model,
-    x: Vec<Tensor>,
-    y: Vec<Tensor>,
-    batch_size: usize,
+    data: TrainData,
+    batch_size: Option<usize>,
     epochs: usize,
     verbose: u8,
     callbacks: Vec<Box<dyn Callback>>,
     validation_split: f64,
-    validation_data: Option<(Vec<Tensor>, Vec<Tensor>)>,
+    validation_data: Option<TrainData>,
     validation_sample_weight: Option<Tensor>,
     shuffle: bool,
     class_weight: Option<HashMap<usize, f64>>,
     sample_weight: Option<Tensor>,
     initial_epoch: usize,
     steps_per_epoch: Option<usize>,
+    validation_steps: Option<usize>,
 }
 
 impl Fit<'_> {
-    /// Samples per gradient step (default 32); the last batch may be smaller.
+    /// Samples per gradient step (default 32); the last batch may be smaller. Not for a
+    /// dataset, whose elements are the batches.
     pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n;
+        self.batch_size = Some(n);
         self
     }
     /// The epoch to stop at (default 1).
@@ -96,7 +141,19 @@ impl Fit<'_> {
     }
     /// Validation inputs and targets (overrides `validation_split`).
     pub fn validation_data(mut self, x: impl IntoTensors, y: impl IntoTensors) -> Self {
-        self.validation_data = Some((x.into_tensors(), y.into_tensors()));
+        self.validation_data = Some(TrainData::Arrays(x.into_tensors(), y.into_tensors()));
+        self
+    }
+    /// A validation `Dataset` of `(x, y)` or `(x, y, sample_weight)` batches (Keras's
+    /// `validation_data=dataset`; overrides `validation_split`).
+    pub fn validation_dataset(mut self, dataset: &Dataset) -> Self {
+        self.validation_data = Some(TrainData::Dataset(dataset.clone()));
+        self
+    }
+    /// Batches of validation data per epoch (Keras's `validation_steps`; needed for an
+    /// infinite validation dataset, whose pass then carries on from epoch to epoch).
+    pub fn validation_steps(mut self, n: usize) -> Self {
+        self.validation_steps = Some(n);
         self
     }
     /// Weights of the validation samples given by `validation_data` (Keras's
@@ -105,7 +162,8 @@ impl Fit<'_> {
         self.validation_sample_weight = Some(w.clone());
         self
     }
-    /// Reshuffle the samples each epoch (default true; seeded by the session's seed).
+    /// Reshuffle the samples each epoch (default true; seeded by the session's seed). Ignored for
+    /// a dataset (shuffle the dataset instead), as in Keras.
     pub fn shuffle(mut self, s: bool) -> Self {
         self.shuffle = s;
         self
@@ -125,7 +183,8 @@ impl Fit<'_> {
         self.initial_epoch = e;
         self
     }
-    /// Batches per epoch (at most the number the data gives).
+    /// Batches per epoch (Keras's `steps_per_epoch`): at most the number in-memory tensors give;
+    /// with a dataset, the pass carries on across epochs (needed for an infinite one).
     pub fn steps_per_epoch(mut self, n: usize) -> Self {
         self.steps_per_epoch = Some(n);
         self
@@ -135,8 +194,7 @@ impl Fit<'_> {
     pub fn run(self) -> Result<History> {
         let Fit {
             model,
-            x,
-            y,
+            data,
             batch_size,
             epochs,
             verbose,
@@ -149,10 +207,11 @@ impl Fit<'_> {
             sample_weight,
             initial_epoch,
             steps_per_epoch,
+            validation_steps,
         } = self;
         model.compiled_mut()?;
         let name = model.name.clone();
-        if batch_size == 0 {
+        if batch_size == Some(0) {
             return Err(Error::invalid(&name, "fit: batch_size must be positive"));
         }
         if !(0.0..1.0).contains(&validation_split) {
@@ -167,77 +226,88 @@ impl Fit<'_> {
                 "fit: you cannot use class_weight and sample_weight at the same time",
             ));
         }
-        if class_weight.is_some() && y.len() != 1 {
-            return Err(Error::invalid(
-                &name,
-                "fit: class_weight is only supported for models with a single output",
-            ));
-        }
-        check_data(&name, &x, &y, sample_weight.as_ref())?;
-        model.ensure_built_for(&x)?;
-        model.check_inputs(&x)?;
-        // Keras takes the validation split from the end, before shuffling, together with the
-        // sample weights.
-        let n_all = num_samples(&x);
-        if n_all == 0 {
-            return Err(Error::invalid(
-                &name,
-                "fit: the training data has no samples",
-            ));
-        }
-        let (x, y, sample_weight, val) = if let Some((vx, vy)) = validation_data {
-            check_data(&name, &vx, &vy, validation_sample_weight.as_ref())?;
-            (
-                x,
-                y,
-                sample_weight,
-                Some((vx, vy, validation_sample_weight)),
-            )
-        } else if validation_split > 0.0 {
-            let n_train = ((n_all as f64) * (1.0 - validation_split)).floor() as usize;
-            if n_train == 0 || n_train == n_all {
-                return Err(Error::invalid(
-                    &name,
-                    format!(
-                        "fit: training data contains {n_all} samples, which is not sufficient to \
-                         split it into a validation and training set as specified by \
-                         validation_split={validation_split}"
-                    ),
-                ));
+        let batch_size_or_default = batch_size.unwrap_or(32);
+        let (train, val) = match data {
+            TrainData::Arrays(x, y) => {
+                let (arrays, val) = split_arrays(
+                    model,
+                    x,
+                    y,
+                    sample_weight,
+                    class_weight,
+                    // `validation_data` overrides `validation_split`.
+                    if validation_data.is_some() {
+                        0.0
+                    } else {
+                        validation_split
+                    },
+                    batch_size_or_default,
+                    shuffle,
+                )?;
+                (Source::Arrays(arrays), val)
             }
-            let split = |ts: &[Tensor], a: usize, b: usize| -> Result<Vec<Tensor>> {
-                let idx = Tensor::from_vec((a as i64..b as i64).collect::<Vec<_>>(), &[b - a])?;
-                ts.iter().map(|t| ops::gather(t, &idx, 0)).collect()
-            };
-            let sw: Vec<Tensor> = sample_weight.into_iter().collect();
-            let val = (
-                split(&x, n_train, n_all)?,
-                split(&y, n_train, n_all)?,
-                split(&sw, n_train, n_all)?.pop(),
-            );
-            (
-                split(&x, 0, n_train)?,
-                split(&y, 0, n_train)?,
-                split(&sw, 0, n_train)?.pop(),
-                Some(val),
-            )
-        } else {
-            (x, y, sample_weight, None)
+            TrainData::Dataset(ds) => {
+                if validation_split > 0.0 {
+                    return Err(Error::invalid(
+                        &name,
+                        "fit: argument `validation_split` is only supported for tensors; \
+                         found a Dataset (pass validation data with validation_dataset)",
+                    ));
+                }
+                if batch_size.is_some() {
+                    return Err(Error::invalid(
+                        &name,
+                        "fit: do not specify batch_size when x is a Dataset: its elements are \
+                         already batches",
+                    ));
+                }
+                if sample_weight.is_some() {
+                    return Err(Error::invalid(
+                        &name,
+                        "fit: the sample_weight argument is not supported when x is a Dataset \
+                         (its elements may be (x, y, sample_weight))",
+                    ));
+                }
+                let unpacker = Unpacker::new(model, "fit", true, class_weight);
+                (Source::Dataset(ds, unpacker), None)
+            }
         };
-        // class_weight weights the training samples only.
-        let sample_weight = match &class_weight {
-            Some(cw) => Some(class_sample_weights(&y[0], cw)?),
-            None => sample_weight,
+        let mut batches = EpochIterator::new(&name, "steps_per_epoch", train, steps_per_epoch)?;
+        // `validation_data` overrides `validation_split`.
+        let val = match validation_data {
+            Some(TrainData::Arrays(vx, vy)) => {
+                check_data(&name, &vx, &vy, validation_sample_weight.as_ref())?;
+                Some(Source::Arrays(Arrays {
+                    x: vx,
+                    y: vy,
+                    sw: validation_sample_weight,
+                    batch_size: batch_size_or_default,
+                    shuffle_seed: None,
+                }))
+            }
+            Some(TrainData::Dataset(vds)) => {
+                if validation_sample_weight.is_some() {
+                    return Err(Error::invalid(
+                        &name,
+                        "fit: validation_sample_weight is not supported with a validation \
+                         Dataset (its elements may be (x, y, sample_weight))",
+                    ));
+                }
+                Some(Source::Dataset(
+                    vds,
+                    Unpacker::new(model, "fit (validation data)", true, None),
+                ))
+            }
+            None => val.map(Source::Arrays),
         };
-        let n = num_samples(&x);
-        let mut steps = n.div_ceil(batch_size);
-        if let Some(s) = steps_per_epoch {
-            steps = steps.min(s);
-        }
-        let shuffle_seed = next_seed();
+        let mut val = val
+            .map(|v| EpochIterator::new(&name, "validation_steps", v, validation_steps))
+            .transpose()?;
         let mut history = History::new();
         history.params.insert("epochs".into(), epochs);
-        history.params.insert("steps".into(), steps);
+        if let Some(steps) = batches.num_steps() {
+            history.params.insert("steps".into(), steps);
+        }
         history.params.insert("verbose".into(), verbose as usize);
         model.stop_training = false;
         let empty = Logs::new();
@@ -254,62 +324,68 @@ impl Fit<'_> {
             if verbose != 0 && epochs > 1 {
                 println!("Epoch {}/{}", epoch + 1, epochs);
             }
-            let order: Option<Vec<i64>> = if shuffle {
-                let ids = ops::arange(n, DType::I64);
-                Some(
-                    ops::random_shuffle(&ids, mix(shuffle_seed ^ mix(epoch as u64)))?
-                        .to_vec::<i64>()?,
-                )
-            } else {
-                None
-            };
-            let mut progbar = Progbar::new(Some(steps), verbose);
+            batches.begin_epoch(epoch)?;
+            let mut progbar = Progbar::new(batches.num_steps(), verbose);
             let mut loss_mean = Mean::new("loss");
             let mut out_losses = model.new_output_loss_means();
             let mut logs = Logs::new();
-            for step in 0..steps {
+            let mut step = 0;
+            // As Keras: the batch is fetched before `on_train_batch_begin`.
+            while let Some(batch) = batches.next_batch()? {
+                if batches.is_dataset() {
+                    model.check_batch(&batch.x)?;
+                }
                 for cb in callbacks.iter_mut() {
                     cb.on_train_batch_begin(model, step, &logs)?;
                 }
-                let idx = batch_indices(order.as_deref(), step, batch_size, n)?;
-                let (bx, by, bw) = take_batch(&x, &y, sample_weight.as_ref(), &idx)?;
-                model.train_step(&bx, &by, bw.as_ref(), &mut loss_mean, &mut out_losses)?;
+                model.train_step(
+                    &batch.x,
+                    &batch.y,
+                    batch.sw.as_ref(),
+                    &mut loss_mean,
+                    &mut out_losses,
+                )?;
                 logs = model.collect_logs(&loss_mean, &out_losses, "")?;
                 for cb in callbacks.iter_mut() {
                     cb.on_train_batch_end(model, step, &logs)?;
                 }
-                if step + 1 < steps {
-                    progbar.update(step + 1, &log_pairs(&logs), false);
+                step += 1;
+                if progbar.target().is_none_or(|t| step < t) {
+                    progbar.update(step, &log_pairs(&logs), false);
                 }
                 if model.stop_training {
                     break;
                 }
             }
-            if let Some((vx, vy, vw)) = &val {
+            if step == 0 {
+                return Err(Error::invalid(
+                    &name,
+                    format!(
+                        "fit: the training data gave no batches in epoch {}",
+                        epoch + 1
+                    ),
+                ));
+            }
+            if let Some(v) = val.as_mut() {
                 // As Keras's fit calls evaluate(callbacks=...): the test hooks run too.
                 for cb in callbacks.iter_mut() {
                     cb.on_test_begin(model, &empty)?;
                 }
-                let val_logs = model.run_evaluation(
-                    vx,
-                    vy,
-                    vw.as_ref(),
-                    batch_size,
-                    None,
-                    &mut callbacks,
-                    "val_",
-                )?;
+                let val_logs = model.run_evaluation(v, None, &mut callbacks, "val_")?;
                 for cb in callbacks.iter_mut() {
                     cb.on_test_end(model, &val_logs)?;
                 }
                 logs.extend(val_logs);
             }
-            // Keras's order: the user's callbacks, then History, then the progress bar.
+            // Keras's order: the user's callbacks, then History, then the progress bar (which
+            // learns the total of data of unknown size, as Keras's `_finalize_progbar`).
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_end(model, epoch, &mut logs)?;
             }
             history.on_epoch_end(model, epoch, &mut logs)?;
-            progbar.update(steps, &log_pairs(&logs), true);
+            let total = progbar.target().unwrap_or(step);
+            progbar.set_target(Some(total));
+            progbar.update(total, &log_pairs(&logs), true);
             last_logs = logs;
             if model.stop_training {
                 break;
@@ -318,6 +394,93 @@ impl Fit<'_> {
         for cb in callbacks.iter_mut() {
             cb.on_train_end(model, &last_logs)?;
         }
+        // FERROFLOW_PROFILE=1: the op profile so far (Rust prints nothing at process exit).
+        if ferroflow_core::profiler::env_enabled() {
+            ferroflow_core::profiler::print_report();
+        }
         Ok(history)
     }
+}
+
+/// In-memory training data: checked, split into training and validation parts as Keras (the
+/// validation split is the last samples, taken before shuffling, with their sample weights),
+/// with `class_weight` turned into sample weights.
+#[allow(clippy::too_many_arguments)]
+fn split_arrays(
+    model: &mut Model,
+    x: Vec<Tensor>,
+    y: Vec<Tensor>,
+    sample_weight: Option<Tensor>,
+    class_weight: Option<HashMap<usize, f64>>,
+    validation_split: f64,
+    batch_size: usize,
+    shuffle: bool,
+) -> Result<(Arrays, Option<Arrays>)> {
+    let name = model.name.clone();
+    if class_weight.is_some() && y.len() != 1 {
+        return Err(Error::invalid(
+            &name,
+            "fit: class_weight is only supported for models with a single output",
+        ));
+    }
+    check_data(&name, &x, &y, sample_weight.as_ref())?;
+    model.ensure_built_for(&x)?;
+    model.check_inputs(&x)?;
+    let n_all = num_samples(&x);
+    if n_all == 0 {
+        return Err(Error::invalid(
+            &name,
+            "fit: the training data has no samples",
+        ));
+    }
+    let (x, y, sample_weight, val) = if validation_split > 0.0 {
+        let n_train = ((n_all as f64) * (1.0 - validation_split)).floor() as usize;
+        if n_train == 0 || n_train == n_all {
+            return Err(Error::invalid(
+                &name,
+                format!(
+                    "fit: training data contains {n_all} samples, which is not sufficient to \
+                     split it into a validation and training set as specified by \
+                     validation_split={validation_split}"
+                ),
+            ));
+        }
+        let split = |ts: &[Tensor], a: usize, b: usize| -> Result<Vec<Tensor>> {
+            let idx = Tensor::from_vec((a as i64..b as i64).collect::<Vec<_>>(), &[b - a])?;
+            ts.iter().map(|t| ops::gather(t, &idx, 0)).collect()
+        };
+        let sw: Vec<Tensor> = sample_weight.into_iter().collect();
+        let val = Arrays {
+            x: split(&x, n_train, n_all)?,
+            y: split(&y, n_train, n_all)?,
+            sw: split(&sw, n_train, n_all)?.pop(),
+            batch_size,
+            shuffle_seed: None,
+        };
+        (
+            split(&x, 0, n_train)?,
+            split(&y, 0, n_train)?,
+            split(&sw, 0, n_train)?.pop(),
+            Some(val),
+        )
+    } else {
+        (x, y, sample_weight, None)
+    };
+    // class_weight weights the training samples only.
+    let sw = match &class_weight {
+        Some(cw) => Some(class_sample_weights(&y[0], cw)?),
+        None => sample_weight,
+    };
+    // The seed is drawn whether or not shuffling, so the session's seed stream is the same.
+    let seed = next_seed();
+    Ok((
+        Arrays {
+            x,
+            y,
+            sw,
+            batch_size,
+            shuffle_seed: shuffle.then_some(seed),
+        },
+        val,
+    ))
 }

@@ -84,6 +84,16 @@ impl FunctionalNet {
         inputs: &[Tensor],
         training: bool,
     ) -> Result<Vec<Tensor>> {
+        Ok(self.call_masked(model, inputs, training)?.0)
+    }
+
+    /// The forward pass and each output's mask (Keras's mask propagation).
+    pub(crate) fn call_masked(
+        &self,
+        model: &str,
+        inputs: &[Tensor],
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::invalid(
                 model,
@@ -95,6 +105,7 @@ impl FunctionalNet {
             ));
         }
         let mut values: HashMap<(usize, usize), Tensor> = HashMap::new();
+        let mut masks: HashMap<(usize, usize), Tensor> = HashMap::new();
         for (t, x) in self.inputs.iter().zip(inputs) {
             values.insert((t.node.id, 0), x.clone());
         }
@@ -108,20 +119,36 @@ impl FunctionalNet {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let outs = n.layer.call_many(&args, training)?;
+            // Keras's mask propagation: a layer gets its inputs' masks; its first output's mask
+            // is kept for the layers after it.
+            let in_masks: Vec<Option<Tensor>> = n
+                .inputs
+                .iter()
+                .map(|t| masks.get(&(t.node.id, t.index)).cloned())
+                .collect();
+            let (outs, mask) = n.layer.call_masked(&args, &in_masks, training)?;
+            if let Some(m) = mask {
+                masks.insert((n.id, 0), m);
+            }
             for (i, o) in outs.into_iter().enumerate() {
                 values.insert((n.id, i), o);
             }
         }
-        self.outputs
+        let outs =
+            self.outputs
+                .iter()
+                .map(|t| {
+                    values.get(&(t.node.id, t.index)).cloned().ok_or_else(|| {
+                        Error::invalid(model, "internal: an output was not computed")
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+        let out_masks = self
+            .outputs
             .iter()
-            .map(|t| {
-                values
-                    .get(&(t.node.id, t.index))
-                    .cloned()
-                    .ok_or_else(|| Error::invalid(model, "internal: an output was not computed"))
-            })
-            .collect()
+            .map(|t| masks.get(&(t.node.id, t.index)).cloned())
+            .collect();
+        Ok((outs, out_masks))
     }
 }
 

@@ -18,6 +18,7 @@
 //! # Ok::<(), ferroflow_core::Error>(())
 //! ```
 
+mod batches;
 mod compile;
 mod data;
 mod evaluate;
@@ -253,6 +254,21 @@ impl Model {
         match &self.net {
             Network::Sequential(s) => s.call(&self.name, &inputs, training),
             Network::Functional(f) => f.call(&self.name, &inputs, training),
+        }
+    }
+
+    /// The forward pass and each output's mask (Keras's `_keras_mask` on the outputs, e.g. from
+    /// an `Embedding(mask_zero=True)` followed by `LSTM(return_sequences=True)`); `None` where an
+    /// output carries no mask. Keras weights a loss by this mask; `fit` does not do so yet.
+    pub fn call_with_masks(
+        &self,
+        inputs: &[Tensor],
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        let inputs = self.cast_inputs(inputs)?;
+        match &self.net {
+            Network::Sequential(s) => s.call_masked(&self.name, &inputs, training),
+            Network::Functional(f) => f.call_masked(&self.name, &inputs, training),
         }
     }
 

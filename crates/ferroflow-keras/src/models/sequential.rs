@@ -51,6 +51,16 @@ impl SequentialNet {
         inputs: &[Tensor],
         training: bool,
     ) -> Result<Vec<Tensor>> {
+        Ok(self.call_masked(model, inputs, training)?.0)
+    }
+
+    /// The forward pass and the output's mask (Keras's mask propagation).
+    pub(crate) fn call_masked(
+        &self,
+        model: &str,
+        inputs: &[Tensor],
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         let [x] = inputs else {
             return Err(Error::invalid(
                 model,
@@ -58,10 +68,24 @@ impl SequentialNet {
             ));
         };
         let mut x = x.clone();
+        // Keras's mask propagation: each layer gets the previous layer's output mask.
+        let mut mask: Option<Tensor> = None;
         for layer in &self.layers {
-            x = layer.call(&x, training)?;
+            let (mut out, m) = layer.call_masked(std::slice::from_ref(&x), &[mask], training)?;
+            if out.len() != 1 {
+                return Err(Error::invalid(
+                    model,
+                    format!(
+                        "all layers in a Sequential model should have a single output; layer {:?} returned {}",
+                        layer.name(),
+                        out.len()
+                    ),
+                ));
+            }
+            x = out.remove(0);
+            mask = m;
         }
-        Ok(vec![x])
+        Ok((vec![x], vec![mask]))
     }
 }
 

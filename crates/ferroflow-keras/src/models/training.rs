@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use ferroflow_core::{ops, Error, GradientTape, Result, Tensor, Variable, Watchable};
 
+use super::batches::EpochIterator;
 use super::compile::Compiled;
 use super::data::IntoTensors;
 use super::Model;
@@ -226,37 +227,64 @@ impl Model {
         Ok(logs)
     }
 
-    /// Runs the evaluation loop over `x`/`y` in batches (shared by `evaluate` and `fit`'s
-    /// validation).
-    #[allow(clippy::too_many_arguments)]
+    /// Runs the evaluation loop over one epoch of `batches` (shared by `evaluate` and `fit`'s
+    /// validation, over in-memory tensors or a dataset alike).
     pub(super) fn run_evaluation(
         &mut self,
-        x: &[Tensor],
-        y: &[Tensor],
-        sample_weight: Option<&Tensor>,
-        batch_size: usize,
+        batches: &mut EpochIterator,
         mut progbar: Option<&mut Progbar>,
         callbacks: &mut [Box<dyn Callback>],
         prefix: &str,
     ) -> Result<Logs> {
         self.reset_metrics()?;
-        let n = num_samples(x);
         let mut loss_mean = Mean::new("loss");
         let mut out_losses = self.new_output_loss_means();
-        let steps = n.div_ceil(batch_size.max(1));
-        for step in 0..steps {
-            let idx = batch_indices(None, step, batch_size, n)?;
-            let (bx, by, bw) = take_batch(x, y, sample_weight, &idx)?;
-            self.test_step(&bx, &by, bw.as_ref(), &mut loss_mean, &mut out_losses)?;
-            let logs = self.collect_logs(&loss_mean, &out_losses, prefix)?;
+        batches.begin_epoch(0)?;
+        let mut step = 0;
+        let mut logs = Logs::new();
+        while let Some(b) = batches.next_batch()? {
+            if batches.is_dataset() {
+                self.check_batch(&b.x)?;
+            }
+            self.test_step(&b.x, &b.y, b.sw.as_ref(), &mut loss_mean, &mut out_losses)?;
+            logs = self.collect_logs(&loss_mean, &out_losses, prefix)?;
             for cb in callbacks.iter_mut() {
                 cb.on_test_batch_end(self, step, &logs)?;
             }
+            step += 1;
             if let Some(p) = progbar.as_deref_mut() {
-                p.update(step + 1, &log_pairs(&logs), step + 1 == steps);
+                if p.target().is_none_or(|t| step < t) {
+                    p.update(step, &log_pairs(&logs), false);
+                }
             }
         }
+        if step == 0 {
+            return Err(Error::invalid(
+                &self.name,
+                format!(
+                    "{}: the data gave no batches",
+                    if prefix.is_empty() {
+                        "evaluate"
+                    } else {
+                        "fit (validation data)"
+                    }
+                ),
+            ));
+        }
+        if let Some(p) = progbar {
+            // As Keras's `_finalize_progbar`: data of unknown size now has a known total.
+            let total = p.target().unwrap_or(step);
+            p.set_target(Some(total));
+            p.update(total, &log_pairs(&logs), true);
+        }
         self.collect_logs(&loss_mean, &out_losses, prefix)
+    }
+
+    /// Before a dataset's batch: builds a model without an input shape from it, and checks its
+    /// inputs against the model's, naming the model (in-memory tensors are checked once, whole).
+    pub(super) fn check_batch(&mut self, x: &[Tensor]) -> Result<()> {
+        self.ensure_built_for(x)?;
+        self.check_inputs(x)
     }
 }
 

@@ -1,8 +1,10 @@
 //! `keras.utils`: seeds, one-hot labels, the progress bar.
 
 mod progbar;
+mod sequence;
 
 pub use progbar::Progbar;
+pub use sequence::{pad_sequences, SequenceValue};
 
 pub use crate::backend::{clear_session, set_random_seed};
 

@@ -45,6 +45,17 @@ impl Progbar {
         }
     }
 
+    /// Sets the number of steps once it is known (Keras's `ProgbarLogger` does so at the end of
+    /// an epoch over data of unknown size, so the last line reads `5/5` with a full bar).
+    pub fn set_target(&mut self, target: Option<usize>) {
+        self.target = target;
+    }
+
+    /// The number of steps, if known.
+    pub fn target(&self) -> Option<usize> {
+        self.target
+    }
+
     /// Reports `current` steps done with these figures; `finalize` ends the line.
     pub fn update(&mut self, current: usize, values: &[(String, f64)], finalize: bool) {
         let now = Instant::now();
