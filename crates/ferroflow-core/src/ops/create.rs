@@ -66,10 +66,12 @@ pub struct FillLike {
 
 impl Op for FillLike {
     fn name(&self) -> &'static str {
-        match self.value {
-            v if v == 0.0 => "ZerosLike",
-            v if v == 1.0 => "OnesLike",
-            _ => "FillLike",
+        if self.value == 0.0 {
+            "ZerosLike"
+        } else if self.value == 1.0 {
+            "OnesLike"
+        } else {
+            "FillLike"
         }
     }
     fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
