@@ -37,6 +37,16 @@ pub fn numpy_str(t: &Tensor) -> String {
 
 impl std::fmt::Display for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(sym) = self.symbol() {
+            // TF 1's `str()` of a graph tensor: Tensor("MatMul:0", shape=(None, 1), dtype=float32).
+            return write!(
+                f,
+                "Tensor(\"{}\", shape={}, dtype={})",
+                sym.name,
+                crate::graph::fmt_dims(&sym.dims),
+                self.dtype().name()
+            );
+        }
         let text = numpy_str(self);
         let sep = if text.contains('\n') { "\n" } else { "" };
         write!(

@@ -43,7 +43,13 @@ impl TensorSpec {
 
     /// The spec of a concrete tensor.
     pub fn of(t: &Tensor) -> TensorSpec {
-        TensorSpec::new(t.dtype(), t.shape())
+        match t.symbol() {
+            Some(sym) => TensorSpec {
+                dtype: t.dtype(),
+                shape: sym.dims.clone(),
+            },
+            None => TensorSpec::new(t.dtype(), t.shape()),
+        }
     }
 
     /// The rank.
@@ -119,17 +125,22 @@ pub fn no_gradient(op: &dyn Op) -> Result<Vec<Option<Tensor>>> {
 
 /// Runs `op` on `inputs` eagerly: checks the shape rule, computes, and records on every active
 /// gradient tape that watches an input.
+///
+/// While a [`Graph`](crate::graph::Graph) is the default on this thread (or an input is symbolic),
+/// nothing is computed: the op becomes a node of the graph and the outputs are symbolic tensors
+/// whose shapes come from the same [`Op::infer`].
 pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    if crate::graph::building() || inputs.iter().any(Tensor::is_symbolic) {
+        let op: Arc<dyn Op> = Arc::new(op);
+        let outputs = crate::graph::add_op(op.clone(), inputs)?;
+        if tape::any_recording() {
+            tape::record(op, inputs, &outputs);
+        }
+        return Ok(outputs);
+    }
     let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
     let out_specs = op.infer(&specs)?;
-    let outputs = if crate::profiler::enabled() {
-        let start = std::time::Instant::now();
-        let out = op.compute(inputs);
-        crate::profiler::record(op.name(), start.elapsed());
-        out?
-    } else {
-        op.compute(inputs)?
-    };
+    let outputs = compute(&op, inputs)?;
     debug_assert_eq!(
         out_specs.len(),
         outputs.len(),
@@ -155,6 +166,19 @@ pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         tape::record(Arc::new(op), inputs, &outputs);
     }
     Ok(outputs)
+}
+
+/// Runs the op's kernel (timed when the profiler is on): what eager execution and a `Session`
+/// share.
+pub(crate) fn compute(op: &dyn Op, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    if crate::profiler::enabled() {
+        let start = std::time::Instant::now();
+        let out = op.compute(inputs);
+        crate::profiler::record(op.name(), start.elapsed());
+        out
+    } else {
+        op.compute(inputs)
+    }
 }
 
 /// [`execute`] for single-output ops.

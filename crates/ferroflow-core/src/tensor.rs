@@ -33,6 +33,24 @@ struct TensorImpl {
     id: TensorId,
     storage: Arc<Storage>,
     layout: Layout,
+    symbol: Option<Box<Symbol>>,
+}
+
+/// Where a symbolic tensor (a [`Graph`](crate::graph::Graph) node's output) comes from. A symbolic
+/// tensor has a dtype and a partially known shape but no values: ops applied to it add nodes to its
+/// graph, and a [`Session`](crate::graph::Session) computes it.
+#[derive(Clone, Debug)]
+pub struct Symbol {
+    /// The graph holding the node.
+    pub graph: crate::graph::GraphId,
+    /// The node's index in the graph.
+    pub node: usize,
+    /// Which output of the node.
+    pub output: usize,
+    /// The shape as far as it is known (`None`: unknown, e.g. a placeholder's batch dimension).
+    pub dims: Vec<crate::op::Dim>,
+    /// TensorFlow's tensor name, `"<node name>:<output>"`.
+    pub name: Arc<str>,
 }
 
 /// An immutable n-dimensional array of one [`DType`], like TensorFlow's eager `tf.Tensor`.
@@ -56,7 +74,56 @@ impl Tensor {
             id: TensorId::new(),
             storage,
             layout,
+            symbol: None,
         }))
+    }
+
+    /// A symbolic tensor (graph mode): `dtype` and `symbol.dims`, no values. Its [`shape`](Self::shape)
+    /// shows each unknown dimension as [`UNKNOWN_DIM_PROBE`] so that shape arithmetic in op functions
+    /// stays well defined; [`dims`](Self::dims) gives the real partial shape.
+    pub fn symbolic(dtype: DType, symbol: Symbol) -> Tensor {
+        let probe: Vec<usize> = symbol
+            .dims
+            .iter()
+            .map(|d| d.unwrap_or(UNKNOWN_DIM_PROBE))
+            .collect();
+        Tensor(Arc::new(TensorImpl {
+            id: TensorId::new(),
+            storage: Arc::new(Storage::zeros(dtype, 0)),
+            layout: Layout::contiguous(&probe),
+            symbol: Some(Box::new(symbol)),
+        }))
+    }
+
+    /// True for a graph tensor (no values until a `Session` runs it).
+    pub fn is_symbolic(&self) -> bool {
+        self.0.symbol.is_some()
+    }
+
+    /// The graph node this symbolic tensor comes from (`None` for a concrete tensor).
+    pub fn symbol(&self) -> Option<&Symbol> {
+        self.0.symbol.as_deref()
+    }
+
+    /// The shape with unknown dimensions as `None` (all known for a concrete tensor).
+    pub fn dims(&self) -> Vec<crate::op::Dim> {
+        match &self.0.symbol {
+            Some(s) => s.dims.clone(),
+            None => self.shape().iter().map(|&d| Some(d)).collect(),
+        }
+    }
+
+    fn no_values(&self, what: &str) -> Error {
+        let name = self
+            .symbol()
+            .map(|s| s.name.to_string())
+            .unwrap_or_default();
+        Error::invalid(
+            what,
+            format!(
+                "Tensor(\"{name}\") is a symbolic graph tensor: it has no values until a Session runs it"
+            ),
+        )
     }
 
     /// Builds a contiguous tensor from a storage; `shape` must match its length.
@@ -114,7 +181,12 @@ impl Tensor {
 
     /// A new handle on the same data with a fresh id (the tape sees it as a different tensor).
     pub fn with_new_id(&self) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
+        Tensor(Arc::new(TensorImpl {
+            id: TensorId::new(),
+            storage: self.0.storage.clone(),
+            layout: self.0.layout.clone(),
+            symbol: self.0.symbol.clone(),
+        }))
     }
 
     /// The element type.
@@ -161,6 +233,9 @@ impl Tensor {
     ///
     /// Errors when `T` is not this tensor's dtype.
     pub fn data<T: StorageElement>(&self) -> Result<Cow<'_, [T]>> {
+        if self.is_symbolic() {
+            return Err(self.no_values("Tensor::data"));
+        }
         let s = T::slice(&self.0.storage).ok_or_else(|| {
             Error::dtype(
                 "Tensor::data",
@@ -188,8 +263,11 @@ impl Tensor {
         Ok(self.data::<T>()?.into_owned())
     }
 
-    /// Copies the elements out as `f64`, whatever the dtype.
+    /// Copies the elements out as `f64`, whatever the dtype (empty for a symbolic tensor).
     pub fn to_f64_vec(&self) -> Vec<f64> {
+        if self.is_symbolic() {
+            return Vec::new();
+        }
         with_storage!(&*self.0.storage, s => {
             let l = &self.0.layout;
             l.offsets().map(|o| s[o].to_f64()).collect()
@@ -198,6 +276,9 @@ impl Tensor {
 
     /// The single value of a one-element tensor, converted to `T` from this tensor's dtype.
     pub fn item<T: Element>(&self) -> Result<T> {
+        if self.is_symbolic() {
+            return Err(self.no_values("Tensor::item"));
+        }
         if self.num_elements() != 1 {
             return Err(Error::shape(
                 "Tensor::item",
@@ -211,9 +292,10 @@ impl Tensor {
     /// A contiguous tensor with the same values (this tensor itself when already contiguous
     /// from offset 0).
     pub fn contiguous(&self) -> Tensor {
-        if self.is_contiguous()
-            && self.0.layout.offset() == 0
-            && self.0.storage.len() == self.num_elements()
+        if self.is_symbolic()
+            || self.is_contiguous()
+                && self.0.layout.offset() == 0
+                && self.0.storage.len() == self.num_elements()
         {
             return self.clone();
         }
@@ -240,6 +322,11 @@ impl Tensor {
         }
     }
 }
+
+/// The stand-in [`Tensor::shape`] shows for an unknown dimension of a symbolic tensor. It is not 1
+/// (so it never broadcasts silently) and small enough that products of several stay far from
+/// overflow; a `Session` re-checks every node's shape rule with the fed shapes.
+pub const UNKNOWN_DIM_PROBE: usize = 997;
 
 /// Converts `f64` values to a storage of `dtype`.
 pub fn storage_from_f64(dtype: DType, data: &[f64]) -> Storage {

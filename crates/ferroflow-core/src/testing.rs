@@ -4,6 +4,7 @@
 use crate::autodiff::{GradientTape, Watchable};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::graph;
 use crate::ops;
 use crate::tensor::Tensor;
 
@@ -88,6 +89,24 @@ where
         let srcs: Vec<&dyn Watchable> = wrt.iter().map(|&i| &inputs[i] as &dyn Watchable).collect();
         tape.gradient(&l, &srcs)?
     };
+    // The same gradients in graph mode: placeholders for the inputs, `graph::gradients`, a
+    // session run. They come from the same gradient rules, so they must agree to rounding.
+    let symbolic = graph_gradients(&f, inputs, wrt, &w)?;
+    for (k, &i) in wrt.iter().enumerate() {
+        let a = analytic[k].as_ref().map(|g| g.to_f64_vec());
+        let s = symbolic[k].to_f64_vec();
+        let a = a.unwrap_or_else(|| vec![0.0; s.len()]);
+        let bad = a.len() != s.len()
+            || a.iter()
+                .zip(&s)
+                .any(|(x, y)| (x - y).abs() > 1e-12 + 1e-10 * x.abs() || x.is_nan() != y.is_nan());
+        if bad {
+            return Err(Error::invalid(
+                "check_gradients",
+                format!("input {i}: graph mode gives {s:?}, the tape gives {a:?}"),
+            ));
+        }
+    }
     for (k, &i) in wrt.iter().enumerate() {
         let x = &inputs[i];
         let base = x.to_vec::<f64>()?;
@@ -128,6 +147,52 @@ where
         }
     }
     Ok(())
+}
+
+/// `d Σ f(x)·w / d x[i]` for `i` in `wrt`, computed in graph mode (zeros where unconnected).
+fn graph_gradients<F>(f: &F, inputs: &[Tensor], wrt: &[usize], w: &Tensor) -> Result<Vec<Tensor>>
+where
+    F: Fn(&[Tensor]) -> Result<Tensor>,
+{
+    let g = graph::Graph::new();
+    let (phs, grads) = {
+        let _default = g.as_default();
+        // The differentiated inputs are placeholders; the others (indices, ...) constants.
+        let phs = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                if !wrt.contains(&i) {
+                    return Ok(x.clone());
+                }
+                let dims: Vec<Option<usize>> = x.shape().iter().map(|&d| Some(d)).collect();
+                graph::placeholder(x.dtype(), &dims, &format!("input{i}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let y = f(&phs)?;
+        let l = ops::reduce_sum(
+            &ops::mul(&ops::cast(&y, DType::F64)?, w)?,
+            ops::Axes::All,
+            false,
+        )?;
+        let xs: Vec<Tensor> = wrt.iter().map(|&i| phs[i].clone()).collect();
+        (phs, graph::gradients(&[l], &xs)?)
+    };
+    let sess = graph::Session::new(&g);
+    let feeds: Vec<(&Tensor, Tensor)> = phs
+        .iter()
+        .zip(inputs)
+        .filter(|(p, _)| p.is_symbolic())
+        .map(|(p, x)| (p, x.clone()))
+        .collect();
+    let mut out = Vec::with_capacity(wrt.len());
+    for (k, gk) in grads.iter().enumerate() {
+        match gk {
+            Some(t) => out.push(sess.run(&[t], &feeds)?.swap_remove(0)),
+            None => out.push(ops::zeros_like(&inputs[wrt[k]])?),
+        }
+    }
+    Ok(out)
 }
 
 /// Asserts that two float slices agree within `atol + rtol·|b|` elementwise (panics with the

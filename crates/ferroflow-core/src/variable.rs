@@ -6,6 +6,8 @@ use crate::autodiff::tape;
 use crate::autodiff::Watchable;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::graph::{self, GraphId};
+use crate::op::TensorSpec;
 use crate::ops;
 use crate::tensor::{Tensor, TensorId};
 
@@ -14,6 +16,9 @@ struct VariableImpl {
     name: String,
     trainable: bool,
     value: RwLock<Tensor>,
+    /// Set for a variable created in graph mode: its value then lives in each `Session`, and
+    /// `value` holds the initial value.
+    graph: Option<GraphId>,
 }
 
 /// A mutable tensor with a name and a `trainable` flag. Clones share the same variable.
@@ -38,13 +43,39 @@ impl Variable {
     }
 
     /// A variable with an explicit `trainable` flag.
+    ///
+    /// Created while a [`Graph`](crate::Graph) is the default, it is a graph variable (TF 1's
+    /// `tf.Variable`): `initial` may be symbolic, the variable joins the graph's
+    /// `global_variables()`, and each `Session` holds its own value, set by running
+    /// `graph::global_variables_initializer()`.
     pub fn with_trainable(initial: Tensor, name: &str, trainable: bool) -> Variable {
-        Variable(Arc::new(VariableImpl {
+        let graph = graph::default_graph();
+        let v = Variable(Arc::new(VariableImpl {
             id: TensorId::new(),
             name: name.to_string(),
             trainable,
             value: RwLock::new(initial.contiguous()),
-        }))
+            graph: graph.as_ref().map(|g| g.id()),
+        }));
+        if let Some(g) = graph {
+            g.register_variable(&v);
+        }
+        v
+    }
+
+    /// The graph this variable belongs to (`None` for an eager variable).
+    pub fn graph(&self) -> Option<GraphId> {
+        self.0.graph
+    }
+
+    /// Dtype and shape (partial when a graph variable's initial value has unknown dimensions).
+    pub fn spec(&self) -> TensorSpec {
+        TensorSpec::of(&self.current())
+    }
+
+    /// The initial value of a graph variable (the current value of an eager one).
+    pub fn initial_value(&self) -> Tensor {
+        self.current()
     }
 
     /// The variable's name.
@@ -70,7 +101,15 @@ impl Variable {
     }
 
     /// Reads the current value (recorded on active tapes, like `read_value()`).
+    ///
+    /// In graph mode it is the graph's read node for this variable (one per graph, as TF 1's
+    /// variable tensor).
     pub fn value(&self) -> Tensor {
+        if let Some(g) = graph::default_graph() {
+            let read = g.read_variable(self);
+            tape::record_variable_read(self.0.id, self.0.trainable, &read, &read);
+            return read;
+        }
         let v = self.current();
         let read = v.with_new_id();
         tape::record_variable_read(self.0.id, self.0.trainable, &v, &read);
@@ -89,6 +128,12 @@ impl Variable {
 
     /// Replaces the value; the new value must have the same shape and dtype.
     pub fn assign(&self, value: &Tensor) -> Result<()> {
+        if self.0.graph.is_some() || value.is_symbolic() {
+            return Err(Error::invalid(
+                &format!("Variable '{}'.assign", self.0.name),
+                "in graph mode a variable's value lives in a Session: use graph::assign(&var, value) and run the op it returns",
+            ));
+        }
         let cur = self.current();
         if value.shape() != cur.shape() {
             return Err(Error::shape(
@@ -112,14 +157,34 @@ impl Variable {
         Ok(())
     }
 
+    fn check_eager(&self) -> Result<()> {
+        if self.0.graph.is_some() || graph::building() {
+            return Err(Error::invalid(
+                &format!("Variable '{}'.assign", self.0.name),
+                "in graph mode use graph::assign_add / assign_sub and run the op they return",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sets the value of an eager variable from a session (no checks beyond the graph's).
+    pub(crate) fn set_value_unchecked(&self, value: Tensor) {
+        match self.0.value.write() {
+            Ok(mut v) => *v = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+
     /// `self += delta`.
     pub fn assign_add(&self, delta: &Tensor) -> Result<()> {
+        self.check_eager()?;
         let v = ops::add(&self.current(), delta)?;
         self.assign(&v)
     }
 
     /// `self -= delta`.
     pub fn assign_sub(&self, delta: &Tensor) -> Result<()> {
+        self.check_eager()?;
         let v = ops::sub(&self.current(), delta)?;
         self.assign(&v)
     }
@@ -134,6 +199,15 @@ impl Watchable for Variable {
 impl std::fmt::Debug for Variable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let v = self.current();
+        if self.0.graph.is_some() {
+            return write!(
+                f,
+                "<tf.Variable '{}:0' shape={} dtype={}_ref>",
+                self.0.name,
+                graph::fmt_dims(&v.dims()),
+                v.dtype()
+            );
+        }
         write!(
             f,
             "<tf.Variable '{}:0' shape={} dtype={}, numpy={:?}>",

@@ -232,6 +232,20 @@ impl GradientTape {
             };
             (entries, s.watched.clone())
         };
+        let unknown = |t: &Tensor| {
+            t.symbol()
+                .is_some_and(|s| s.dims.iter().any(Option::is_none))
+        };
+        if entries
+            .iter()
+            .any(|e| e.inputs.iter().chain(&e.outputs).any(unknown))
+        {
+            return Err(Error::Tape(
+                "in graph mode a GradientTape needs fully known shapes, and a recorded tensor has an \
+                 unknown dimension; use graph::gradients, which builds the gradients for the fed shapes"
+                    .into(),
+            ));
+        }
         let source_ids: HashSet<TensorId> = sources.iter().map(|s| s.watch_id()).collect();
         if !target.dtype().is_float() || !watched.contains(&target.id()) {
             return Ok(vec![None; sources.len()]);

@@ -3,6 +3,7 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::op::{execute1, GradCtx, Op, TensorSpec};
 use crate::storage::Storage;
 use crate::tensor::{storage_from_f64, Tensor};
 
@@ -36,17 +37,52 @@ pub fn fill(shape: &[usize], dtype: DType, value: f64) -> Tensor {
 
 /// `tf.zeros_like(x)`.
 pub fn zeros_like(x: &Tensor) -> Result<Tensor> {
-    Ok(zeros(x.shape(), x.dtype()))
+    full_like(x, 0.0)
 }
 
 /// `tf.ones_like(x)`.
 pub fn ones_like(x: &Tensor) -> Result<Tensor> {
-    Ok(ones(x.shape(), x.dtype()))
+    full_like(x, 1.0)
 }
 
 /// `tf.fill(tf.shape(x), value)` with `x`'s dtype.
-pub fn full_like(x: &Tensor, value: f64) -> Tensor {
-    fill(x.shape(), x.dtype(), value)
+///
+/// On a graph tensor this is the op [`FillLike`], so the shape is taken when the graph runs (a
+/// placeholder's unknown batch size included).
+pub fn full_like(x: &Tensor, value: f64) -> Result<Tensor> {
+    if x.is_symbolic() {
+        return execute1(FillLike { value }, &[x.clone()]);
+    }
+    Ok(fill(x.shape(), x.dtype(), value))
+}
+
+/// `fill(shape(x), value)` as an op (graph mode's `zeros_like` / `ones_like`): its output does
+/// not depend on `x`'s values, so `x` gets no gradient.
+#[derive(Debug, Clone)]
+pub struct FillLike {
+    /// The value of every element.
+    pub value: f64,
+}
+
+impl Op for FillLike {
+    fn name(&self) -> &'static str {
+        if self.value == 0.0 {
+            "ZerosLike"
+        } else if self.value == 1.0 {
+            "OnesLike"
+        } else {
+            "FillLike"
+        }
+    }
+    fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        Ok(vec![inputs[0].clone()])
+    }
+    fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        Ok(vec![fill(inputs[0].shape(), inputs[0].dtype(), self.value)])
+    }
+    fn grad(&self, _ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![None])
+    }
 }
 
 /// `tf.eye(num_rows, num_columns)`: ones on the diagonal.

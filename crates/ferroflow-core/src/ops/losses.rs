@@ -26,7 +26,8 @@ fn compatible(a: &[Dim], b: &[Dim]) -> bool {
 /// True when some element of `t` is non-zero (used to skip second-order terms whose upstream
 /// gradient is all zeros, as TensorFlow's `_IsZero` does).
 fn any_nonzero(t: &Tensor) -> bool {
-    t.to_f64_vec().iter().any(|&v| v != 0.0)
+    // A graph tensor's values are unknown while the gradient graph is built: assume nonzero.
+    t.is_symbolic() || t.to_f64_vec().iter().any(|&v| v != 0.0)
 }
 
 /// `s·sm·(g1 - Σ g1·sm)` and `Σ g1·sm - g1`: the gradient flowing into the logits and the labels

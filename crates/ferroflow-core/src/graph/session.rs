@@ -1,0 +1,366 @@
+//! [`Session`]: runs the part of a graph that fetches need, specialized to the fed shapes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use super::{fmt_dims, gradients, AssignKind, Graph, NodeKind};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::ops;
+use crate::tensor::{Tensor, TensorId};
+
+/// A graph specialized to one feed signature: every shape is known, gradients are expanded.
+struct Plan {
+    /// The specialized graph.
+    graph: Graph,
+    /// Nodes of `graph` to run, in order.
+    order: Vec<usize>,
+    /// Per fetch: a tensor of `graph` or a constant.
+    fetches: Vec<Tensor>,
+    /// Per feed (in the order given to `run`): the placeholder node of `graph`.
+    feed_nodes: Vec<usize>,
+}
+
+type PlanKey = (
+    usize,
+    Vec<(usize, usize)>,
+    Vec<((usize, usize), DType, Vec<usize>)>,
+);
+
+/// Runs a [`Graph`] (TF 1's `tf.compat.v1.Session`). Graph variables keep their values here,
+/// across runs; two sessions on one graph have independent values.
+pub struct Session {
+    graph: Graph,
+    vars: Mutex<HashMap<TensorId, Tensor>>,
+    plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
+}
+
+impl Session {
+    /// A session on `graph`.
+    pub fn new(graph: &Graph) -> Session {
+        Session {
+            graph: graph.clone(),
+            vars: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The graph this session runs.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// `sess.run(fetches, feed_dict)`: computes `fetches`, running only the nodes they need, with
+    /// each `(placeholder, value)` of `feeds` fed. A train op (from `group` or `minimize`) fetches
+    /// as an empty tensor.
+    ///
+    /// Errors name the placeholder for a missing feed or a value of the wrong dtype or shape, and
+    /// the tensor for a fetch from another graph.
+    pub fn run(&self, fetches: &[&Tensor], feeds: &[(&Tensor, Tensor)]) -> Result<Vec<Tensor>> {
+        let fetch_locs = fetches
+            .iter()
+            .map(|t| self.graph.locate(t, "Session::run"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut feed_locs = Vec::with_capacity(feeds.len());
+        for (p, v) in feeds {
+            let loc = self.graph.locate(p, "Session::run (feed)")?;
+            self.check_feed(loc, v)?;
+            feed_locs.push((loc, v.dtype(), v.shape().to_vec()));
+        }
+        let key = (self.graph.len(), fetch_locs.clone(), feed_locs.clone());
+        let plan = {
+            let cached = lock(&self.plans).get(&key).cloned();
+            match cached {
+                Some(p) => p,
+                None => {
+                    let p = Arc::new(self.specialize(&fetch_locs, feeds)?);
+                    lock(&self.plans).insert(key, p.clone());
+                    p
+                }
+            }
+        };
+        self.execute(&plan, feeds)
+    }
+
+    fn check_feed(&self, loc: (usize, usize), v: &Tensor) -> Result<()> {
+        let g = self.graph.lock();
+        let node = &g.nodes[loc.0];
+        let spec = &node.outputs[loc.1];
+        let fits = spec.rank() == v.rank()
+            && spec
+                .shape
+                .iter()
+                .zip(v.shape())
+                .all(|(d, &n)| d.is_none_or(|d| d == n));
+        if spec.dtype != v.dtype() {
+            return Err(Error::invalid(
+                "Session::run",
+                format!(
+                    "cannot feed a {} value to tensor '{}:{}', which has dtype {}",
+                    v.dtype().name(),
+                    node.name,
+                    loc.1,
+                    spec.dtype.name()
+                ),
+            ));
+        }
+        if !fits {
+            return Err(Error::invalid(
+                "Session::run",
+                format!(
+                    "cannot feed a value of shape {} for tensor '{}:{}', which has shape {}",
+                    crate::error::fmt_shape(v.shape()),
+                    node.name,
+                    loc.1,
+                    fmt_dims(&spec.shape)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the specialized graph for these fetches and fed shapes.
+    fn specialize(&self, fetches: &[(usize, usize)], feeds: &[(&Tensor, Tensor)]) -> Result<Plan> {
+        let nodes = self.graph.nodes();
+        let fed: HashMap<(usize, usize), usize> = feeds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (p, _))| p.symbol().map(|s| ((s.node, s.output), i)))
+            .collect();
+        // The nodes the fetches need (a fed output cuts the walk).
+        let mut needed = HashSet::new();
+        let mut stack: Vec<usize> = fetches.iter().map(|&(n, _)| n).collect();
+        while let Some(n) = stack.pop() {
+            if !needed.insert(n) {
+                continue;
+            }
+            for &(i, o) in &nodes[n].inputs {
+                if !fed.contains_key(&(i, o)) {
+                    stack.push(i);
+                }
+            }
+        }
+        let mut order: Vec<usize> = needed.into_iter().collect();
+        order.sort_unstable();
+
+        let spec = Graph::new();
+        let _default = spec.as_default();
+        // The specialized value of each needed output.
+        let mut map: HashMap<(usize, usize), Tensor> = HashMap::new();
+        let mut feed_nodes = vec![usize::MAX; feeds.len()];
+        for (&loc, &i) in &fed {
+            let v = &feeds[i].1;
+            let name = &nodes[loc.0].name;
+            let t = super::placeholder(v.dtype(), &v.dims(), name)?;
+            feed_nodes[i] = t.symbol().map(|s| s.node).unwrap_or_default();
+            map.insert(loc, t);
+        }
+        for &n in &order {
+            let node = &nodes[n];
+            if node
+                .outputs
+                .iter()
+                .enumerate()
+                .all(|(o, _)| fed.contains_key(&(n, o)))
+            {
+                continue;
+            }
+            let inputs: Vec<Tensor> = node
+                .inputs
+                .iter()
+                .map(|l| map.get(l).cloned())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "Session::run",
+                        format!("node '{}': missing input", node.name),
+                    )
+                })?;
+            let outs: Vec<Tensor> = match &node.kind {
+                NodeKind::Placeholder => {
+                    let s = &node.outputs[0];
+                    return Err(Error::invalid(
+                        "Session::run",
+                        format!(
+                            "You must feed a value for placeholder tensor '{}' with dtype {} and shape {}",
+                            node.name,
+                            s.dtype.name(),
+                            fmt_dims(&s.shape)
+                        ),
+                    ));
+                }
+                NodeKind::Const(t) => vec![t.clone()],
+                NodeKind::ReadVariable(v) => vec![spec.read_variable(v)],
+                NodeKind::Assign(v, kind) => vec![super::assign_impl(v, &inputs[0], *kind)?],
+                NodeKind::Group => vec![super::group(&inputs, &node.name)?],
+                NodeKind::Op(op) => spec.add_op_node(op.clone(), &inputs)?,
+                NodeKind::Gradients { n_ys } => {
+                    let (ys, xs) = inputs.split_at(*n_ys);
+                    gradients::expand(ys, xs)?
+                        .into_iter()
+                        .zip(xs)
+                        .map(|(g, x)| g.map_or_else(|| ops::zeros_like(x), Ok))
+                        .collect::<Result<Vec<_>>>()?
+                }
+            };
+            for (o, t) in outs.into_iter().enumerate() {
+                map.insert((n, o), t);
+            }
+        }
+        let fetch_tensors = fetches
+            .iter()
+            .map(|l| {
+                map.get(l).cloned().ok_or_else(|| {
+                    Error::invalid("Session::run", "a fetch was not computed".to_string())
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // What the specialized graph must run for the fetches.
+        let snodes = spec.nodes();
+        let mut needed = HashSet::new();
+        let mut stack: Vec<usize> = fetch_tensors
+            .iter()
+            .filter_map(|t| t.symbol().map(|s| s.node))
+            .collect();
+        while let Some(n) = stack.pop() {
+            if needed.insert(n) {
+                stack.extend(snodes[n].inputs.iter().map(|&(i, _)| i));
+            }
+        }
+        let mut sorder: Vec<usize> = needed.into_iter().collect();
+        sorder.sort_unstable();
+        drop(_default);
+        Ok(Plan {
+            graph: spec,
+            order: sorder,
+            fetches: fetch_tensors,
+            feed_nodes,
+        })
+    }
+
+    fn execute(&self, plan: &Plan, feeds: &[(&Tensor, Tensor)]) -> Result<Vec<Tensor>> {
+        let _eager = super::EagerScope::new();
+        let nodes = plan.graph.lock().nodes.clone();
+        let mut values: Vec<Option<Vec<Tensor>>> = vec![None; nodes.len()];
+        for (i, &n) in plan.feed_nodes.iter().enumerate() {
+            if n < values.len() {
+                values[n] = Some(vec![feeds[i].1.clone()]);
+            }
+        }
+        for &n in &plan.order {
+            if values[n].is_some() {
+                continue;
+            }
+            let node = &nodes[n];
+            let inputs: Vec<Tensor> = node
+                .inputs
+                .iter()
+                .map(|&(i, o)| {
+                    values[i]
+                        .as_ref()
+                        .and_then(|v| v.get(o).cloned())
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                "Session::run",
+                                format!("node '{}': input not computed", node.name),
+                            )
+                        })
+                })
+                .collect::<Result<_>>()?;
+            let out = match &node.kind {
+                NodeKind::Placeholder => {
+                    return Err(Error::invalid(
+                        "Session::run",
+                        format!("placeholder '{}' was not fed", node.name),
+                    ))
+                }
+                NodeKind::Const(t) => vec![t.clone()],
+                NodeKind::ReadVariable(v) => vec![self.read(v)?],
+                NodeKind::Assign(v, kind) => vec![self.write(v, *kind, &inputs[0])?],
+                NodeKind::Group => vec![Tensor::from_vec(Vec::<f32>::new(), &[0])?],
+                NodeKind::Op(op) => crate::op::compute(op.as_ref(), &inputs)?,
+                NodeKind::Gradients { .. } => {
+                    return Err(Error::invalid(
+                        "Session::run",
+                        "internal: an unexpanded gradients node",
+                    ))
+                }
+            };
+            values[n] = Some(out);
+        }
+        plan.fetches
+            .iter()
+            .map(|t| match t.symbol() {
+                None => Ok(t.clone()),
+                Some(s) => values[s.node]
+                    .as_ref()
+                    .and_then(|v| v.get(s.output).cloned())
+                    .ok_or_else(|| Error::invalid("Session::run", "a fetch was not computed")),
+            })
+            .collect()
+    }
+
+    fn read(&self, v: &crate::Variable) -> Result<Tensor> {
+        if v.graph().is_none() {
+            // An eager variable captured by the graph: its own value, shared (TF 2 semantics).
+            return Ok(v.initial_value());
+        }
+        if v.graph() != Some(self.graph.id()) {
+            return Err(Error::invalid(
+                "Session::run",
+                format!("variable '{}' belongs to another graph", v.name()),
+            ));
+        }
+        lock(&self.vars).get(&v.id()).cloned().ok_or_else(|| {
+            Error::invalid(
+                "Session::run",
+                format!(
+                    "Attempting to use uninitialized value {} (run global_variables_initializer() first)",
+                    v.name()
+                ),
+            )
+        })
+    }
+
+    fn write(&self, v: &crate::Variable, kind: AssignKind, x: &Tensor) -> Result<Tensor> {
+        let new = match kind {
+            AssignKind::Set => x.contiguous(),
+            AssignKind::Add => ops::add(&self.read(v)?, x)?,
+            AssignKind::Sub => ops::sub(&self.read(v)?, x)?,
+        };
+        let spec = v.spec();
+        let fits = new.dtype() == spec.dtype
+            && new.rank() == spec.rank()
+            && spec
+                .shape
+                .iter()
+                .zip(new.shape())
+                .all(|(d, &n)| d.is_none_or(|d| d == n));
+        if !fits {
+            return Err(Error::invalid(
+                "Session::run",
+                format!(
+                    "assigning a {} {} value to variable '{}' of {} {}",
+                    new.dtype().name(),
+                    crate::error::fmt_shape(new.shape()),
+                    v.name(),
+                    spec.dtype.name(),
+                    fmt_dims(&spec.shape)
+                ),
+            ));
+        }
+        if v.graph().is_none() {
+            v.set_value_unchecked(new.clone());
+        } else {
+            lock(&self.vars).insert(v.id(), new.clone());
+        }
+        Ok(new)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
