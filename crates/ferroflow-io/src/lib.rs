@@ -6,12 +6,16 @@
 //!   reading legacy Keras 2 `.h5` weights.
 //! - [`atomic`]: atomic file writes (temporary file, fsync, rename).
 //!
-//! Later: the `.keras` zip (config.json + metadata.json + model.weights.h5) and checkpoints.
+//! - [`keras_format`]: whole models, Keras 3's `.keras` zip (save and load) and legacy `.h5`
+//!   full models (load); [`keras_config`]: `config.json` and the layer registry.
 
 #![warn(missing_docs)]
 
 pub mod atomic;
 pub mod hdf5;
+pub mod keras_config;
+pub mod keras_format;
 pub mod keras_h5;
 
+pub use keras_format::{load_model, save_model, ModelIoExt};
 pub use keras_h5::{load_weights, save_weights};

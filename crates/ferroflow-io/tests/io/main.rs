@@ -6,4 +6,5 @@ mod common;
 mod hdf5_corrupt;
 mod hdf5_read;
 mod hdf5_write;
+mod keras_format;
 mod keras_weights;

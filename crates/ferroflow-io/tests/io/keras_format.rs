@@ -1,0 +1,350 @@
+//! Whole models: `.keras` files written by Keras 3.15 (fixtures/make_keras_fixtures.py) load
+//! here with Keras's predictions; files we write load back here and in real Keras; legacy
+//! full-model `.h5`; errors.
+
+use ferroflow_core::{ops, DType, Tensor};
+use ferroflow_io::keras_config::{layer_from_config, serialize_model};
+use ferroflow_io::{load_model, save_model, ModelIoExt};
+use ferroflow_keras::Model;
+
+use crate::common::{assert_close, fixture, inputs, python, run_python, tmp};
+
+// Predictions printed by make_keras_fixtures.py (Keras 3.15.1, TF 2.21 CPU).
+const MLP: [f64; 6] = [
+    1.750583351e-01,
+    4.053230882e-01,
+    4.196186066e-01,
+    3.220259249e-01,
+    3.045046926e-01,
+    3.734693825e-01,
+];
+const CNN: [f64; 20] = [
+    1.033097208e-01,
+    1.051658839e-01,
+    1.000907421e-01,
+    9.572907537e-02,
+    9.856080264e-02,
+    1.023792997e-01,
+    9.941522777e-02,
+    9.377884120e-02,
+    1.045467407e-01,
+    9.702371061e-02,
+    1.049493998e-01,
+    1.070066020e-01,
+    9.607774764e-02,
+    9.669379145e-02,
+    1.004839018e-01,
+    1.015173793e-01,
+    9.873320162e-02,
+    9.406704456e-02,
+    1.041513681e-01,
+    9.631952643e-02,
+];
+const TWO_INPUT: [f64; 4] = [
+    -4.918461740e-01,
+    3.107288182e-01,
+    -2.799442410e-01,
+    4.779298604e-02,
+];
+const LSTM: [f64; 2] = [4.993191957e-01, 5.020025373e-01];
+
+fn two_input_x() -> Vec<Tensor> {
+    vec![
+        inputs(&[2, 4]),
+        ops::mul_scalar(&inputs(&[2, 3]), 0.5).unwrap(),
+    ]
+}
+
+fn tokens() -> Tensor {
+    Tensor::from_vec(vec![0i32, 7, 4, 1, 8, 5, 2, 9, 6, 3], &[2, 5]).unwrap()
+}
+
+fn predict(m: &Model, x: Vec<Tensor>) -> Vec<f32> {
+    m.predict_on_batch(x).unwrap()[0].to_vec::<f32>().unwrap()
+}
+
+/// (fixture, inputs, Keras's predictions, optimizer class)
+fn cases() -> Vec<(&'static str, Vec<Tensor>, Vec<f64>, &'static str)> {
+    vec![
+        ("mlp.keras", vec![inputs(&[2, 6])], MLP.to_vec(), "Adam"),
+        (
+            "cnn.keras",
+            vec![inputs(&[2, 12, 12, 1])],
+            CNN.to_vec(),
+            "Adam",
+        ),
+        ("two_input.keras", two_input_x(), TWO_INPUT.to_vec(), "SGD"),
+        ("lstm.keras", vec![tokens()], LSTM.to_vec(), "RMSprop"),
+    ]
+}
+
+#[test]
+fn keras_written_files_load_with_keras_predictions() {
+    for (file, x, want, opt) in cases() {
+        let m = load_model(fixture(file)).unwrap();
+        assert_close(&predict(&m, x), &want, 1e-6, file);
+        let c = m
+            .compiled()
+            .unwrap_or_else(|| panic!("{file}: not recompiled"));
+        assert_eq!(c.optimizer.name(), opt, "{file}");
+        // 8 samples, batch 4, 2 epochs: Keras's iteration counter is 4.
+        assert_eq!(c.optimizer.iterations(), 4, "{file}");
+        assert!(
+            !c.optimizer.variables().is_empty(),
+            "{file}: optimizer state"
+        );
+    }
+}
+
+#[test]
+fn keras_file_config_names_and_structure() {
+    let m = load_model(fixture("two_input.keras")).unwrap();
+    assert_eq!(m.name(), "two_input");
+    let names: Vec<String> = m.layers().iter().map(|l| l.name()).collect();
+    assert_eq!(
+        names,
+        ["a_in", "b_in", "dense_a", "dense_b", "concat", "out"]
+    );
+    // 4·5+5 + 3·5+5 + 10·2+2
+    assert_eq!(m.count_params(), 25 + 20 + 22);
+    let m = load_model(fixture("cnn.keras")).unwrap();
+    // conv 3·3·1·4+4, conv 3·3·4·6+6, dense (1·1·6)·8+8, dense 8·10+10
+    assert_eq!(m.count_params(), 40 + 222 + 56 + 90);
+}
+
+#[test]
+fn optimizer_state_loads_from_keras_file() {
+    // Adam's first moment of the last Dense bias in mlp.keras, read with h5py by the fixture
+    // script's layout: optimizer/vars/{2 + 2k} are the m's. Compare against the h5 directly.
+    let m = load_model(fixture("mlp.keras")).unwrap();
+    let c = m.compiled().unwrap();
+    let vars = c.optimizer.variables();
+    let bytes = std::fs::read(fixture("mlp.keras")).unwrap();
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut h5 = Vec::new();
+    std::io::Read::read_to_end(&mut z.by_name("model.weights.h5").unwrap(), &mut h5).unwrap();
+    let f = ferroflow_io::hdf5::File::from_bytes("mlp.weights.h5", h5).unwrap();
+    for (i, v) in vars.iter().enumerate() {
+        let t = f
+            .dataset(&format!("optimizer/vars/{}", i + 2))
+            .unwrap()
+            .read()
+            .unwrap();
+        assert_eq!(
+            v.value().to_vec::<f32>().unwrap(),
+            t.to_vec::<f32>().unwrap(),
+            "slot {i}"
+        );
+    }
+    assert!(vars
+        .iter()
+        .any(|v| v.value().to_vec::<f32>().unwrap().iter().any(|x| *x != 0.0)));
+}
+
+#[test]
+fn legacy_full_model_h5_loads() {
+    let m = load_model(fixture("mlp_full.h5")).unwrap();
+    assert_close(
+        &predict(&m, vec![inputs(&[2, 6])]),
+        &MLP,
+        1e-6,
+        "mlp_full.h5",
+    );
+    let c = m.compiled().expect("training_config recompiles");
+    assert_eq!(c.optimizer.name(), "Adam");
+    assert_eq!(c.losses[0].name(), "sparse_categorical_crossentropy");
+}
+
+#[test]
+fn round_trip_keeps_predictions_config_and_optimizer() {
+    for (file, x, want, _) in cases() {
+        let m = load_model(fixture(file)).unwrap();
+        let p = tmp(file);
+        m.save(&p).unwrap();
+        let back = load_model(&p).unwrap();
+        assert_close(&predict(&back, x), &want, 1e-6, file);
+        assert_eq!(back.name(), m.name());
+        let (a, b) = (m.compiled().unwrap(), back.compiled().unwrap());
+        assert_eq!(a.optimizer.iterations(), b.optimizer.iterations());
+        for (va, vb) in a.optimizer.variables().iter().zip(b.optimizer.variables()) {
+            assert_eq!(
+                va.value().to_vec::<f32>().unwrap(),
+                vb.value().to_vec::<f32>().unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn written_zip_has_keras_members_and_schema() {
+    let m = load_model(fixture("two_input.keras")).unwrap();
+    let p = tmp("two.keras");
+    save_model(&m, &p).unwrap();
+    let mut z = zip::ZipArchive::new(std::fs::File::open(&p).unwrap()).unwrap();
+    let names: Vec<String> = (0..z.len())
+        .map(|i| z.by_index(i).unwrap().name().to_string())
+        .collect();
+    assert_eq!(names, ["metadata.json", "config.json", "model.weights.h5"]);
+    for i in 0..z.len() {
+        assert_eq!(
+            z.by_index(i).unwrap().compression(),
+            zip::CompressionMethod::Stored
+        );
+    }
+    let mut s = String::new();
+    std::io::Read::read_to_string(&mut z.by_name("metadata.json").unwrap(), &mut s).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(meta["keras_version"], "3.15.1");
+    let d = meta["date_saved"].as_str().unwrap();
+    assert_eq!(d.len(), 19, "{d}");
+    assert_eq!(&d[10..11], "@");
+    let c = serialize_model(&m);
+    assert_eq!(c["class_name"], "Functional");
+    assert_eq!(
+        c["config"]["input_layers"],
+        serde_json::json!([["a_in", 0, 0], ["b_in", 0, 0]])
+    );
+    assert_eq!(
+        c["config"]["output_layers"],
+        serde_json::json!(["out", 0, 0])
+    );
+    let concat = &c["config"]["layers"][4];
+    assert_eq!(concat["name"], "concat");
+    assert_eq!(
+        concat["inbound_nodes"][0]["args"][0][1]["config"]["keras_history"],
+        serde_json::json!(["dense_b", 0, 0])
+    );
+    let dense = &c["config"]["layers"][2]["config"];
+    assert_eq!(dense["kernel_initializer"]["class_name"], "GlorotUniform");
+    assert_eq!(dense["kernel_initializer"]["module"], "keras.initializers");
+    assert_eq!(dense["dtype"]["class_name"], "DTypePolicy");
+    assert_eq!(c["compile_config"]["optimizer"]["class_name"], "SGD");
+}
+
+#[test]
+fn files_we_write_load_in_real_keras() {
+    let Some(py) = python() else {
+        eprintln!("skipped: no python with keras (set FERROFLOW_PYTHON)");
+        return;
+    };
+    let mut script = String::from(
+        "import keras, numpy as np, json\n\
+         def inputs(shape):\n    n = int(np.prod(shape))\n    return np.sin(0.37*np.arange(n, dtype=np.float64)+0.1).astype(np.float32).reshape(shape)\n\
+         out = {}\n",
+    );
+    let mut want = Vec::new();
+    for (file, x, _, _) in cases() {
+        let m = load_model(fixture(file)).unwrap();
+        let p = tmp(file);
+        save_model(&m, &p).unwrap();
+        want.push((file, predict(&m, x)));
+        let x = match file {
+            "mlp.keras" => "inputs((2, 6))",
+            "cnn.keras" => "inputs((2, 12, 12, 1))",
+            "two_input.keras" => "[inputs((2, 4)), inputs((2, 3)) * 0.5]",
+            _ => "np.array([[0, 7, 4, 1, 8], [5, 2, 9, 6, 3]], dtype='int32')",
+        };
+        script.push_str(&format!(
+            "m = keras.models.load_model({:?})\nout[{file:?}] = [float(v) for v in np.asarray(m.predict({x}, verbose=0)).reshape(-1)] + [int(m.optimizer.iterations.numpy())]\n",
+            p.display().to_string()
+        ));
+    }
+    script.push_str("print(json.dumps(out))\n");
+    let text = run_python(&py, &script);
+    let line = text.lines().last().unwrap();
+    let got: serde_json::Value = serde_json::from_str(line).unwrap();
+    for (file, ours) in want {
+        let k: Vec<f64> = got[file]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let (pred, it) = k.split_at(k.len() - 1);
+        assert_close(&ours, pred, 1e-6, file);
+        assert_eq!(it[0], 4.0, "{file}: optimizer iterations in Keras");
+    }
+}
+
+#[test]
+fn errors_name_the_problem() {
+    // Unknown layer class.
+    let e = layer_from_config(
+        "FancyLayer",
+        serde_json::json!({"name": "x"}).as_object().unwrap(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("FancyLayer") && e.contains("Dense"), "{e}");
+    // Wrong key type names the layer and key.
+    let e = layer_from_config(
+        "Dense",
+        serde_json::json!({"name": "d", "units": "ten"})
+            .as_object()
+            .unwrap(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("\"d\"") && e.contains("units"), "{e}");
+    // Wrong extension.
+    let m = load_model(fixture("mlp.keras")).unwrap();
+    let e = save_model(&m, tmp("m.h5")).unwrap_err().to_string();
+    assert!(e.contains(".keras"), "{e}");
+    // Not a model file.
+    let p = tmp("junk.keras");
+    std::fs::write(&p, b"hello world").unwrap();
+    let e = load_model(&p).unwrap_err().to_string();
+    assert!(e.contains("junk.keras"), "{e}");
+    // Truncated zip: an error naming the file, never a panic.
+    let bytes = std::fs::read(fixture("mlp.keras")).unwrap();
+    for cut in [10, bytes.len() / 2, bytes.len() - 10] {
+        let p = tmp("cut.keras");
+        std::fs::write(&p, &bytes[..cut]).unwrap();
+        let e = load_model(&p).unwrap_err().to_string();
+        assert!(e.contains("cut.keras"), "cut at {cut}: {e}");
+    }
+    // A weights-only h5 is not a model.
+    let e = load_model(fixture("mlp.weights.h5"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model_config"), "{e}");
+    // Missing file.
+    assert!(load_model(tmp("nope.keras")).is_err());
+}
+
+#[test]
+fn fresh_sequential_saves_and_loads_every_registry_layer_kind() {
+    use ferroflow_keras::layers::*;
+    use ferroflow_keras::Sequential;
+    let mut m = Sequential::new();
+    m.add(Input::with_shape(&[Some(6), Some(4)], DType::F32, None))
+        .unwrap();
+    m.add(Masking::new(0.0)).unwrap();
+    m.add(Bidirectional::new(GRU::new(3).return_sequences(true)))
+        .unwrap();
+    m.add(TimeDistributed::new(Dense::new(2))).unwrap();
+    m.add(SimpleRNN::new(3)).unwrap();
+    m.add(BatchNormalization::new()).unwrap();
+    m.add(Dense::new(2).activation("softmax")).unwrap();
+    let p = tmp("rnn.keras");
+    save_model(&m, &p).unwrap();
+    let back = load_model(&p).unwrap();
+    let x = inputs(&[2, 6, 4]);
+    let a = predict(&m, vec![x.clone()]);
+    let b: Vec<f64> = predict(&back, vec![x]).iter().map(|v| *v as f64).collect();
+    assert_close(&a, &b, 0.0, "rnn round trip");
+    let classes: Vec<String> = back.layers().iter().map(|l| l.class_name()).collect();
+    assert_eq!(
+        classes,
+        [
+            "Masking",
+            "Bidirectional",
+            "TimeDistributed",
+            "SimpleRNN",
+            "BatchNormalization",
+            "Dense"
+        ]
+    );
+}
