@@ -2,6 +2,7 @@
 //! writer against our reader and (when python with h5py/keras is present) against h5py and
 //! Keras, corrupted files, and Keras `.weights.h5` interoperability.
 
+mod checkpoint;
 mod common;
 mod hdf5_corrupt;
 mod hdf5_read;
