@@ -9,3 +9,4 @@ mod hdf5_read;
 mod hdf5_write;
 mod keras_format;
 mod keras_weights;
+mod named_weights;
