@@ -948,7 +948,7 @@ pub fn model_from_config(v: &Value) -> Result<Model> {
     })
 }
 
-fn layers_list<'a>(config: &'a Map<String, Value>) -> Result<&'a Vec<Value>> {
+fn layers_list(config: &Map<String, Value>) -> Result<&Vec<Value>> {
     config
         .get("layers")
         .and_then(Value::as_array)
