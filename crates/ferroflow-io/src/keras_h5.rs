@@ -289,7 +289,10 @@ fn optimizer_plan(model: &Model, root: &crate::hdf5::Group) -> Result<OptPlan> {
     if slots.is_empty() {
         return Ok(None);
     }
-    if n != head + slots.len() {
+    // An optimizer saved before its first step has only `iteration` (and `learning_rate`):
+    // keep the slots as they are (zeros) and restore the counters.
+    let slots_in_file = n != head;
+    if slots_in_file && n != head + slots.len() {
         return Err(Error::invalid(
             "load_weights",
             format!(
@@ -309,6 +312,9 @@ fn optimizer_plan(model: &Model, root: &crate::hdf5::Group) -> Result<OptPlan> {
         None
     };
     let mut plan = Vec::with_capacity(slots.len());
+    if !slots_in_file {
+        return Ok(Some((iterations, lr, plan)));
+    }
     for (i, v) in slots.iter().enumerate() {
         let t = g.dataset(&(head + i).to_string())?.read()?;
         plan.push((v.clone(), checked(opt.name(), v, t)?));
