@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use ferroflow_core::{DType, Error, Result};
 use ferroflow_keras::initializers::{Distribution, FanMode, Initializer};
 use ferroflow_keras::layers::*;
+use ferroflow_keras::losses::{self, Loss};
 use ferroflow_keras::models::{ModelStructure, TensorRef};
 use ferroflow_keras::optimizers::{self, LearningRate, Optimizer};
 use ferroflow_keras::regularizers::Regularizer;
@@ -334,7 +335,34 @@ pub fn compile_config(model: &Model) -> Value {
             o.insert(k.clone(), v.clone());
         }
     }
-    let losses: Vec<Value> = c.losses.iter().map(|l| json!(l.name())).collect();
+    let losses: Vec<Value> = c
+        .losses
+        .iter()
+        .map(|l| {
+            let extra = l.get_config();
+            if extra.as_object().is_none_or(|o| o.values().all(|v| v == &json!(false))) {
+                return json!(l.name());
+            }
+            // A configured loss object, as Keras writes it.
+            let class: String = l
+                .name()
+                .split('_')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let mut config = json!({"name": l.name(), "reduction": l.reduction().name()});
+            if let (Some(o), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+                for (k, v) in e {
+                    o.insert(k.clone(), v.clone());
+                }
+            }
+            json!({"module": "keras.losses", "class_name": class, "config": config, "registered_name": null})
+        })
+        .collect();
     let loss = if losses.len() == 1 {
         losses[0].clone()
     } else {
@@ -1215,17 +1243,34 @@ pub fn optimizer_from(v: &Value) -> Result<Box<dyn Optimizer>> {
     Ok(opt)
 }
 
-fn loss_name(v: &Value) -> Result<String> {
+fn loss_from(v: &Value) -> Result<Box<dyn Loss>> {
     match v {
-        Value::String(s) => Ok(s.clone()),
+        Value::String(s) => losses::get(s),
         Value::Object(_) => {
             let (class, c) = nested(v, "loss")?;
-            if c.get("from_logits").and_then(Value::as_bool) == Some(true) {
-                return Err(bad(format!(
-                    "loss {class} with from_logits=True: compile the loaded model yourself"
-                )));
-            }
-            Ok(ferroflow_keras::backend::to_snake_case(class))
+            let logits = c
+                .get("from_logits")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            Ok(match class {
+                "SparseCategoricalCrossentropy" => {
+                    Box::new(losses::SparseCategoricalCrossentropy::new().from_logits(logits))
+                }
+                "CategoricalCrossentropy" => {
+                    Box::new(losses::CategoricalCrossentropy::new().from_logits(logits))
+                }
+                "BinaryCrossentropy" => {
+                    Box::new(losses::BinaryCrossentropy::new().from_logits(logits))
+                }
+                other => {
+                    if logits {
+                        return Err(bad(format!(
+                            "loss {other} with from_logits=True is not supported"
+                        )));
+                    }
+                    losses::get(other)?
+                }
+            })
         }
         _ => Err(bad(format!("unsupported loss {v}"))),
     }
@@ -1241,12 +1286,12 @@ pub fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
         return Ok(());
     };
     let opt = optimizer_from(opt)?;
-    let losses: Vec<String> = match o.get("loss") {
-        Some(Value::Array(a)) => a.iter().map(loss_name).collect::<Result<_>>()?,
+    let losses: Vec<Box<dyn Loss>> = match o.get("loss") {
+        Some(Value::Array(a)) => a.iter().map(loss_from).collect::<Result<_>>()?,
         Some(Value::Object(m)) if !m.contains_key("class_name") => {
-            m.values().map(loss_name).collect::<Result<_>>()?
+            m.values().map(loss_from).collect::<Result<_>>()?
         }
-        Some(v) if !v.is_null() => vec![loss_name(v)?],
+        Some(v) if !v.is_null() => vec![loss_from(v)?],
         _ => return Err(bad("compile_config has an optimizer but no loss")),
     };
     let metrics: Vec<String> = match o.get("metrics") {
@@ -1260,7 +1305,6 @@ pub fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
             .collect(),
         _ => Vec::new(),
     };
-    let losses: Vec<&str> = losses.iter().map(String::as_str).collect();
     let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
     model.compile(opt, losses, metrics)?;
     if let Some(Value::Array(w)) = o.get("loss_weights") {

@@ -485,3 +485,29 @@ fn every_registry_layer_loads_in_real_keras() {
         assert_close(&ours, &k, 2e-6, file);
     }
 }
+
+#[test]
+fn configured_loss_survives_save_and_load() {
+    use ferroflow_keras::layers::{Dense, Layer};
+    use ferroflow_keras::losses::SparseCategoricalCrossentropy;
+    use ferroflow_keras::Sequential;
+    let mut m = Sequential::new();
+    m.add(Dense::new(3).input_shape(&[4])).unwrap();
+    m.compile(
+        ferroflow_keras::optimizers::SGD::new().momentum(0.5),
+        SparseCategoricalCrossentropy::new().from_logits(true),
+        ["accuracy"],
+    )
+    .unwrap();
+    let c = serialize_model(&m)["compile_config"].clone();
+    assert_eq!(c["loss"]["class_name"], "SparseCategoricalCrossentropy");
+    assert_eq!(c["loss"]["config"]["from_logits"], true);
+    assert_eq!(c["optimizer"]["config"]["momentum"], 0.5);
+    assert_eq!(c["metrics"], serde_json::json!(["accuracy"]));
+    let p = tmp("logits.keras");
+    save_model(&m, &p).unwrap();
+    let back = load_model(&p).unwrap();
+    let bc = back.compiled().unwrap();
+    assert_eq!(bc.losses[0].get_config()["from_logits"], true);
+    assert_eq!(bc.optimizer.hyperparameters()["momentum"], 0.5);
+}
