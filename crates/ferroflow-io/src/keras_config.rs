@@ -42,61 +42,12 @@ pub fn dtype_policy(name: &str) -> Value {
 /// A Keras initializer object (`{"module": "keras.initializers", "class_name": "GlorotUniform",
 /// "config": {"seed": null, ...}, "registered_name": null}`).
 pub fn initializer_config(init: &Initializer) -> Value {
-    let seed = |s: &Option<u64>| s.map(Value::from).unwrap_or(Value::Null);
-    let config = match init {
-        Initializer::Zeros | Initializer::Ones => json!({}),
-        Initializer::Constant(v) => json!({"value": v}),
-        Initializer::RandomNormal {
-            mean,
-            stddev,
-            seed: s,
-        } => {
-            json!({"seed": seed(s), "mean": mean, "stddev": stddev})
-        }
-        Initializer::TruncatedNormal {
-            mean,
-            stddev,
-            seed: s,
-        } => {
-            json!({"seed": seed(s), "mean": mean, "stddev": stddev})
-        }
-        Initializer::RandomUniform {
-            minval,
-            maxval,
-            seed: s,
-        } => {
-            json!({"seed": seed(s), "minval": minval, "maxval": maxval})
-        }
-        Initializer::VarianceScaling {
-            scale,
-            mode,
-            distribution,
-            seed: s,
-        } => {
-            if init.class_name() == "VarianceScaling" {
-                json!({"seed": seed(s), "scale": scale,
-                    "mode": match mode { FanMode::FanIn => "fan_in", FanMode::FanOut => "fan_out", FanMode::FanAvg => "fan_avg" },
-                    "distribution": match distribution { Distribution::TruncatedNormal => "truncated_normal", Distribution::UntruncatedNormal => "untruncated_normal", Distribution::Uniform => "uniform" }})
-            } else {
-                json!({"seed": seed(s), "input_axes": null, "output_axes": null})
-            }
-        }
-        Initializer::Orthogonal { gain, seed: s } => json!({"seed": seed(s), "gain": gain}),
-        Initializer::Identity { gain } => json!({"gain": gain}),
-        Initializer::Custom(..) => json!({}),
-    };
-    json!({"module": "keras.initializers", "class_name": init.class_name(), "config": config, "registered_name": null})
+    init.get_config()
 }
 
 /// A Keras regularizer object (`{"module": "keras.regularizers", "class_name": "L2", ...}`).
 pub fn regularizer_config(r: &Regularizer) -> Value {
-    let config = match r {
-        Regularizer::L1(f) => json!({"l1": f}),
-        Regularizer::L2(f) => json!({"l2": f}),
-        Regularizer::L1L2 { l1, l2 } => json!({"l1": l1, "l2": l2}),
-        Regularizer::Custom(..) => json!({}),
-    };
-    json!({"module": "keras.regularizers", "class_name": r.class_name(), "config": config, "registered_name": null})
+    r.get_config()
 }
 
 /// Keras's defaults for keys a layer's `get_config` may lack.

@@ -379,7 +379,13 @@ fn registry_models() -> Vec<(&'static str, Model, Vec<Tensor>, &'static str)> {
     img.add(LayerNormalization::new()).unwrap();
     img.add(Activation::new("relu")).unwrap();
     img.add(GlobalAveragePooling2D::new()).unwrap();
-    img.add(Dense::new(6).activation("sigmoid")).unwrap();
+    img.add(
+        Dense::new(6)
+            .activation("sigmoid")
+            .kernel_initializer("he_normal")
+            .kernel_regularizer(ferroflow_keras::regularizers::Regularizer::L2(0.02)),
+    )
+    .unwrap();
     img.add(Reshape::new(&[2, 3])).unwrap();
     img.add(Permute::new(&[2, 1])).unwrap();
     img.add(Flatten::new()).unwrap();
@@ -484,6 +490,39 @@ fn every_registry_layer_loads_in_real_keras() {
             .collect();
         assert_close(&ours, &k, 2e-6, file);
     }
+}
+
+#[test]
+fn initializers_and_regularizers_are_keras_objects_and_reload() {
+    use ferroflow_keras::layers::{Dense, Layer};
+    use ferroflow_keras::regularizers::Regularizer;
+    use ferroflow_keras::Sequential;
+    let mut m = Sequential::new();
+    m.add(
+        Dense::new(3)
+            .input_shape(&[4])
+            .kernel_initializer("he_normal")
+            .bias_initializer("ones")
+            .kernel_regularizer(Regularizer::L2(0.02)),
+    )
+    .unwrap();
+    let c = serialize_model(&m);
+    let d = &c["config"]["layers"][1]["config"];
+    assert_eq!(d["kernel_initializer"]["class_name"], "HeNormal");
+    assert_eq!(d["bias_initializer"]["class_name"], "Ones");
+    assert_eq!(
+        d["kernel_regularizer"],
+        serde_json::json!({"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.02}, "registered_name": null})
+    );
+    assert_eq!(d["bias_regularizer"], serde_json::Value::Null);
+    let p = tmp("init.keras");
+    save_model(&m, &p).unwrap();
+    let back = load_model(&p).unwrap();
+    let bd = back.layers()[0].lock().get_config();
+    assert_eq!(bd["kernel_initializer"], d["kernel_initializer"]);
+    assert_eq!(bd["kernel_regularizer"], d["kernel_regularizer"]);
+    // The regularizer is live again: one penalty term.
+    assert_eq!(back.regularization_losses().unwrap().len(), 1);
 }
 
 #[test]
