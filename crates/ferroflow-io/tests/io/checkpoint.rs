@@ -8,7 +8,7 @@ use ferroflow_keras::callbacks::ModelCheckpoint;
 use ferroflow_keras::layers::{Dense, Dropout, Layer};
 use ferroflow_keras::{Model, Sequential};
 
-use crate::common::{inputs, tmp};
+use crate::common::{inputs, python, run_python, tmp};
 
 fn model() -> Model {
     let mut m = Sequential::new();
@@ -72,6 +72,18 @@ fn resume_from_checkpoint_is_bit_identical() {
         .unwrap();
     let file = template.replace("{epoch:02d}", "01");
     drop(b);
+    // Keras ignores the extra state member: the checkpoint is a valid .keras file.
+    if let Some(py) = python() {
+        let out = run_python(
+            &py,
+            &format!(
+                "import keras\nm = keras.models.load_model({file:?})\nprint(int(m.optimizer.iterations.numpy()))"
+            ),
+        );
+        assert_eq!(out.lines().last(), Some("3"));
+    } else {
+        eprintln!("skipped the Keras check: no python with keras");
+    }
 
     // A fresh "process": other session state, then reload and finish.
     clear_session();
@@ -161,6 +173,16 @@ fn weights_h5_checkpoints_and_bad_suffix() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("w.pickle"), "{e}");
+    // Keras's rule: save_weights_only needs a weights file, not a .keras one.
+    let e = m
+        .fit(&x, &y)
+        .epochs(1)
+        .verbose(0)
+        .callback(ModelCheckpoint::new(&tmp("m.keras").to_string_lossy()).save_weights_only(true))
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(".weights.h5") && e.contains("m.keras"), "{e}");
 }
 
 #[test]

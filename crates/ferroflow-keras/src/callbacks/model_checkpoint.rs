@@ -163,6 +163,15 @@ impl Callback for ModelCheckpoint {
         // `fit` drew its shuffle seed just before `on_train_begin`.
         let (seed, draws) = crate::backend::seed_state();
         self.rng = (seed, draws.saturating_sub(1));
+        if self.save_weights_only && self.filepath.ends_with(".keras") {
+            return Err(Error::invalid(
+                "ModelCheckpoint",
+                format!(
+                    "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end in `.weights.h5` (Keras weights format). Received: filepath={}",
+                    self.filepath
+                ),
+            ));
+        }
         if saver_for(&self.filepath).is_some() {
             return Ok(());
         }
