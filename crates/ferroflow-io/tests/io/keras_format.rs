@@ -550,3 +550,34 @@ fn configured_loss_survives_save_and_load() {
     assert_eq!(bc.losses[0].get_config()["from_logits"], true);
     assert_eq!(bc.optimizer.hyperparameters()["momentum"], 0.5);
 }
+
+#[test]
+fn keras2_config_schema_is_understood() {
+    // Keras 2's forms (tf.keras ≤ 2.15 `model.to_json()`): `batch_input_shape` on the first
+    // layer instead of an InputLayer; functional inbound_nodes as `[[layer, node, tensor,
+    // kwargs], ...]` lists; initializers as `{"class_name", "config"}` without `module`.
+    use ferroflow_io::keras_config::model_from_config;
+    let seq = serde_json::json!({"class_name": "Sequential", "config": {"name": "old", "layers": [
+        {"class_name": "Dense", "config": {"name": "d1", "units": 5, "activation": "relu",
+            "batch_input_shape": [null, 3], "dtype": "float32",
+            "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": null}}}},
+        {"class_name": "Dense", "config": {"name": "d2", "units": 2}}]}});
+    let m = model_from_config(&seq).unwrap();
+    assert_eq!(m.name(), "old");
+    assert_eq!(m.count_params(), 3 * 5 + 5 + 5 * 2 + 2);
+    let f = serde_json::json!({"class_name": "Functional", "config": {"name": "f", "layers": [
+        {"class_name": "InputLayer", "name": "x", "config": {"batch_input_shape": [null, 4], "dtype": "float32", "name": "x"}, "inbound_nodes": []},
+        {"class_name": "Dense", "name": "h", "config": {"name": "h", "units": 3}, "inbound_nodes": [[["x", 0, 0, {}]]]},
+        {"class_name": "Dense", "name": "g", "config": {"name": "g", "units": 3}, "inbound_nodes": [[["x", 0, 0, {}]]]},
+        {"class_name": "Add", "name": "sum", "config": {"name": "sum"}, "inbound_nodes": [[["h", 0, 0, {}], ["g", 0, 0, {}]]]}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["sum", 0, 0]]}});
+    let m = model_from_config(&f).unwrap();
+    let names: Vec<String> = m.layers().iter().map(|l| l.name()).collect();
+    assert_eq!(names, ["x", "h", "g", "sum"]);
+    assert_eq!(m.count_params(), 2 * (4 * 3 + 3));
+    // A node whose input never appears: "graph disconnected", naming the layer.
+    let mut bad = f.clone();
+    bad["config"]["layers"][3]["inbound_nodes"] = serde_json::json!([[["nowhere", 0, 0, {}]]]);
+    let e = model_from_config(&bad).err().unwrap().to_string();
+    assert!(e.contains("sum") && e.contains("disconnected"), "{e}");
+}
