@@ -247,3 +247,9 @@ impl ModelIoExt for Model {
         save_model(self, path)
     }
 }
+
+/// The Keras `model.summary()` table of a saved model (`.keras` or legacy `.h5`): what a
+/// `ferroflow summary m.keras` command prints. `columns` as `summary_string`'s line width.
+pub fn summary_of_file(path: impl AsRef<Path>, columns: Option<usize>) -> Result<String> {
+    Ok(load_model(path)?.summary_string(columns))
+}
