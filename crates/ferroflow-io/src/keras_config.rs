@@ -1138,49 +1138,25 @@ pub fn optimizer_from(v: &Value) -> Result<Box<dyn Optimizer>> {
     let (class, c) = nested(v, "optimizer")?;
     let f = |k: &str| c.get(k).and_then(Value::as_f64);
     let b = |k: &str| c.get(k).and_then(Value::as_bool);
+    // Each Keras-named hyperparameter present in the config, through the builder of that name.
+    macro_rules! build {
+        ($ty:ident { $($num:ident),* } { $($flag:ident),* }) => {{
+            let mut o = optimizers::$ty::new();
+            $(if let Some(x) = f(stringify!($num)) { o = o.$num(x); })*
+            $(if let Some(x) = b(stringify!($flag)) { o = o.$flag(x); })*
+            Box::new(o)
+        }};
+    }
     let mut opt: Box<dyn Optimizer> = match class {
-        "Adam" => {
-            let mut o = optimizers::Adam::new();
-            if let Some(x) = f("beta_1") {
-                o = o.beta_1(x);
-            }
-            if let Some(x) = f("beta_2") {
-                o = o.beta_2(x);
-            }
-            if let Some(x) = f("epsilon") {
-                o = o.epsilon(x);
-            }
-            if let Some(x) = b("amsgrad") {
-                o = o.amsgrad(x);
-            }
-            Box::new(o)
-        }
-        "SGD" => {
-            let mut o = optimizers::SGD::new();
-            if let Some(x) = f("momentum") {
-                o = o.momentum(x);
-            }
-            if let Some(x) = b("nesterov") {
-                o = o.nesterov(x);
-            }
-            Box::new(o)
-        }
-        "RMSprop" => {
-            let mut o = optimizers::RMSprop::new();
-            if let Some(x) = f("rho") {
-                o = o.rho(x);
-            }
-            if let Some(x) = f("momentum") {
-                o = o.momentum(x);
-            }
-            if let Some(x) = f("epsilon") {
-                o = o.epsilon(x);
-            }
-            if let Some(x) = b("centered") {
-                o = o.centered(x);
-            }
-            Box::new(o)
-        }
+        "Adam" => build!(Adam { beta_1, beta_2, epsilon } { amsgrad }),
+        "AdamW" => build!(AdamW { beta_1, beta_2, epsilon } { amsgrad }),
+        "Adamax" => build!(Adamax { beta_1, beta_2, epsilon } {}),
+        "Nadam" => build!(Nadam { beta_1, beta_2, epsilon } {}),
+        "Lion" => build!(Lion { beta_1, beta_2 } {}),
+        "SGD" => build!(SGD { momentum } { nesterov }),
+        "RMSprop" => build!(RMSprop { rho, momentum, epsilon } { centered }),
+        "Adagrad" => build!(Adagrad { initial_accumulator_value, epsilon } {}),
+        "Adadelta" => build!(Adadelta { rho, epsilon } {}),
         other => optimizers::get(other)?,
     };
     let cfg = opt.config_mut();

@@ -526,6 +526,37 @@ fn initializers_and_regularizers_are_keras_objects_and_reload() {
 }
 
 #[test]
+fn every_optimizer_keeps_its_hyperparameters() {
+    use ferroflow_keras::layers::{Dense, Layer};
+    use ferroflow_keras::optimizers::*;
+    use ferroflow_keras::Sequential;
+    let opts: Vec<Box<dyn Optimizer>> = vec![
+        Box::new(Adam::new().beta_1(0.8).epsilon(1e-5).amsgrad(true)),
+        Box::new(AdamW::new().beta_2(0.9)),
+        Box::new(Adamax::new().beta_1(0.7)),
+        Box::new(Nadam::new().epsilon(1e-4)),
+        Box::new(Lion::new().beta_2(0.95)),
+        Box::new(SGD::new().momentum(0.3).nesterov(true)),
+        Box::new(RMSprop::new().rho(0.8).centered(true)),
+        Box::new(Adagrad::new().initial_accumulator_value(0.2)),
+        Box::new(Adadelta::new().rho(0.9)),
+    ];
+    for opt in opts {
+        let want = opt.hyperparameters();
+        let class = opt.name().to_string();
+        let mut m = Sequential::new();
+        m.add(Dense::new(2).input_shape(&[3])).unwrap();
+        m.compile(opt, "mse", ()).unwrap();
+        let p = tmp("opt.keras");
+        save_model(&m, &p).unwrap();
+        let back = load_model(&p).unwrap();
+        let o = &back.compiled().unwrap().optimizer;
+        assert_eq!(o.name(), class);
+        assert_eq!(o.hyperparameters(), want, "{class}");
+    }
+}
+
+#[test]
 fn configured_loss_survives_save_and_load() {
     use ferroflow_keras::layers::{Dense, Layer};
     use ferroflow_keras::losses::SparseCategoricalCrossentropy;
