@@ -274,7 +274,8 @@ pub fn compile_config(model: &Model) -> Value {
     let cfg = opt.config();
     let lr = match &cfg.learning_rate {
         LearningRate::Constant(v) => json!(*v as f32 as f64),
-        LearningRate::Schedule(_) => json!(opt.learning_rate() as f32 as f64),
+        LearningRate::Schedule(s) => json!({"module": "keras.optimizers.schedules",
+            "class_name": s.name(), "config": s.get_config(), "registered_name": null}),
     };
     let mut oc = json!({"name": ferroflow_keras::backend::to_snake_case(opt.name()), "learning_rate": lr,
         "weight_decay": cfg.weight_decay, "clipnorm": cfg.clipnorm, "global_clipnorm": cfg.global_clipnorm,
@@ -1160,14 +1161,85 @@ pub fn optimizer_from(v: &Value) -> Result<Box<dyn Optimizer>> {
         other => optimizers::get(other)?,
     };
     let cfg = opt.config_mut();
-    if let Some(lr) = f("learning_rate") {
-        cfg.learning_rate = LearningRate::Constant(lr);
+    match c.get("learning_rate") {
+        Some(Value::Object(_)) => {
+            cfg.learning_rate = LearningRate::Schedule(schedule_from(&c["learning_rate"])?);
+        }
+        Some(v) => {
+            if let Some(lr) = v.as_f64() {
+                cfg.learning_rate = LearningRate::Constant(lr);
+            }
+        }
+        None => {}
     }
     cfg.weight_decay = f("weight_decay");
     cfg.clipnorm = f("clipnorm");
     cfg.clipvalue = f("clipvalue");
     cfg.global_clipnorm = f("global_clipnorm");
     Ok(opt)
+}
+
+/// A learning-rate schedule from its Keras object (`keras.optimizers.schedules.*`).
+pub fn schedule_from(v: &Value) -> Result<std::sync::Arc<dyn optimizers::LearningRateSchedule>> {
+    use optimizers::schedules::*;
+    let (class, c) = nested(v, "learning_rate schedule")?;
+    let f = |k: &str, d: f64| c.get(k).and_then(Value::as_f64).unwrap_or(d);
+    let need = |k: &str| {
+        c.get(k).and_then(Value::as_f64).ok_or_else(|| {
+            bad(format!(
+                "schedule {class}: config key {k:?} must be a number"
+            ))
+        })
+    };
+    let b = |k: &str| c.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let nums = |k: &str| -> Result<Vec<f64>> {
+        c.get(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .ok_or_else(|| bad(format!("schedule {class}: config key {k:?} must be a list")))
+    };
+    Ok(match class {
+        "ExponentialDecay" => std::sync::Arc::new(
+            ExponentialDecay::new(
+                need("initial_learning_rate")?,
+                need("decay_steps")?,
+                need("decay_rate")?,
+            )?
+            .staircase(b("staircase")),
+        ),
+        "InverseTimeDecay" => std::sync::Arc::new(InverseTimeDecay {
+            initial_learning_rate: need("initial_learning_rate")?,
+            decay_steps: need("decay_steps")?,
+            decay_rate: need("decay_rate")?,
+            staircase: b("staircase"),
+        }),
+        "PiecewiseConstantDecay" => std::sync::Arc::new(PiecewiseConstantDecay::new(
+            &nums("boundaries")?,
+            &nums("values")?,
+        )?),
+        "PolynomialDecay" => std::sync::Arc::new(PolynomialDecay {
+            initial_learning_rate: need("initial_learning_rate")?,
+            decay_steps: need("decay_steps")?,
+            end_learning_rate: f("end_learning_rate", 0.0001),
+            power: f("power", 1.0),
+            cycle: b("cycle"),
+        }),
+        "CosineDecay" => std::sync::Arc::new(CosineDecay {
+            initial_learning_rate: need("initial_learning_rate")?,
+            decay_steps: need("decay_steps")?,
+            alpha: f("alpha", 0.0),
+            warmup_target: c.get("warmup_target").and_then(Value::as_f64),
+            warmup_steps: f("warmup_steps", 0.0),
+        }),
+        "CosineDecayRestarts" => std::sync::Arc::new(CosineDecayRestarts {
+            initial_learning_rate: need("initial_learning_rate")?,
+            first_decay_steps: need("first_decay_steps")?,
+            t_mul: f("t_mul", 2.0),
+            m_mul: f("m_mul", 1.0),
+            alpha: f("alpha", 0.0),
+        }),
+        other => return Err(bad(format!("unknown learning-rate schedule {other:?}"))),
+    })
 }
 
 fn loss_from(v: &Value) -> Result<Box<dyn Loss>> {

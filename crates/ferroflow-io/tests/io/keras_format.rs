@@ -633,3 +633,63 @@ fn summary_of_a_saved_model() {
     }
     assert!(ferroflow_io::keras_format::summary_of_file(fixture("mlp.weights.h5"), None).is_err());
 }
+
+#[test]
+fn learning_rate_schedule_is_saved_as_keras_object() {
+    use ferroflow_keras::layers::{Dense, Layer};
+    use ferroflow_keras::optimizers::schedules::ExponentialDecay;
+    use ferroflow_keras::optimizers::{Adam, Optimizer};
+    use ferroflow_keras::Sequential;
+    let mut m = Sequential::new();
+    m.add(Dense::new(1).input_shape(&[3])).unwrap();
+    let sched = ExponentialDecay::new(0.1, 2, 0.5).unwrap().staircase(true);
+    m.compile(Adam::new().learning_rate(sched), "mse", ())
+        .unwrap();
+    let x = inputs(&[6, 3]);
+    let y = ops::reduce_sum(&x, ops::Axes::These(vec![1]), true).unwrap();
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(2)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let c = serialize_model(&m)["compile_config"]["optimizer"]["config"]["learning_rate"].clone();
+    assert_eq!(
+        c,
+        serde_json::json!({"module": "keras.optimizers.schedules", "class_name": "ExponentialDecay",
+            "config": {"initial_learning_rate": 0.1, "decay_steps": 2, "decay_rate": 0.5,
+                       "staircase": true, "name": "ExponentialDecay"}, "registered_name": null})
+    );
+    let p = tmp("sched.keras");
+    save_model(&m, &p).unwrap();
+    let back = load_model(&p).unwrap();
+    let o = &back.compiled().unwrap().optimizer;
+    assert_eq!(o.iterations(), 3);
+    // 0.1 · 0.5^floor(3/2), by hand.
+    assert!(
+        (o.learning_rate() - 0.05).abs() < 1e-12,
+        "{}",
+        o.learning_rate()
+    );
+    let a = predict(&m, vec![x.clone()]);
+    let b: Vec<f64> = predict(&back, vec![x]).iter().map(|v| *v as f64).collect();
+    assert_close(&a, &b, 0.0, "schedule round trip");
+    if let Some(py) = python() {
+        let out = run_python(
+            &py,
+            &format!(
+                "import keras\nm = keras.models.load_model({:?})\no = m.optimizer\nprint(type(o._learning_rate).__name__, int(o.iterations.numpy()), float(o.learning_rate))",
+                p.display().to_string()
+            ),
+        );
+        let last = out.lines().last().unwrap();
+        let parts: Vec<&str> = last.split_whitespace().collect();
+        assert_eq!(parts[..2], ["ExponentialDecay", "3"], "{last}");
+        assert!(
+            (parts[2].parse::<f64>().unwrap() - 0.05).abs() < 1e-7,
+            "{last}"
+        );
+    } else {
+        eprintln!("skipped the Keras check: no python with keras");
+    }
+}
