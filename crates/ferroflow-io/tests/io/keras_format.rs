@@ -638,7 +638,7 @@ fn summary_of_a_saved_model() {
 fn learning_rate_schedule_is_saved_as_keras_object() {
     use ferroflow_keras::layers::{Dense, Layer};
     use ferroflow_keras::optimizers::schedules::ExponentialDecay;
-    use ferroflow_keras::optimizers::{Adam, Optimizer};
+    use ferroflow_keras::optimizers::Adam;
     use ferroflow_keras::Sequential;
     let mut m = Sequential::new();
     m.add(Dense::new(1).input_shape(&[3])).unwrap();
