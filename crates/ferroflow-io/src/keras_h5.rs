@@ -30,12 +30,22 @@ use crate::hdf5::{File, GroupBuilder};
 /// Keras's suffix rule for `save_weights`.
 pub const WEIGHTS_SUFFIX: &str = ".weights.h5";
 
-/// Where a layer's own variables live below its member group, by Keras class (`cell/vars` for
-/// the recurrent layers, whose variables belong to their cell).
-fn vars_subpath(class_name: &str) -> &'static str {
+/// Where a layer's own variables live below its member group, by Keras class: `vars`, or the
+/// attributes Keras saves them under — `cell/vars` for the recurrent layers (their cell's),
+/// `forward_layer/cell/vars` + `backward_layer/cell/vars` for `Bidirectional` (half each),
+/// `layer/vars` (or `layer/cell/vars`) for `TimeDistributed`. Returns `(subpath, how many)`.
+fn var_groups(class_name: &str, config: &serde_json::Value, n: usize) -> Vec<(String, usize)> {
+    let recurrent = |c: &str| matches!(c, "LSTM" | "GRU" | "SimpleRNN");
+    let inner = config["layer"]["class_name"].as_str().unwrap_or("");
     match class_name {
-        "LSTM" | "GRU" | "SimpleRNN" => "cell/vars",
-        _ => "vars",
+        c if recurrent(c) => vec![("cell/vars".into(), n)],
+        "Bidirectional" => vec![
+            ("forward_layer/cell/vars".into(), n / 2),
+            ("backward_layer/cell/vars".into(), n - n / 2),
+        ],
+        "TimeDistributed" if recurrent(inner) => vec![("layer/cell/vars".into(), n)],
+        "TimeDistributed" => vec![("layer/vars".into(), n)],
+        _ => vec![("vars".into(), n)],
     }
 }
 
@@ -64,24 +74,55 @@ pub fn layer_paths(model: &Model) -> Vec<(String, LayerHandle)> {
 pub fn write_weights(model: &Model, root: &mut GroupBuilder) -> Result<()> {
     root.group("layers")?;
     for (member, layer) in layer_paths(model) {
-        let (class, name, weights) = {
+        let (class, name, weights, config) = {
             let l = layer.lock();
             (
                 l.class_name().to_string(),
                 l.name().to_string(),
                 l.weights(),
+                l.get_config(),
             )
         };
-        let sub = vars_subpath(&class);
-        let own = root.group(&format!("layers/{member}/vars"))?;
-        own.set_attr("name", name.as_str());
-        if sub != "vars" {
-            root.group(&format!("layers/{member}/{sub}"))?
-                .set_attr("name", format!("{}_cell", to_snake_case(&class)));
-        }
-        let g = root.group(&format!("layers/{member}/{sub}"))?;
-        for (i, w) in weights.iter().enumerate() {
-            g.create_dataset(&i.to_string(), &w.value())?;
+        root.group(&format!("layers/{member}/vars"))?
+            .set_attr("name", name.as_str());
+        let mut next = 0;
+        for (sub, count) in var_groups(&class, &config, weights.len()) {
+            if sub != "vars" {
+                // Keras names a cell `<class>_cell` and a wrapped layer after itself.
+                let owner = sub.trim_end_matches("/vars");
+                let cell_class = if owner.ends_with("cell") {
+                    let c = if class == "Bidirectional" || class == "TimeDistributed" {
+                        config["layer"]["class_name"]
+                            .as_str()
+                            .unwrap_or("rnn")
+                            .to_string()
+                    } else {
+                        class.clone()
+                    };
+                    format!("{}_cell", to_snake_case(&c))
+                } else {
+                    config["layer"]["config"]["name"]
+                        .as_str()
+                        .unwrap_or("layer")
+                        .to_string()
+                };
+                root.group(&format!("layers/{member}/{sub}"))?
+                    .set_attr("name", cell_class);
+                if let Some(parent) = owner.strip_suffix("/cell") {
+                    let pname = format!(
+                        "{}_{}",
+                        parent.trim_end_matches("_layer"),
+                        config["layer"]["config"]["name"].as_str().unwrap_or("rnn")
+                    );
+                    root.group(&format!("layers/{member}/{parent}/vars"))?
+                        .set_attr("name", pname);
+                }
+            }
+            let g = root.group(&format!("layers/{member}/{sub}"))?;
+            for (i, w) in weights[next..next + count].iter().enumerate() {
+                g.create_dataset(&i.to_string(), &w.value())?;
+            }
+            next += count;
         }
     }
     if let Some(c) = model.compiled() {
@@ -160,41 +201,47 @@ pub fn load_weights_from(model: &mut Model, f: &File) -> Result<()> {
     }
     let mut plan: Vec<(Variable, Tensor)> = Vec::new();
     for (member, layer) in layer_paths(model) {
-        let (class, name, weights) = {
+        let (class, name, weights, config) = {
             let l = layer.lock();
             (
                 l.class_name().to_string(),
                 l.name().to_string(),
                 l.weights(),
+                l.get_config(),
             )
         };
         if weights.is_empty() {
             continue;
         }
-        let gpath = format!("layers/{member}/{}", vars_subpath(&class));
-        let g = root.group(&gpath).map_err(|e| {
-            Error::invalid(
-                "load_weights",
-                format!(
-                    "layer {name:?} ({class}, {} weights) has no group {gpath:?} in the file: {e}",
-                    weights.len()
-                ),
-            )
-        })?;
-        let n = count_vars(&g.member_names());
-        if n != weights.len() {
-            return Err(Error::invalid(
-                "load_weights",
-                format!(
-                    "layer {name:?} expected {} variables, but received {n} variables during loading (group {gpath:?}). Expected: {}",
-                    weights.len(),
-                    weights.iter().map(|w| w.name().to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-        for (i, w) in weights.iter().enumerate() {
-            let t = g.dataset(&i.to_string())?.read()?;
-            plan.push((w.clone(), checked(&name, w, t)?));
+        let mut next = 0;
+        for (sub, count) in var_groups(&class, &config, weights.len()) {
+            let part = &weights[next..next + count];
+            next += count;
+            let gpath = format!("layers/{member}/{sub}");
+            let g = root.group(&gpath).map_err(|e| {
+                Error::invalid(
+                    "load_weights",
+                    format!(
+                        "layer {name:?} ({class}, {} weights) has no group {gpath:?} in the file: {e}",
+                        weights.len()
+                    ),
+                )
+            })?;
+            let n = count_vars(&g.member_names());
+            if n != part.len() {
+                return Err(Error::invalid(
+                    "load_weights",
+                    format!(
+                        "layer {name:?} expected {} variables, but received {n} variables during loading (group {gpath:?}). Expected: {}",
+                        part.len(),
+                        part.iter().map(|w| w.name().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            for (i, w) in part.iter().enumerate() {
+                let t = g.dataset(&i.to_string())?.read()?;
+                plan.push((w.clone(), checked(&name, w, t)?));
+            }
         }
     }
     let opt_plan = optimizer_plan(model, &root)?;
@@ -242,7 +289,10 @@ fn optimizer_plan(model: &Model, root: &crate::hdf5::Group) -> Result<OptPlan> {
     if slots.is_empty() {
         return Ok(None);
     }
-    if n != head + slots.len() {
+    // An optimizer saved before its first step has only `iteration` (and `learning_rate`):
+    // keep the slots as they are (zeros) and restore the counters.
+    let slots_in_file = n != head;
+    if slots_in_file && n != head + slots.len() {
         return Err(Error::invalid(
             "load_weights",
             format!(
@@ -262,6 +312,9 @@ fn optimizer_plan(model: &Model, root: &crate::hdf5::Group) -> Result<OptPlan> {
         None
     };
     let mut plan = Vec::with_capacity(slots.len());
+    if !slots_in_file {
+        return Ok(Some((iterations, lr, plan)));
+    }
     for (i, v) in slots.iter().enumerate() {
         let t = g.dataset(&(head + i).to_string())?.read()?;
         plan.push((v.clone(), checked(opt.name(), v, t)?));

@@ -80,6 +80,25 @@ pub fn next_seed() -> u64 {
     })
 }
 
+/// The session's seed stream position: `(seed, draws)`. With [`set_seed_state`] it lets a
+/// checkpoint resume the stream exactly where training left it.
+pub fn seed_state() -> (u64, u64) {
+    SESSION.with(|s| {
+        let s = s.borrow();
+        (s.seed, s.draws)
+    })
+}
+
+/// Puts the seed stream at `(seed, draws)` (from [`seed_state`]): the next [`next_seed`] is the
+/// one that followed then.
+pub fn set_seed_state(seed: u64, draws: u64) {
+    SESSION.with(|s| {
+        let mut s = s.borrow_mut();
+        s.seed = seed;
+        s.draws = draws;
+    });
+}
+
 /// A unique name from `base` as Keras makes them: `dense`, then `dense_1`, `dense_2`, ...
 pub fn unique_name(base: &str) -> String {
     SESSION.with(|s| {

@@ -272,6 +272,61 @@ impl Initializer {
         }
     }
 
+    /// Keras's serialized form: `{"module": "keras.initializers", "class_name": "GlorotUniform",
+    /// "config": {"seed": null, ...}, "registered_name": null}` (the `.keras` format's
+    /// `config.json`).
+    pub fn get_config(&self) -> serde_json::Value {
+        use serde_json::json;
+        let seed = |s: &Option<u64>| {
+            s.map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let config = match self {
+            Initializer::Zeros | Initializer::Ones | Initializer::Custom(..) => json!({}),
+            Initializer::Constant(v) => json!({ "value": v }),
+            Initializer::RandomNormal {
+                mean,
+                stddev,
+                seed: s,
+            }
+            | Initializer::TruncatedNormal {
+                mean,
+                stddev,
+                seed: s,
+            } => {
+                json!({"seed": seed(s), "mean": mean, "stddev": stddev})
+            }
+            Initializer::RandomUniform {
+                minval,
+                maxval,
+                seed: s,
+            } => {
+                json!({"seed": seed(s), "minval": minval, "maxval": maxval})
+            }
+            Initializer::VarianceScaling {
+                scale,
+                mode,
+                distribution,
+                seed: s,
+            } => {
+                if self.class_name() == "VarianceScaling" {
+                    json!({"seed": seed(s), "scale": scale,
+                    "mode": match mode { FanMode::FanIn => "fan_in", FanMode::FanOut => "fan_out", FanMode::FanAvg => "fan_avg" },
+                    "distribution": match distribution {
+                        Distribution::TruncatedNormal => "truncated_normal",
+                        Distribution::UntruncatedNormal => "untruncated_normal",
+                        Distribution::Uniform => "uniform",
+                    }})
+                } else {
+                    json!({"seed": seed(s), "input_axes": null, "output_axes": null})
+                }
+            }
+            Initializer::Orthogonal { gain, seed: s } => json!({"seed": seed(s), "gain": gain}),
+            Initializer::Identity { gain } => json!({ "gain": gain }),
+        };
+        json!({"module": "keras.initializers", "class_name": self.class_name(), "config": config, "registered_name": null})
+    }
+
     /// The Keras class name (`"GlorotUniform"`), for configs and messages.
     pub fn class_name(&self) -> &str {
         match self {

@@ -73,6 +73,19 @@ impl Regularizer {
         }
     }
 
+    /// Keras's serialized form: `{"module": "keras.regularizers", "class_name": "L2",
+    /// "config": {"l2": 0.01}, "registered_name": null}`.
+    pub fn get_config(&self) -> serde_json::Value {
+        use serde_json::json;
+        let config = match self {
+            Regularizer::L1(f) => json!({ "l1": f }),
+            Regularizer::L2(f) => json!({ "l2": f }),
+            Regularizer::L1L2 { l1, l2 } => json!({"l1": l1, "l2": l2}),
+            Regularizer::Custom(..) => json!({}),
+        };
+        json!({"module": "keras.regularizers", "class_name": self.class_name(), "config": config, "registered_name": null})
+    }
+
     /// The Keras class name (`"L2"`).
     pub fn class_name(&self) -> &str {
         match self {

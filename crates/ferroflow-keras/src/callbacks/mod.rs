@@ -19,7 +19,7 @@ pub use early_stopping::EarlyStopping;
 pub use history::History;
 pub use lambda::{IndexHook, LambdaCallback, LogsHook};
 pub use learning_rate::{LearningRateScheduler, ReduceLROnPlateau, Schedule};
-pub use model_checkpoint::{format_filepath, ModelCheckpoint};
+pub use model_checkpoint::{format_filepath, register_saver, ModelCheckpoint, Saver, TrainState};
 pub use monitor::Mode;
 pub use tensorboard::{TensorBoard, UpdateFreq};
 pub use terminate_on_nan::TerminateOnNaN;

@@ -1,12 +1,46 @@
 //! `keras.callbacks.ModelCheckpoint`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use ferroflow_core::{Error, Result};
 
 use super::monitor::{is_improvement, Mode};
 use super::{Callback, Logs};
 use crate::models::Model;
+
+/// What a checkpoint saver gets besides the model: how many epochs are done, and the session's
+/// seed stream as it was before `fit` drew its shuffle seed (so a resumed `fit` draws it again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainState {
+    /// Epochs completed (the `initial_epoch` to resume with).
+    pub epoch: usize,
+    /// The session seed ([`crate::backend::seed_state`]).
+    pub rng_seed: u64,
+    /// Seeds drawn from the session before this `fit` call.
+    pub rng_draws: u64,
+}
+
+/// Writes a checkpoint file (see [`register_saver`]).
+pub type Saver = fn(&Model, &Path, &TrainState) -> Result<()>;
+
+static SAVERS: RwLock<Vec<(String, Saver)>> = RwLock::new(Vec::new());
+
+/// Registers the saver `ModelCheckpoint` uses for paths ending in `suffix` (a later
+/// registration of the same suffix replaces the earlier one).
+pub fn register_saver(suffix: &str, saver: Saver) {
+    let mut s = SAVERS.write().unwrap_or_else(|e| e.into_inner());
+    s.retain(|(x, _)| x != suffix);
+    s.push((suffix.to_string(), saver));
+}
+
+fn saver_for(path: &str) -> Option<Saver> {
+    let s = SAVERS.read().unwrap_or_else(|e| e.into_inner());
+    s.iter()
+        .filter(|(x, _)| path.ends_with(x.as_str()))
+        .max_by_key(|(x, _)| x.len())
+        .map(|(_, f)| *f)
+}
 
 /// `keras.callbacks.ModelCheckpoint(filepath, monitor='val_loss', verbose=0,
 /// save_best_only=False, save_weights_only=False, mode='auto', initial_value_threshold=None)` with `save_freq='epoch'`: after
@@ -16,10 +50,11 @@ use crate::models::Model;
 /// the monitored figure improved on the best so far (a missing figure skips the save with a
 /// warning, as Keras). As in Keras, the best value is kept across `fit` calls.
 ///
-/// The file must end in `.safetensors` (the only format `save_weights` writes for now; the
-/// `.keras` / `.weights.h5` formats arrive with the saving work of issue 6 and will be accepted
-/// here then). Without `save_weights_only` the weights are written all the same, since full-model
-/// saving is not available yet.
+/// `.safetensors` files are written here ([`Model::save_weights`]). Other formats come from
+/// savers registered with [`register_saver`] by file suffix — `ferroflow_io::register_savers()`
+/// adds `.keras` (a resumable checkpoint: model, optimizer state, epoch and the seed stream) and
+/// `.weights.h5` — so this crate needs no dependency on the file-format crate. An unregistered
+/// suffix is an error at `on_train_begin`.
 ///
 /// ```
 /// use ferroflow_keras::callbacks::ModelCheckpoint;
@@ -35,6 +70,7 @@ pub struct ModelCheckpoint {
     mode: Mode,
     best: Option<f64>,
     error: Option<Error>,
+    rng: (u64, u64),
 }
 
 impl ModelCheckpoint {
@@ -49,6 +85,7 @@ impl ModelCheckpoint {
             mode: Mode::Auto,
             best: None,
             error: None,
+            rng: (0, 0),
         }
     }
     /// The figure that decides "best" (default `val_loss`).
@@ -92,7 +129,7 @@ impl ModelCheckpoint {
         self.best
     }
 
-    fn save(&self, model: &Model, path: &str) -> Result<()> {
+    fn save(&self, model: &Model, path: &str, epoch: usize) -> Result<()> {
         if let Some(dir) = PathBuf::from(path).parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -103,7 +140,18 @@ impl ModelCheckpoint {
                 })?;
             }
         }
-        model.save_weights(path)
+        match saver_for(path) {
+            Some(f) if !path.ends_with(".safetensors") => f(
+                model,
+                Path::new(path),
+                &TrainState {
+                    epoch,
+                    rng_seed: self.rng.0,
+                    rng_draws: self.rng.1,
+                },
+            ),
+            _ => model.save_weights(path),
+        }
     }
 }
 
@@ -111,6 +159,21 @@ impl Callback for ModelCheckpoint {
     fn on_train_begin(&mut self, _model: &mut Model, _logs: &Logs) -> Result<()> {
         if let Some(e) = &self.error {
             return Err(e.clone());
+        }
+        // `fit` drew its shuffle seed just before `on_train_begin`.
+        let (seed, draws) = crate::backend::seed_state();
+        self.rng = (seed, draws.saturating_sub(1));
+        if self.save_weights_only && self.filepath.ends_with(".keras") {
+            return Err(Error::invalid(
+                "ModelCheckpoint",
+                format!(
+                    "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end in `.weights.h5` (Keras weights format). Received: filepath={}",
+                    self.filepath
+                ),
+            ));
+        }
+        if saver_for(&self.filepath).is_some() {
+            return Ok(());
         }
         crate::models::check_weights_path("ModelCheckpoint", &self.filepath)
     }
@@ -121,7 +184,7 @@ impl Callback for ModelCheckpoint {
             if self.verbose > 0 {
                 println!("\nEpoch {}: saving model to {path}", epoch + 1);
             }
-            return self.save(model, &path);
+            return self.save(model, &path, epoch + 1);
         }
         let Some(&current) = logs.get(&self.monitor) else {
             eprintln!(
@@ -145,7 +208,7 @@ impl Callback for ModelCheckpoint {
                 );
             }
             self.best = Some(current);
-            self.save(model, &path)?;
+            self.save(model, &path, epoch + 1)?;
         } else if self.verbose > 0 {
             println!(
                 "\nEpoch {}: {} did not improve from {:.5}",

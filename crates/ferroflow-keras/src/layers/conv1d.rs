@@ -184,7 +184,7 @@ impl Layer for Conv1D {
     }
 
     fn get_config(&self) -> Value {
-        json!({
+        let mut c = json!({
             "name": self.base.name,
             "trainable": self.base.trainable,
             "filters": self.filters,
@@ -194,6 +194,8 @@ impl Layer for Conv1D {
             "dilation_rate": self.dilation_rate,
             "activation": self.args.activation_name(),
             "use_bias": self.args.use_bias,
-        })
+        });
+        self.args.config_into(&mut c, "kernel");
+        c
     }
 }

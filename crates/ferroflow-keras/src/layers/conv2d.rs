@@ -177,7 +177,7 @@ impl Layer for Conv2D {
     }
 
     fn get_config(&self) -> Value {
-        json!({
+        let mut c = json!({
             "name": self.base.name,
             "trainable": self.base.trainable,
             "filters": self.filters,
@@ -187,6 +187,8 @@ impl Layer for Conv2D {
             "dilation_rate": self.dilation_rate,
             "activation": self.args.activation_name(),
             "use_bias": self.args.use_bias,
-        })
+        });
+        self.args.config_into(&mut c, "kernel");
+        c
     }
 }

@@ -214,7 +214,7 @@ impl Layer for Conv2DTranspose {
     }
 
     fn get_config(&self) -> Value {
-        json!({
+        let mut c = json!({
             "name": self.base.name,
             "trainable": self.base.trainable,
             "filters": self.filters,
@@ -225,6 +225,8 @@ impl Layer for Conv2DTranspose {
             "output_padding": self.output_padding,
             "activation": self.args.activation_name(),
             "use_bias": self.args.use_bias,
-        })
+        });
+        self.args.config_into(&mut c, "kernel");
+        c
     }
 }

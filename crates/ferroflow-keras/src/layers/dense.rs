@@ -114,12 +114,14 @@ impl Layer for Dense {
     }
 
     fn get_config(&self) -> Value {
-        json!({
+        let mut c = json!({
             "name": self.base.name,
             "trainable": self.base.trainable,
             "units": self.units,
             "activation": self.args.activation_name(),
             "use_bias": self.args.use_bias,
-        })
+        });
+        self.args.config_into(&mut c, "kernel");
+        c
     }
 }

@@ -184,7 +184,7 @@ impl Layer for DepthwiseConv2D {
     }
 
     fn get_config(&self) -> Value {
-        json!({
+        let mut c = json!({
             "name": self.base.name,
             "trainable": self.base.trainable,
             "depth_multiplier": self.depth_multiplier,
@@ -194,6 +194,8 @@ impl Layer for DepthwiseConv2D {
             "dilation_rate": self.dilation_rate,
             "activation": self.args.activation_name(),
             "use_bias": self.args.use_bias,
-        })
+        });
+        self.args.config_into(&mut c, "depthwise");
+        c
     }
 }

@@ -93,6 +93,34 @@ impl KernelArgs {
         self.act.apply(&y)
     }
 
+    /// Adds the initializers and regularizers to a layer's `get_config` object, as Keras's
+    /// nested objects (`{kernel}_initializer`, `bias_initializer`, `{kernel}_regularizer`,
+    /// `bias_regularizer`; `null` for no regularizer). A name that does not resolve is written
+    /// as `null`.
+    pub(crate) fn config_into(&self, c: &mut serde_json::Value, kernel: &str) {
+        let init = |a: &Arg<Initializer>| {
+            a.0.as_ref()
+                .map(Initializer::get_config)
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let reg = |a: &Option<Arg<Regularizer>>| match a {
+            Some(Arg(Ok(r))) => r.get_config(),
+            _ => serde_json::Value::Null,
+        };
+        if let Some(o) = c.as_object_mut() {
+            o.insert(
+                format!("{kernel}_initializer"),
+                init(&self.kernel_initializer),
+            );
+            o.insert("bias_initializer".into(), init(&self.bias_initializer));
+            o.insert(
+                format!("{kernel}_regularizer"),
+                reg(&self.kernel_regularizer),
+            );
+            o.insert("bias_regularizer".into(), reg(&self.bias_regularizer));
+        }
+    }
+
     /// The activation's name, for `get_config`.
     pub(crate) fn activation_name(&self) -> String {
         self.activation

@@ -226,7 +226,7 @@ impl Layer for SeparableConv2D {
     }
 
     fn get_config(&self) -> Value {
-        json!({
+        let mut c = json!({
             "name": self.base.name,
             "trainable": self.base.trainable,
             "filters": self.filters,
@@ -237,6 +237,8 @@ impl Layer for SeparableConv2D {
             "depth_multiplier": self.depth_multiplier,
             "activation": self.args.activation_name(),
             "use_bias": self.args.use_bias,
-        })
+        });
+        self.args.config_into(&mut c, "depthwise");
+        c
     }
 }

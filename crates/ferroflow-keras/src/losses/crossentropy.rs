@@ -95,6 +95,10 @@ fn check_smoothing(name: &str, s: f64) -> Result<()> {
 }
 
 impl Loss for BinaryCrossentropy {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"from_logits": self.from_logits})
+    }
+
     fn name(&self) -> &str {
         "binary_crossentropy"
     }
@@ -202,6 +206,10 @@ impl CategoricalCrossentropy {
 }
 
 impl Loss for CategoricalCrossentropy {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"from_logits": self.from_logits})
+    }
+
     fn name(&self) -> &str {
         "categorical_crossentropy"
     }
@@ -379,6 +387,10 @@ pub(crate) fn sparse_labels(name: &str, y_true: &Tensor, y_pred: &Tensor) -> Res
 }
 
 impl Loss for SparseCategoricalCrossentropy {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"from_logits": self.from_logits})
+    }
+
     fn name(&self) -> &str {
         "sparse_categorical_crossentropy"
     }

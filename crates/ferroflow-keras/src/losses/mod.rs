@@ -103,6 +103,12 @@ pub trait Loss: Send {
     /// for losses that average over it).
     fn call(&self, y_true: &Tensor, y_pred: &Tensor) -> Result<Tensor>;
 
+    /// Keras's `get_config()` keys that differ from the defaults of the loss's name
+    /// (`{"from_logits": true}`), for saving `compile_config`. Empty by default.
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+
     /// A boxed copy with the same settings (`from_logits`, `reduction`, ...), so that one loss
     /// object can serve several model outputs. `None` (the default) for losses that cannot be
     /// copied; `compile` then re-resolves them by [`name`](Loss::name).

@@ -26,6 +26,7 @@ mod fit;
 mod functional;
 mod saving;
 mod sequential;
+mod structure;
 mod summary;
 mod training;
 
@@ -37,6 +38,7 @@ pub use functional::FunctionalNet;
 pub(crate) use saving::check_weights_path;
 pub use saving::WEIGHTS_EXTENSIONS;
 pub use sequential::{Sequential, SequentialItem};
+pub use structure::{ModelStructure, NodeInfo, TensorRef};
 
 use std::collections::HashSet;
 

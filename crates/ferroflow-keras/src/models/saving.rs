@@ -33,7 +33,7 @@ pub(crate) fn check_weights_path(who: &str, path: &str) -> Result<()> {
         who,
         format!(
             "invalid filepath extension for weights: {path:?}; supported extensions are {} \
-             (Keras's .weights.h5 and .keras formats are not supported yet)",
+             (Keras's .keras and .weights.h5 are written by ferroflow-io: ferroflow_io::save_model / save_weights, and ferroflow_io::register_savers() for ModelCheckpoint)",
             WEIGHTS_EXTENSIONS.join(", ")
         ),
     ))

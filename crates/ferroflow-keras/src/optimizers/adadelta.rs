@@ -91,6 +91,10 @@ impl Kernel for AdadeltaKernel {
 }
 
 impl Optimizer for Adadelta {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"rho": self.rho, "epsilon": self.epsilon})
+    }
+
     fn name(&self) -> &str {
         "Adadelta"
     }

@@ -81,6 +81,10 @@ impl Kernel for AdagradKernel {
 }
 
 impl Optimizer for Adagrad {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon})
+    }
+
     fn name(&self) -> &str {
         "Adagrad"
     }

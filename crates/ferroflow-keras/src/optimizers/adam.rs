@@ -122,6 +122,10 @@ impl Kernel for AdamKernel {
 }
 
 impl Optimizer for Adam {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon, "amsgrad": self.amsgrad})
+    }
+
     fn name(&self) -> &str {
         "Adam"
     }

@@ -100,6 +100,10 @@ impl Kernel for AdamaxKernel {
 }
 
 impl Optimizer for Adamax {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+    }
+
     fn name(&self) -> &str {
         "Adamax"
     }

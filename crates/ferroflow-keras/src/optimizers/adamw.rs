@@ -68,6 +68,10 @@ impl AdamW {
 }
 
 impl Optimizer for AdamW {
+    fn hyperparameters(&self) -> serde_json::Value {
+        self.adam.hyperparameters()
+    }
+
     fn name(&self) -> &str {
         "AdamW"
     }

@@ -86,6 +86,10 @@ impl Kernel for LionKernel {
 }
 
 impl Optimizer for Lion {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"beta_1": self.beta_1, "beta_2": self.beta_2})
+    }
+
     fn name(&self) -> &str {
         "Lion"
     }

@@ -163,6 +163,13 @@ pub trait Optimizer: Send {
     /// [`learning_rate`](Optimizer::learning_rate).
     fn variables(&self) -> Vec<Variable>;
 
+    /// The class-specific hyperparameters as Keras's `get_config()` names them (`beta_1`,
+    /// `momentum`, ...), for saving (`compile_config`). The common ones live in
+    /// [`config`](Optimizer::config).
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+
     /// Checks the optimizer's hyperparameters (Keras checks them in the constructor).
     fn check(&self) -> Result<()> {
         Ok(())

@@ -127,6 +127,10 @@ impl Kernel for NadamKernel {
 }
 
 impl Optimizer for Nadam {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+    }
+
     fn name(&self) -> &str {
         "Nadam"
     }

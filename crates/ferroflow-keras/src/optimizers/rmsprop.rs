@@ -127,6 +127,10 @@ impl Kernel for RmspropKernel {
 }
 
 impl Optimizer for RMSprop {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered})
+    }
+
     fn name(&self) -> &str {
         "RMSprop"
     }

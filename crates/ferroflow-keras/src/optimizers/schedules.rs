@@ -25,6 +25,21 @@ pub trait LearningRateSchedule: Send + Sync {
 
     /// The learning rate at `step` (0-based iteration count).
     fn call(&self, step: u64) -> f64;
+
+    /// Keras's `get_config()` (the arguments by their Keras names), for saving. Empty by
+    /// default.
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+/// A step count as Keras writes it: an integer when it is one.
+fn steps_json(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9e15 {
+        serde_json::json!(v as i64)
+    } else {
+        serde_json::json!(v)
+    }
 }
 
 fn check_decay_steps(schedule: &str, decay_steps: f64) -> Result<()> {
@@ -76,6 +91,10 @@ impl ExponentialDecay {
 }
 
 impl LearningRateSchedule for ExponentialDecay {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"initial_learning_rate": self.initial_learning_rate, "decay_steps": steps_json(self.decay_steps), "decay_rate": self.decay_rate, "staircase": self.staircase, "name": "ExponentialDecay"})
+    }
+
     fn name(&self) -> &str {
         "ExponentialDecay"
     }
@@ -122,6 +141,10 @@ impl PiecewiseConstantDecay {
 }
 
 impl LearningRateSchedule for PiecewiseConstantDecay {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"boundaries": self.boundaries.iter().map(|b| steps_json(*b)).collect::<Vec<_>>(), "values": self.values, "name": "PiecewiseConstant"})
+    }
+
     fn name(&self) -> &str {
         "PiecewiseConstantDecay"
     }
@@ -185,6 +208,10 @@ impl PolynomialDecay {
 }
 
 impl LearningRateSchedule for PolynomialDecay {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"initial_learning_rate": self.initial_learning_rate, "decay_steps": steps_json(self.decay_steps), "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle, "name": "PolynomialDecay"})
+    }
+
     fn name(&self) -> &str {
         "PolynomialDecay"
     }
@@ -243,6 +270,10 @@ impl InverseTimeDecay {
 }
 
 impl LearningRateSchedule for InverseTimeDecay {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"initial_learning_rate": self.initial_learning_rate, "decay_steps": steps_json(self.decay_steps), "decay_rate": self.decay_rate, "staircase": self.staircase, "name": "InverseTimeDecay"})
+    }
+
     fn name(&self) -> &str {
         "InverseTimeDecay"
     }
@@ -316,6 +347,10 @@ impl CosineDecay {
 }
 
 impl LearningRateSchedule for CosineDecay {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"initial_learning_rate": self.initial_learning_rate, "decay_steps": steps_json(self.decay_steps), "alpha": self.alpha, "name": "CosineDecay", "warmup_target": self.warmup_target, "warmup_steps": steps_json(self.warmup_steps)})
+    }
+
     fn name(&self) -> &str {
         "CosineDecay"
     }
@@ -397,6 +432,10 @@ impl CosineDecayRestarts {
 }
 
 impl LearningRateSchedule for CosineDecayRestarts {
+    fn get_config(&self) -> serde_json::Value {
+        serde_json::json!({"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": steps_json(self.first_decay_steps), "t_mul": self.t_mul, "m_mul": self.m_mul, "alpha": self.alpha, "name": "SGDRDecay"})
+    }
+
     fn name(&self) -> &str {
         "CosineDecayRestarts"
     }

@@ -95,6 +95,10 @@ impl Kernel for SgdKernel {
 }
 
 impl Optimizer for SGD {
+    fn hyperparameters(&self) -> serde_json::Value {
+        serde_json::json!({"momentum": self.momentum, "nesterov": self.nesterov})
+    }
+
     fn name(&self) -> &str {
         "SGD"
     }
