@@ -23,12 +23,15 @@ struct Cli {
 enum Command {
     /// Draw training curves (PNG or SVG) from a CSVLogger file.
     Plot(commands::plot::Args),
+    /// Print the Keras summary table of a saved model (`.keras` or legacy `.h5`).
+    Summary(commands::summary::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plot(args) => commands::plot::run(args),
+        Command::Summary(args) => commands::summary::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

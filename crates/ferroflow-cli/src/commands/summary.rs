@@ -1,13 +1,6 @@
 //! `ferroflow summary <model.keras|model.h5>`: prints Keras's `model.summary()` table of a saved
 //! model (a `.keras` zip or a legacy full-model `.h5`), optimizer parameters included as Keras
 //! counts them.
-//!
-//! Wiring (added with the ferroflow-io merge): `pub mod summary;` in `commands/mod.rs`, the
-//! variant `Summary(commands::summary::Args)` documented "Print the Keras summary table of a saved
-//! model", the arm `Command::Summary(args) => commands::summary::run(args)`, and
-//! `ferroflow-io.workspace = true` in this crate's `Cargo.toml`. Checked with exactly that wiring
-//! on main's cli crate: it prints the table of a `.keras` file, and a weights-only file is an
-//! error (exit status 1).
 
 use std::path::PathBuf;
 
