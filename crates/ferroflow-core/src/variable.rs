@@ -127,7 +127,13 @@ impl Variable {
     }
 
     /// Replaces the value; the new value must have the same shape and dtype.
+    ///
+    /// While a graph is being built it records an assign node instead, collected in the graph's
+    /// `update_ops()` (as TF 1's `UPDATE_OPS`).
     pub fn assign(&self, value: &Tensor) -> Result<()> {
+        if graph::building() {
+            return graph::record_update(self, value, graph::AssignKind::Set);
+        }
         if self.0.graph.is_some() || value.is_symbolic() {
             return Err(Error::invalid(
                 &format!("Variable '{}'.assign", self.0.name),
@@ -158,10 +164,10 @@ impl Variable {
     }
 
     fn check_eager(&self) -> Result<()> {
-        if self.0.graph.is_some() || graph::building() {
+        if self.0.graph.is_some() {
             return Err(Error::invalid(
                 &format!("Variable '{}'.assign", self.0.name),
-                "in graph mode use graph::assign_add / assign_sub and run the op they return",
+                "a graph variable's value lives in a Session: use graph::assign_add / assign_sub and run the op they return",
             ));
         }
         Ok(())
@@ -177,6 +183,9 @@ impl Variable {
 
     /// `self += delta`.
     pub fn assign_add(&self, delta: &Tensor) -> Result<()> {
+        if graph::building() {
+            return graph::record_update(self, delta, graph::AssignKind::Add);
+        }
         self.check_eager()?;
         let v = ops::add(&self.current(), delta)?;
         self.assign(&v)
@@ -184,6 +193,9 @@ impl Variable {
 
     /// `self -= delta`.
     pub fn assign_sub(&self, delta: &Tensor) -> Result<()> {
+        if graph::building() {
+            return graph::record_update(self, delta, graph::AssignKind::Sub);
+        }
         self.check_eager()?;
         let v = ops::sub(&self.current(), delta)?;
         self.assign(&v)

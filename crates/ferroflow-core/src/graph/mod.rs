@@ -106,6 +106,7 @@ pub(crate) struct GraphInner {
     consts: HashMap<TensorId, usize>,
     reads: HashMap<TensorId, usize>,
     pub(crate) variables: Vec<Variable>,
+    update_ops: Vec<(usize, usize)>,
     scopes: Vec<String>,
 }
 
@@ -277,6 +278,16 @@ impl Graph {
     /// The variables created while this graph was the default (`tf.global_variables()`).
     pub fn global_variables(&self) -> Vec<Variable> {
         self.lock().variables.clone()
+    }
+
+    /// The assignments made with `Variable::assign*` while building (a layer's moving averages):
+    /// TF 1's `tf.GraphKeys.UPDATE_OPS` collection. A session runs them only when fetched, e.g.
+    /// `group` them with the train op.
+    pub fn update_ops(&self) -> Vec<Tensor> {
+        let locs = self.lock().update_ops.clone();
+        locs.into_iter()
+            .filter_map(|(n, o)| self.tensor(n, o).ok())
+            .collect()
     }
 
     /// The trainable ones (`tf.trainable_variables()`).
@@ -517,6 +528,16 @@ fn assign_impl(var: &Variable, value: &Tensor, kind: AssignKind) -> Result<Tenso
         vec![spec],
     )
     .swap_remove(0))
+}
+
+/// `Variable::assign*` called while a graph is being built: an assign node, added to the graph's
+/// [`update_ops`](Graph::update_ops).
+pub(crate) fn record_update(var: &Variable, value: &Tensor, kind: AssignKind) -> Result<()> {
+    let g = require_default("Variable::assign")?;
+    let t = assign_impl(var, value, kind)?;
+    let loc = g.locate(&t, "Variable::assign")?;
+    g.lock().update_ops.push(loc);
+    Ok(())
 }
 
 /// `tf.compat.v1.assign(var, value)`: in graph mode a node that writes `value` into `var` when run

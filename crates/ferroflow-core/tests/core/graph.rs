@@ -364,3 +364,41 @@ fn a_session_inside_as_default_still_computes() {
         vec![4.0]
     );
 }
+
+#[test]
+fn assignments_while_building_become_update_ops() {
+    // What a BatchNormalization layer's moving averages do when traced into a graph.
+    let g = Graph::new();
+    let _d = g.as_default();
+    let x = graph::placeholder(DType::F32, &[None, Some(1)], "x").unwrap();
+    let moving = Variable::new(t32(vec![0.0], &[1]), "moving_mean");
+    let mean = ops::reduce_mean(&x, 0, false).unwrap();
+    moving.assign(&mean).unwrap();
+    let updates = g.update_ops();
+    assert_eq!(updates.len(), 1);
+    let init = graph::global_variables_initializer().unwrap();
+    let train = graph::group(&updates, "train").unwrap();
+    let sess = Session::new(&g);
+    sess.run(&[&init], &[]).unwrap();
+    sess.run(&[&train], &[(&x, t32(vec![1.0, 2.0, 6.0], &[3, 1]))])
+        .unwrap();
+    let v = sess.run(&[&moving.value()], &[]).unwrap();
+    assert_eq!(v[0].to_vec::<f32>().unwrap(), vec![3.0]);
+}
+
+#[test]
+fn a_tape_in_graph_mode_needs_known_shapes() {
+    let g = Graph::new();
+    let _d = g.as_default();
+    let x = graph::placeholder(DType::F32, &[None, Some(2)], "x").unwrap();
+    let w = Variable::new(t32(vec![1.0, 2.0], &[2, 1]), "w");
+    let tape = GradientTape::new();
+    let y = ops::reduce_sum(
+        &ops::matmul(&x, &w.value(), false, false).unwrap(),
+        ops::Axes::All,
+        false,
+    )
+    .unwrap();
+    let err = tape.gradient(&y, &[&w]).unwrap_err().to_string();
+    assert!(err.contains("use graph::gradients"), "{err}");
+}
