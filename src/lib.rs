@@ -32,6 +32,8 @@ pub use ferroflow_keras as keras;
 
 /// The input pipeline (`tf.data`): `ferroflow::data::Dataset` and the file readers.
 pub use ferroflow_data as data;
+/// Files: Keras's `.keras`/`.h5`/`.weights.h5` formats, checkpoints, HDF5 (`ferroflow-io`).
+pub use ferroflow_io as io;
 
 /// `tf.summary`: TensorBoard event files (`ferroflow::summary::SummaryWriter`) and their reader.
 pub use ferroflow_keras::summary;
