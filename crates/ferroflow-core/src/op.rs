@@ -67,6 +67,28 @@ impl TensorSpec {
         self.shape.iter().map(|d| d.unwrap_or(0)).collect()
     }
 
+    /// True when a concrete `shape` fits this spec: same rank, equal wherever a dimension is known.
+    pub fn admits(&self, shape: &[usize]) -> bool {
+        self.shape.len() == shape.len()
+            && self
+                .shape
+                .iter()
+                .zip(shape)
+                .all(|(d, &n)| d.is_none_or(|d| d == n))
+    }
+
+    /// True when some concrete tensor could fit both specs: same dtype and rank, and no known
+    /// dimension that differs.
+    pub fn compatible(&self, other: &TensorSpec) -> bool {
+        self.dtype == other.dtype
+            && self.rank() == other.rank()
+            && self
+                .shape
+                .iter()
+                .zip(&other.shape)
+                .all(|(a, b)| a.is_none() || b.is_none() || a == b)
+    }
+
     /// Number of elements when known.
     pub fn num_elements(&self) -> Option<usize> {
         self.known_shape().map(|s| s.iter().product())
@@ -151,11 +173,7 @@ pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     for (s, o) in out_specs.iter().zip(&outputs) {
         debug_assert_eq!(s.dtype, o.dtype(), "{}: output dtype", op.name());
         debug_assert!(
-            s.shape.len() == o.rank()
-                && s.shape
-                    .iter()
-                    .zip(o.shape())
-                    .all(|(d, &n)| d.is_none_or(|d| d == n)),
+            s.admits(o.shape()),
             "{}: inferred shape {:?} but computed {:?}",
             op.name(),
             s.shape,

@@ -185,10 +185,14 @@ where
         .filter(|(p, _)| p.is_symbolic())
         .map(|(p, x)| (p, x.clone()))
         .collect();
+    // One run fetches every connected gradient; unconnected ones are zeros.
+    let fetches: Vec<&Tensor> = grads.iter().flatten().collect();
+    let mut values = sess.run(&fetches, &feeds)?.into_iter();
     let mut out = Vec::with_capacity(wrt.len());
     for (k, gk) in grads.iter().enumerate() {
-        match gk {
-            Some(t) => out.push(sess.run(&[t], &feeds)?.swap_remove(0)),
+        let value = if gk.is_some() { values.next() } else { None };
+        match value {
+            Some(v) => out.push(v),
             None => out.push(ops::zeros_like(&inputs[wrt[k]])?),
         }
     }

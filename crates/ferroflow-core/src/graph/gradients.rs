@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{default_graph, Graph, NodeKind};
+use super::{ancestors, default_graph, Graph, NodeKind};
 use crate::error::{Error, Result};
 use crate::op::{GradCtx, TensorSpec};
 use crate::ops;
@@ -61,14 +61,9 @@ pub(super) fn build(g: &Graph, ys: &[Tensor], xs: &[Tensor]) -> Result<Vec<Optio
 
 /// Nodes that some target depends on (the targets included).
 fn reaching(nodes: &[super::Node], targets: &[(usize, usize)]) -> HashSet<usize> {
-    let mut seen = HashSet::new();
-    let mut stack: Vec<usize> = targets.iter().map(|l| l.0).collect();
-    while let Some(n) = stack.pop() {
-        if seen.insert(n) {
-            stack.extend(nodes[n].inputs.iter().map(|l| l.0));
-        }
-    }
-    seen
+    ancestors(nodes, targets.iter().map(|l| l.0), |_| false)
+        .into_iter()
+        .collect()
 }
 
 /// Builds the backward nodes in the default graph (a specialized one: every shape known) and

@@ -442,6 +442,24 @@ impl Graph {
     }
 }
 
+/// The `roots` and every node they depend on, in index (topological) order; an input for which
+/// `cut` holds (a fed output) is not followed.
+pub(crate) fn ancestors(
+    nodes: &[Node],
+    roots: impl IntoIterator<Item = usize>,
+    cut: impl Fn((usize, usize)) -> bool,
+) -> Vec<usize> {
+    let mut seen = vec![false; nodes.len()];
+    let mut stack: Vec<usize> = roots.into_iter().collect();
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            continue;
+        }
+        stack.extend(nodes[n].inputs.iter().filter(|&&l| !cut(l)).map(|l| l.0));
+    }
+    (0..nodes.len()).filter(|&n| seen[n]).collect()
+}
+
 /// Adds `op` to the default graph (called by [`op::execute`](crate::op::execute) in graph mode).
 pub(crate) fn add_op(op: Arc<dyn Op>, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     let g = match default_graph() {
@@ -500,14 +518,7 @@ fn assign_impl(var: &Variable, value: &Tensor, kind: AssignKind) -> Result<Tenso
     };
     let spec = var.spec();
     let vspec = TensorSpec::of(value);
-    let compatible = vspec.dtype == spec.dtype
-        && vspec.rank() == spec.rank()
-        && vspec
-            .shape
-            .iter()
-            .zip(&spec.shape)
-            .all(|(a, b)| a.is_none() || b.is_none() || a == b);
-    if !compatible {
+    if !vspec.compatible(&spec) {
         return Err(Error::invalid(
             what,
             format!(

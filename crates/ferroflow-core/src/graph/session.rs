@@ -1,9 +1,9 @@
 //! [`Session`]: runs the part of a graph that fetches need, specialized to the fed shapes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{fmt_dims, gradients, AssignKind, Graph, NodeKind};
+use super::{ancestors, fmt_dims, gradients, AssignKind, Graph, NodeKind};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops;
@@ -86,12 +86,7 @@ impl Session {
         let g = self.graph.lock();
         let node = &g.nodes[loc.0];
         let spec = &node.outputs[loc.1];
-        let fits = spec.rank() == v.rank()
-            && spec
-                .shape
-                .iter()
-                .zip(v.shape())
-                .all(|(d, &n)| d.is_none_or(|d| d == n));
+        let fits = spec.admits(v.shape());
         if spec.dtype != v.dtype() {
             return Err(Error::invalid(
                 "Session::run",
@@ -128,20 +123,9 @@ impl Session {
             .filter_map(|(i, (p, _))| p.symbol().map(|s| ((s.node, s.output), i)))
             .collect();
         // The nodes the fetches need (a fed output cuts the walk).
-        let mut needed = HashSet::new();
-        let mut stack: Vec<usize> = fetches.iter().map(|&(n, _)| n).collect();
-        while let Some(n) = stack.pop() {
-            if !needed.insert(n) {
-                continue;
-            }
-            for &(i, o) in &nodes[n].inputs {
-                if !fed.contains_key(&(i, o)) {
-                    stack.push(i);
-                }
-            }
-        }
-        let mut order: Vec<usize> = needed.into_iter().collect();
-        order.sort_unstable();
+        let order = ancestors(&nodes, fetches.iter().map(|l| l.0), |l| {
+            fed.contains_key(&l)
+        });
 
         let spec = Graph::new();
         let _default = spec.as_default();
@@ -216,19 +200,13 @@ impl Session {
             })
             .collect::<Result<Vec<_>>>()?;
         // What the specialized graph must run for the fetches.
-        let snodes = spec.nodes();
-        let mut needed = HashSet::new();
-        let mut stack: Vec<usize> = fetch_tensors
-            .iter()
-            .filter_map(|t| t.symbol().map(|s| s.node))
-            .collect();
-        while let Some(n) = stack.pop() {
-            if needed.insert(n) {
-                stack.extend(snodes[n].inputs.iter().map(|&(i, _)| i));
-            }
-        }
-        let mut sorder: Vec<usize> = needed.into_iter().collect();
-        sorder.sort_unstable();
+        let sorder = ancestors(
+            &spec.nodes(),
+            fetch_tensors
+                .iter()
+                .filter_map(|t| t.symbol().map(|s| s.node)),
+            |_| false,
+        );
         drop(_default);
         Ok(Plan {
             graph: spec,
@@ -329,13 +307,7 @@ impl Session {
             AssignKind::Sub => ops::sub(&self.read(v)?, x)?,
         };
         let spec = v.spec();
-        let fits = new.dtype() == spec.dtype
-            && new.rank() == spec.rank()
-            && spec
-                .shape
-                .iter()
-                .zip(new.shape())
-                .all(|(d, &n)| d.is_none_or(|d| d == n));
+        let fits = new.dtype() == spec.dtype && spec.admits(new.shape());
         if !fits {
             return Err(Error::invalid(
                 "Session::run",
