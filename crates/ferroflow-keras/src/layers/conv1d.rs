@@ -5,8 +5,8 @@ use ferroflow_core::{ops, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
 use super::conv_utils::{
-    check_positive, check_rank, check_strides_dilation, conv_output_length, known_channels,
-    resolve_padding, ConvPadding, PaddingArg,
+    check_positive, check_rank, check_window, conv_output_length, known_channels, resolve_padding,
+    ConvPadding, PaddingArg,
 };
 use super::kernel_args::{kernel_builders, KernelArgs};
 use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
@@ -83,10 +83,12 @@ impl Conv1D {
     fn check_args(&self) -> Result<ConvPadding> {
         let name = &self.base.name;
         check_positive(name, "filters", &[self.filters])?;
-        check_positive(name, "kernel_size", &[self.kernel_size])?;
-        check_positive(name, "strides", &[self.strides])?;
-        check_positive(name, "dilation_rate", &[self.dilation_rate])?;
-        check_strides_dilation(name, &[self.strides], &[self.dilation_rate])?;
+        check_window(
+            name,
+            &[self.kernel_size],
+            &[self.strides],
+            &[self.dilation_rate],
+        )?;
         resolve_padding(&self.padding, true)
     }
 

@@ -4,8 +4,8 @@ use ferroflow_core::{ops, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
 use super::conv_utils::{
-    check_positive, check_rank, check_strides_dilation, conv_output_length, known_channels,
-    resolve_padding, ConvPadding, PaddingArg, Pair,
+    check_positive, check_rank, check_window, conv_output_length, known_channels, resolve_padding,
+    window_builders, ConvPadding, PaddingArg, Pair,
 };
 use super::kernel_args::{kernel_builders, KernelArgs};
 use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
@@ -62,31 +62,12 @@ impl Conv2D {
         }
     }
 
-    /// The strides, `2` or `(2, 1)`.
-    pub fn strides(mut self, s: impl Into<Pair>) -> Self {
-        self.strides = s.into().0;
-        self
-    }
-
-    /// `"valid"` (default) or `"same"`.
-    pub fn padding(mut self, p: impl Into<PaddingArg>) -> Self {
-        self.padding = p.into();
-        self
-    }
-
-    /// The dilation rates, `2` or `(2, 2)`.
-    pub fn dilation_rate(mut self, d: impl Into<Pair>) -> Self {
-        self.dilation_rate = d.into().0;
-        self
-    }
+    window_builders!();
 
     fn check_args(&self) -> Result<ConvPadding> {
         let name = &self.base.name;
         check_positive(name, "filters", &[self.filters])?;
-        check_positive(name, "kernel_size", &self.kernel_size)?;
-        check_positive(name, "strides", &self.strides)?;
-        check_positive(name, "dilation_rate", &self.dilation_rate)?;
-        check_strides_dilation(name, &self.strides, &self.dilation_rate)?;
+        check_window(name, &self.kernel_size, &self.strides, &self.dilation_rate)?;
         resolve_padding(&self.padding, false)
     }
 

@@ -4,8 +4,8 @@ use ferroflow_core::{ops, Error, Result, Tensor, Variable};
 use serde_json::{json, Value};
 
 use super::conv_utils::{
-    check_positive, check_rank, deconv_output_length, known_channels, resolve_padding, ConvPadding,
-    PaddingArg, Pair,
+    check_positive, check_rank, deconv_output_length, known_channels, resolve_padding,
+    window_builders, ConvPadding, PaddingArg, Pair,
 };
 use super::kernel_args::{kernel_builders, KernelArgs};
 use super::layer::{built_dim, single_input, InputSpec, Layer, LayerBase};
@@ -69,23 +69,7 @@ impl Conv2DTranspose {
         }
     }
 
-    /// The strides, `2` or `(2, 1)`.
-    pub fn strides(mut self, s: impl Into<Pair>) -> Self {
-        self.strides = s.into().0;
-        self
-    }
-
-    /// `"valid"` (default) or `"same"`.
-    pub fn padding(mut self, p: impl Into<PaddingArg>) -> Self {
-        self.padding = p.into();
-        self
-    }
-
-    /// The dilation rates, `2` or `(2, 2)`.
-    pub fn dilation_rate(mut self, d: impl Into<Pair>) -> Self {
-        self.dilation_rate = d.into().0;
-        self
-    }
+    window_builders!();
 
     /// `output_padding`, `1` or `(1, 0)`: each must be smaller than its stride.
     pub fn output_padding(mut self, p: impl Into<Pair>) -> Self {

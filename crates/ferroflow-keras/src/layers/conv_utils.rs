@@ -261,6 +261,45 @@ pub fn check_strides_dilation(layer: &str, strides: &[usize], dilation: &[usize]
     Ok(())
 }
 
+/// The checks every convolution runs on its window arguments: positive `kernel_size`, `strides`
+/// and `dilation_rate`, and Keras's refusal of `strides > 1` with `dilation_rate > 1`.
+pub fn check_window(
+    layer: &str,
+    kernel_size: &[usize],
+    strides: &[usize],
+    dilation: &[usize],
+) -> Result<()> {
+    check_positive(layer, "kernel_size", kernel_size)?;
+    check_positive(layer, "strides", strides)?;
+    check_positive(layer, "dilation_rate", dilation)?;
+    check_strides_dilation(layer, strides, dilation)
+}
+
+/// The `strides`, `padding` and `dilation_rate` builder methods of a 2-D convolution layer
+/// holding fields of those names (`[usize; 2]`, [`PaddingArg`], `[usize; 2]`).
+macro_rules! window_builders {
+    () => {
+        /// The strides, `2` or `(2, 1)`.
+        pub fn strides(mut self, s: impl Into<$crate::layers::conv_utils::Pair>) -> Self {
+            self.strides = s.into().0;
+            self
+        }
+
+        /// `"valid"` (default) or `"same"`.
+        pub fn padding(mut self, p: impl Into<$crate::layers::conv_utils::PaddingArg>) -> Self {
+            self.padding = p.into();
+            self
+        }
+
+        /// The dilation rates, `2` or `(2, 2)`.
+        pub fn dilation_rate(mut self, d: impl Into<$crate::layers::conv_utils::Pair>) -> Self {
+            self.dilation_rate = d.into().0;
+            self
+        }
+    };
+}
+pub(crate) use window_builders;
+
 /// The first input shape, or an error naming the layer when there is none.
 pub fn first_shape<'a>(layer: &str, input_shapes: &'a [Shape]) -> Result<&'a Shape> {
     input_shapes.first().ok_or_else(|| {
