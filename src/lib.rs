@@ -34,6 +34,10 @@ pub use ferroflow_keras as keras;
 pub use ferroflow_data as data;
 /// Files: Keras's `.keras`/`.h5`/`.weights.h5` formats, checkpoints, HDF5 (`ferroflow-io`).
 pub use ferroflow_io as io;
+/// Data-parallel training over MPI (`ferroflow::mpi::MpiStrategy`, Horovod-style allreduce);
+/// feature `mpi`, which needs an MPI library. See `docs/distributed.md`.
+#[cfg(feature = "mpi")]
+pub use ferroflow_mpi as mpi;
 
 /// `tf.summary`: TensorBoard event files (`ferroflow::summary::SummaryWriter`) and their reader.
 pub use ferroflow_keras::summary;

@@ -63,6 +63,7 @@ pub mod activations;
 pub mod backend;
 pub mod callbacks;
 pub mod datasets;
+pub mod distribute;
 pub mod initializers;
 pub mod layers;
 pub mod losses;

@@ -183,7 +183,10 @@ impl LayerBase {
     /// how many calls ran before, so training is reproducible.
     pub fn next_call_seed(&mut self) -> u64 {
         self.calls += 1;
-        crate::backend::mix(self.seed ^ crate::backend::mix(self.calls))
+        // Under a distribution strategy each rank draws its own masks (distribute/mod.rs).
+        crate::distribute::mix_rank(crate::backend::mix(
+            self.seed ^ crate::backend::mix(self.calls),
+        ))
     }
 }
 

@@ -83,6 +83,7 @@ impl<'m> Fit<'m> {
             initial_epoch: 0,
             steps_per_epoch: None,
             validation_steps: None,
+            strategy: None,
         }
     }
 }
@@ -105,6 +106,7 @@ pub struct Fit<'m> {
     initial_epoch: usize,
     steps_per_epoch: Option<usize>,
     validation_steps: Option<usize>,
+    strategy: Option<std::rc::Rc<dyn crate::distribute::Strategy>>,
 }
 
 impl Fit<'_> {
@@ -190,6 +192,14 @@ impl Fit<'_> {
         self
     }
 
+    /// Trains data-parallel with `strategy` (see `crate::distribute`): `batch_size` is the
+    /// global batch, each rank trains on its share and the gradients are averaged over ranks.
+    /// The same as calling `fit` inside `distribute::scope(strategy)`.
+    pub fn strategy<S: crate::distribute::Strategy + Clone + 'static>(mut self, s: &S) -> Self {
+        self.strategy = Some(std::rc::Rc::new(s.clone()));
+        self
+    }
+
     /// Trains; returns the `History`.
     pub fn run(self) -> Result<History> {
         let Fit {
@@ -208,7 +218,11 @@ impl Fit<'_> {
             initial_epoch,
             steps_per_epoch,
             validation_steps,
+            strategy,
         } = self;
+        // Data parallelism (distribute/mod.rs): enter the strategy; only the chief prints.
+        let _strategy_scope = crate::distribute::begin_fit(strategy);
+        let verbose = crate::distribute::chief_verbose(verbose);
         model.compiled_mut()?;
         let name = model.name.clone();
         if batch_size == Some(0) {
@@ -325,6 +339,7 @@ impl Fit<'_> {
                 println!("Epoch {}/{}", epoch + 1, epochs);
             }
             batches.begin_epoch(epoch)?;
+            crate::distribute::begin_epoch();
             let mut progbar = Progbar::new(batches.num_steps(), verbose);
             let mut loss_mean = Mean::new("loss");
             let mut out_losses = model.new_output_loss_means();
@@ -338,14 +353,12 @@ impl Fit<'_> {
                 for cb in callbacks.iter_mut() {
                     cb.on_train_batch_begin(model, step, &logs)?;
                 }
-                model.train_step(
-                    &batch.x,
-                    &batch.y,
-                    batch.sw.as_ref(),
-                    &mut loss_mean,
-                    &mut out_losses,
-                )?;
+                // This rank's share of the global batch (the batch itself without a strategy).
+                let (bx, by, bsw) =
+                    crate::distribute::shard_batch(model, batch.x, batch.y, batch.sw)?;
+                model.train_step(&bx, &by, bsw.as_ref(), &mut loss_mean, &mut out_losses)?;
                 logs = model.collect_logs(&loss_mean, &out_losses, "")?;
+                logs = crate::distribute::reduce_step_logs(logs)?;
                 for cb in callbacks.iter_mut() {
                     cb.on_train_batch_end(model, step, &logs)?;
                 }

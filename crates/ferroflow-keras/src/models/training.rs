@@ -163,6 +163,8 @@ impl Model {
             let grads = tape.gradient(&loss, &sources)?;
             (loss, per_output, outputs, grads)
         };
+        // Data parallelism: the gradients averaged over ranks (no-op without a strategy).
+        let grads = crate::distribute::reduce_gradients(grads)?;
         let pairs: Vec<(Tensor, Variable)> = grads
             .into_iter()
             .zip(&vars)

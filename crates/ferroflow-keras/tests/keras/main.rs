@@ -3,6 +3,7 @@
 mod activations;
 mod callbacks;
 mod datasets;
+mod distribute;
 mod fit_dataset;
 mod initializers;
 mod layers_attention;
