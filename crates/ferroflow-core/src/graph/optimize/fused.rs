@@ -78,10 +78,50 @@ pub fn fusable_binary(op: BinaryOp) -> bool {
     )
 }
 
+/// Expands to a `match` on a [`UnaryOp`] calling `$each!(|v| expr)` with exactly the
+/// per-element expression of `ops::unary`'s kernel (never-fused ops: `$other`).
+macro_rules! unary_match {
+    ($op:expr, $t:ty, $each:ident, $other:expr) => {{
+        use UnaryOp::*;
+        let k = <$t>::from_f64c;
+        match $op {
+            Neg => $each!(|v| -v),
+            Abs => $each!(|v| v.abs()),
+            Exp => $each!(|v| v.exp()),
+            Expm1 => $each!(|v| v.exp_m1()),
+            Log => $each!(|v| v.ln()),
+            Log1p => $each!(|v| v.ln_1p()),
+            Sqrt => $each!(|v| v.sqrt()),
+            Rsqrt => $each!(|v| <$t>::one() / v.sqrt()),
+            Square => $each!(|v| v * v),
+            Reciprocal => $each!(|v| <$t>::one() / v),
+            Sin => $each!(|v| v.sin()),
+            Cos => $each!(|v| v.cos()),
+            Tanh => $each!(|v| v.tanh()),
+            Sigmoid => $each!(|v| sigmoid_scalar(v)),
+            Relu => $each!(|v| if v > <$t>::zero() { v } else { <$t>::zero() }),
+            Relu6 => {
+                let six = k(6.0);
+                $each!(|v| v.max(<$t>::zero()).min(six))
+            }
+            LeakyRelu(a) => {
+                let a = k(a);
+                $each!(|v| if v > <$t>::zero() { v } else { a * v })
+            }
+            Elu(a) => {
+                let a = k(a);
+                $each!(|v| if v > <$t>::zero() { v } else { a * v.exp_m1() })
+            }
+            Softplus => $each!(|v| (-v.abs()).exp().ln_1p() + v.max(<$t>::zero())),
+            Softsign => $each!(|v| v / (<$t>::one() + v.abs())),
+            Silu => $each!(|v| v * sigmoid_scalar(v)),
+            _ => $other,
+        }
+    }};
+}
+
 /// `y[i] = op(x[i])`, with exactly the per-element expression of `ops::unary`'s kernel.
 fn unary_slice<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
-    use UnaryOp::*;
-    let k = T::from_f64c;
     macro_rules! each {
         (|$v:ident| $e:expr) => {
             for (o, &$v) in y.iter_mut().zip(x) {
@@ -89,40 +129,21 @@ fn unary_slice<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
             }
         };
     }
-    match op {
-        Neg => each!(|v| -v),
-        Abs => each!(|v| v.abs()),
-        Exp => each!(|v| v.exp()),
-        Expm1 => each!(|v| v.exp_m1()),
-        Log => each!(|v| v.ln()),
-        Log1p => each!(|v| v.ln_1p()),
-        Sqrt => each!(|v| v.sqrt()),
-        Rsqrt => each!(|v| T::one() / v.sqrt()),
-        Square => each!(|v| v * v),
-        Reciprocal => each!(|v| T::one() / v),
-        Sin => each!(|v| v.sin()),
-        Cos => each!(|v| v.cos()),
-        Tanh => each!(|v| v.tanh()),
-        Sigmoid => each!(|v| sigmoid_scalar(v)),
-        Relu => each!(|v| if v > T::zero() { v } else { T::zero() }),
-        Relu6 => {
-            let six = k(6.0);
-            each!(|v| v.max(T::zero()).min(six))
-        }
-        LeakyRelu(a) => {
-            let a = k(a);
-            each!(|v| if v > T::zero() { v } else { a * v })
-        }
-        Elu(a) => {
-            let a = k(a);
-            each!(|v| if v > T::zero() { v } else { a * v.exp_m1() })
-        }
-        Softplus => each!(|v| (-v.abs()).exp().ln_1p() + v.max(T::zero())),
-        Softsign => each!(|v| v / (T::one() + v.abs())),
-        Silu => each!(|v| v * sigmoid_scalar(v)),
-        // Never fused (see `fusable_unary`): copy so the kernel stays total.
-        _ => y.copy_from_slice(x),
+    // Never fused (see `fusable_unary`): copy so the kernel stays total.
+    unary_match!(op, T, each, y.copy_from_slice(x))
+}
+
+/// `y[i] = op(y[i])` in place (same expressions as [`unary_slice`]).
+fn unary_in_place<T: Float>(op: UnaryOp, y: &mut [T]) {
+    macro_rules! each {
+        (|$v:ident| $e:expr) => {
+            for o in y.iter_mut() {
+                let $v = *o;
+                *o = $e;
+            }
+        };
     }
+    unary_match!(op, T, each, ())
 }
 
 /// `y[i] = op(a[i], b[i])`, with exactly the per-element expression of `ops::binary`'s kernel.
@@ -563,20 +584,17 @@ impl FusedBiasActivation {
         }
         let act = self.activation;
         for_each_chunk_mut(&mut v, |start, chunk| {
-            let mut tmp = [T::zero(); BLOCK];
-            let mut j = start % c;
-            for block in chunk.chunks_mut(BLOCK) {
-                for o in block.iter_mut() {
-                    *o += b[j];
-                    j += 1;
-                    if j == c {
-                        j = 0;
-                    }
+            // The chunk's first (partial) row, then whole rows: bias then activation, while
+            // the row is in cache.
+            let head = ((c - start % c) % c).min(chunk.len());
+            let (first, rest) = chunk.split_at_mut(head);
+            let rows = std::iter::once((start % c, first)).chain(rest.chunks_mut(c).map(|r| (0, r)));
+            for (j0, row) in rows {
+                for (o, &bb) in row.iter_mut().zip(&b[j0..]) {
+                    *o += bb;
                 }
                 if let Some(a) = act {
-                    let t = &mut tmp[..block.len()];
-                    t.copy_from_slice(block);
-                    unary_slice(a, t, block);
+                    unary_in_place(a, row);
                 }
             }
         });
