@@ -28,7 +28,13 @@ struct Params {
 }
 
 /// Glorot-uniform weights and zero biases, from fixed seeds.
-fn glorot(shape: &[usize], fan_in: usize, fan_out: usize, seed: u64, name: &str) -> Result<Variable> {
+fn glorot(
+    shape: &[usize],
+    fan_in: usize,
+    fan_out: usize,
+    seed: u64,
+    name: &str,
+) -> Result<Variable> {
     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
     let init = ops::random_uniform(shape, -limit, limit, DType::F32, seed)?;
     Ok(Variable::new(init, name))
@@ -143,8 +149,12 @@ impl Stepper for Eager {
     fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
         let tape = GradientTape::new();
         let l = loss(&self.p, x, y, self.cnn)?;
-        let sources: Vec<&dyn ferroflow_core::Watchable> =
-            self.p.vars.iter().map(|v| v as &dyn ferroflow_core::Watchable).collect();
+        let sources: Vec<&dyn ferroflow_core::Watchable> = self
+            .p
+            .vars
+            .iter()
+            .map(|v| v as &dyn ferroflow_core::Watchable)
+            .collect();
         let grads = tape.gradient(&l, &sources)?;
         drop(tape);
         for (v, g) in self.p.vars.iter().zip(grads) {

@@ -65,7 +65,11 @@ fn count(dump: &str, op: &str) -> usize {
 }
 
 fn bits(t: &Tensor) -> Vec<u32> {
-    t.to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    t.to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
 }
 
 /// Runs `fetch` with `feeds` under `opts` and returns the values.
@@ -213,7 +217,12 @@ fn arithmetic_simplifies_identities_transposes_and_reshapes() {
     let (off, _) = optimize_graph(&g, &[&y], &only("pruning")).unwrap();
     assert_eq!(count(&off.dump(), "Transpose"), 2);
     let feed = t32(vals32(6, 1), &[2, 3]);
-    let want: Vec<f32> = feed.to_vec::<f32>().unwrap().iter().map(|v| v.exp()).collect();
+    let want: Vec<f32> = feed
+        .to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.exp())
+        .collect();
     for o in [o, OptimizerOptions::none()] {
         let v = run_with(&g, o, &[&y], &[(&x, feed.clone())]);
         assert_eq!(v[0].shape(), &[3, 2]);
@@ -241,12 +250,23 @@ fn arithmetic_composes_transposes_and_keeps_broadcasting_ops() {
     assert_eq!(count(&d, "Mul"), 1, "{d}");
     let feed = t32(vals32(24, 2), &[2, 3, 4]);
     let on = run_with(&g, o, &[&y, &z], &[(&x, feed.clone())]);
-    let off = run_with(&g, OptimizerOptions::none(), &[&y, &z], &[(&x, feed.clone())]);
+    let off = run_with(
+        &g,
+        OptimizerOptions::none(),
+        &[&y, &z],
+        &[(&x, feed.clone())],
+    );
     // transpose(x, [1,2,0]) then [1,0,2] is transpose(x, [2,1,0]).
     let want = ops::transpose(&feed, &[2, 1, 0]).unwrap();
     assert_eq!(on[0].shape(), &[4, 3, 2]);
-    assert_eq!(on[0].to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
-    assert_eq!(off[0].to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    assert_eq!(
+        on[0].to_vec::<f32>().unwrap(),
+        want.to_vec::<f32>().unwrap()
+    );
+    assert_eq!(
+        off[0].to_vec::<f32>().unwrap(),
+        want.to_vec::<f32>().unwrap()
+    );
     assert_eq!(on[1].shape(), &[2, 2, 3, 4]);
     assert_eq!(bits(&on[1]), bits(&off[1]));
 }
@@ -281,7 +301,15 @@ fn remapping_fuses_bias_activation_and_elementwise_chains() {
     let d = after.dump();
     assert_eq!(count(&d, "_FusedMatMul"), 1, "{d}");
     assert_eq!(count(&d, "FusedElementwise"), 1, "{d}");
-    for op in ["BatchMatMulV2", "BiasAdd", "Relu", "Tanh", "Mul", "Sub", "Sigmoid"] {
+    for op in [
+        "BatchMatMulV2",
+        "BiasAdd",
+        "Relu",
+        "Tanh",
+        "Mul",
+        "Sub",
+        "Sigmoid",
+    ] {
         assert_eq!(count(&d, op), 0, "{op} left in\n{d}");
     }
     assert!(
@@ -291,10 +319,10 @@ fn remapping_fuses_bias_activation_and_elementwise_chains() {
     assert!(d.contains("Sigmoid = FusedElementwise(Relu:0, "), "{d}");
     let on = sess.run(&[&y], &[(&x, feed.clone())]).unwrap();
     let off_sess = Session::with_options(&g, OptimizerOptions::none());
-    off_sess
-        .run(&[&init(&g)], &[])
+    off_sess.run(&[&init(&g)], &[]).unwrap();
+    let (off_graph, _) = off_sess
+        .optimized_graph(&[&y], &[(&x, feed.clone())])
         .unwrap();
-    let (off_graph, _) = off_sess.optimized_graph(&[&y], &[(&x, feed.clone())]).unwrap();
     assert_eq!(count(&off_graph.dump(), "BiasAdd"), 1);
     let off = off_sess.run(&[&y], &[(&x, feed)]).unwrap();
     // The fused kernels keep each element's arithmetic: bit-identical.
@@ -317,7 +345,12 @@ fn remapping_fuses_conv2d_bias_relu_bit_identically() {
     assert_eq!(count(&d, "_FusedConv2D"), 1, "{d}");
     assert_eq!(count(&d, "Conv2D"), 0, "{d}");
     let feed = t32(vals32(100, 8), &[2, 5, 5, 2]);
-    let on = run_with(&g, OptimizerOptions::default(), &[&y], &[(&x, feed.clone())]);
+    let on = run_with(
+        &g,
+        OptimizerOptions::default(),
+        &[&y],
+        &[(&x, feed.clone())],
+    );
     let off = run_with(&g, OptimizerOptions::none(), &[&y], &[(&x, feed)]);
     assert_eq!(on[0].shape(), &[2, 3, 3, 4]);
     assert_eq!(bits(&on[0]), bits(&off[0]));
@@ -328,8 +361,7 @@ fn remapping_fuses_conv2d_bias_relu_bit_identically() {
 fn fetched_intermediates_survive_and_block_fusion() {
     let (g, x, h, y) = dense_graph();
     let sess = Session::with_options(&g, OptimizerOptions::default());
-    sess.run(&[&init(&g)], &[])
-        .unwrap();
+    sess.run(&[&init(&g)], &[]).unwrap();
     let feed = t32(vals32(12, 9), &[4, 3]);
     let (after, _) = sess
         .optimized_graph(&[&h, &y], &[(&x, feed.clone())])
@@ -339,8 +371,7 @@ fn fetched_intermediates_survive_and_block_fusion() {
     assert!(d.contains("Relu = _FusedMatMul("), "{d}");
     let both = sess.run(&[&h, &y], &[(&x, feed.clone())]).unwrap();
     let off = Session::with_options(&g, OptimizerOptions::none());
-    off.run(&[&init(&g)], &[])
-        .unwrap();
+    off.run(&[&init(&g)], &[]).unwrap();
     let want = off.run(&[&h, &y], &[(&x, feed.clone())]).unwrap();
     assert_eq!(bits(&both[0]), bits(&want[0]));
     assert_eq!(bits(&both[1]), bits(&want[1]));
@@ -392,8 +423,7 @@ fn memory_plan_reuses_only_dead_exclusive_buffers() {
         (x, v, y, z)
     };
     let sess = Session::with_options(&g, only("memory"));
-    sess.run(&[&init(&g)], &[])
-        .unwrap();
+    sess.run(&[&init(&g)], &[]).unwrap();
     let feed = t32(vec![0.0, 1.0, 2.0], &[3]);
     let out = sess.run(&[&y, &z], &[(&x, feed.clone())]).unwrap();
     let want: Vec<f32> = [0.0f32, 1.0, 2.0].iter().map(|v| -v.exp()).collect();
@@ -418,13 +448,18 @@ fn training_is_bit_identical_with_all_passes_on_and_off() {
         let w2 = Variable::new(t32(small(24, 13), &[8, 3]), "w2");
         let b2 = Variable::new(t32(vec![0.0; 3], &[3]), "b2");
         let h = ops::relu(
-            &ops::bias_add(&ops::matmul(&x, &w1.value(), false, false).unwrap(), &b1.value())
-                .unwrap(),
+            &ops::bias_add(
+                &ops::matmul(&x, &w1.value(), false, false).unwrap(),
+                &b1.value(),
+            )
+            .unwrap(),
         )
         .unwrap();
-        let logits =
-            ops::bias_add(&ops::matmul(&h, &w2.value(), false, false).unwrap(), &b2.value())
-                .unwrap();
+        let logits = ops::bias_add(
+            &ops::matmul(&h, &w2.value(), false, false).unwrap(),
+            &b2.value(),
+        )
+        .unwrap();
         let loss = ops::reduce_mean(
             &ops::sparse_softmax_cross_entropy_with_logits(&labels, &logits).unwrap(),
             Vec::<isize>::new(),
@@ -439,8 +474,7 @@ fn training_is_bit_identical_with_all_passes_on_and_off() {
     let mut runs = Vec::new();
     for o in [OptimizerOptions::default(), OptimizerOptions::none()] {
         let sess = Session::with_options(&g, o);
-        sess.run(&[&init(&g)], &[])
-            .unwrap();
+        sess.run(&[&init(&g)], &[]).unwrap();
         let mut losses = Vec::new();
         for _ in 0..4 {
             let out = sess
@@ -491,7 +525,10 @@ fn global_options_apply_to_new_sessions_and_per_session_options_win() {
     let s2 = Session::with_options(&g, only("constant_folding"));
     let (on, _) = s2.optimized_graph(&[&y], &[]).unwrap();
     assert_eq!(count(&on.dump(), "AddV2"), 0);
-    assert_eq!(s2.run(&[&y], &[]).unwrap()[0].to_vec::<f32>().unwrap(), vec![3.0]);
+    assert_eq!(
+        s2.run(&[&y], &[]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![3.0]
+    );
 }
 
 #[test]
@@ -500,12 +537,24 @@ fn fused_elementwise_is_bit_identical_to_the_unfused_ops() {
     let f = FusedElementwise::new(
         4,
         vec![
-            (ElemFn::Binary(BinaryOp::Mul), vec![Arg::Input(0), Arg::Input(1)]),
-            (ElemFn::Binary(BinaryOp::Sub), vec![Arg::Step(0), Arg::Input(2)]),
-            (ElemFn::Binary(BinaryOp::Div), vec![Arg::Step(1), Arg::Input(3)]),
+            (
+                ElemFn::Binary(BinaryOp::Mul),
+                vec![Arg::Input(0), Arg::Input(1)],
+            ),
+            (
+                ElemFn::Binary(BinaryOp::Sub),
+                vec![Arg::Step(0), Arg::Input(2)],
+            ),
+            (
+                ElemFn::Binary(BinaryOp::Div),
+                vec![Arg::Step(1), Arg::Input(3)],
+            ),
             (ElemFn::Unary(UnaryOp::Sigmoid), vec![Arg::Step(2)]),
             (ElemFn::Unary(UnaryOp::Relu), vec![Arg::Input(0)]),
-            (ElemFn::Binary(BinaryOp::Add), vec![Arg::Step(3), Arg::Step(4)]),
+            (
+                ElemFn::Binary(BinaryOp::Add),
+                vec![Arg::Step(3), Arg::Step(4)],
+            ),
         ],
     )
     .unwrap();
@@ -529,7 +578,10 @@ fn fused_elementwise_is_bit_identical_to_the_unfused_ops() {
     let g = FusedElementwise::new(
         2,
         vec![
-            (ElemFn::Binary(BinaryOp::Add), vec![Arg::Input(0), Arg::Input(1)]),
+            (
+                ElemFn::Binary(BinaryOp::Add),
+                vec![Arg::Input(0), Arg::Input(1)],
+            ),
             (ElemFn::Unary(UnaryOp::Tanh), vec![Arg::Step(0)]),
         ],
     )
@@ -542,11 +594,9 @@ fn fused_elementwise_is_bit_identical_to_the_unfused_ops() {
     assert_eq!(bits(&fused), bits(&unfused));
     // Bad programs are errors.
     assert!(FusedElementwise::new(1, vec![]).is_err());
-    assert!(FusedElementwise::new(
-        1,
-        vec![(ElemFn::Unary(UnaryOp::Exp), vec![Arg::Step(0)])]
-    )
-    .is_err());
+    assert!(
+        FusedElementwise::new(1, vec![(ElemFn::Unary(UnaryOp::Exp), vec![Arg::Step(0)])]).is_err()
+    );
     assert!(FusedElementwise::new(
         1,
         vec![(ElemFn::Unary(UnaryOp::Round), vec![Arg::Input(0)])]
@@ -560,9 +610,15 @@ fn fused_ops_gradients_match_the_unfused_ops_and_finite_differences() {
     let f = FusedElementwise::new(
         2,
         vec![
-            (ElemFn::Binary(BinaryOp::Mul), vec![Arg::Input(0), Arg::Input(1)]),
+            (
+                ElemFn::Binary(BinaryOp::Mul),
+                vec![Arg::Input(0), Arg::Input(1)],
+            ),
             (ElemFn::Unary(UnaryOp::Exp), vec![Arg::Step(0)]),
-            (ElemFn::Binary(BinaryOp::Sub), vec![Arg::Step(1), Arg::Input(0)]),
+            (
+                ElemFn::Binary(BinaryOp::Sub),
+                vec![Arg::Step(1), Arg::Input(0)],
+            ),
         ],
     )
     .unwrap();
@@ -612,16 +668,14 @@ fn fused_ops_gradients_match_the_unfused_ops_and_finite_differences() {
     )
     .unwrap();
     let fused = execute1(fm, &[x.clone(), w.clone(), bias.clone()]).unwrap();
-    let unfused = ops::relu(&ops::bias_add(&ops::matmul(&x, &w, false, false).unwrap(), &bias).unwrap())
-        .unwrap();
+    let unfused =
+        ops::relu(&ops::bias_add(&ops::matmul(&x, &w, false, false).unwrap(), &bias).unwrap())
+            .unwrap();
     assert_eq!(
         fused.to_vec::<f64>().unwrap(),
         unfused.to_vec::<f64>().unwrap()
     );
     // _FusedConv2D needs a Conv2D base; anything else is an error.
-    let bad = FusedBiasActivation::new(
-        std::sync::Arc::new(ops::unary::Unary(UnaryOp::Exp)),
-        None,
-    );
+    let bad = FusedBiasActivation::new(std::sync::Arc::new(ops::unary::Unary(UnaryOp::Exp)), None);
     assert!(bad.is_err());
 }

@@ -246,7 +246,10 @@ impl FusedElementwise {
     /// wrong number of arguments.
     pub fn new(n_inputs: usize, steps: Vec<(ElemFn, Vec<Arg>)>) -> Result<FusedElementwise> {
         if steps.is_empty() {
-            return Err(Error::invalid("FusedElementwise", "needs at least one step"));
+            return Err(Error::invalid(
+                "FusedElementwise",
+                "needs at least one step",
+            ));
         }
         for (j, (f, args)) in steps.iter().enumerate() {
             let arity = match f {
@@ -568,7 +571,11 @@ impl FusedBiasActivation {
         Ok(FusedBiasActivation { base, activation })
     }
 
-    fn apply<T: Float + StorageElement + FromStorage>(&self, y: Tensor, bias: &Tensor) -> Result<Tensor> {
+    fn apply<T: Float + StorageElement + FromStorage>(
+        &self,
+        y: Tensor,
+        bias: &Tensor,
+    ) -> Result<Tensor> {
         let shape = y.shape().to_vec();
         let mut v: Vec<T> = match y.try_into_storage() {
             Ok(s) => match T::from_storage(s) {
@@ -588,7 +595,8 @@ impl FusedBiasActivation {
             // the row is in cache.
             let head = ((c - start % c) % c).min(chunk.len());
             let (first, rest) = chunk.split_at_mut(head);
-            let rows = std::iter::once((start % c, first)).chain(rest.chunks_mut(c).map(|r| (0, r)));
+            let rows =
+                std::iter::once((start % c, first)).chain(rest.chunks_mut(c).map(|r| (0, r)));
             for (j0, row) in rows {
                 for (o, &bb) in row.iter_mut().zip(&b[j0..]) {
                     *o += bb;

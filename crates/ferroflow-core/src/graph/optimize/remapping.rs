@@ -67,8 +67,8 @@ fn fuse_bias_activation(w: &mut Work) -> Result<()> {
             }
         }
     }
-    for b in 0..w.nodes.len() {
-        if !live[b] || !w.op(b).is_some_and(|o| o.as_any().is::<BiasAdd>()) || !float_out(w, b) {
+    for (b, &is_live) in live.iter().enumerate() {
+        if !is_live || !w.op(b).is_some_and(|o| o.as_any().is::<BiasAdd>()) || !float_out(w, b) {
             continue;
         }
         let m = w.nodes[b].inputs[0];
