@@ -490,7 +490,7 @@ fn training_is_bit_identical_with_all_passes_on_and_off() {
     assert!(losses[3] < losses[0], "{losses:?}");
     // The optimised training step has the fused dense layer (the ReLU's gradient mask reads
     // the ReLU's output, so BiasAdd + Relu fuse in training too).
-    let sess = Session::new(&g);
+    let sess = Session::with_options(&g, OptimizerOptions::default());
     let (opt, _) = sess
         .optimized_graph(&[&loss, &train], &[(&x, xs), (&labels, ys)])
         .unwrap();
