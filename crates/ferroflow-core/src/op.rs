@@ -121,8 +121,21 @@ impl GradCtx<'_> {
     }
 }
 
+/// Gives `&dyn Any` for any op, so graph optimisation passes can read an op's attributes
+/// (`op.as_any().downcast_ref::<Transpose>()`). Implemented for every `'static` type.
+pub trait AsAny {
+    /// `self` as `Any`.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl<T: std::any::Any> AsAny for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 /// One op: its attributes, shape rule, kernel and gradient. See the module docs.
-pub trait Op: Debug + Send + Sync + 'static {
+pub trait Op: AsAny + Debug + Send + Sync + 'static {
     /// TensorFlow-style op name (`"MatMul"`, `"Conv2D"`), used in errors and profiles.
     fn name(&self) -> &'static str;
 
@@ -136,6 +149,13 @@ pub trait Op: Debug + Send + Sync + 'static {
     /// with the public op functions. An op without a gradient returns
     /// [`Error::NoGradient`] — use [`no_gradient`].
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>>;
+
+    /// True for an op whose result may differ between runs with the same inputs (random ops,
+    /// anything with hidden state): graph optimisation passes never fold, merge or move it
+    /// (Grappler's rule for stateful ops).
+    fn is_stateful(&self) -> bool {
+        false
+    }
 }
 
 /// The `grad` of an op that has no gradient: an error if one is ever asked for.

@@ -189,6 +189,41 @@ impl Tensor {
         }))
     }
 
+    /// True when this handle is the only owner of its whole, contiguous storage (what
+    /// [`try_into_storage`](Self::try_into_storage) needs to succeed).
+    pub(crate) fn is_exclusive(&mut self) -> bool {
+        self.0.symbol.is_none()
+            && self.0.layout.is_contiguous()
+            && self.0.layout.offset() == 0
+            && self.0.storage.len() == self.0.layout.num_elements()
+            && Arc::get_mut(&mut self.0).is_some_and(|i| Arc::get_mut(&mut i.storage).is_some())
+    }
+
+    /// The storage itself when this handle is its only owner and views all of it contiguously
+    /// from offset 0, so an in-place kernel may overwrite it (the graph memory planner's check
+    /// of exclusivity); the tensor back otherwise.
+    pub(crate) fn try_into_storage(self) -> std::result::Result<Storage, Tensor> {
+        let whole = self.0.symbol.is_none()
+            && self.0.layout.is_contiguous()
+            && self.0.layout.offset() == 0
+            && self.0.storage.len() == self.0.layout.num_elements();
+        if !whole {
+            return Err(self);
+        }
+        match Arc::try_unwrap(self.0) {
+            Ok(inner) => match Arc::try_unwrap(inner.storage) {
+                Ok(s) => Ok(s),
+                Err(storage) => Err(Tensor(Arc::new(TensorImpl {
+                    id: inner.id,
+                    storage,
+                    layout: inner.layout,
+                    symbol: inner.symbol,
+                }))),
+            },
+            Err(arc) => Err(Tensor(arc)),
+        }
+    }
+
     /// The element type.
     pub fn dtype(&self) -> DType {
         self.0.storage.dtype()

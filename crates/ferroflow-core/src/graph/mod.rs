@@ -30,6 +30,7 @@
 //! ```
 
 mod gradients;
+pub mod optimize;
 mod session;
 mod text;
 pub mod train;

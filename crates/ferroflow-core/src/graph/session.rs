@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{ancestors, fmt_dims, gradients, AssignKind, Graph, NodeKind};
+use super::optimize::{self, MemoryPlan, OptimizerOptions};
+use super::{ancestors, fmt_dims, gradients, AssignKind, Graph, Node, NodeKind};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::ops;
@@ -19,9 +20,14 @@ struct Plan {
     fetches: Vec<Tensor>,
     /// Per feed (in the order given to `run`): the placeholder node of `graph`.
     feed_nodes: Vec<usize>,
+    /// The nodes of `graph` (kept here so a run does not copy them).
+    nodes: Vec<Node>,
+    /// Reader counts when memory optimisation is on.
+    memory: Option<MemoryPlan>,
 }
 
 type PlanKey = (
+    OptimizerOptions,
     usize,
     Vec<(usize, usize)>,
     Vec<((usize, usize), DType, Vec<usize>)>,
@@ -33,6 +39,7 @@ pub struct Session {
     graph: Graph,
     vars: Mutex<HashMap<TensorId, Tensor>>,
     plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
+    options: Option<OptimizerOptions>,
 }
 
 impl Session {
@@ -42,7 +49,36 @@ impl Session {
             graph: graph.clone(),
             vars: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
+            options: None,
         }
+    }
+
+    /// A session on `graph` whose plans are optimised with `options` (TF 1's
+    /// `tf.compat.v1.Session(config=ConfigProto(graph_options=...rewrite_options))`); a session
+    /// made with [`new`](Self::new) uses the global
+    /// [`optimize::get_experimental_options`](super::optimize::get_experimental_options).
+    pub fn with_options(graph: &Graph, options: OptimizerOptions) -> Session {
+        let mut s = Session::new(graph);
+        s.options = Some(options);
+        s
+    }
+
+    /// The options this session's new plans use.
+    pub fn options(&self) -> OptimizerOptions {
+        self.options
+            .unwrap_or_else(optimize::get_experimental_options)
+    }
+
+    /// The optimised, specialized graph that [`run`](Self::run) executes for these fetches and
+    /// feeds (built and cached as `run` would, not executed), with the fetches' tensors in it:
+    /// to look at with [`Graph::dump`].
+    pub fn optimized_graph(
+        &self,
+        fetches: &[&Tensor],
+        feeds: &[(&Tensor, Tensor)],
+    ) -> Result<(Graph, Vec<Tensor>)> {
+        let plan = self.plan(fetches, feeds)?;
+        Ok((plan.graph.clone(), plan.fetches.clone()))
     }
 
     /// The graph this session runs.
@@ -57,6 +93,12 @@ impl Session {
     /// Errors name the placeholder for a missing feed or a value of the wrong dtype or shape, and
     /// the tensor for a fetch from another graph.
     pub fn run(&self, fetches: &[&Tensor], feeds: &[(&Tensor, Tensor)]) -> Result<Vec<Tensor>> {
+        let plan = self.plan(fetches, feeds)?;
+        self.execute(&plan, feeds)
+    }
+
+    /// The cached plan for these fetches and feed shapes, built on first use.
+    fn plan(&self, fetches: &[&Tensor], feeds: &[(&Tensor, Tensor)]) -> Result<Arc<Plan>> {
         let fetch_locs = fetches
             .iter()
             .map(|t| self.graph.locate(t, "Session::run"))
@@ -67,19 +109,20 @@ impl Session {
             self.check_feed(loc, v)?;
             feed_locs.push((loc, v.dtype(), v.shape().to_vec()));
         }
-        let key = (self.graph.len(), fetch_locs.clone(), feed_locs.clone());
+        let options = self.options();
+        let key = (options, self.graph.len(), fetch_locs, feed_locs);
         let plan = {
             let cached = lock(&self.plans).get(&key).cloned();
             match cached {
                 Some(p) => p,
                 None => {
-                    let p = Arc::new(self.specialize(&fetch_locs, feeds)?);
+                    let p = Arc::new(self.specialize(&key.2, feeds, &options)?);
                     lock(&self.plans).insert(key, p.clone());
                     p
                 }
             }
         };
-        self.execute(&plan, feeds)
+        Ok(plan)
     }
 
     fn check_feed(&self, loc: (usize, usize), v: &Tensor) -> Result<()> {
@@ -115,7 +158,12 @@ impl Session {
     }
 
     /// Builds the specialized graph for these fetches and fed shapes.
-    fn specialize(&self, fetches: &[(usize, usize)], feeds: &[(&Tensor, Tensor)]) -> Result<Plan> {
+    fn specialize(
+        &self,
+        fetches: &[(usize, usize)],
+        feeds: &[(&Tensor, Tensor)],
+        options: &OptimizerOptions,
+    ) -> Result<Plan> {
         let nodes = self.graph.nodes();
         let fed: HashMap<(usize, usize), usize> = feeds
             .iter()
@@ -199,52 +247,57 @@ impl Session {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // What the specialized graph must run for the fetches.
-        let sorder = ancestors(
-            &spec.nodes(),
-            fetch_tensors
-                .iter()
-                .filter_map(|t| t.symbol().map(|s| s.node)),
-            |_| false,
-        );
         drop(_default);
+        // The optimisation passes (all off: the specialized graph as built).
+        let o = optimize::optimize(&spec, &fetch_tensors, &feed_nodes, options)?;
         Ok(Plan {
-            graph: spec,
-            order: sorder,
-            fetches: fetch_tensors,
-            feed_nodes,
+            graph: o.graph,
+            order: o.order,
+            fetches: o.fetches,
+            feed_nodes: o.feed_nodes,
+            nodes: o.nodes,
+            memory: o.memory,
         })
     }
 
     fn execute(&self, plan: &Plan, feeds: &[(&Tensor, Tensor)]) -> Result<Vec<Tensor>> {
         let _eager = super::EagerScope::new();
-        let nodes = plan.graph.lock().nodes.clone();
-        let mut values: Vec<Option<Vec<Tensor>>> = vec![None; nodes.len()];
+        let nodes = &plan.nodes;
+        let mut values: Vec<Vec<Option<Tensor>>> = vec![Vec::new(); nodes.len()];
+        // Reads left of each value (memory plan), so its last reader takes it.
+        let mut left: Option<Vec<Vec<usize>>> = plan.memory.as_ref().map(|m| m.uses.clone());
         for (i, &n) in plan.feed_nodes.iter().enumerate() {
             if n < values.len() {
-                values[n] = Some(vec![feeds[i].1.clone()]);
+                values[n] = vec![Some(feeds[i].1.clone())];
             }
         }
         for &n in &plan.order {
-            if values[n].is_some() {
+            if !values[n].is_empty() {
                 continue;
             }
             let node = &nodes[n];
-            let inputs: Vec<Tensor> = node
-                .inputs
-                .iter()
-                .map(|&(i, o)| {
-                    values[i]
-                        .as_ref()
-                        .and_then(|v| v.get(o).cloned())
-                        .ok_or_else(|| {
-                            Error::invalid(
-                                "Session::run",
-                                format!("node '{}': input not computed", node.name),
-                            )
-                        })
-                })
-                .collect::<Result<_>>()?;
+            let mut inputs: Vec<Tensor> = Vec::with_capacity(node.inputs.len());
+            for &(i, o) in &node.inputs {
+                let last = match left.as_mut() {
+                    Some(l) => {
+                        l[i][o] = l[i][o].saturating_sub(1);
+                        l[i][o] == 0
+                    }
+                    None => false,
+                };
+                let slot = values[i].get_mut(o);
+                let v = if last {
+                    slot.and_then(Option::take)
+                } else {
+                    slot.and_then(|v| v.clone())
+                };
+                inputs.push(v.ok_or_else(|| {
+                    Error::invalid(
+                        "Session::run",
+                        format!("node '{}': input not computed", node.name),
+                    )
+                })?);
+            }
             let out = match &node.kind {
                 NodeKind::Placeholder => {
                     return Err(Error::invalid(
@@ -256,6 +309,9 @@ impl Session {
                 NodeKind::ReadVariable(v) => vec![self.read(v)?],
                 NodeKind::Assign(v, kind) => vec![self.write(v, *kind, &inputs[0])?],
                 NodeKind::Group => vec![Tensor::from_vec(Vec::<f32>::new(), &[0])?],
+                NodeKind::Op(op) if left.is_some() => {
+                    optimize::memory::compute_owned(op.as_ref(), inputs)?
+                }
                 NodeKind::Op(op) => crate::op::compute(op.as_ref(), &inputs)?,
                 NodeKind::Gradients { .. } => {
                     return Err(Error::invalid(
@@ -264,15 +320,23 @@ impl Session {
                     ))
                 }
             };
-            values[n] = Some(out);
+            values[n] = match &left {
+                // An output nobody reads is freed at once.
+                Some(l) => out
+                    .into_iter()
+                    .enumerate()
+                    .map(|(o, t)| (l[n].get(o).copied().unwrap_or(0) > 0).then_some(t))
+                    .collect(),
+                None => out.into_iter().map(Some).collect(),
+            };
         }
         plan.fetches
             .iter()
             .map(|t| match t.symbol() {
                 None => Ok(t.clone()),
                 Some(s) => values[s.node]
-                    .as_ref()
-                    .and_then(|v| v.get(s.output).cloned())
+                    .get_mut(s.output)
+                    .and_then(|v| v.clone())
                     .ok_or_else(|| Error::invalid("Session::run", "a fetch was not computed")),
             })
             .collect()

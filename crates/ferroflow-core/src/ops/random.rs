@@ -252,6 +252,9 @@ fn permute_rows<T: StorageElement>(v: &[T], perm: &[usize], row: usize) -> Stora
 }
 
 impl Op for RandomShuffle {
+    fn is_stateful(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "RandomShuffle"
     }

@@ -128,7 +128,7 @@ impl UnaryOp {
 pub struct Unary(pub UnaryOp);
 
 #[inline(always)]
-fn sigmoid_scalar<T: Float>(v: T) -> T {
+pub(crate) fn sigmoid_scalar<T: Float>(v: T) -> T {
     if v >= T::zero() {
         T::one() / (T::one() + (-v).exp())
     } else {

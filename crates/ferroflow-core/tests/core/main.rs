@@ -7,6 +7,7 @@ mod determinism;
 mod display;
 mod elementwise;
 mod graph;
+mod graph_optimize;
 mod image;
 mod linalg;
 mod nn;
