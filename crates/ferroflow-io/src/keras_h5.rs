@@ -33,7 +33,9 @@ pub const WEIGHTS_SUFFIX: &str = ".weights.h5";
 /// Where a layer's own variables live below its member group, by Keras class: `vars`, or the
 /// attributes Keras saves them under — `cell/vars` for the recurrent layers (their cell's),
 /// `forward_layer/cell/vars` + `backward_layer/cell/vars` for `Bidirectional` (half each),
-/// `layer/vars` (or `layer/cell/vars`) for `TimeDistributed`. Returns `(subpath, how many)`.
+/// `layer/vars` (or `layer/cell/vars`) for `TimeDistributed`, `query_dense/vars`, `key_dense/vars`,
+/// `value_dense/vars`, `output_dense/vars` (a quarter each) for `MultiHeadAttention`. Returns
+/// `(subpath, how many)`.
 fn var_groups(class_name: &str, config: &serde_json::Value, n: usize) -> Vec<(String, usize)> {
     let recurrent = |c: &str| matches!(c, "LSTM" | "GRU" | "SimpleRNN");
     let inner = config["layer"]["class_name"].as_str().unwrap_or("");
@@ -45,6 +47,12 @@ fn var_groups(class_name: &str, config: &serde_json::Value, n: usize) -> Vec<(St
         ],
         "TimeDistributed" if recurrent(inner) => vec![("layer/cell/vars".into(), n)],
         "TimeDistributed" => vec![("layer/vars".into(), n)],
+        // Keras 3's MultiHeadAttention keeps its variables in four EinsumDense sublayers
+        // (kernel, then bias when `use_bias`), in this order.
+        "MultiHeadAttention" => ["query_dense", "key_dense", "value_dense", "output_dense"]
+            .iter()
+            .map(|d| (format!("{d}/vars"), n / 4))
+            .collect(),
         _ => vec![("vars".into(), n)],
     }
 }
