@@ -225,52 +225,53 @@ impl TrainConfig {
             .and_then(Value::as_object)
             .ok_or_else(|| bad(file, "training: missing the \"data\" object"))?;
         let source = d.get("source").and_then(Value::as_str).unwrap_or("");
-        let data =
-            match source {
-                "mnist" => {
-                    check_keys(file, "training.data", d, &["source", "limit", "normalize"])?;
-                    DataSource::Mnist {
-                        limit: d.get("limit").and_then(Value::as_u64).map(|n| n as usize),
-                        normalize: d.get("normalize").and_then(Value::as_bool).unwrap_or(true),
-                    }
+        let data = match source {
+            "mnist" => {
+                check_keys(file, "training.data", d, &["source", "limit", "normalize"])?;
+                DataSource::Mnist {
+                    limit: d.get("limit").and_then(Value::as_u64).map(|n| n as usize),
+                    normalize: d.get("normalize").and_then(Value::as_bool).unwrap_or(true),
                 }
-                "npy" => {
-                    check_keys(file, "training.data", d, &["source", "x", "y"])?;
-                    let x = d
-                        .get("x")
-                        .ok_or_else(|| bad(file, "training.data: missing \"x\""))?;
-                    let y = d
-                        .get("y")
-                        .ok_or_else(|| bad(file, "training.data: missing \"y\""))?;
-                    DataSource::Npy {
-                        x: paths(file, base, x, "training.data.x")?,
-                        y: paths(file, base, y, "training.data.y")?,
-                    }
+            }
+            "npy" => {
+                check_keys(file, "training.data", d, &["source", "x", "y"])?;
+                let x = d
+                    .get("x")
+                    .ok_or_else(|| bad(file, "training.data: missing \"x\""))?;
+                let y = d
+                    .get("y")
+                    .ok_or_else(|| bad(file, "training.data: missing \"y\""))?;
+                DataSource::Npy {
+                    x: paths(file, base, x, "training.data.x")?,
+                    y: paths(file, base, y, "training.data.y")?,
                 }
-                "csv" => {
-                    check_keys(file, "training.data", d, &["source", "path", "label"])?;
-                    DataSource::Csv {
-                        path: base.join(
-                            d.get("path")
-                                .and_then(Value::as_str)
-                                .ok_or_else(|| bad(file, "training.data: missing \"path\""))?,
-                        ),
-                        label: d
-                            .get("label")
+            }
+            "csv" => {
+                check_keys(file, "training.data", d, &["source", "path", "label"])?;
+                DataSource::Csv {
+                    path: base.join(
+                        d.get("path")
                             .and_then(Value::as_str)
-                            .ok_or_else(|| {
-                                bad(file, "training.data: missing \"label\" (the label column)")
-                            })?
-                            .to_string(),
-                    }
+                            .ok_or_else(|| bad(file, "training.data: missing \"path\""))?,
+                    ),
+                    label: d
+                        .get("label")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| {
+                            bad(file, "training.data: missing \"label\" (the label column)")
+                        })?
+                        .to_string(),
                 }
-                other => return Err(bad(
+            }
+            other => {
+                return Err(bad(
                     file,
                     format!(
                         "training.data.source: {other:?}; expected \"mnist\", \"npy\" or \"csv\""
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let compile = t.get("loss").map(|loss| {
             serde_json::json!({
                 "optimizer": t.get("optimizer").cloned().unwrap_or(Value::from("rmsprop")),

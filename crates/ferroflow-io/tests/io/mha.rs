@@ -37,7 +37,9 @@ fn keras_mha_model_loads_with_keras_predictions() {
     let mut m = load_model(fixture("mha.keras")).unwrap();
     assert_eq!(
         m.count_params(),
-        2 * (6 * 6 + 6) + 2 * (5 * 6 + 6) + 6 * 6 + 6 + 6 * 2 + 2
+        // query (6, 2, 3) + (2, 3), key and value (5, 2, 3) + (2, 3), output (2, 3, 6) + (6,),
+        // Dense (6, 2) + (2,): 170, as Keras counts.
+        (36 + 6) + 2 * (30 + 6) + (36 + 6) + (12 + 2)
     );
     assert_close(&predict(&mut m), &want(), 1e-5, "mha.keras");
     // Adam's state came along: iterations = 2 epochs x 2 steps.
