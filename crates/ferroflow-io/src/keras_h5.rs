@@ -444,3 +444,59 @@ fn load_legacy(model: &Model, g: &crate::hdf5::Group, at: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// A legacy Keras `.h5` full model's optimizer state (`model.save("m.h5")` of a compiled, trained
+/// model): the group `optimizer_weights` whose `weight_names` attribute lists its datasets in
+/// Keras's `optimizer.variables` order (`adam/iteration`, `adam/learning_rate` for a constant
+/// rate, then the slots). As Keras's `legacy_h5_format.load_model_from_hdf5`, a state that does
+/// not fit the optimizer is skipped with a warning on stderr (the model still loads); a file
+/// without the group leaves the optimizer fresh. Returns whether the state was restored.
+pub fn load_legacy_optimizer_weights(model: &mut Model, f: &File, file_name: &str) -> Result<bool> {
+    let root = f.root()?;
+    if model.compiled().is_none() || !root.contains("optimizer_weights") {
+        return Ok(false);
+    }
+    let g = root.group("optimizer_weights")?;
+    let names = g.attr("weight_names")?.as_strings()?;
+    let opt = model.optimizer()?;
+    let constant = matches!(opt.config().learning_rate, LearningRate::Constant(_));
+    let head = 1 + constant as usize;
+    let slots = opt.variables();
+    if names.len() != head + slots.len() {
+        eprintln!(
+            "warning: {}: error in loading the saved optimizer state: optimizer {:?} has {} variables but the file lists {}; the optimizer starts fresh",
+            file_name,
+            opt.name(),
+            head + slots.len(),
+            names.len()
+        );
+        return Ok(false);
+    }
+    let mut values = Vec::with_capacity(names.len());
+    for n in &names {
+        values.push(g.dataset(n)?.read()?);
+    }
+    let mut plan = Vec::with_capacity(slots.len());
+    for (v, t) in slots.iter().zip(values.iter().skip(head)) {
+        plan.push((v.clone(), checked(opt.name(), v, t.clone())?));
+    }
+    let iterations = values[0]
+        .to_f64_vec()
+        .first()
+        .copied()
+        .unwrap_or(0.0)
+        .max(0.0) as u64;
+    let lr = if constant {
+        values[1].to_f64_vec().first().copied()
+    } else {
+        None
+    };
+    for (v, t) in &plan {
+        v.assign(t)?;
+    }
+    opt.config_mut().iterations = iterations;
+    if let Some(lr) = lr {
+        opt.set_learning_rate(lr);
+    }
+    Ok(true)
+}
