@@ -33,7 +33,7 @@ pub struct Args {
     /// Samples per batch (Keras's default 32).
     #[arg(short, long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Show Keras's progress bar on stderr-like output (stdout).
+    /// Show Keras's progress bar (on stdout).
     #[arg(short, long)]
     pub verbose: bool,
 }
