@@ -169,8 +169,17 @@ fn wrap_layer(class: &str, config: Value, build_shapes: Option<&[Vec<Option<usiz
         "registered_name": null,
     });
     if let Some(s) = build_shapes {
-        let shape = if s.len() == 1 { json!(s[0]) } else { json!(s) };
-        o["build_config"] = json!({ "input_shape": shape });
+        if class == "MultiHeadAttention" && s.len() >= 2 {
+            // Keras builds it from `build(query_shape, value_shape, key_shape=None)`.
+            let mut d = json!({"query_shape": s[0], "value_shape": s[1]});
+            if let Some(k) = s.get(2) {
+                d["key_shape"] = json!(k);
+            }
+            o["build_config"] = json!({ "shapes_dict": d });
+        } else {
+            let shape = if s.len() == 1 { json!(s[0]) } else { json!(s) };
+            o["build_config"] = json!({ "input_shape": shape });
+        }
     }
     o
 }
@@ -245,8 +254,11 @@ pub fn model_config(model: &Model) -> Value {
             }
             for n in &nodes {
                 let args: Vec<Value> = n.inputs.iter().map(keras_tensor).collect();
-                let args = if args.len() == 1 {
-                    json!([args[0]])
+                // Keras calls `MultiHeadAttention(query, value[, key])` with positional
+                // tensors, the merge layers with one list.
+                let positional = n.layer.class_name() == "MultiHeadAttention";
+                let args = if args.len() == 1 || positional {
+                    json!(args)
                 } else {
                     json!([args])
                 };
@@ -830,6 +842,44 @@ pub fn layer_from_config(class: &str, config: &Map<String, Value>) -> Result<Lay
             h(l)
         }
         "Masking" => h(Masking::new(c.f64_or("mask_value", 0.0)?)),
+        "MultiHeadAttention" => {
+            let key_dim = c.usize("key_dim")?;
+            let mut l = MultiHeadAttention::new(c.usize("num_heads")?, key_dim)
+                .value_dim(match c.get("value_dim") {
+                    Some(Value::Null) | None => key_dim,
+                    _ => c.usize("value_dim")?,
+                })
+                .dropout(c.f64_or("dropout", 0.0)?)
+                .use_bias(c.bool_or("use_bias", true)?);
+            match c.get("output_shape") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(a)) if a.len() == 1 => {
+                    l = l.output_shape(a[0].as_u64().ok_or_else(|| c.err("output_shape", "an integer"))? as usize)
+                }
+                Some(_) => l = l.output_shape(c.usize("output_shape")?),
+            }
+            match c.get("attention_axes") {
+                None | Some(Value::Null) => {}
+                Some(_) => {
+                    let axes = c.ints("attention_axes")?;
+                    if axes != [1] && axes != [-2] {
+                        return Err(c.err("attention_axes", "null or [1] (attention over the sequence axis; other axes are not supported)"));
+                    }
+                }
+            }
+            for key in ["use_gate", "sliding_window"] {
+                if matches!(c.get(key), Some(v) if !v.is_null() && v != &Value::Bool(false)) {
+                    return Err(c.err(key, "false/null (not supported)"));
+                }
+            }
+            if let Some(i) = c.initializer("kernel_initializer")? {
+                l = l.kernel_initializer(i);
+            }
+            if let Some(i) = c.initializer("bias_initializer")? {
+                l = l.bias_initializer(i);
+            }
+            h(l)
+        }
         "LSTM" => h(recurrent!(LSTM, &c)
             .recurrent_activation(c.str_or("recurrent_activation", "sigmoid")?)
             .unit_forget_bias(c.bool_or("unit_forget_bias", true)?)),

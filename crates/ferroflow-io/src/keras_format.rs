@@ -12,7 +12,8 @@
 //!
 //! A legacy `.h5` (`model.save("m.h5")`) holds the same config as the root attribute
 //! `model_config`, the compile arguments in `training_config` (`optimizer_config`), and the
-//! weights under `model_weights` (matched by position, see [`crate::keras_h5`]).
+//! weights under `model_weights` (matched by position, see [`crate::keras_h5`]) and the
+//! optimizer state under `optimizer_weights` (restored as Keras does).
 
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
@@ -231,8 +232,10 @@ fn load_legacy_h5(path: &Path, bytes: Vec<u8>) -> Result<Model> {
     if let Ok(a) = root.attr("training_config") {
         let tc = parse_json(path, "training_config", a.as_string()?.as_bytes())?;
         compile_from(&mut model, &tc)?;
+        build_optimizer(&mut model)?;
     }
     load_weights_from(&mut model, &f)?;
+    crate::keras_h5::load_legacy_optimizer_weights(&mut model, &f, &path.display().to_string())?;
     Ok(model)
 }
 

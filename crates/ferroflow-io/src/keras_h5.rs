@@ -33,7 +33,9 @@ pub const WEIGHTS_SUFFIX: &str = ".weights.h5";
 /// Where a layer's own variables live below its member group, by Keras class: `vars`, or the
 /// attributes Keras saves them under — `cell/vars` for the recurrent layers (their cell's),
 /// `forward_layer/cell/vars` + `backward_layer/cell/vars` for `Bidirectional` (half each),
-/// `layer/vars` (or `layer/cell/vars`) for `TimeDistributed`. Returns `(subpath, how many)`.
+/// `layer/vars` (or `layer/cell/vars`) for `TimeDistributed`, `query_dense/vars`, `key_dense/vars`,
+/// `value_dense/vars`, `output_dense/vars` (a quarter each) for `MultiHeadAttention`. Returns
+/// `(subpath, how many)`.
 fn var_groups(class_name: &str, config: &serde_json::Value, n: usize) -> Vec<(String, usize)> {
     let recurrent = |c: &str| matches!(c, "LSTM" | "GRU" | "SimpleRNN");
     let inner = config["layer"]["class_name"].as_str().unwrap_or("");
@@ -45,6 +47,12 @@ fn var_groups(class_name: &str, config: &serde_json::Value, n: usize) -> Vec<(St
         ],
         "TimeDistributed" if recurrent(inner) => vec![("layer/cell/vars".into(), n)],
         "TimeDistributed" => vec![("layer/vars".into(), n)],
+        // Keras 3's MultiHeadAttention keeps its variables in four EinsumDense sublayers
+        // (kernel, then bias when `use_bias`), in this order.
+        "MultiHeadAttention" => ["query_dense", "key_dense", "value_dense", "output_dense"]
+            .iter()
+            .map(|d| (format!("{d}/vars"), n / 4))
+            .collect(),
         _ => vec![("vars".into(), n)],
     }
 }
@@ -435,4 +443,60 @@ fn load_legacy(model: &Model, g: &crate::hdf5::Group, at: &str) -> Result<()> {
         v.assign(t)?;
     }
     Ok(())
+}
+
+/// A legacy Keras `.h5` full model's optimizer state (`model.save("m.h5")` of a compiled, trained
+/// model): the group `optimizer_weights` whose `weight_names` attribute lists its datasets in
+/// Keras's `optimizer.variables` order (`adam/iteration`, `adam/learning_rate` for a constant
+/// rate, then the slots). As Keras's `legacy_h5_format.load_model_from_hdf5`, a state that does
+/// not fit the optimizer is skipped with a warning on stderr (the model still loads); a file
+/// without the group leaves the optimizer fresh. Returns whether the state was restored.
+pub fn load_legacy_optimizer_weights(model: &mut Model, f: &File, file_name: &str) -> Result<bool> {
+    let root = f.root()?;
+    if model.compiled().is_none() || !root.contains("optimizer_weights") {
+        return Ok(false);
+    }
+    let g = root.group("optimizer_weights")?;
+    let names = g.attr("weight_names")?.as_strings()?;
+    let opt = model.optimizer()?;
+    let constant = matches!(opt.config().learning_rate, LearningRate::Constant(_));
+    let head = 1 + constant as usize;
+    let slots = opt.variables();
+    if names.len() != head + slots.len() {
+        eprintln!(
+            "warning: {}: error in loading the saved optimizer state: optimizer {:?} has {} variables but the file lists {}; the optimizer starts fresh",
+            file_name,
+            opt.name(),
+            head + slots.len(),
+            names.len()
+        );
+        return Ok(false);
+    }
+    let mut values = Vec::with_capacity(names.len());
+    for n in &names {
+        values.push(g.dataset(n)?.read()?);
+    }
+    let mut plan = Vec::with_capacity(slots.len());
+    for (v, t) in slots.iter().zip(values.iter().skip(head)) {
+        plan.push((v.clone(), checked(opt.name(), v, t.clone())?));
+    }
+    let iterations = values[0]
+        .to_f64_vec()
+        .first()
+        .copied()
+        .unwrap_or(0.0)
+        .max(0.0) as u64;
+    let lr = if constant {
+        values[1].to_f64_vec().first().copied()
+    } else {
+        None
+    };
+    for (v, t) in &plan {
+        v.assign(t)?;
+    }
+    opt.config_mut().iterations = iterations;
+    if let Some(lr) = lr {
+        opt.set_learning_rate(lr);
+    }
+    Ok(true)
 }

@@ -8,6 +8,9 @@ use ferroflow_keras::callbacks::History;
 
 /// `ferroflow plot`'s arguments.
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  ferroflow plot history.csv -o curves.png\n  ferroflow plot log.csv --separator ';' -o curves.svg --title \"run 1\""
+)]
 pub struct Args {
     /// The CSVLogger file (`epoch,loss,...`, one row per epoch).
     pub csv: PathBuf,

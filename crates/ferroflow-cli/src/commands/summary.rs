@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 /// `ferroflow summary`'s arguments.
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  ferroflow summary model.keras\n  ferroflow summary legacy.h5 --width 100"
+)]
 pub struct Args {
     /// The saved model (`.keras`, or a legacy `.h5` written by `model.save`).
     pub model: PathBuf,

@@ -9,4 +9,5 @@ mod hdf5_read;
 mod hdf5_write;
 mod keras_format;
 mod keras_weights;
+mod mha;
 mod named_weights;

@@ -246,8 +246,9 @@ impl Model {
             serde_json::to_string(&order).map_err(|e| Error::invalid(who, e.to_string()))?,
         );
         meta.insert("format".to_string(), "ferroflow-keras".to_string());
-        let bytes = safetensors::serialize(views, &Some(meta))
+        let mut bytes = safetensors::serialize(views, &Some(meta))
             .map_err(|e| Error::invalid(who, format!("cannot serialize: {e:?}")))?;
+        canonical_header(&mut bytes);
         write_atomic(who, path, &bytes)
     }
 
@@ -356,5 +357,45 @@ impl Model {
             w.assign(v)?;
         }
         Ok(())
+    }
+}
+
+/// Rewrites a safetensors header with its JSON keys sorted, so the same weights give the same
+/// bytes (the `safetensors` crate writes the metadata from a `HashMap`, in no fixed order). The
+/// compact JSON of the same keys and values has the same length, so offsets are unchanged; a
+/// header that would not keep its length is left as it is.
+fn canonical_header(bytes: &mut [u8]) {
+    let Some(len) = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+    else {
+        return;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(header);
+    let trimmed = text.trim_end();
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed) else {
+        return;
+    };
+    let Ok(sorted) = serde_json::to_string(&sort_keys(value)) else {
+        return;
+    };
+    if sorted.len() == trimmed.len() {
+        bytes[8..8 + sorted.len()].copy_from_slice(sorted.as_bytes());
+    }
+}
+
+fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let sorted: std::collections::BTreeMap<String, serde_json::Value> =
+                m.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        other => other,
     }
 }
