@@ -136,6 +136,19 @@ pub trait Op: Debug + Send + Sync + 'static {
     /// with the public op functions. An op without a gradient returns
     /// [`Error::NoGradient`] — use [`no_gradient`].
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>>;
+
+    /// A random op's seed (`None`, the default, for every other op). A [`Session`](crate::Session)
+    /// gives each execution of a random node a fresh seed derived from this one and the node's run
+    /// count (`graph::random`), so runs differ and the sequence is reproducible, as TF 1's
+    /// stateful random ops.
+    fn random_seed(&self) -> Option<u64> {
+        None
+    }
+
+    /// The same random op drawing from `seed` instead (`None` for non-random ops).
+    fn with_random_seed(&self, _seed: u64) -> Option<Arc<dyn Op>> {
+        None
+    }
 }
 
 /// The `grad` of an op that has no gradient: an error if one is ever asked for.

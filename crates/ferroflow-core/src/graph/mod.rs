@@ -30,6 +30,8 @@
 //! ```
 
 mod gradients;
+pub mod layers;
+pub mod random;
 mod session;
 mod text;
 pub mod train;

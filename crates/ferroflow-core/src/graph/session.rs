@@ -19,6 +19,8 @@ struct Plan {
     fetches: Vec<Tensor>,
     /// Per feed (in the order given to `run`): the placeholder node of `graph`.
     feed_nodes: Vec<usize>,
+    /// Random nodes of `graph` → the session graph's node they specialize (its run count).
+    random: HashMap<usize, usize>,
 }
 
 type PlanKey = (
@@ -33,6 +35,7 @@ pub struct Session {
     graph: Graph,
     vars: Mutex<HashMap<TensorId, Tensor>>,
     plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
+    random_runs: super::random::RunCounts,
 }
 
 impl Session {
@@ -42,6 +45,7 @@ impl Session {
             graph: graph.clone(),
             vars: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
+            random_runs: Default::default(),
         }
     }
 
@@ -132,6 +136,7 @@ impl Session {
         // The specialized value of each needed output.
         let mut map: HashMap<(usize, usize), Tensor> = HashMap::new();
         let mut feed_nodes = vec![usize::MAX; feeds.len()];
+        let mut random = HashMap::new();
         for (&loc, &i) in &fed {
             let v = &feeds[i].1;
             let name = &nodes[loc.0].name;
@@ -177,7 +182,15 @@ impl Session {
                 NodeKind::ReadVariable(v) => vec![spec.read_variable(v)],
                 NodeKind::Assign(v, kind) => vec![super::assign_impl(v, &inputs[0], *kind)?],
                 NodeKind::Group => vec![super::group(&inputs, &node.name)?],
-                NodeKind::Op(op) => spec.add_op_node(op.clone(), &inputs)?,
+                NodeKind::Op(op) => {
+                    let outs = spec.add_op_node(op.clone(), &inputs)?;
+                    if op.random_seed().is_some() {
+                        if let Some(s) = outs.first().and_then(|t| t.symbol()) {
+                            random.insert(s.node, n);
+                        }
+                    }
+                    outs
+                }
                 NodeKind::Gradients { n_ys } => {
                     let (ys, xs) = inputs.split_at(*n_ys);
                     gradients::expand(ys, xs)?
@@ -213,6 +226,7 @@ impl Session {
             order: sorder,
             fetches: fetch_tensors,
             feed_nodes,
+            random,
         })
     }
 
@@ -256,7 +270,12 @@ impl Session {
                 NodeKind::ReadVariable(v) => vec![self.read(v)?],
                 NodeKind::Assign(v, kind) => vec![self.write(v, *kind, &inputs[0])?],
                 NodeKind::Group => vec![Tensor::from_vec(Vec::<f32>::new(), &[0])?],
-                NodeKind::Op(op) => crate::op::compute(op.as_ref(), &inputs)?,
+                NodeKind::Op(op) => match plan.random.get(&n) {
+                    Some(&key) => {
+                        super::random::compute(op.as_ref(), &inputs, &self.random_runs, key)?
+                    }
+                    None => crate::op::compute(op.as_ref(), &inputs)?,
+                },
                 NodeKind::Gradients { .. } => {
                     return Err(Error::invalid(
                         "Session::run",

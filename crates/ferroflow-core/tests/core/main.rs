@@ -16,3 +16,4 @@ mod random;
 mod reduce;
 mod shape_ops;
 mod tape;
+mod tf1;
