@@ -150,7 +150,14 @@ pub fn prepare(images: &Tensor, labels: &Tensor) -> Result<(Tensor, Tensor)> {
     let x = ops::mul_scalar(&ops::cast(images, DType::F32)?, 1.0 / 255.0)?;
     let n = x.shape()[0] as isize;
     let x = ops::reshape(&x, &[n, 28, 28, 1])?;
-    let y = ops::one_hot(&ops::cast(labels, DType::I32)?, 10, 1.0, 0.0, -1, DType::F32)?;
+    let y = ops::one_hot(
+        &ops::cast(labels, DType::I32)?,
+        10,
+        1.0,
+        0.0,
+        -1,
+        DType::F32,
+    )?;
     Ok((x, y))
 }
 
@@ -194,7 +201,10 @@ pub fn train_on(
             &Tensor::from_vec((0..n as i64).collect::<Vec<_>>(), &[n])?,
             1000 + epoch as u64,
         )?;
-        let (xs, ys) = (ops::gather(x_train, &order, 0)?, ops::gather(y_train, &order, 0)?);
+        let (xs, ys) = (
+            ops::gather(x_train, &order, 0)?,
+            ops::gather(y_train, &order, 0)?,
+        );
         for (step, b) in (0..n / cfg.batch_size).enumerate() {
             if step >= cfg.max_steps {
                 break;

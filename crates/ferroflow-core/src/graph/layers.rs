@@ -485,7 +485,10 @@ pub fn flatten(inputs: &Tensor) -> Result<Tensor> {
     const WHAT: &str = "flatten";
     let spec = TensorSpec::of(inputs);
     if spec.rank() == 0 {
-        return Err(Error::invalid(WHAT, "expects an input of rank >= 1, got a scalar"));
+        return Err(Error::invalid(
+            WHAT,
+            "expects an input of rank >= 1, got a scalar",
+        ));
     }
     let rest: Option<Vec<usize>> = spec.shape[1..].iter().copied().collect();
     let rest = rest.ok_or_else(|| {
@@ -589,8 +592,7 @@ impl Dropout {
         let name = layer_name(WHAT, None)?;
         let seed = self.seed.unwrap_or_else(|| name_seed(&name));
         let _s = scope(&name);
-        let dropped =
-            |x: &Tensor| ops::dropout(x, self.rate, seed, self.noise_shape.as_deref());
+        let dropped = |x: &Tensor| ops::dropout(x, self.rate, seed, self.noise_shape.as_deref());
         match &self.training {
             Training::Bool(false) => ops::identity(&self.inputs),
             Training::Bool(true) => dropped(&self.inputs),

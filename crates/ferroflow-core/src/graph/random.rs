@@ -60,9 +60,9 @@ pub(crate) fn compute(
     counts: &RunCounts,
     node: usize,
 ) -> Result<Vec<Tensor>> {
-    let seed = op.random_seed().ok_or_else(|| {
-        Error::invalid(op.name(), "internal: not a random op but run as one")
-    })?;
+    let seed = op
+        .random_seed()
+        .ok_or_else(|| Error::invalid(op.name(), "internal: not a random op but run as one"))?;
     let run = counts.next(node);
     match op.with_random_seed(run_seed(seed, run)) {
         Some(reseeded) => crate::op::compute(reseeded.as_ref(), inputs),

@@ -236,7 +236,11 @@ impl Op for DropoutMask {
     fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         let x = &inputs[0];
         if !x.dtype.is_float() {
-            return Err(Error::dtype(self.name(), "expects a float tensor", &[x.dtype]));
+            return Err(Error::dtype(
+                self.name(),
+                "expects a float tensor",
+                &[x.dtype],
+            ));
         }
         let Some(ns) = &self.noise_shape else {
             return Ok(vec![x.clone()]);

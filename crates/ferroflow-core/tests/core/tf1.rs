@@ -4,7 +4,7 @@
 use ferroflow_core::graph::layers::{self, Initializer};
 use ferroflow_core::graph::random::run_seed;
 use ferroflow_core::graph::train::{AdamOptimizer, Optimizer};
-use ferroflow_core::{graph, ops, DType, Graph, GradientTape, Session, Tensor, Variable};
+use ferroflow_core::{graph, ops, DType, GradientTape, Graph, Session, Tensor, Variable};
 
 fn f32s(t: &Tensor) -> Vec<f32> {
     t.to_vec::<f32>().expect("f32 tensor")
@@ -51,9 +51,10 @@ fn draws(g: &Graph, outs: &[Tensor], runs: usize) -> Vec<Vec<Vec<f32>>> {
 fn graph_random_ops_draw_afresh_on_every_run() {
     let (g, outs) = random_graph();
     let d = draws(&g, &outs, 3);
-    for op in 0..outs.len() {
-        assert_ne!(d[0][op], d[1][op], "op {op}: runs 0 and 1 gave the same draw");
-        assert_ne!(d[1][op], d[2][op], "op {op}: runs 1 and 2 gave the same draw");
+    assert_eq!(d[0].len(), outs.len());
+    for (op, ((r0, r1), r2)) in d[0].iter().zip(&d[1]).zip(&d[2]).enumerate() {
+        assert_ne!(r0, r1, "op {op}: runs 0 and 1 gave the same draw");
+        assert_ne!(r1, r2, "op {op}: runs 1 and 2 gave the same draw");
     }
 }
 
@@ -126,7 +127,11 @@ fn graph_random_variable_initializer_runs_once() {
             "w",
         );
         let step = graph::assign_add(&v, &ops::ones(&[5], DType::F32)).unwrap();
-        (v.clone(), step, graph::global_variables_initializer().unwrap())
+        (
+            v.clone(),
+            step,
+            graph::global_variables_initializer().unwrap(),
+        )
     };
     let read = {
         let _d = g.as_default();
@@ -206,7 +211,11 @@ fn layers_names_and_shapes_follow_tf1() {
             "dense_1/kernel"
         ]
     );
-    let shapes: Vec<_> = g.global_variables().iter().map(|v| v.spec().shape).collect();
+    let shapes: Vec<_> = g
+        .global_variables()
+        .iter()
+        .map(|v| v.spec().shape)
+        .collect();
     let s = |v: &[usize]| v.iter().map(|&d| Some(d)).collect::<Vec<_>>();
     assert_eq!(shapes[0], s(&[5, 5, 1, 4]));
     assert_eq!(shapes[2], s(&[5, 5, 4, 6]));
@@ -232,7 +241,10 @@ fn layers_names_and_shapes_follow_tf1() {
     layers::dense(&d, 2).name("logits").apply().unwrap();
     assert!(names(&g).contains(&"logits/kernel".to_string()));
     let err = layers::dense(&d, 2).name("logits").apply().unwrap_err();
-    assert!(err.to_string().contains("logits/kernel already exists"), "{err}");
+    assert!(
+        err.to_string().contains("logits/kernel already exists"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -255,11 +267,19 @@ fn layers_glorot_uniform_bounds() {
         let mean = w.iter().map(|&v| f64::from(v)).sum::<f64>() / w.len() as f64;
         let var_ = w.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / w.len() as f64;
         assert!(max <= limit, "{}: max |w| {max} > {limit}", var.name());
-        assert!(max > 0.98 * limit, "{}: max |w| {max} ≪ {limit}", var.name());
+        assert!(
+            max > 0.98 * limit,
+            "{}: max |w| {max} ≪ {limit}",
+            var.name()
+        );
         assert!(mean.abs() < 0.05 * limit, "{}: mean {mean}", var.name());
         // U(-l, l) has variance l²/3.
         let want = limit * limit / 3.0;
-        assert!((var_ - want).abs() < 0.1 * want, "{}: var {var_}", var.name());
+        assert!(
+            (var_ - want).abs() < 0.1 * want,
+            "{}: var {var_}",
+            var.name()
+        );
     }
     // Biases start at zero.
     assert!(run1(&sess, &vars[1].value()).iter().all(|&b| b == 0.0));
@@ -351,7 +371,10 @@ fn layers_flatten_is_a_row_major_reshape() {
     let sess = Session::new(&g);
     let xs: Vec<f32> = (0..12).map(|i| i as f32).collect();
     let out = sess
-        .run(&[&f], &[(&x, Tensor::from_vec(xs.clone(), &[2, 2, 3]).unwrap())])
+        .run(
+            &[&f],
+            &[(&x, Tensor::from_vec(xs.clone(), &[2, 2, 3]).unwrap())],
+        )
         .unwrap();
     assert_eq!(out[0].shape(), &[2, 6]);
     assert_eq!(f32s(&out[0]), xs);
@@ -363,7 +386,10 @@ fn layers_dropout_training_placeholder_and_fresh_masks() {
     let _d = g.as_default();
     let x = graph::placeholder(DType::F32, &[None, Some(50)], "x").unwrap();
     let training = graph::placeholder(DType::Bool, &[], "training").unwrap();
-    let y = layers::dropout(&x, 0.4).training(&training).apply().unwrap();
+    let y = layers::dropout(&x, 0.4)
+        .training(&training)
+        .apply()
+        .unwrap();
     let sess = Session::new(&g);
     let xv: Vec<f32> = (0..200).map(|i| 1.0 + i as f32 / 100.0).collect();
     let xt = Tensor::from_vec(xv.clone(), &[4, 50]).unwrap();
@@ -537,13 +563,16 @@ fn loss_of(logits: &Tensor, labels: &Tensor) -> Tensor {
     .unwrap()
 }
 
+/// Builds a model in the default graph from initial values: its output and variables.
+type GraphForward = dyn Fn(&Tensor, &[Tensor]) -> (Tensor, Vec<Variable>);
+
 /// Trains `forward` (built from `graph::layers` with the given initial values) for `steps` of
 /// Adam, in a session and eagerly, and returns both final weights.
 fn train_both(
     init: &[Tensor],
     x: &Tensor,
     labels: &Tensor,
-    forward: &dyn Fn(&Tensor, &[Tensor]) -> (Tensor, Vec<Variable>),
+    forward: &GraphForward,
     eager_forward: &dyn Fn(&Tensor, &[Variable]) -> Tensor,
     steps: usize,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
@@ -621,13 +650,19 @@ fn eager_and_graph_training_give_bit_identical_weights_mlp() {
         (y, v1)
     };
     let eager = |x: &Tensor, v: &[Variable]| {
-            let h = ops::relu(
-                &ops::bias_add(&ops::matmul(x, &v[0].value(), false, false).unwrap(), &v[1].value())
-                    .unwrap(),
+        let h = ops::relu(
+            &ops::bias_add(
+                &ops::matmul(x, &v[0].value(), false, false).unwrap(),
+                &v[1].value(),
             )
-            .unwrap();
-            ops::bias_add(&ops::matmul(&h, &v[2].value(), false, false).unwrap(), &v[3].value())
-                .unwrap()
+            .unwrap(),
+        )
+        .unwrap();
+        ops::bias_add(
+            &ops::matmul(&h, &v[2].value(), false, false).unwrap(),
+            &v[3].value(),
+        )
+        .unwrap()
     };
     let (gw, ew) = train_both(&init, &x, &labels, &forward, &eager, 12);
     for (i, (a, b)) in gw.iter().zip(&ew).enumerate() {
@@ -671,18 +706,21 @@ fn eager_and_graph_training_give_bit_identical_weights_conv() {
         (y, v1)
     };
     let eager = |x: &Tensor, v: &[Variable]| {
-            let c = ops::relu(
-                &ops::bias_add(
-                    &ops::conv2d(x, &v[0].value(), [1, 1], ops::Padding::Same, [1, 1]).unwrap(),
-                    &v[1].value(),
-                )
-                .unwrap(),
+        let c = ops::relu(
+            &ops::bias_add(
+                &ops::conv2d(x, &v[0].value(), [1, 1], ops::Padding::Same, [1, 1]).unwrap(),
+                &v[1].value(),
             )
-            .unwrap();
-            let p = ops::max_pool2d(&c, [2, 2], [2, 2], ops::Padding::Valid).unwrap();
-            let f = ops::reshape(&p, &[-1, 18]).unwrap();
-            ops::bias_add(&ops::matmul(&f, &v[2].value(), false, false).unwrap(), &v[3].value())
-                .unwrap()
+            .unwrap(),
+        )
+        .unwrap();
+        let p = ops::max_pool2d(&c, [2, 2], [2, 2], ops::Padding::Valid).unwrap();
+        let f = ops::reshape(&p, &[-1, 18]).unwrap();
+        ops::bias_add(
+            &ops::matmul(&f, &v[2].value(), false, false).unwrap(),
+            &v[3].value(),
+        )
+        .unwrap()
     };
     let (gw, ew) = train_both(&init, &x, &labels, &forward, &eager, 8);
     for (i, (a, b)) in gw.iter().zip(&ew).enumerate() {
@@ -727,7 +765,10 @@ fn graph_gather_and_segment_sum_with_fed_indices_and_their_gradients() {
         (&seg, Tensor::from_vec(vec![2i64, -1, 0, 2], &[4]).unwrap()),
     ];
     let out = sess.run(&[&gathered, &g1, &sums, &g2], &feeds).unwrap();
-    assert_eq!(out[0].to_vec::<f64>().unwrap(), vec![7.0, 8.0, 1.0, 2.0, 7.0, 8.0]);
+    assert_eq!(
+        out[0].to_vec::<f64>().unwrap(),
+        vec![7.0, 8.0, 1.0, 2.0, 7.0, 8.0]
+    );
     let picks = [1.0, 0.0, 0.0, 2.0];
     let want1: Vec<f64> = (0..8).map(|k| 2.0 * pv[k] * picks[k / 2]).collect();
     assert_eq!(out[1].to_vec::<f64>().unwrap(), want1);
