@@ -193,6 +193,20 @@ impl Drop for EagerScope {
     }
 }
 
+/// Keeps graph building suspended on this thread until dropped; see [`init_scope`].
+pub struct InitScope {
+    _eager: EagerScope,
+}
+
+/// `tf.init_scope()`: op functions called until the guard drops compute eagerly even while a graph
+/// is being built (host-side initializers such as Keras's `Orthogonal`, which read their random
+/// draws' values).
+pub fn init_scope() -> InitScope {
+    InitScope {
+        _eager: EagerScope::new(),
+    }
+}
+
 /// True while a graph is the default on this thread (op functions then build nodes).
 pub fn building() -> bool {
     DEFAULT.with(|d| !d.borrow().is_empty())
