@@ -152,9 +152,22 @@ pub trait Op: AsAny + Debug + Send + Sync + 'static {
 
     /// True for an op whose result may differ between runs with the same inputs (random ops,
     /// anything with hidden state): graph optimisation passes never fold, merge or move it
-    /// (Grappler's rule for stateful ops).
+    /// (Grappler's rule for stateful ops). Every random op (one with a [`random_seed`](Self::random_seed)) is.
     fn is_stateful(&self) -> bool {
-        false
+        self.random_seed().is_some()
+    }
+
+    /// A random op's seed (`None`, the default, for every other op). A [`Session`](crate::Session)
+    /// gives each execution of a random node a fresh seed derived from this one and the node's run
+    /// count (`graph::random`), so runs differ and the sequence is reproducible, as TF 1's
+    /// stateful random ops.
+    fn random_seed(&self) -> Option<u64> {
+        None
+    }
+
+    /// The same random op drawing from `seed` instead (`None` for non-random ops).
+    fn with_random_seed(&self, _seed: u64) -> Option<Arc<dyn Op>> {
+        None
     }
 }
 

@@ -448,7 +448,11 @@ fn orthogonal(shape: &[usize], gain: f64, dtype: DType, seed: u64) -> Result<Ten
     let cols = shape[shape.len() - 1];
     let rows: usize = shape[..shape.len() - 1].iter().product();
     let (m, n) = (rows.max(cols), rows.min(cols));
-    let a = ops::random_normal(&[m, n], 0.0, 1.0, DType::F64, seed)?.to_vec::<f64>()?;
+    // The draw is read on the host: computed eagerly even while a graph is being built.
+    let a = {
+        let _eager = ferroflow_core::graph::init_scope();
+        ops::random_normal(&[m, n], 0.0, 1.0, DType::F64, seed)?.to_vec::<f64>()?
+    };
     let q = thin_q(&a, m, n);
     // q is m x n with orthonormal columns; the result is rows x cols.
     let mut out = vec![0.0f64; rows * cols];

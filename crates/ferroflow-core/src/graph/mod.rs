@@ -30,7 +30,9 @@
 //! ```
 
 mod gradients;
+pub mod layers;
 pub mod optimize;
+pub mod random;
 mod session;
 mod text;
 pub mod train;
@@ -189,6 +191,20 @@ impl Drop for EagerScope {
             *d = saved;
             d.extend(pushed);
         });
+    }
+}
+
+/// Keeps graph building suspended on this thread until dropped; see [`init_scope`].
+pub struct InitScope {
+    _eager: EagerScope,
+}
+
+/// `tf.init_scope()`: op functions called until the guard drops compute eagerly even while a graph
+/// is being built (host-side initializers such as Keras's `Orthogonal`, which read their random
+/// draws' values).
+pub fn init_scope() -> InitScope {
+    InitScope {
+        _eager: EagerScope::new(),
     }
 }
 

@@ -24,6 +24,8 @@ struct Plan {
     nodes: Vec<Node>,
     /// Reader counts when memory optimisation is on.
     memory: Option<MemoryPlan>,
+    /// Random nodes of `graph` → the session graph's node they specialize (its run count).
+    random: HashMap<usize, usize>,
 }
 
 type PlanKey = (
@@ -40,6 +42,7 @@ pub struct Session {
     vars: Mutex<HashMap<TensorId, Tensor>>,
     plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
     options: Option<OptimizerOptions>,
+    random_runs: super::random::RunCounts,
 }
 
 impl Session {
@@ -50,6 +53,7 @@ impl Session {
             vars: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
             options: None,
+            random_runs: Default::default(),
         }
     }
 
@@ -180,6 +184,7 @@ impl Session {
         // The specialized value of each needed output.
         let mut map: HashMap<(usize, usize), Tensor> = HashMap::new();
         let mut feed_nodes = vec![usize::MAX; feeds.len()];
+        let mut random = HashMap::new();
         for (&loc, &i) in &fed {
             let v = &feeds[i].1;
             let name = &nodes[loc.0].name;
@@ -225,7 +230,15 @@ impl Session {
                 NodeKind::ReadVariable(v) => vec![spec.read_variable(v)],
                 NodeKind::Assign(v, kind) => vec![super::assign_impl(v, &inputs[0], *kind)?],
                 NodeKind::Group => vec![super::group(&inputs, &node.name)?],
-                NodeKind::Op(op) => spec.add_op_node(op.clone(), &inputs)?,
+                NodeKind::Op(op) => {
+                    let outs = spec.add_op_node(op.clone(), &inputs)?;
+                    if op.random_seed().is_some() {
+                        if let Some(s) = outs.first().and_then(|t| t.symbol()) {
+                            random.insert(s.node, n);
+                        }
+                    }
+                    outs
+                }
                 NodeKind::Gradients { n_ys } => {
                     let (ys, xs) = inputs.split_at(*n_ys);
                     gradients::expand(ys, xs)?
@@ -257,6 +270,12 @@ impl Session {
             feed_nodes: o.feed_nodes,
             nodes: o.nodes,
             memory: o.memory,
+            // Random nodes keep their run counts through the passes' renumbering (the passes
+            // never merge or fold them: they are stateful).
+            random: random
+                .into_iter()
+                .filter_map(|(s, orig)| o.index_map.get(s).copied().flatten().map(|n| (n, orig)))
+                .collect(),
         })
     }
 
@@ -309,10 +328,15 @@ impl Session {
                 NodeKind::ReadVariable(v) => vec![self.read(v)?],
                 NodeKind::Assign(v, kind) => vec![self.write(v, *kind, &inputs[0])?],
                 NodeKind::Group => vec![Tensor::from_vec(Vec::<f32>::new(), &[0])?],
-                NodeKind::Op(op) if left.is_some() => {
-                    optimize::memory::compute_owned(op.as_ref(), inputs)?
-                }
-                NodeKind::Op(op) => crate::op::compute(op.as_ref(), &inputs)?,
+                NodeKind::Op(op) => match plan.random.get(&n) {
+                    Some(&key) => {
+                        super::random::compute(op.as_ref(), &inputs, &self.random_runs, key)?
+                    }
+                    None if left.is_some() => {
+                        optimize::memory::compute_owned(op.as_ref(), inputs)?
+                    }
+                    None => crate::op::compute(op.as_ref(), &inputs)?,
+                },
                 NodeKind::Gradients { .. } => {
                     return Err(Error::invalid(
                         "Session::run",

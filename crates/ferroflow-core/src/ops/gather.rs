@@ -428,6 +428,18 @@ impl Op for UnsortedSegmentSum {
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let (d, s, g) = (ctx.x(0), ctx.x(1), ctx.g(0));
+        if s.is_symbolic() {
+            // In a graph the ids are known only when a session runs (a fed placeholder): the
+            // general form below, written with ops, gives the same values as the eager one
+            // (a mask of exact ones where every id is kept).
+            let zero = Tensor::scalar_of(s.dtype(), 0.0);
+            let clamped = crate::ops::maximum(s, &zero)?;
+            let mut m = crate::ops::cast(&crate::ops::greater_equal(s, &zero)?, g.dtype())?;
+            for _ in s.rank()..d.rank() {
+                m = crate::ops::expand_dims(&m, -1)?;
+            }
+            return Ok(vec![Some(mul(&gather(g, &clamped, 0)?, &m)?), None]);
+        }
         let ids = index_values("UnsortedSegmentSum", s)?;
         if ids.iter().all(|&v| v >= 0) {
             return Ok(vec![Some(gather(g, s, 0)?), None]);

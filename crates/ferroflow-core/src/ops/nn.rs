@@ -172,8 +172,10 @@ pub fn batch_normalization(
 ///   [`fill_dropout_mask`]): the same seed gives the same mask whatever the thread count.
 ///   Values are not bit-identical to TensorFlow's for the same seed.
 ///
-/// The result is `x · mask` with the mask (`1/(1 - rate)` or 0) a constant tensor, so the
-/// gradient is `g · mask` and reuses it.
+/// The result is `x · mask` with the mask (`1/(1 - rate)` or 0) the output of a
+/// [`DropoutMask`] op that reads only `x`'s shape, so the gradient is `g · mask` and reuses it.
+/// In a graph the mask is a node a `Session` redraws on every run (reproducibly from `seed`,
+/// TF 1's stateful dropout; see `graph::random`); its first run equals the eager mask.
 ///
 /// ```
 /// use ferroflow_core::{ops, Tensor};
@@ -203,16 +205,83 @@ pub fn dropout(x: &Tensor, rate: f64, seed: u64, noise_shape: Option<&[usize]>) 
     if rate == 0.0 {
         return Ok(x.clone());
     }
-    let keep = 1.0 - rate;
-    let n: usize = shape.iter().product();
-    let mask = if x.dtype() == DType::F64 {
-        let mut m = vec![0.0f64; n];
-        fill_dropout_mask(seed, 0, &mut m, keep, 1.0 / keep);
-        tensor_from(m, shape)
-    } else {
-        let mut m = vec![0.0f32; n];
-        fill_dropout_mask(seed, 0, &mut m, keep, (1.0 / keep) as f32);
-        cast_kernel(&tensor_from(m, shape), x.dtype())
-    };
+    let mask = execute1(
+        DropoutMask {
+            rate,
+            seed,
+            noise_shape: noise_shape.map(<[usize]>::to_vec),
+        },
+        std::slice::from_ref(x),
+    )?;
     mul(x, &mask)
+}
+
+/// The keep mask of [`dropout`]: `1 / (1 - rate)` where kept, 0 where dropped, of `noise_shape`
+/// (default: the input's shape) and the input's dtype. Reads only the input's shape, so it passes
+/// no gradient to it. A random op: a `Session` gives each run a fresh seed.
+#[derive(Clone, Debug)]
+pub struct DropoutMask {
+    /// The drop probability, in `(0, 1)`.
+    pub rate: f64,
+    /// The Philox seed (counter offset 0).
+    pub seed: u64,
+    /// The mask's shape when not the input's.
+    pub noise_shape: Option<Vec<usize>>,
+}
+
+impl Op for DropoutMask {
+    fn name(&self) -> &'static str {
+        "DropoutMask"
+    }
+    fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        let x = &inputs[0];
+        if !x.dtype.is_float() {
+            return Err(Error::dtype(
+                self.name(),
+                "expects a float tensor",
+                &[x.dtype],
+            ));
+        }
+        let Some(ns) = &self.noise_shape else {
+            return Ok(vec![x.clone()]);
+        };
+        if let Some(xs) = x.known_shape() {
+            if broadcast_shapes(ns, &xs).as_deref() != Some(&xs[..]) {
+                return Err(Error::shape(
+                    self.name(),
+                    "noise_shape must broadcast to the shape of x",
+                    &[ns.as_slice(), xs.as_slice()],
+                ));
+            }
+        }
+        Ok(vec![TensorSpec::new(x.dtype, ns)])
+    }
+    fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let x = &inputs[0];
+        let shape = self.noise_shape.as_deref().unwrap_or(x.shape());
+        let keep = 1.0 - self.rate;
+        let n: usize = shape.iter().product();
+        let mask = if x.dtype() == DType::F64 {
+            let mut m = vec![0.0f64; n];
+            fill_dropout_mask(self.seed, 0, &mut m, keep, 1.0 / keep);
+            tensor_from(m, shape)
+        } else {
+            let mut m = vec![0.0f32; n];
+            fill_dropout_mask(self.seed, 0, &mut m, keep, (1.0 / keep) as f32);
+            cast_kernel(&tensor_from(m, shape), x.dtype())
+        };
+        Ok(vec![mask])
+    }
+    fn grad(&self, _ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![None])
+    }
+    fn random_seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+    fn with_random_seed(&self, seed: u64) -> Option<std::sync::Arc<dyn Op>> {
+        Some(std::sync::Arc::new(DropoutMask {
+            seed,
+            ..self.clone()
+        }))
+    }
 }

@@ -8,11 +8,14 @@
 //! Values never depend on the rayon thread count: every element is a function of
 //! (seed, counter) only.
 //!
-//! Creation functions are plain functions, not ops: they have no inputs to differentiate, so
-//! nothing is recorded on a tape. `random_shuffle` has an input; like TensorFlow's
-//! `RandomShuffle`, it has no gradient (asking for one is an error).
+//! Creation functions are plain functions, not ops, in eager mode: they have no inputs to
+//! differentiate, so nothing is recorded on a tape. While a graph is being built they add a
+//! [`RandomFill`] node instead, which a `Session` runs as TF 1's stateful random ops: every run
+//! draws afresh, reproducibly from the seed (see `graph::random`); its first run equals the
+//! eager draw. `random_shuffle` has an input; like TensorFlow's `RandomShuffle`, it has no
+//! gradient (asking for one is an error).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -150,6 +153,9 @@ pub fn random_uniform(
     if dtype.is_int() {
         return random_uniform_int(shape, minval as i64, maxval as i64, dtype, seed);
     }
+    if crate::graph::building() {
+        return RandomFill::float(FloatDist::Uniform, shape, minval, maxval, dtype, seed);
+    }
     float_tensor(
         "RandomUniform",
         FloatDist::Uniform,
@@ -176,6 +182,9 @@ pub fn random_normal(
     dtype: DType,
     seed: u64,
 ) -> Result<Tensor> {
+    if crate::graph::building() {
+        return RandomFill::float(FloatDist::Normal, shape, mean, stddev, dtype, seed);
+    }
     float_tensor(
         "RandomStandardNormal",
         FloatDist::Normal,
@@ -203,6 +212,9 @@ pub fn truncated_normal(
     dtype: DType,
     seed: u64,
 ) -> Result<Tensor> {
+    if crate::graph::building() {
+        return RandomFill::float(FloatDist::Truncated, shape, mean, stddev, dtype, seed);
+    }
     float_tensor(
         "TruncatedNormal",
         FloatDist::Truncated,
@@ -230,7 +242,134 @@ pub fn random_uniform_int(
     dtype: DType,
     seed: u64,
 ) -> Result<Tensor> {
+    if crate::graph::building() {
+        return execute1(
+            RandomFill {
+                dist: None,
+                shape: shape.to_vec(),
+                a: minval as f64,
+                b: maxval as f64,
+                ints: (minval, maxval),
+                dtype,
+                seed,
+            },
+            &[],
+        );
+    }
     int_tensor(shape, minval, maxval, dtype, seed, 0)
+}
+
+/// The node a random creation function adds in graph mode (`RandomUniform`,
+/// `RandomStandardNormal`, `TruncatedNormal`, `RandomUniformInt`): no inputs, a fully known
+/// shape, and a seed a `Session` advances on every run (see `graph::random`).
+#[derive(Clone, Debug)]
+pub struct RandomFill {
+    /// The float distribution; `None` for integers uniform in `ints`.
+    dist: Option<FloatDist>,
+    shape: Vec<usize>,
+    a: f64,
+    b: f64,
+    ints: (i64, i64),
+    dtype: DType,
+    seed: u64,
+}
+
+impl RandomFill {
+    fn float(
+        dist: FloatDist,
+        shape: &[usize],
+        a: f64,
+        b: f64,
+        dtype: DType,
+        seed: u64,
+    ) -> Result<Tensor> {
+        execute1(
+            RandomFill {
+                dist: Some(dist),
+                shape: shape.to_vec(),
+                a,
+                b,
+                ints: (0, 0),
+                dtype,
+                seed,
+            },
+            &[],
+        )
+    }
+}
+
+impl Op for RandomFill {
+    fn name(&self) -> &'static str {
+        match self.dist {
+            Some(FloatDist::Uniform) => "RandomUniform",
+            Some(FloatDist::Normal) => "RandomStandardNormal",
+            Some(FloatDist::Truncated) => "TruncatedNormal",
+            None => "RandomUniformInt",
+        }
+    }
+    fn infer(&self, _inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        match self.dist {
+            Some(_) if !self.dtype.is_float() => {
+                return Err(Error::dtype(
+                    self.name(),
+                    "expects a float dtype (float16, bfloat16, float32, float64)",
+                    &[self.dtype],
+                ))
+            }
+            None if !matches!(self.dtype, DType::I32 | DType::I64) => {
+                return Err(Error::dtype(
+                    self.name(),
+                    "expects int32 or int64",
+                    &[self.dtype],
+                ))
+            }
+            None if self.ints.0 >= self.ints.1 => {
+                return Err(Error::invalid(
+                    self.name(),
+                    format!(
+                        "need minval < maxval, got minval={}, maxval={}",
+                        self.ints.0, self.ints.1
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        Ok(vec![TensorSpec::new(self.dtype, &self.shape)])
+    }
+    fn compute(&self, _inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let t = match self.dist {
+            Some(d) => float_tensor(
+                self.name(),
+                d,
+                &self.shape,
+                self.a,
+                self.b,
+                self.dtype,
+                (self.seed, 0),
+            )?,
+            None => int_tensor(
+                &self.shape,
+                self.ints.0,
+                self.ints.1,
+                self.dtype,
+                self.seed,
+                0,
+            )?,
+        };
+        Ok(vec![t])
+    }
+    fn grad(&self, _ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![])
+    }
+    fn random_seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+    fn with_random_seed(&self, seed: u64) -> Option<Arc<dyn Op>> {
+        Some(Arc::new(RandomFill {
+            seed,
+            ..self.clone()
+        }))
+    }
 }
 
 /// `tf.random.shuffle`'s op: permutes the slices along axis 0 (no gradient, as TensorFlow's
@@ -275,6 +414,12 @@ impl Op for RandomShuffle {
     }
     fn grad(&self, _ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         no_gradient(self)
+    }
+    fn random_seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+    fn with_random_seed(&self, seed: u64) -> Option<Arc<dyn Op>> {
+        Some(Arc::new(RandomShuffle { seed, ..*self }))
     }
 }
 

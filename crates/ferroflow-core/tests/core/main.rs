@@ -17,3 +17,4 @@ mod random;
 mod reduce;
 mod shape_ops;
 mod tape;
+mod tf1;

@@ -143,6 +143,8 @@ pub(crate) fn uniform(n: usize, lo: f64, hi: f64, seed: u64) -> Result<Vec<f64>>
     if hi <= lo {
         return Ok(vec![lo; n]);
     }
+    // Read on the host: drawn eagerly even while a graph is being built.
+    let _eager = ferroflow_core::graph::init_scope();
     Ok(ops::random_uniform(&[n], lo, hi, DType::F32, seed)?.to_f64_vec())
 }
 

@@ -221,6 +221,8 @@ pub(crate) struct Optimized {
     pub(crate) fetches: Vec<Tensor>,
     pub(crate) feed_nodes: Vec<usize>,
     pub(crate) memory: Option<MemoryPlan>,
+    /// Node `i` of the specialized graph is node `index_map[i]` here (`None`: removed).
+    pub(crate) index_map: Vec<Option<usize>>,
 }
 
 /// Runs the enabled passes on the specialized graph `spec` (the session's one hook).
@@ -270,10 +272,11 @@ pub(crate) fn optimize(
         remapping::run(&mut w)?;
     }
     let mut feed_nodes = feed_nodes.to_vec();
+    let mut index_map: Vec<Option<usize>> = (0..w.nodes.len()).map(Some).collect();
     if options.pruning {
-        let map = w.compact();
+        index_map = w.compact();
         for f in &mut feed_nodes {
-            *f = map.get(*f).copied().flatten().unwrap_or(usize::MAX);
+            *f = index_map.get(*f).copied().flatten().unwrap_or(usize::MAX);
         }
     }
     let graph = Graph::new();
@@ -298,6 +301,7 @@ pub(crate) fn optimize(
         fetches: out_fetches,
         feed_nodes,
         memory,
+        index_map,
     })
 }
 
