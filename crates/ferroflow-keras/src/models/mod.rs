@@ -29,8 +29,9 @@ mod sequential;
 mod structure;
 mod summary;
 mod training;
+mod traced;
 
-pub use compile::{Compiled, IntoLosses, IntoMetrics, MetricSpec};
+pub use compile::{CompileOptions, Compiled, IntoLosses, IntoMetrics, MetricSpec};
 pub use data::IntoTensors;
 pub use evaluate::{EvaluateArgs, PredictArgs};
 pub use fit::Fit;

@@ -21,3 +21,4 @@ mod preprocessing_lookup;
 mod regularizers;
 mod seed_cnn;
 mod tensorboard;
+mod traced_fit;
