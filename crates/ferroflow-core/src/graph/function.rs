@@ -329,6 +329,25 @@ impl ConcreteFunction {
     }
 }
 
+/// `Tensor::to_f64_vec` on a symbolic tensor (which gives no values) while a function graph is
+/// the default: recorded as an error of the trace, as TF's `.numpy()` inside `tf.function` is.
+pub(crate) fn note_symbolic_read(t: &Tensor) {
+    let Some(g) = super::default_graph() else {
+        return;
+    };
+    let mut inner = g.lock();
+    if inner.lifts_variables && inner.lift_errors.is_empty() {
+        let name = t.symbol().map(|s| s.name.to_string()).unwrap_or_default();
+        inner.lift_errors.push(Error::invalid(
+            "traced function",
+            format!(
+                "the values of graph tensor \"{name}\" were read while tracing (Tensor::to_f64_vec); \
+                 a traced function can only use tensor values through ops"
+            ),
+        ));
+    }
+}
+
 /// A variable created while a function graph is being traced: made eager, with its initial value
 /// computed now (TF 2's `init_scope`). An initial value that needs the arguments is recorded as
 /// an error the trace returns.

@@ -49,7 +49,7 @@ use crate::variable::Variable;
 pub use function::{function, ConcreteFunction, Function};
 pub use session::Session;
 
-pub(crate) use function::lift_variable;
+pub(crate) use function::{lift_variable, note_symbolic_read};
 
 /// Identifies a [`Graph`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,7 +116,8 @@ pub(crate) struct GraphInner {
     /// A traced function's graph: variables created while it is the default are lifted out as
     /// eager variables (see `function.rs`).
     pub(crate) lifts_variables: bool,
-    /// Errors met while lifting variables, returned by the trace.
+    /// Errors met while tracing (lifting variables, reading a symbolic tensor's values),
+    /// returned by the trace.
     pub(crate) lift_errors: Vec<Error>,
 }
 

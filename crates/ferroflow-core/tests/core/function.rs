@@ -205,6 +205,13 @@ fn closure_errors_surface_and_nothing_is_cached() {
         Ok(vec![Tensor::scalar(v[0])])
     });
     assert!(h.call(&[t32(vec![1.0], &[1])]).is_err());
+    // Even through to_f64_vec, which gives no values for a symbolic tensor instead of an error.
+    let k = graph::function(|a: &[Tensor]| {
+        let n = a[0].to_f64_vec().len();
+        Ok(vec![ops::mul_scalar(&a[0], n as f64)?])
+    });
+    let e = k.call(&[t32(vec![1.0], &[1])]).unwrap_err().to_string();
+    assert!(e.contains("args_0") && e.contains("to_f64_vec"), "{e}");
 }
 
 #[test]

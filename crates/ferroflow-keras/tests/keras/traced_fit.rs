@@ -205,10 +205,8 @@ fn a_layer_that_reads_values_falls_back_to_eager_once() {
         let mut m = Sequential::new();
         m.add(Dense::new(4).input_shape(&[8])).unwrap();
         m.add(Lambda::new(|x: &Tensor| {
+            // Reads the values: a symbolic tensor has none (the trace notices).
             let peak = x.to_f64_vec().iter().fold(0.0f64, |a, v| a.max(v.abs()));
-            if x.is_symbolic() {
-                return Err(ferroflow_core::Error::invalid("peak_norm", "needs values"));
-            }
             ops::mul_scalar(x, 1.0 / (1.0 + peak))
         }))
         .unwrap();
@@ -229,7 +227,7 @@ fn a_layer_that_reads_values_falls_back_to_eager_once() {
     let (eb, eh, _, _) = run(true);
     let (tb, th, reason, n) = run(false);
     let reason = reason.expect("fell back");
-    assert!(reason.contains("train step") && reason.contains("needs values"), "{reason}");
+    assert!(reason.contains("train step") && reason.contains("to_f64_vec"), "{reason}");
     assert_eq!(n, 0);
     assert_eq!(eb, tb);
     assert_eq!(eh.get("loss"), th.get("loss"));
