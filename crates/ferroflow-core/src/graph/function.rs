@@ -169,10 +169,7 @@ impl Function {
             for (i, (s, a)) in specs.iter().zip(args).enumerate() {
                 check_arg(&self.name, i, s, a)?;
             }
-            return Ok(specs
-                .iter()
-                .map(|s| (s.dtype, s.shape.clone()))
-                .collect());
+            return Ok(specs.iter().map(|s| (s.dtype, s.shape.clone())).collect());
         }
         Ok(args.iter().map(|a| (a.dtype(), a.dims())).collect())
     }
@@ -182,7 +179,9 @@ fn check_arg(name: &str, i: usize, spec: &TensorSpec, a: &Tensor) -> Result<()> 
     if a.is_symbolic() {
         return Err(Error::invalid(
             name,
-            format!("argument {i} is a graph tensor; a traced function is called with eager tensors"),
+            format!(
+                "argument {i} is a graph tensor; a traced function is called with eager tensors"
+            ),
         ));
     }
     if spec.dtype != a.dtype() || !spec.admits(a.shape()) {

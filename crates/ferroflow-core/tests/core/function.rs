@@ -20,12 +20,23 @@ fn traces_once_per_signature_and_rust_side_effects_run_only_while_tracing() {
         Ok(vec![ops::add_scalar(&ops::mul(&a[0], &a[0])?, 1.0)?])
     });
     let x3 = t32(vec![1.0, 2.0, 3.0], &[3]);
-    assert_eq!(f.call(&[x3.clone()]).unwrap()[0].to_vec::<f32>().unwrap(), vec![2.0, 5.0, 10.0]);
-    assert_eq!(f.call(&[t32(vec![0.5, -1.0, 4.0], &[3])]).unwrap()[0].to_vec::<f32>().unwrap(), vec![1.25, 2.0, 17.0]);
+    assert_eq!(
+        f.call(&[x3.clone()]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![2.0, 5.0, 10.0]
+    );
+    assert_eq!(
+        f.call(&[t32(vec![0.5, -1.0, 4.0], &[3])]).unwrap()[0]
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![1.25, 2.0, 17.0]
+    );
     assert_eq!((f.trace_count(), rust_calls.get()), (1, 1));
     // A new shape traces again.
     let x4 = t32(vec![1.0, 2.0, 3.0, 4.0], &[4]);
-    assert_eq!(f.call(&[x4]).unwrap()[0].to_vec::<f32>().unwrap(), vec![2.0, 5.0, 10.0, 17.0]);
+    assert_eq!(
+        f.call(&[x4]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![2.0, 5.0, 10.0, 17.0]
+    );
     assert_eq!(f.trace_count(), 2);
     // A new dtype traces again.
     let x64 = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]).unwrap();
@@ -56,7 +67,10 @@ fn an_input_signature_with_unknown_dims_avoids_retracing() {
     let c = f.concrete_functions().remove(0);
     assert_eq!(c.input_specs()[0].shape, vec![None, Some(2)]);
     // Calls that do not fit the signature are errors naming the argument.
-    let e = f.call(&[t32(vec![0.0; 6], &[2, 3])]).unwrap_err().to_string();
+    let e = f
+        .call(&[t32(vec![0.0; 6], &[2, 3])])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("argument 0") && e.contains("(None, 2)"), "{e}");
     let e = f
         .call(&[Tensor::from_vec(vec![0.0f64; 4], &[2, 2]).unwrap()])
@@ -76,7 +90,8 @@ fn side_effects_on_captured_variables_run_every_call() {
         let before = c.value();
         c.assign_add(&Tensor::scalar(1.0f32))?;
         let after = c.value();
-        Ok(vec![before, after, ops::mul(&a[0], &after)?])
+        let scaled = ops::mul(&a[0], &after)?;
+        Ok(vec![before, after, scaled])
     });
     let x = t32(vec![2.0], &[1]);
     for i in 1..=3 {
@@ -106,33 +121,55 @@ fn captured_variables_are_read_live_each_call() {
     let wc = w.clone();
     let f = graph::function(move |a: &[Tensor]| Ok(vec![ops::mul(&a[0], &wc.value())?]));
     let x = t32(vec![3.0, 4.0], &[2]);
-    assert_eq!(f.call(&[x.clone()]).unwrap()[0].to_vec::<f32>().unwrap(), vec![3.0, 8.0]);
+    assert_eq!(
+        f.call(&[x.clone()]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![3.0, 8.0]
+    );
     w.assign(&t32(vec![-1.0, 0.5], &[2])).unwrap();
-    assert_eq!(f.call(&[x]).unwrap()[0].to_vec::<f32>().unwrap(), vec![-3.0, 2.0]);
+    assert_eq!(
+        f.call(&[x]).unwrap()[0].to_vec::<f32>().unwrap(),
+        vec![-3.0, 2.0]
+    );
     assert_eq!(f.trace_count(), 1);
 }
 
 #[test]
 fn results_equal_eager_bit_for_bit() {
-    let w = Variable::new(ops::random_normal(&[5, 4], 0.0, 1.0, DType::F32, 3).unwrap(), "w");
+    let w = Variable::new(
+        ops::random_normal(&[5, 4], 0.0, 1.0, DType::F32, 3).unwrap(),
+        "w",
+    );
     let b = Variable::new(t32(vec![0.1, -0.2, 0.3, 0.0], &[4]), "b");
     let body = {
         let (w, b) = (w.clone(), b.clone());
         move |a: &[Tensor]| -> ferroflow_core::Result<Vec<Tensor>> {
-            let h = ops::relu(&ops::add(&ops::matmul(&a[0], &w.value(), false, false)?, &b.value())?)?;
+            let h = ops::relu(&ops::add(
+                &ops::matmul(&a[0], &w.value(), false, false)?,
+                &b.value(),
+            )?)?;
             let s = ops::softmax(&h, -1)?;
-            Ok(vec![s.clone(), ops::reduce_mean(&ops::log(&ops::add_scalar(&s, 1e-3)?)?, ops::Axes::All, false)?])
+            Ok(vec![
+                s.clone(),
+                ops::reduce_mean(
+                    &ops::log(&ops::add_scalar(&s, 1e-3)?)?,
+                    ops::Axes::All,
+                    false,
+                )?,
+            ])
         }
     };
     let x = ops::random_uniform(&[7, 5], -1.0, 1.0, DType::F32, 9).unwrap();
-    let mut eager_body = body.clone();
+    let eager_body = body.clone();
     let eager = eager_body(&[x.clone()]).unwrap();
     let f = graph::function(body);
     let traced = f.call(&[x]).unwrap();
     for (e, t) in eager.iter().zip(&traced) {
         assert_eq!(e.shape(), t.shape());
         let (e, t) = (e.to_vec::<f32>().unwrap(), t.to_vec::<f32>().unwrap());
-        assert!(e.iter().zip(&t).all(|(a, b)| a.to_bits() == b.to_bits()), "{e:?} vs {t:?}");
+        assert!(
+            e.iter().zip(&t).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{e:?} vs {t:?}"
+        );
     }
 }
 
@@ -157,18 +194,27 @@ fn gradients_with_a_tape_inside_a_traced_training_step() {
     let mut wr = [0.0f64; 2];
     for _ in 0..5 {
         // The reference, in f64 loops.
-        let errs: Vec<f64> = (0..3).map(|i| xs[i][0] * wr[0] + xs[i][1] * wr[1] - ys[i]).collect();
+        let errs: Vec<f64> = (0..3)
+            .map(|i| xs[i][0] * wr[0] + xs[i][1] * wr[1] - ys[i])
+            .collect();
         let loss_ref = errs.iter().map(|e| e * e).sum::<f64>() / 3.0;
-        let g_ref: Vec<f64> = (0..2).map(|j| (0..3).map(|i| 2.0 * xs[i][j] * errs[i]).sum::<f64>() / 3.0).collect();
+        let g_ref: Vec<f64> = (0..2)
+            .map(|j| (0..3).map(|i| 2.0 * xs[i][j] * errs[i]).sum::<f64>() / 3.0)
+            .collect();
         let out = step.call(&[x.clone(), y.clone()]).unwrap();
-        assert!((out[0].to_vec::<f32>().unwrap()[0] as f64 - loss_ref).abs() < 1e-5 * (1.0 + loss_ref));
+        assert!(
+            (out[0].to_vec::<f32>().unwrap()[0] as f64 - loss_ref).abs() < 1e-5 * (1.0 + loss_ref)
+        );
         let g = out[1].to_vec::<f32>().unwrap();
         for j in 0..2 {
             assert!((g[j] as f64 - g_ref[j]).abs() < 1e-5, "{g:?} vs {g_ref:?}");
             wr[j] -= lr * g_ref[j];
         }
         let wv = w.value().to_vec::<f32>().unwrap();
-        assert!((0..2).all(|j| (wv[j] as f64 - wr[j]).abs() < 1e-5), "{wv:?} vs {wr:?}");
+        assert!(
+            (0..2).all(|j| (wv[j] as f64 - wr[j]).abs() < 1e-5),
+            "{wv:?} vs {wr:?}"
+        );
     }
     assert_eq!(step.trace_count(), 1);
 }
@@ -181,13 +227,16 @@ fn caller_tapes_do_not_record_the_trace() {
     let tape = GradientTape::new();
     let y = f.call(&[t32(vec![3.0], &[1])]).unwrap();
     // The call is not differentiable from outside (not supported yet): no gradient, no error.
-    assert_eq!(tape.gradient(&y[0], &[&w]).unwrap()[0].is_none(), true);
+    assert!(tape.gradient(&y[0], &[&w]).unwrap()[0].is_none());
 }
 
 #[test]
 fn closure_errors_surface_and_nothing_is_cached() {
     let f = graph::function(|a: &[Tensor]| Ok(vec![ops::matmul(&a[0], &a[0], false, false)?]));
-    let e = f.call(&[t32(vec![0.0; 6], &[2, 3])]).unwrap_err().to_string();
+    let e = f
+        .call(&[t32(vec![0.0; 6], &[2, 3])])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("MatMul") || e.contains("matmul"), "{e}");
     assert_eq!(f.trace_count(), 0);
     // The same function works for a valid signature.
@@ -195,10 +244,16 @@ fn closure_errors_surface_and_nothing_is_cached() {
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![7.0, 10.0, 15.0, 22.0]);
 
     let g = graph::function(|_: &[Tensor]| -> ferroflow_core::Result<Vec<Tensor>> {
-        Err(ferroflow_core::Error::invalid("my_step", "the closure says no"))
+        Err(ferroflow_core::Error::invalid(
+            "my_step",
+            "the closure says no",
+        ))
     });
     let e = g.call(&[t32(vec![1.0], &[1])]).unwrap_err().to_string();
-    assert!(e.contains("my_step") && e.contains("the closure says no"), "{e}");
+    assert!(
+        e.contains("my_step") && e.contains("the closure says no"),
+        "{e}"
+    );
     // Reading values of a symbolic tensor inside the closure is an error, not a silent value.
     let h = graph::function(|a: &[Tensor]| {
         let v = a[0].to_vec::<f32>()?;

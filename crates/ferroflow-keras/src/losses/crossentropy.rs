@@ -432,10 +432,8 @@ impl Loss for SparseCategoricalCrossentropy {
                             ops::Axes::All,
                             false,
                         )?;
-                        let factor = ops::div(
-                            &Tensor::scalar(total),
-                            &ops::add_scalar(&valid, EPSILON)?,
-                        )?;
+                        let factor =
+                            ops::div(&Tensor::scalar(total), &ops::add_scalar(&valid, EPSILON)?)?;
                         ops::mul(&m, &ops::cast(&factor, m.dtype())?)?
                     } else {
                         let valid = m.to_f64_vec().iter().sum::<f64>();

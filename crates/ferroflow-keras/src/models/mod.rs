@@ -28,8 +28,8 @@ mod saving;
 mod sequential;
 mod structure;
 mod summary;
-mod training;
 mod traced;
+mod training;
 
 pub use compile::{CompileOptions, Compiled, IntoLosses, IntoMetrics, MetricSpec};
 pub use data::IntoTensors;

@@ -89,7 +89,9 @@ impl Model {
     /// Why the model's steps run eagerly although `run_eagerly` is false (`None` when they are
     /// traced).
     pub fn eager_fallback_reason(&self) -> Option<String> {
-        self.compiled.as_ref().and_then(|c| c.traced.fallback.clone())
+        self.compiled
+            .as_ref()
+            .and_then(|c| c.traced.fallback.clone())
     }
 
     /// Whether steps should be traced now.
@@ -119,7 +121,9 @@ impl Model {
             Ran::Eager(r) => return Ok(r),
         };
         let (loss, per_output, outputs, grads) = split_values(values, n_per, n_out);
-        let step = self.cached(&key).ok_or_else(|| Error::invalid(&self.name, "internal: lost trace"))?;
+        let step = self
+            .cached(&key)
+            .ok_or_else(|| Error::invalid(&self.name, "internal: lost trace"))?;
         let mut grads = grads.into_iter();
         let pairs: Vec<(Tensor, ferroflow_core::Variable)> = step
             .has_grad
@@ -299,7 +303,10 @@ enum Ran {
     Eager(Option<StepResult>),
 }
 
-fn unpack<'a>(key: &StepKey, args: &'a [Tensor]) -> (&'a [Tensor], &'a [Tensor], Option<&'a Tensor>) {
+fn unpack<'a>(
+    key: &StepKey,
+    args: &'a [Tensor],
+) -> (&'a [Tensor], &'a [Tensor], Option<&'a Tensor>) {
     let (x, rest) = args.split_at(key.n_x.min(args.len()));
     let (y, sw) = rest.split_at(key.n_y.min(rest.len()));
     (x, y, sw.first())
@@ -320,7 +327,11 @@ fn eager_test_probe(m: &mut Model, key: &StepKey, args: &[Tensor]) -> Result<Opt
     Ok(Some((loss, per_output, outputs)))
 }
 
-fn eager_predict_probe(m: &mut Model, _key: &StepKey, args: &[Tensor]) -> Result<Option<StepResult>> {
+fn eager_predict_probe(
+    m: &mut Model,
+    _key: &StepKey,
+    args: &[Tensor],
+) -> Result<Option<StepResult>> {
     m.call(args, false).map(|_| None)
 }
 
@@ -329,9 +340,16 @@ fn step_args(x: &[Tensor], y: &[Tensor], sw: Option<&Tensor>) -> Vec<Tensor> {
 }
 
 /// Splits `[loss, per-output losses.., outputs.., gradients..]`.
-fn split_values(values: Vec<Tensor>, n_per: usize, n_out: usize) -> (f64, Vec<f64>, Vec<Tensor>, Vec<Tensor>) {
+fn split_values(
+    values: Vec<Tensor>,
+    n_per: usize,
+    n_out: usize,
+) -> (f64, Vec<f64>, Vec<Tensor>, Vec<Tensor>) {
     let mut it = values.into_iter();
-    let scalar = |t: Option<Tensor>| t.and_then(|t| t.to_f64_vec().first().copied()).unwrap_or(0.0);
+    let scalar = |t: Option<Tensor>| {
+        t.and_then(|t| t.to_f64_vec().first().copied())
+            .unwrap_or(0.0)
+    };
     let loss = scalar(it.next());
     let per_output = (0..n_per).map(|_| scalar(it.next())).collect();
     let outputs = it.by_ref().take(n_out).collect();
