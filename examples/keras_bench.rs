@@ -5,7 +5,8 @@
 //!
 //! `cargo run --release --example keras_bench -- cnn32 cnn128 mlp32 mlp128` prints one JSON
 //! line per case (the same keys as the TensorFlow script); `EPOCHS` sets the epochs (default 4).
-//! `bench/compare.py` runs both side by side.
+//! `bench/compare.py` runs both side by side. `RUN_EAGERLY=1` trains and predicts op by op instead
+//! of with traced step graphs (the default, as Keras's `run_eagerly=False`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -89,7 +90,10 @@ fn run(case: &str, epochs: usize) -> Result<()> {
     let (xtr, xte) = (prepare(&xtr, flat)?, prepare(&xte, flat)?);
     set_random_seed(0);
     let mut m = if flat { mlp()? } else { cnn()? };
-    m.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?;
+    // `RUN_EAGERLY=1`: the eager step instead of the traced one (Keras's `run_eagerly=True`).
+    let eager = std::env::var("RUN_EAGERLY").is_ok_and(|v| v == "1");
+    m.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?
+        .run_eagerly(eager);
     let times = Arc::new(Mutex::new(Vec::new()));
     m.fit(&xtr, &ytr)
         .epochs(epochs)
@@ -119,7 +123,7 @@ fn run(case: &str, epochs: usize) -> Result<()> {
         &times[..]
     };
     println!(
-        "{{\"framework\": \"ferroflow-{}\", \"case\": \"{case}\", \"batch\": {batch}, \"epochs\": {epochs}, \"train_samples_per_s\": {:.1}, \"first_epoch_s\": {:.2}, \"infer_samples_per_s\": {:.1}, \"test_accuracy\": {:.4}, \"threads\": {}}}",
+        "{{\"framework\": \"ferroflow-{}\", \"case\": \"{case}\", \"batch\": {batch}, \"epochs\": {epochs}, \"train_samples_per_s\": {:.1}, \"first_epoch_s\": {:.2}, \"infer_samples_per_s\": {:.1}, \"test_accuracy\": {:.4}, \"threads\": {}, \"run_eagerly\": {eager}}}",
         env!("CARGO_PKG_VERSION"),
         xtr.shape()[0] as f64 / median(steady),
         times.first().copied().unwrap_or(0.0),

@@ -298,9 +298,12 @@ impl Tensor {
         Ok(self.data::<T>()?.into_owned())
     }
 
-    /// Copies the elements out as `f64`, whatever the dtype (empty for a symbolic tensor).
+    /// Copies the elements out as `f64`, whatever the dtype (empty for a symbolic tensor; while
+    /// a traced function is being traced, that makes the trace fail rather than go on with no
+    /// values).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         if self.is_symbolic() {
+            crate::graph::note_symbolic_read(self);
             return Vec::new();
         }
         with_storage!(&*self.0.storage, s => {

@@ -50,6 +50,9 @@ impl Variable {
     /// `graph::global_variables_initializer()`.
     pub fn with_trainable(initial: Tensor, name: &str, trainable: bool) -> Variable {
         let graph = graph::default_graph();
+        if let Some(g) = graph.as_ref().filter(|g| g.lock().lifts_variables) {
+            return graph::lift_variable(g, initial, name, trainable);
+        }
         let v = Variable(Arc::new(VariableImpl {
             id: TensorId::new(),
             name: name.to_string(),

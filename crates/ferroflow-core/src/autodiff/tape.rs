@@ -53,6 +53,34 @@ pub fn any_recording() -> bool {
     ACTIVE.with(|a| !a.borrow().is_empty())
 }
 
+/// Hides every tape of this thread until dropped (a traced function's graph is built apart
+/// from the tapes of its caller, as TF 2's `tf.function` does); tapes created meanwhile stay
+/// active after it.
+pub(crate) struct SuspendTapes {
+    saved: Vec<TapeRef>,
+}
+
+impl SuspendTapes {
+    pub(crate) fn new() -> SuspendTapes {
+        SuspendTapes {
+            saved: ACTIVE.with(|a| std::mem::take(&mut *a.borrow_mut())),
+        }
+    }
+}
+
+impl Drop for SuspendTapes {
+    fn drop(&mut self) {
+        let saved = std::mem::take(&mut self.saved);
+        let _ = ACTIVE.try_with(|a| {
+            if let Ok(mut a) = a.try_borrow_mut() {
+                let inner = std::mem::take(&mut *a);
+                *a = saved;
+                a.extend(inner);
+            }
+        });
+    }
+}
+
 /// Records `op(inputs) -> outputs` on every recording tape that watches one of the inputs.
 pub fn record(op: Arc<dyn Op>, inputs: &[Tensor], outputs: &[Tensor]) {
     ACTIVE.with(|a| {

@@ -29,6 +29,7 @@
 //! # Ok::<(), ferroflow_core::Error>(())
 //! ```
 
+mod function;
 mod gradients;
 pub mod layers;
 pub mod optimize;
@@ -48,7 +49,10 @@ use crate::op::{Dim, Op, TensorSpec};
 use crate::tensor::{Symbol, Tensor, TensorId};
 use crate::variable::Variable;
 
+pub use function::{function, ConcreteFunction, Function};
 pub use session::Session;
+
+pub(crate) use function::{lift_variable, note_symbolic_read};
 
 /// Identifies a [`Graph`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +67,8 @@ pub enum NodeKind {
     Const(Tensor),
     /// An op of the op library.
     Op(Arc<dyn Op>),
-    /// Reads a variable's current value (in the session for graph variables).
+    /// Reads a variable's current value (in the session for graph variables; an eager variable's
+    /// live value, for one captured by a traced function).
     ReadVariable(Variable),
     /// Writes its input into a variable and outputs the new value (`tf.assign`, `assign_add`,
     /// `assign_sub`).
@@ -111,6 +116,12 @@ pub(crate) struct GraphInner {
     pub(crate) variables: Vec<Variable>,
     update_ops: Vec<(usize, usize)>,
     scopes: Vec<String>,
+    /// A traced function's graph: variables created while it is the default are lifted out as
+    /// eager variables (see `function.rs`).
+    pub(crate) lifts_variables: bool,
+    /// Errors met while tracing (lifting variables, reading a symbolic tensor's values),
+    /// returned by the trace.
+    pub(crate) lift_errors: Vec<Error>,
 }
 
 /// A dataflow graph (TensorFlow 1's `tf.Graph`). Clones share the same graph.
@@ -549,13 +560,18 @@ fn assign_impl(var: &Variable, value: &Tensor, kind: AssignKind) -> Result<Tenso
         ));
     }
     let input = g.input_of(value, what)?;
-    Ok(g.add_node(
-        &format!("{}/{what}", var.name()),
-        NodeKind::Assign(var.clone(), kind),
-        vec![input],
-        vec![spec],
-    )
-    .swap_remove(0))
+    let out = g
+        .add_node(
+            &format!("{}/{what}", var.name()),
+            NodeKind::Assign(var.clone(), kind),
+            vec![input],
+            vec![spec],
+        )
+        .swap_remove(0);
+    // A read made after this assign is a new read node, run after it (index order), so it sees
+    // the new value (TF 2's program order inside a traced function).
+    g.lock().reads.remove(&var.id());
+    Ok(out)
 }
 
 /// `Variable::assign*` called while a graph is being built: an assign node, added to the graph's

@@ -6,6 +6,7 @@ mod convert;
 mod determinism;
 mod display;
 mod elementwise;
+mod function;
 mod graph;
 mod graph_optimize;
 mod image;

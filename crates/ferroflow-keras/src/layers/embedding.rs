@@ -122,7 +122,12 @@ impl Layer for Embedding {
             DType::I32 | DType::I64 => x.clone(),
             _ => ops::cast(x, DType::I32)?,
         };
-        let ids_f = ids.to_f64_vec();
+        // The range check needs values: a traced step (symbolic ids) leaves it to the gather.
+        let ids_f = if ids.is_symbolic() {
+            Vec::new()
+        } else {
+            ids.to_f64_vec()
+        };
         if let Some(bad) = ids_f
             .iter()
             .find(|&&v| v < 0.0 || v >= self.input_dim as f64)

@@ -344,10 +344,13 @@ impl SparseCategoricalCrossentropy {
             }
         };
         let classes = *y_pred.shape().last().unwrap_or(&0) as f64;
-        let bad = labels
-            .to_f64_vec()
-            .into_iter()
-            .find(|&l| l < 0.0 || l >= classes);
+        // The range check needs values: a traced step (symbolic labels) leaves it to the kernel.
+        let label_values = if labels.is_symbolic() {
+            Vec::new()
+        } else {
+            labels.to_f64_vec()
+        };
+        let bad = label_values.into_iter().find(|&l| l < 0.0 || l >= classes);
         if let Some(l) = bad {
             return Err(Error::invalid(
                 name,
@@ -422,8 +425,20 @@ impl Loss for SparseCategoricalCrossentropy {
                 let m = if r == Reduction::SumOverBatchSize {
                     // Keras's `apply_mask`: valid entries weigh total / (valid + ε).
                     let total = m.num_elements() as f64;
-                    let valid = m.to_f64_vec().iter().sum::<f64>();
-                    ops::mul_scalar(&m, total / (valid + EPSILON))?
+                    if m.is_symbolic() {
+                        // The same f64 arithmetic as ops, for a traced step.
+                        let valid = ops::reduce_sum(
+                            &ops::cast(&m, ferroflow_core::DType::F64)?,
+                            ops::Axes::All,
+                            false,
+                        )?;
+                        let factor =
+                            ops::div(&Tensor::scalar(total), &ops::add_scalar(&valid, EPSILON)?)?;
+                        ops::mul(&m, &ops::cast(&factor, m.dtype())?)?
+                    } else {
+                        let valid = m.to_f64_vec().iter().sum::<f64>();
+                        ops::mul_scalar(&m, total / (valid + EPSILON))?
+                    }
                 } else {
                     m
                 };

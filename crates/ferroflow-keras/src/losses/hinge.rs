@@ -9,6 +9,14 @@ use super::{Loss, Reduction};
 /// Keras's `convert_binary_labels_to_hinge`: labels that are all 0 or 1 become -1/1
 /// (`2y - 1`); other labels (already -1/1) are kept.
 fn hinge_labels(y: &Tensor) -> Result<Tensor> {
+    if y.is_symbolic() {
+        // The same choice as ops, for a traced step.
+        let zero = ops::equal(y, &Tensor::scalar_of(y.dtype(), 0.0))?;
+        let one = ops::equal(y, &Tensor::scalar_of(y.dtype(), 1.0))?;
+        let binary = ops::reduce_all(&ops::logical_or(&zero, &one)?, ops::Axes::All, false)?;
+        let converted = ops::add_scalar(&ops::mul_scalar(y, 2.0)?, -1.0)?;
+        return ops::where_(&binary, &converted, y);
+    }
     let binary = y.to_f64_vec().iter().all(|&v| v == 0.0 || v == 1.0);
     if binary {
         ops::add_scalar(&ops::mul_scalar(y, 2.0)?, -1.0)

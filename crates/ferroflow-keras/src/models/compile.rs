@@ -21,6 +21,29 @@ pub struct Compiled {
     pub metrics: Vec<Vec<Box<dyn Metric>>>,
     /// Output names, for per-output log keys of multi-output models.
     pub output_names: Vec<String>,
+    /// Keras's `run_eagerly` (default false): when false, `fit`/`evaluate`/`predict` run their
+    /// step as a traced graph (`traced.rs`); when true, op by op.
+    pub run_eagerly: bool,
+    /// The traced steps, one per batch signature.
+    pub(crate) traced: super::traced::TracedSteps,
+}
+
+/// What `compile` returns: sets Keras's other `compile` arguments
+/// (`model.compile(...)?.run_eagerly(true)`).
+#[derive(Debug)]
+pub struct CompileOptions<'m> {
+    model: &'m mut Model,
+}
+
+impl CompileOptions<'_> {
+    /// Keras's `compile(run_eagerly=...)`: `true` runs the train/test/predict steps op by op
+    /// (easier to debug); `false`, the default (Keras 3's), runs each as a traced graph.
+    pub fn run_eagerly(self, on: bool) -> Self {
+        if let Some(c) = self.model.compiled.as_mut() {
+            c.run_eagerly = on;
+        }
+        self
+    }
 }
 
 /// One loss, or one per output.
@@ -137,7 +160,7 @@ impl Model {
         optimizer: impl Into<Arg<Box<dyn Optimizer>>>,
         loss: impl IntoLosses,
         metrics: impl IntoMetrics,
-    ) -> Result<()> {
+    ) -> Result<CompileOptions<'_>> {
         let optimizer = optimizer.into().resolve()?;
         let n_out = self.num_outputs();
         let mut losses: Vec<Box<dyn Loss>> = loss
@@ -198,7 +221,20 @@ impl Model {
             loss_weights: vec![1.0; n_out],
             metrics: per_output,
             output_names: self.output_names(),
+            run_eagerly: false,
+            traced: Default::default(),
         });
+        Ok(CompileOptions { model: self })
+    }
+
+    /// Keras's `model.run_eagerly` (false unless set; false before `compile`).
+    pub fn run_eagerly(&self) -> bool {
+        self.compiled.as_ref().is_some_and(|c| c.run_eagerly)
+    }
+
+    /// `model.run_eagerly = on` (after `compile`, which resets it, as Keras's `compile`).
+    pub fn set_run_eagerly(&mut self, on: bool) -> Result<()> {
+        self.compiled_mut()?.run_eagerly = on;
         Ok(())
     }
 
@@ -217,6 +253,8 @@ impl Model {
             ));
         }
         c.loss_weights = weights.to_vec();
+        // The weights are constants of the traced steps: trace again.
+        c.traced = Default::default();
         Ok(())
     }
 

@@ -251,7 +251,7 @@ impl<'m> PredictArgs<'m> {
             if batches.is_dataset() {
                 model.check_batch(&b.x)?;
             }
-            let outs = model.call(&b.x, false)?;
+            let outs = model.predict_step(&b.x)?;
             if parts.is_empty() {
                 parts = vec![Vec::new(); outs.len()];
             }

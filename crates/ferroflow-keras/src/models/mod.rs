@@ -28,9 +28,10 @@ mod saving;
 mod sequential;
 mod structure;
 mod summary;
+mod traced;
 mod training;
 
-pub use compile::{Compiled, IntoLosses, IntoMetrics, MetricSpec};
+pub use compile::{CompileOptions, Compiled, IntoLosses, IntoMetrics, MetricSpec};
 pub use data::IntoTensors;
 pub use evaluate::{EvaluateArgs, PredictArgs};
 pub use fit::Fit;

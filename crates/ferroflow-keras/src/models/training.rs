@@ -102,6 +102,25 @@ impl Model {
         sample_weight: Option<&Tensor>,
         with_regularization: bool,
     ) -> Result<(Tensor, Vec<f64>)> {
+        let (total, per_output) =
+            self.compute_loss_tensors(y, outputs, masks, sample_weight, with_regularization)?;
+        let per_output = per_output
+            .iter()
+            .map(|l| l.to_f64_vec().first().copied().unwrap_or(0.0))
+            .collect();
+        Ok((total, per_output))
+    }
+
+    /// [`compute_loss`](Model::compute_loss) with each output's loss as a tensor (scalar), so a
+    /// traced step can return them from its graph.
+    pub(super) fn compute_loss_tensors(
+        &self,
+        y: &[Tensor],
+        outputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        sample_weight: Option<&Tensor>,
+        with_regularization: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
         let c = self
             .compiled
             .as_ref()
@@ -124,7 +143,7 @@ impl Model {
             // add up to the total.
             let w = c.loss_weights[i];
             let l = if w == 1.0 { l } else { ops::mul_scalar(&l, w)? };
-            per_output.push(l.to_f64_vec().first().copied().unwrap_or(0.0));
+            per_output.push(l.clone());
             total = Some(match total {
                 None => l,
                 Some(t) => ops::add(&t, &l)?,
@@ -147,10 +166,31 @@ impl Model {
         loss_mean: &mut Mean,
         out_losses: &mut [Mean],
     ) -> Result<()> {
-        let vars = self.trainable_weights();
         let batch = x
             .first()
             .map_or(0, |t| t.shape().first().copied().unwrap_or(0)) as f64;
+        // The default path: the step as a traced graph (`traced.rs`); `None` when the model
+        // runs eagerly (`run_eagerly`, or a model whose step cannot be traced).
+        let (loss, per_output, outputs) = match self.traced_train_step(x, y, sample_weight)? {
+            Some(r) => r,
+            None => self.eager_train_step(x, y, sample_weight)?,
+        };
+        loss_mean.update_value(loss, batch);
+        for (m, l) in out_losses.iter_mut().zip(&per_output) {
+            m.update_value(*l, batch);
+        }
+        update_metrics(self.compiled_mut()?, y, &outputs)
+    }
+
+    /// The eager train step: forward pass under a tape, losses, gradients, optimizer step.
+    /// Returns the loss, each output's loss and the outputs.
+    pub(super) fn eager_train_step(
+        &mut self,
+        x: &[Tensor],
+        y: &[Tensor],
+        sample_weight: Option<&Tensor>,
+    ) -> Result<(f64, Vec<f64>, Vec<Tensor>)> {
+        let vars = self.trainable_weights();
         let (loss, per_output, outputs, grads) = {
             let tape = GradientTape::with_options(false, false);
             for v in &vars {
@@ -172,11 +212,8 @@ impl Model {
             .collect();
         let c = self.compiled_mut()?;
         c.optimizer.apply_gradients(&pairs)?;
-        loss_mean.update_value(loss.to_f64_vec().first().copied().unwrap_or(0.0), batch);
-        for (m, l) in out_losses.iter_mut().zip(&per_output) {
-            m.update_value(*l, batch);
-        }
-        update_metrics(c, y, &outputs)
+        let loss = loss.to_f64_vec().first().copied().unwrap_or(0.0);
+        Ok((loss, per_output, outputs))
     }
 
     pub(super) fn test_step(
@@ -190,10 +227,18 @@ impl Model {
         let batch = x
             .first()
             .map_or(0, |t| t.shape().first().copied().unwrap_or(0)) as f64;
-        let (outputs, masks) = self.call_with_masks(x, false)?;
-        check_targets(&self.name, &outputs, y)?;
-        let (loss, per_output) = self.compute_loss(y, &outputs, &masks, sample_weight, true)?;
-        loss_mean.update_value(loss.to_f64_vec().first().copied().unwrap_or(0.0), batch);
+        let (loss, per_output, outputs) = match self.traced_test_step(x, y, sample_weight)? {
+            Some(r) => r,
+            None => {
+                let (outputs, masks) = self.call_with_masks(x, false)?;
+                check_targets(&self.name, &outputs, y)?;
+                let (loss, per_output) =
+                    self.compute_loss(y, &outputs, &masks, sample_weight, true)?;
+                let loss = loss.to_f64_vec().first().copied().unwrap_or(0.0);
+                (loss, per_output, outputs)
+            }
+        };
+        loss_mean.update_value(loss, batch);
         for (m, l) in out_losses.iter_mut().zip(&per_output) {
             m.update_value(*l, batch);
         }
@@ -316,7 +361,7 @@ fn update_metrics(c: &mut Compiled, y: &[Tensor], outputs: &[Tensor]) -> Result<
     Ok(())
 }
 
-fn check_targets(model: &str, outputs: &[Tensor], y: &[Tensor]) -> Result<()> {
+pub(super) fn check_targets(model: &str, outputs: &[Tensor], y: &[Tensor]) -> Result<()> {
     if outputs.len() != y.len() {
         return Err(Error::invalid(
             model,

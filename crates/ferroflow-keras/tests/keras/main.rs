@@ -22,3 +22,4 @@ mod preprocessing_lookup;
 mod regularizers;
 mod seed_cnn;
 mod tensorboard;
+mod traced_fit;
