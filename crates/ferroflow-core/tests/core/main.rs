@@ -14,5 +14,6 @@ mod pool;
 mod profiler;
 mod random;
 mod reduce;
+mod rnn;
 mod shape_ops;
 mod tape;
