@@ -234,6 +234,7 @@ pub fn lstm_forward<T: RnnFloat>(
     h0: &[T],
     c0: &[T],
     r: &[T],
+    bias: Option<&[T]>,
     mask: Option<&[bool]>,
     zero_output: bool,
 ) -> LstmForward<T> {
@@ -253,7 +254,7 @@ pub fn lstm_forward<T: RnnFloat>(
         let r0 = blk * rb;
         let xp = &xp[r0 * t * 4 * u..(r0 + rows) * t * 4 * u];
         let mask = mask.map(|m| &m[r0 * t..(r0 + rows) * t]);
-        lstm_forward_block(rows, t, u, xp, r, mask, zero_output, hs, ws, h, c);
+        lstm_forward_block(rows, t, u, xp, r, bias, mask, zero_output, hs, ws, h, c);
     };
     out.hs
         .par_chunks_mut(rb * t * u)
@@ -273,6 +274,7 @@ fn lstm_forward_block<T: RnnFloat>(
     u: usize,
     xp: &[T],
     r: &[T],
+    bias: Option<&[T]>,
     mask: Option<&[bool]>,
     zero_output: bool,
     hs: &mut [T],
@@ -284,7 +286,16 @@ fn lstm_forward_block<T: RnnFloat>(
     for s in 0..t {
         for row in 0..rows {
             let i = row * t + s;
-            ws[i * w7..i * w7 + g4].copy_from_slice(&xp[i * g4..(i + 1) * g4]);
+            let z = &mut ws[i * w7..i * w7 + g4];
+            let x = &xp[i * g4..(i + 1) * g4];
+            match bias {
+                Some(bias) => {
+                    for ((z, x), b) in z.iter_mut().zip(x).zip(bias) {
+                        *z = *x + *b;
+                    }
+                }
+                None => z.copy_from_slice(x),
+            }
         }
         // z_s = xp_s + h·R for all rows of the block at once.
         mm_serial(
@@ -352,6 +363,8 @@ pub struct LstmBackward<T> {
     pub dc0: Vec<T>,
     /// Gradient of the recurrent kernel `[U, 4U]`.
     pub dr: Vec<T>,
+    /// Gradient of the bias `[4U]` (the column sums of `dxp`).
+    pub dbias: Vec<T>,
 }
 
 /// Backpropagation through time for [`lstm_forward`]: `dhs` `[B, T, U]`, `dh_last`, `dc_last`
@@ -373,6 +386,7 @@ pub fn lstm_backward<T: RnnFloat>(
         dh0: dh_last[..b * u].to_vec(),
         dc0: dc_last[..b * u].to_vec(),
         dr: vec![T::zero(); u * 4 * u],
+        dbias: vec![T::zero(); 4 * u],
     };
     if b == 0 || t == 0 || u == 0 {
         return out;
@@ -416,6 +430,12 @@ pub fn lstm_backward<T: RnnFloat>(
         1,
         false,
     );
+    // dbias: column sums of dZ, rows in a fixed order.
+    for row in out.dxp.chunks_exact(4 * u) {
+        for (d, z) in out.dbias.iter_mut().zip(row) {
+            *d += *z;
+        }
+    }
     out
 }
 
@@ -533,9 +553,9 @@ mod tests {
         let mask: Vec<bool> = (0..b * t).map(|i| i % 3 != 1).collect();
         let dhs = vals(b * t * u, 5);
         let run = || {
-            let f = lstm_forward(d, &xp, &h0, &c0, &r, Some(&mask), false);
+            let f = lstm_forward(d, &xp, &h0, &c0, &r, Some(&r[..4 * u]), Some(&mask), false);
             let g = lstm_backward(d, &r, &f.ws, Some(&mask), false, &dhs, &h0, &c0);
-            (f.hs, f.h_last, f.c_last, g.dxp, g.dh0, g.dc0, g.dr)
+            (f.hs, f.h_last, f.c_last, g.dxp, g.dh0, g.dc0, g.dr, g.dbias)
         };
         let pool = |n| {
             rayon::ThreadPoolBuilder::new()

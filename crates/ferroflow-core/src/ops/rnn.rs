@@ -83,11 +83,13 @@ fn div(op: &str, what: &str, d: Dim, k: usize, s: &TensorSpec) -> Result<Dim> {
     }
 }
 
-/// The fused LSTM sequence op (`xp, h0, c0, recurrent_kernel[, mask]` →
+/// The fused LSTM sequence op (`xp, h0, c0, recurrent_kernel[, bias][, mask]` →
 /// `outputs, h_last, c_last, workspace`). See [`lstm_sequence`].
 #[derive(Clone, Debug)]
 pub struct LstmSequence {
-    /// Whether a `[batch, time]` bool mask is the fifth input.
+    /// Whether a `[4·units]` bias follows the recurrent kernel.
+    pub has_bias: bool,
+    /// Whether a `[batch, time]` bool mask is the last input.
     pub has_mask: bool,
     /// Masked steps output zeros instead of the previous output.
     pub zero_output_for_mask: bool,
@@ -99,7 +101,7 @@ impl Op for LstmSequence {
     }
     fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
         let n = self.name();
-        let want = 4 + usize::from(self.has_mask);
+        let want = 4 + usize::from(self.has_bias) + usize::from(self.has_mask);
         if inputs.len() != want {
             return Err(Error::invalid(
                 n,
@@ -108,13 +110,22 @@ impl Op for LstmSequence {
         }
         let (xp, h0, c0, r) = (&inputs[0], &inputs[1], &inputs[2], &inputs[3]);
         let dt = check_float(n, &[xp, h0, c0, r])?;
+        let bias_units = if self.has_bias {
+            let b = &inputs[4];
+            check_float(n, &[xp, b])?;
+            check_rank(n, "bias", b, 1, "[4·units]")?;
+            div(n, "bias", b.shape[0], 4, b)?
+        } else {
+            None
+        };
         check_rank(n, "xp", xp, 3, "[batch, time, 4·units]")?;
         check_rank(n, "h0", h0, 2, "[batch, units]")?;
         check_rank(n, "c0", c0, 2, "[batch, units]")?;
         check_rank(n, "recurrent_kernel", r, 2, "[units, 4·units]")?;
         let mask = if self.has_mask {
-            check_mask(n, &inputs[4])?;
-            Some(&inputs[4])
+            let m = &inputs[want - 1];
+            check_mask(n, m)?;
+            Some(m)
         } else {
             None
         };
@@ -123,6 +134,7 @@ impl Op for LstmSequence {
             n,
             "units",
             &[
+                bias_units,
                 h0.shape[1],
                 c0.shape[1],
                 r.shape[0],
@@ -149,12 +161,21 @@ impl Op for LstmSequence {
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         fn run<T: RnnFloat + StorageElement>(
+            op: &LstmSequence,
             inputs: &[Tensor],
-            zero_output: bool,
         ) -> Result<Vec<Tensor>> {
             let (xp, h0, c0, r) = (&inputs[0], &inputs[1], &inputs[2], &inputs[3]);
             let (b, t, u) = (xp.shape()[0], xp.shape()[1], r.shape()[0]);
-            let mask = inputs.get(4).map(|m| m.data::<bool>()).transpose()?;
+            let bias = if op.has_bias {
+                Some(inputs[4].data::<T>()?)
+            } else {
+                None
+            };
+            let mask = if op.has_mask {
+                inputs.last().map(|m| m.data::<bool>()).transpose()?
+            } else {
+                None
+            };
             let f = lstm_forward(
                 LstmDims {
                     batch: b,
@@ -165,8 +186,9 @@ impl Op for LstmSequence {
                 &h0.data::<T>()?,
                 &c0.data::<T>()?,
                 &r.data::<T>()?,
+                bias.as_deref(),
                 mask.as_deref(),
-                zero_output,
+                op.zero_output_for_mask,
             );
             Ok(vec![
                 tensor_from(f.hs, &[b, t, u]),
@@ -176,14 +198,18 @@ impl Op for LstmSequence {
             ])
         }
         match inputs[0].dtype() {
-            DType::F32 => run::<f32>(inputs, self.zero_output_for_mask),
-            DType::F64 => run::<f64>(inputs, self.zero_output_for_mask),
+            DType::F32 => run::<f32>(self, inputs),
+            DType::F64 => run::<f64>(self, inputs),
             d => Err(Error::dtype(self.name(), "expects float32 or float64", &[d])),
         }
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
-        let mask = if self.has_mask { Some(ctx.x(4)) } else { None };
-        let [dxp, dh0, dc0, dr] = lstm_sequence_grad(
+        let mask = if self.has_mask {
+            ctx.inputs.last()
+        } else {
+            None
+        };
+        let [dxp, dh0, dc0, dr, dbias] = lstm_sequence_grad(
             ctx.x(3),
             ctx.y(3),
             ctx.g(0),
@@ -193,6 +219,9 @@ impl Op for LstmSequence {
             self.zero_output_for_mask,
         )?;
         let mut g = vec![Some(dxp), Some(dh0), Some(dc0), Some(dr)];
+        if self.has_bias {
+            g.push(Some(dbias));
+        }
         if self.has_mask {
             g.push(None);
         }
@@ -201,7 +230,8 @@ impl Op for LstmSequence {
 }
 
 /// The backward op of [`LstmSequence`] (`recurrent_kernel, workspace, d_outputs, d_h_last,
-/// d_c_last[, mask]` → `d_xp, d_h0, d_c0, d_recurrent_kernel`). See [`lstm_sequence_grad`].
+/// d_c_last[, mask]` → `d_xp, d_h0, d_c0, d_recurrent_kernel, d_bias`). See
+/// [`lstm_sequence_grad`].
 #[derive(Clone, Debug)]
 pub struct LstmSequenceGrad {
     /// Whether a `[batch, time]` bool mask is the sixth input.
@@ -259,6 +289,7 @@ impl Op for LstmSequenceGrad {
             spec(vec![b, units]),
             spec(vec![b, units]),
             spec(vec![units, times(units, 4)]),
+            spec(vec![times(units, 4)]),
         ])
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
@@ -288,6 +319,7 @@ impl Op for LstmSequenceGrad {
                 tensor_from(g.dh0, &[b, u]),
                 tensor_from(g.dc0, &[b, u]),
                 tensor_from(g.dr, &[u, 4 * u]),
+                tensor_from(g.dbias, &[4 * u]),
             ])
         }
         match inputs[0].dtype() {
@@ -308,6 +340,8 @@ impl Op for LstmSequenceGrad {
 /// - `xp` `[batch, time, 4·units]`: the input projection of every step, `x·W + b` (compute it
 ///   with one matmul over `[batch·time, in]`);
 /// - `h0`, `c0` `[batch, units]`: the initial states; `recurrent_kernel` `[units, 4·units]`;
+/// - `bias` `[4·units]`: added to `xp` inside the kernel (saves a pass over `xp`; its gradient
+///   is the column sum of the gate gradients), or `None` when `xp` already holds it;
 /// - `mask` `[batch, time]` bool (true = a real step): as Keras's RNN, a masked step keeps the
 ///   previous states and outputs the previous output (zeros before the first real step), or
 ///   zeros with `zero_output_for_mask`.
@@ -322,7 +356,7 @@ impl Op for LstmSequenceGrad {
 /// let h0 = ops::zeros(&[2, 2], DType::F64);
 /// let c0 = ops::ones(&[2, 2], DType::F64);
 /// let r = ops::zeros(&[2, 8], DType::F64);
-/// let (hs, h, c) = ops::lstm_sequence(&xp, &h0, &c0, &r, None, false)?;
+/// let (hs, h, c) = ops::lstm_sequence(&xp, &h0, &c0, &r, None, None, false)?;
 /// assert_eq!(hs.shape(), &[2, 3, 2]);
 /// // z = 0: every gate is 1/2 and the candidate 0, so c halves each step: 1/8 after 3 steps.
 /// assert!((c.to_vec::<f64>()?[0] - 0.125).abs() < 1e-12);
@@ -334,6 +368,7 @@ pub fn lstm_sequence(
     h0: &Tensor,
     c0: &Tensor,
     recurrent_kernel: &Tensor,
+    bias: Option<&Tensor>,
     mask: Option<&Tensor>,
     zero_output_for_mask: bool,
 ) -> Result<(Tensor, Tensor, Tensor)> {
@@ -343,9 +378,11 @@ pub fn lstm_sequence(
         c0.clone(),
         recurrent_kernel.clone(),
     ];
+    inputs.extend(bias.cloned());
     inputs.extend(mask.cloned());
     let mut out = execute(
         LstmSequence {
+            has_bias: bias.is_some(),
             has_mask: mask.is_some(),
             zero_output_for_mask,
         },
@@ -362,7 +399,8 @@ pub fn lstm_sequence(
 
 /// The gradient of [`lstm_sequence`] as one op: given the recurrent kernel, the forward op's
 /// workspace (its fourth output) and the gradients of its three results, returns
-/// `[d_xp, d_h0, d_c0, d_recurrent_kernel]`. Used by the op's gradient; public for graphs.
+/// `[d_xp, d_h0, d_c0, d_recurrent_kernel, d_bias]`. Used by the op's gradient; public for
+/// graphs.
 pub fn lstm_sequence_grad(
     recurrent_kernel: &Tensor,
     workspace: &Tensor,
@@ -371,7 +409,7 @@ pub fn lstm_sequence_grad(
     d_c_last: &Tensor,
     mask: Option<&Tensor>,
     zero_output_for_mask: bool,
-) -> Result<[Tensor; 4]> {
+) -> Result<[Tensor; 5]> {
     let mut inputs = vec![
         recurrent_kernel.clone(),
         workspace.clone(),
@@ -388,5 +426,5 @@ pub fn lstm_sequence_grad(
         &inputs,
     )?;
     out.try_into()
-        .map_err(|_| Error::invalid("LstmSequenceGrad", "expected four outputs"))
+        .map_err(|_| Error::invalid("LstmSequenceGrad", "expected five outputs"))
 }

@@ -164,7 +164,7 @@ fn lstm_sequence_forward_matches_plain_loop() {
                     zero_output,
                 );
                 let (ghs, gh, gc) =
-                    ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], m.as_ref(), zero_output)
+                    ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], None, m.as_ref(), zero_output)
                         .unwrap();
                 let tag = format!("b{b} t{t} u{u} mask {masked} zero {zero_output}");
                 assert_close(&tag, &ghs.to_vec::<f64>().unwrap(), &hs, 1e-12);
@@ -173,7 +173,7 @@ fn lstm_sequence_forward_matches_plain_loop() {
                 // float32 (vectorized exp) agrees within float32 accuracy.
                 let x32: Vec<Tensor> = x.iter().map(|x| ops::cast(x, DType::F32).unwrap()).collect();
                 let (hs32, _, c32) =
-                    ops::lstm_sequence(&x32[0], &x32[1], &x32[2], &x32[3], m.as_ref(), zero_output)
+                    ops::lstm_sequence(&x32[0], &x32[1], &x32[2], &x32[3], None, m.as_ref(), zero_output)
                         .unwrap();
                 assert_close(&tag, &hs32.to_f64_vec(), &hs, 2e-6);
                 assert_close(&tag, &c32.to_f64_vec(), &c, 2e-6);
@@ -191,14 +191,16 @@ fn lstm_sequence_gradients_match_finite_differences() {
         (1, 1, 3, false, false),
     ] {
         let mut x = inputs(b, t, u, 7);
+        x.push(test_tensor(&[4 * u], 8, -0.5, 0.5));
         if masked {
             x.push(mask_of(b, t, 5));
         }
         let f = move |v: &[Tensor]| {
-            let (hs, h, c) = ops::lstm_sequence(&v[0], &v[1], &v[2], &v[3], v.get(4), zero_output)?;
+            let (hs, h, c) =
+                ops::lstm_sequence(&v[0], &v[1], &v[2], &v[3], Some(&v[4]), v.get(5), zero_output)?;
             Ok(flat_all(&hs, &h, &c))
         };
-        check_gradients(f, &x, &[0, 1, 2, 3])
+        check_gradients(f, &x, &[0, 1, 2, 3, 4])
             .unwrap_or_else(|e| panic!("b{b} t{t} u{u} mask {masked} zero {zero_output}: {e}"));
     }
 }
@@ -213,7 +215,8 @@ fn lstm_sequence_gradients_match_unfused_ops() {
         (20, 9, 5, true, false),
         (20, 9, 5, true, true),
     ] {
-        let x = inputs(b, t, u, 21 + t as u64);
+        let mut x = inputs(b, t, u, 21 + t as u64);
+        x.push(test_tensor(&[4 * u], 9, -0.5, 0.5));
         let m = masked.then(|| mask_of(b, t, 3));
         let w = test_tensor(&[b * t * u + 2 * b * u], 4, -1.0, 1.0);
         let grads = |fused: bool| -> Vec<Vec<f64>> {
@@ -222,9 +225,11 @@ fn lstm_sequence_gradients_match_unfused_ops() {
                 tape.watch(v);
             }
             let (hs, h, c) = if fused {
-                ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], m.as_ref(), zero_output).unwrap()
+                ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], Some(&x[4]), m.as_ref(), zero_output)
+                    .unwrap()
             } else {
-                plain_ops(&x[0], &x[1], &x[2], &x[3], m.as_ref(), zero_output)
+                let xp = ops::add(&x[0], &x[4]).unwrap();
+                plain_ops(&xp, &x[1], &x[2], &x[3], m.as_ref(), zero_output)
             };
             let loss = ops::reduce_sum(
                 &ops::mul(&flat_all(&hs, &h, &c), &w).unwrap(),
@@ -240,7 +245,7 @@ fn lstm_sequence_gradients_match_unfused_ops() {
                 .collect()
         };
         let (fused, plain) = (grads(true), grads(false));
-        for (k, name) in ["xp", "h0", "c0", "recurrent_kernel"].iter().enumerate() {
+        for (k, name) in ["xp", "h0", "c0", "recurrent_kernel", "bias"].iter().enumerate() {
             assert_close(
                 &format!("d{name} b{b} t{t} mask {masked} zero {zero_output}"),
                 &fused[k],
@@ -264,7 +269,7 @@ fn lstm_sequence_is_bit_identical_on_one_and_two_threads() {
         for v in &x {
             tape.watch(v);
         }
-        let (hs, h, c) = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], Some(&m), false).unwrap();
+        let (hs, h, c) = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], None, Some(&m), false).unwrap();
         let loss = ops::reduce_sum(&flat_all(&hs, &h, &c), ops::Axes::All, false).unwrap();
         let refs: Vec<&dyn Watchable> = x.iter().map(|t| t as &dyn Watchable).collect();
         let g = tape.gradient(&loss, &refs).unwrap();
@@ -288,24 +293,28 @@ fn lstm_sequence_errors_are_typed() {
     let x = inputs(2, 3, 2, 1);
     // recurrent kernel not [units, 4·units]
     let bad_r = ops::zeros(&[2, 6], DType::F64);
-    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &bad_r, None, false).unwrap_err();
+    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &bad_r, None, None, false).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");
     // batch disagreement
     let h_bad = ops::zeros(&[3, 2], DType::F64);
-    let e = ops::lstm_sequence(&x[0], &h_bad, &x[2], &x[3], None, false).unwrap_err();
+    let e = ops::lstm_sequence(&x[0], &h_bad, &x[2], &x[3], None, None, false).unwrap_err();
     assert!(e.to_string().contains("batch"), "{e}");
     // mixed dtypes
     let r32 = ops::cast(&x[3], DType::F32).unwrap();
-    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &r32, None, false).unwrap_err();
+    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &r32, None, None, false).unwrap_err();
     assert!(matches!(e, Error::DType { .. }), "{e}");
     // non-bool mask and wrong mask time
     let fm = ops::ones(&[2, 3], DType::F64);
-    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], Some(&fm), false).unwrap_err();
+    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], None, Some(&fm), false).unwrap_err();
     assert!(matches!(e, Error::DType { .. }), "{e}");
     let m = Tensor::from_vec(vec![true; 8], &[2, 4]).unwrap();
-    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], Some(&m), false).unwrap_err();
+    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], None, Some(&m), false).unwrap_err();
     assert!(e.to_string().contains("time"), "{e}");
+    // bias not [4·units]
+    let bad_b = ops::zeros(&[6], DType::F64);
+    let e = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], Some(&bad_b), None, false).unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
     // integer input
     let xi = ops::zeros(&[2, 3, 8], DType::I32);
-    assert!(ops::lstm_sequence(&xi, &x[1], &x[2], &x[3], None, false).is_err());
+    assert!(ops::lstm_sequence(&xi, &x[1], &x[2], &x[3], None, None, false).is_err());
 }

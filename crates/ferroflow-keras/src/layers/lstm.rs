@@ -157,6 +157,7 @@ impl RnnCell for LSTMCell {
         &self,
         weights: &[Tensor],
         xp: &Tensor,
+        bias: Option<&Tensor>,
         states: &[Tensor],
         mask: Option<&Tensor>,
         zero_output_for_mask: bool,
@@ -175,6 +176,7 @@ impl RnnCell for LSTMCell {
             &states[0],
             &states[1],
             &weights[1],
+            bias,
             mask,
             zero_output_for_mask,
         )?;

@@ -204,13 +204,15 @@ pub trait RnnCell: Send + 'static {
     ) -> Result<(Tensor, Vec<Tensor>)>;
     /// Runs the whole sequence as one fused core op when the cell's configuration allows it
     /// (Keras's default activations), else `Ok(None)` and the layer runs its step loop. `xp` is
-    /// the projected input `[batch, time, gates·units]` (input bias included), `states` the
+    /// the projected input `[batch, time, gates·units]` **without** the input bias `bias` (the
+    /// fused op adds it, saving a pass over `xp`), `states` the
     /// initial states, `mask` `[batch, time]` bool. Returns the output sequence and the last
     /// states. Recurrent dropout never reaches here (it needs the step loop).
     fn fused_sequence(
         &self,
         _weights: &[Tensor],
         _xp: &Tensor,
+        _bias: Option<&Tensor>,
         _states: &[Tensor],
         _mask: Option<&Tensor>,
         _zero_output_for_mask: bool,
@@ -657,11 +659,13 @@ impl RNN {
         let rec = draw(args.recurrent_dropout, units)?;
 
         let bias = self.cell.input_bias(weights)?;
-        let xp = project_inputs(&x, &weights[0], bias.as_ref(), units, dp.as_deref())?;
+        // The projection without the bias: the fused op adds it itself.
+        let xp = project_inputs(&x, &weights[0], None, units, dp.as_deref())?;
         let fused = if self.use_fused && rec.is_none() {
             self.cell.fused_sequence(
                 weights,
                 &xp,
+                bias.as_ref(),
                 &states,
                 mask.as_ref(),
                 self.zero_output_for_mask,
@@ -683,7 +687,10 @@ impl RNN {
                 (output, states)
             }
             None => self.step_loop(
-                &xp,
+                &match &bias {
+                    Some(b) => ops::bias_add(&xp, b)?,
+                    None => xp,
+                },
                 states,
                 mask.as_ref(),
                 rec.as_deref(),
