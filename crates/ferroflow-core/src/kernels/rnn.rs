@@ -23,6 +23,12 @@ use rayon::prelude::*;
 /// Rows of the batch one task carries through the whole time loop. Depends only on the batch
 /// size (never on the thread count), so results are the same on any number of threads.
 pub fn row_block(batch: usize) -> usize {
+    if let Some(b) = std::env::var("FF_RNN_BLOCK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return b.max(1);
+    }
     // Blocks of 16-32 rows keep the per-step GEMM (`rows x U x 4U`) efficient while leaving
     // several independent blocks for the threads.
     if batch >= 128 {
@@ -61,6 +67,7 @@ impl RnnFloat for f64 {
 /// `e^x` for f32 without branches, so loops over it vectorize: Cody–Waite range reduction and
 /// Cephes's degree-6 polynomial (relative error about 2e-7 over the clamped range).
 #[inline(always)]
+#[allow(clippy::excessive_precision)] // Cephes's constants, as published
 fn exp_f32(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick.
@@ -169,9 +176,18 @@ fn mm_serial<T: Float>(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    assert!((m - 1) * c_rs + n - 1 < c.len() && c_rs >= n, "rnn gemm: C out of range");
-    assert!((m - 1) * a_rs + (k - 1) * a_cs < a.len(), "rnn gemm: A out of range");
-    assert!((k - 1) * b_rs + (n - 1) * b_cs < b.len(), "rnn gemm: B out of range");
+    assert!(
+        (m - 1) * c_rs + n - 1 < c.len() && c_rs >= n,
+        "rnn gemm: C out of range"
+    );
+    assert!(
+        (m - 1) * a_rs + (k - 1) * a_cs < a.len(),
+        "rnn gemm: A out of range"
+    );
+    assert!(
+        (k - 1) * b_rs + (n - 1) * b_cs < b.len(),
+        "rnn gemm: B out of range"
+    );
     // SAFETY: the asserts guarantee every element of the three views lies inside its slice and
     // that C's rows (stride >= n) do not overlap; `c` is borrowed mutably, `a`, `b` only read.
     // `T` is f32 or f64, both supported by `gemm::gemm`; with `read_dst == false` C's previous
@@ -500,7 +516,20 @@ fn lstm_backward_block<T: RnnFloat>(
             }
         }
         // dh_prev = dz_s · R^T for all rows of the block (R^T read through strides).
-        mm_serial(rows, g4, u, &dz[s * g4..], t * g4, 1, r, 1, g4, &mut tmp, u, false);
+        mm_serial(
+            rows,
+            g4,
+            u,
+            &dz[s * g4..],
+            t * g4,
+            1,
+            r,
+            1,
+            g4,
+            &mut tmp,
+            u,
+            false,
+        );
         for row in 0..rows {
             if mask.is_none_or(|m| m[row * t + s]) {
                 dh[row * u..(row + 1) * u].copy_from_slice(&tmp[row * u..(row + 1) * u]);

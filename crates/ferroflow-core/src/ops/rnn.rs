@@ -200,7 +200,11 @@ impl Op for LstmSequence {
         match inputs[0].dtype() {
             DType::F32 => run::<f32>(self, inputs),
             DType::F64 => run::<f64>(self, inputs),
-            d => Err(Error::dtype(self.name(), "expects float32 or float64", &[d])),
+            d => Err(Error::dtype(
+                self.name(),
+                "expects float32 or float64",
+                &[d],
+            )),
         }
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
@@ -325,7 +329,11 @@ impl Op for LstmSequenceGrad {
         match inputs[0].dtype() {
             DType::F32 => run::<f32>(inputs, self.zero_output_for_mask),
             DType::F64 => run::<f64>(inputs, self.zero_output_for_mask),
-            d => Err(Error::dtype(self.name(), "expects float32 or float64", &[d])),
+            d => Err(Error::dtype(
+                self.name(),
+                "expects float32 or float64",
+                &[d],
+            )),
         }
     }
     fn grad(&self, _ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
@@ -372,12 +380,7 @@ pub fn lstm_sequence(
     mask: Option<&Tensor>,
     zero_output_for_mask: bool,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    let mut inputs = vec![
-        xp.clone(),
-        h0.clone(),
-        c0.clone(),
-        recurrent_kernel.clone(),
-    ];
+    let mut inputs = vec![xp.clone(), h0.clone(), c0.clone(), recurrent_kernel.clone()];
     inputs.extend(bias.cloned());
     inputs.extend(mask.cloned());
     let mut out = execute(

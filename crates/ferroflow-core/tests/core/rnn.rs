@@ -76,9 +76,8 @@ fn plain_ops(
 ) -> (Tensor, Tensor, Tensor) {
     let (b, t) = (xp.shape()[0], xp.shape()[1]);
     let steps = ops::unstack(xp, 1).unwrap();
-    let masks = mask.map(|m| {
-        ops::unstack(&ops::reshape(m, &[b as isize, t as isize, 1]).unwrap(), 1).unwrap()
-    });
+    let masks = mask
+        .map(|m| ops::unstack(&ops::reshape(m, &[b as isize, t as isize, 1]).unwrap(), 1).unwrap());
     let (mut h, mut c) = (h0.clone(), c0.clone());
     let zeros = ops::zeros_like(h0).unwrap();
     let mut prev = zeros.clone();
@@ -171,10 +170,20 @@ fn lstm_sequence_forward_matches_plain_loop() {
                 assert_close(&tag, &gh.to_vec::<f64>().unwrap(), &h, 1e-12);
                 assert_close(&tag, &gc.to_vec::<f64>().unwrap(), &c, 1e-12);
                 // float32 (vectorized exp) agrees within float32 accuracy.
-                let x32: Vec<Tensor> = x.iter().map(|x| ops::cast(x, DType::F32).unwrap()).collect();
-                let (hs32, _, c32) =
-                    ops::lstm_sequence(&x32[0], &x32[1], &x32[2], &x32[3], None, m.as_ref(), zero_output)
-                        .unwrap();
+                let x32: Vec<Tensor> = x
+                    .iter()
+                    .map(|x| ops::cast(x, DType::F32).unwrap())
+                    .collect();
+                let (hs32, _, c32) = ops::lstm_sequence(
+                    &x32[0],
+                    &x32[1],
+                    &x32[2],
+                    &x32[3],
+                    None,
+                    m.as_ref(),
+                    zero_output,
+                )
+                .unwrap();
                 assert_close(&tag, &hs32.to_f64_vec(), &hs, 2e-6);
                 assert_close(&tag, &c32.to_f64_vec(), &c, 2e-6);
             }
@@ -196,8 +205,15 @@ fn lstm_sequence_gradients_match_finite_differences() {
             x.push(mask_of(b, t, 5));
         }
         let f = move |v: &[Tensor]| {
-            let (hs, h, c) =
-                ops::lstm_sequence(&v[0], &v[1], &v[2], &v[3], Some(&v[4]), v.get(5), zero_output)?;
+            let (hs, h, c) = ops::lstm_sequence(
+                &v[0],
+                &v[1],
+                &v[2],
+                &v[3],
+                Some(&v[4]),
+                v.get(5),
+                zero_output,
+            )?;
             Ok(flat_all(&hs, &h, &c))
         };
         check_gradients(f, &x, &[0, 1, 2, 3, 4])
@@ -225,8 +241,16 @@ fn lstm_sequence_gradients_match_unfused_ops() {
                 tape.watch(v);
             }
             let (hs, h, c) = if fused {
-                ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], Some(&x[4]), m.as_ref(), zero_output)
-                    .unwrap()
+                ops::lstm_sequence(
+                    &x[0],
+                    &x[1],
+                    &x[2],
+                    &x[3],
+                    Some(&x[4]),
+                    m.as_ref(),
+                    zero_output,
+                )
+                .unwrap()
             } else {
                 let xp = ops::add(&x[0], &x[4]).unwrap();
                 plain_ops(&xp, &x[1], &x[2], &x[3], m.as_ref(), zero_output)
@@ -245,7 +269,10 @@ fn lstm_sequence_gradients_match_unfused_ops() {
                 .collect()
         };
         let (fused, plain) = (grads(true), grads(false));
-        for (k, name) in ["xp", "h0", "c0", "recurrent_kernel", "bias"].iter().enumerate() {
+        for (k, name) in ["xp", "h0", "c0", "recurrent_kernel", "bias"]
+            .iter()
+            .enumerate()
+        {
             assert_close(
                 &format!("d{name} b{b} t{t} mask {masked} zero {zero_output}"),
                 &fused[k],
@@ -269,7 +296,8 @@ fn lstm_sequence_is_bit_identical_on_one_and_two_threads() {
         for v in &x {
             tape.watch(v);
         }
-        let (hs, h, c) = ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], None, Some(&m), false).unwrap();
+        let (hs, h, c) =
+            ops::lstm_sequence(&x[0], &x[1], &x[2], &x[3], None, Some(&m), false).unwrap();
         let loss = ops::reduce_sum(&flat_all(&hs, &h, &c), ops::Axes::All, false).unwrap();
         let refs: Vec<&dyn Watchable> = x.iter().map(|t| t as &dyn Watchable).collect();
         let g = tape.gradient(&loss, &refs).unwrap();
