@@ -154,10 +154,13 @@ impl RnnFloat for f32 {
     }
 }
 
-/// Single-threaded `C (+)= A·B` with `C` row-major (row stride `c_rs`), for the per-block
-/// recurrent GEMMs (the parallelism is over blocks).
+/// `C (+)= A·B` with `C` row-major (row stride `c_rs`), for the per-block recurrent GEMMs:
+/// single-threaded when there are several blocks (the parallelism is over blocks), gemm's own
+/// threads when the whole batch is one block (`par`). gemm splits outputs, never the reduction,
+/// so the result does not depend on the thread count either way.
 #[allow(clippy::too_many_arguments)]
-fn mm_serial<T: Float>(
+fn mm_block<T: Float>(
+    par: bool,
     m: usize,
     k: usize,
     n: usize,
@@ -210,7 +213,11 @@ fn mm_serial<T: Float>(
             false,
             false,
             false,
-            Parallelism::None,
+            if par && rayon::current_num_threads() > 1 {
+                Parallelism::Rayon(rayon::current_num_threads())
+            } else {
+                Parallelism::None
+            },
         );
     }
 }
@@ -268,7 +275,22 @@ pub fn lstm_forward<T: RnnFloat>(
         let r0 = blk * rb;
         let xp = &xp[r0 * t * 4 * u..(r0 + rows) * t * 4 * u];
         let mask = mask.map(|m| &m[r0 * t..(r0 + rows) * t]);
-        lstm_forward_block(rows, t, u, xp, r, bias, mask, zero_output, hs, ws, h, c);
+        let par = b <= rb;
+        lstm_forward_block(
+            par,
+            rows,
+            t,
+            u,
+            xp,
+            r,
+            bias,
+            mask,
+            zero_output,
+            hs,
+            ws,
+            h,
+            c,
+        );
     };
     out.hs
         .par_chunks_mut(rb * t * u)
@@ -283,6 +305,7 @@ pub fn lstm_forward<T: RnnFloat>(
 /// One block of rows through every step; `h`, `c` hold the initial states and end as the last.
 #[allow(clippy::too_many_arguments)]
 fn lstm_forward_block<T: RnnFloat>(
+    par: bool,
     rows: usize,
     t: usize,
     u: usize,
@@ -312,7 +335,8 @@ fn lstm_forward_block<T: RnnFloat>(
             }
         }
         // z_s = xp_s + h·R for all rows of the block at once.
-        mm_serial(
+        mm_block(
+            par,
             rows,
             u,
             g4,
@@ -415,6 +439,7 @@ pub fn lstm_backward<T: RnnFloat>(
             let rows = dh.len() / u;
             let r0 = blk * rb;
             lstm_backward_block(
+                b <= rb,
                 rows,
                 t,
                 u,
@@ -455,6 +480,7 @@ pub fn lstm_backward<T: RnnFloat>(
 
 #[allow(clippy::too_many_arguments)]
 fn lstm_backward_block<T: RnnFloat>(
+    par: bool,
     rows: usize,
     t: usize,
     u: usize,
@@ -514,7 +540,8 @@ fn lstm_backward_block<T: RnnFloat>(
             }
         }
         // dh_prev = dz_s · R^T for all rows of the block (R^T read through strides).
-        mm_serial(
+        mm_block(
+            par,
             rows,
             g4,
             u,
