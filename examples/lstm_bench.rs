@@ -54,7 +54,9 @@ fn main() -> Result<()> {
     let y = ops::random_normal(&[n, 1], 0.0, 1.0, DType::F32, 2)?;
     let mut m = Sequential::new();
     m.add(Input::new(&[STEPS, FEATURES]))?;
-    m.add(LSTM::new(UNITS))?;
+    // FUSED=0 forces the step-by-step loop (for comparison).
+    let fused = std::env::var("FUSED").map_or(true, |v| v != "0");
+    m.add(LSTM::new(UNITS).use_fused(fused))?;
     m.add(Dense::new(1))?;
     m.compile("adam", "mse", ())?;
     let times = Arc::new(Mutex::new(Vec::new()));
@@ -74,7 +76,7 @@ fn main() -> Result<()> {
     steady.sort_by(|a, b| a.total_cmp(b));
     let median = steady.get(steady.len() / 2).copied().unwrap_or(first);
     println!(
-        "{{\"framework\": \"ferroflow-{}\", \"case\": \"lstm{UNITS}_t{STEPS}_b{BATCH}\", \"batch\": {BATCH}, \"epochs\": {epochs}, \"train_steps_per_s\": {:.2}, \"train_samples_per_s\": {:.1}, \"first_epoch_s\": {:.2}, \"threads\": {}}}",
+        "{{\"framework\": \"ferroflow-{}\", \"case\": \"lstm{UNITS}_t{STEPS}_b{BATCH}\", \"batch\": {BATCH}, \"epochs\": {epochs}, \"train_steps_per_s\": {:.2}, \"train_samples_per_s\": {:.1}, \"first_epoch_s\": {:.2}, \"threads\": {}, \"fused\": {fused}}}",
         env!("CARGO_PKG_VERSION"),
         BATCHES as f64 / median,
         n as f64 / median,

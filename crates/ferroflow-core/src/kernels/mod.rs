@@ -18,6 +18,7 @@ pub mod parallel;
 pub mod philox;
 pub mod pool;
 pub mod reduce;
+pub mod rnn;
 pub mod softmax;
 
 pub use float::Float;

@@ -17,6 +17,7 @@ pub mod nn;
 pub mod pool;
 pub mod random;
 pub mod reduce;
+pub mod rnn;
 pub mod slice;
 pub mod softmax;
 pub mod unary;
@@ -64,6 +65,7 @@ pub use reduce::{
     argmax, argmin, cumprod, cumsum, moments, reduce_all, reduce_any, reduce_logsumexp, reduce_max,
     reduce_mean, reduce_min, reduce_prod, reduce_std, reduce_sum, reduce_variance, Axes,
 };
+pub use rnn::{lstm_sequence, lstm_sequence_grad};
 pub use slice::{pad, reverse, slice, strided_slice, PadMode, SliceItem, StridedSlice};
 pub use softmax::{log_softmax, softmax};
 pub use unary::{

@@ -16,6 +16,7 @@ mod pool;
 mod profiler;
 mod random;
 mod reduce;
+mod rnn;
 mod shape_ops;
 mod tape;
 mod tf1;

@@ -1,6 +1,6 @@
 //! `keras.layers.LSTM` and `keras.layers.LSTMCell`.
 
-use ferroflow_core::{ops, Result, Tensor};
+use ferroflow_core::{ops, DType, Result, Tensor};
 use serde_json::Value;
 
 use super::layer::LayerBase;
@@ -149,6 +149,38 @@ impl RnnCell for LSTMCell {
         let c = ops::add(&ops::mul(&f, c)?, &ops::mul(&i, &cc)?)?;
         let h = ops::mul(&o, &act.apply(&c)?)?;
         Ok((h.clone(), vec![h, c]))
+    }
+
+    /// The fused `ops::lstm_sequence` with Keras's default activations (`tanh`, `sigmoid`) in
+    /// float32/float64; other activations use the step loop.
+    fn fused_sequence(
+        &self,
+        weights: &[Tensor],
+        xp: &Tensor,
+        bias: Option<&Tensor>,
+        states: &[Tensor],
+        mask: Option<&Tensor>,
+        zero_output_for_mask: bool,
+    ) -> Result<Option<(Tensor, Vec<Tensor>)>> {
+        let (act, rec_act) = self.args.activations()?;
+        if !matches!(act, Activation::Tanh)
+            || !matches!(rec_act, Activation::Sigmoid)
+            || !matches!(xp.dtype(), DType::F32 | DType::F64)
+            || states.len() != 2
+        {
+            return Ok(None);
+        }
+        expect_weights("LSTMCell", weights, self.args.use_bias)?;
+        let (hs, h, c) = ops::lstm_sequence(
+            xp,
+            &states[0],
+            &states[1],
+            &weights[1],
+            bias,
+            mask,
+            zero_output_for_mask,
+        )?;
+        Ok(Some((hs, vec![h, c])))
     }
 
     fn get_config(&self) -> Value {

@@ -202,6 +202,23 @@ pub trait RnnCell: Send + 'static {
         states: &[Tensor],
         rec_masks: Option<&[Tensor]>,
     ) -> Result<(Tensor, Vec<Tensor>)>;
+    /// Runs the whole sequence as one fused core op when the cell's configuration allows it
+    /// (Keras's default activations), else `Ok(None)` and the layer runs its step loop. `xp` is
+    /// the projected input `[batch, time, gates·units]` **without** the input bias `bias` (the
+    /// fused op adds it, saving a pass over `xp`), `states` the
+    /// initial states, `mask` `[batch, time]` bool. Returns the output sequence and the last
+    /// states. Recurrent dropout never reaches here (it needs the step loop).
+    fn fused_sequence(
+        &self,
+        _weights: &[Tensor],
+        _xp: &Tensor,
+        _bias: Option<&Tensor>,
+        _states: &[Tensor],
+        _mask: Option<&Tensor>,
+        _zero_output_for_mask: bool,
+    ) -> Result<Option<(Tensor, Vec<Tensor>)>> {
+        Ok(None)
+    }
     /// Keras's `get_config()` of the cell.
     fn get_config(&self) -> Value;
     /// An unbuilt copy with the same arguments (for `Bidirectional`'s backward layer).
@@ -368,6 +385,10 @@ pub struct RNN {
     pub unroll: bool,
     /// Output zeros (instead of the previous output) at masked steps.
     pub zero_output_for_mask: bool,
+    /// Run the whole sequence as one fused core op when the cell allows it (default true; the
+    /// counterpart of Keras's `use_cudnn="auto"`: same results, faster). False forces the
+    /// step-by-step loop.
+    pub use_fused: bool,
     /// The path of the layer holding this one (`bidirectional`), for weight names.
     pub(crate) parent: String,
     states: Option<Vec<Tensor>>,
@@ -391,6 +412,7 @@ impl RNN {
             stateful: false,
             unroll: false,
             zero_output_for_mask: false,
+            use_fused: true,
             parent: String::new(),
             states: None,
         }
@@ -406,6 +428,7 @@ impl RNN {
         r.stateful = self.stateful;
         r.unroll = self.unroll;
         r.zero_output_for_mask = self.zero_output_for_mask;
+        r.use_fused = self.use_fused;
         r
     }
 
@@ -447,6 +470,13 @@ impl RNN {
     /// Output zeros at masked steps (Keras's `zero_output_for_mask`).
     pub fn zero_output_for_mask(mut self, b: bool) -> Self {
         self.zero_output_for_mask = b;
+        self
+    }
+
+    /// Use the fused sequence op when the cell allows it (default true); false forces the
+    /// step-by-step loop (same results).
+    pub fn use_fused(mut self, b: bool) -> Self {
+        self.use_fused = b;
         self
     }
 
@@ -536,7 +566,7 @@ impl RNN {
         let sizes = self.cell.state_size();
         let units = self.cell.args().units;
         // Initial states: the extra inputs, a stateful layer's carried states, or zeros.
-        let mut states: Vec<Tensor> = if !init.is_empty() {
+        let states: Vec<Tensor> = if !init.is_empty() {
             if init.len() != sizes.len() {
                 return Err(Error::invalid(
                     &name,
@@ -591,8 +621,8 @@ impl RNN {
         } else {
             (x, mask.cloned())
         };
-        // The mask as [time] tensors of [batch, 1] booleans.
-        let step_masks: Option<Vec<Tensor>> = match mask {
+        // The mask as [batch, time] booleans.
+        let mask: Option<Tensor> = match mask {
             None => None,
             Some(m) => {
                 if m.shape() != [batch, time] {
@@ -607,8 +637,7 @@ impl RNN {
                 } else {
                     ops::not_equal(&m, &Tensor::scalar_of(m.dtype(), 0.0))?
                 };
-                let m = ops::reshape(&m, &[batch as isize, time as isize, 1])?;
-                Some(ops::unstack(&m, 1)?)
+                Some(m)
             }
         };
         // Dropout masks, drawn once per call (Keras's DropoutRNNCell).
@@ -630,15 +659,93 @@ impl RNN {
         let rec = draw(args.recurrent_dropout, units)?;
 
         let bias = self.cell.input_bias(weights)?;
-        let xp = project_inputs(&x, &weights[0], bias.as_ref(), units, dp.as_deref())?;
-        let steps = ops::unstack(&xp, 1)?;
+        // The projection without the bias: the fused op adds it itself.
+        let xp = project_inputs(&x, &weights[0], None, units, dp.as_deref())?;
+        let fused = if self.use_fused && rec.is_none() {
+            self.cell.fused_sequence(
+                weights,
+                &xp,
+                bias.as_ref(),
+                &states,
+                mask.as_ref(),
+                self.zero_output_for_mask,
+            )?
+        } else {
+            None
+        };
+        let (output, states) = match fused {
+            Some((seq, states)) => {
+                let output = if self.return_sequences {
+                    seq
+                } else if mask.is_none() {
+                    // Without a mask the last output is the last `h`.
+                    states[0].clone()
+                } else {
+                    let last = ops::slice(&seq, &[0, time - 1, 0], &[-1, 1, -1])?;
+                    ops::reshape(&last, &[batch as isize, units as isize])?
+                };
+                (output, states)
+            }
+            None => self.step_loop(
+                &match &bias {
+                    Some(b) => ops::bias_add(&xp, b)?,
+                    None => xp,
+                },
+                states,
+                mask.as_ref(),
+                rec.as_deref(),
+                weights,
+                batch,
+                time,
+                dtype,
+            )?,
+        };
+        if self.stateful {
+            self.states = Some(
+                states
+                    .iter()
+                    .map(ops::stop_gradient)
+                    .collect::<Result<_>>()?,
+            );
+        }
+        let mut result = vec![output];
+        if self.return_state {
+            result.extend(states);
+        }
+        Ok(result)
+    }
+
+    /// The step-by-step loop (any cell, recurrent dropout): returns the output and last states.
+    #[allow(clippy::too_many_arguments)]
+    fn step_loop(
+        &self,
+        xp: &Tensor,
+        mut states: Vec<Tensor>,
+        mask: Option<&Tensor>,
+        rec: Option<&[Tensor]>,
+        weights: &[Tensor],
+        batch: usize,
+        time: usize,
+        dtype: DType,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let name = &self.base.name;
+        let units = self.cell.args().units;
+        // The mask as [time] tensors of [batch, 1] booleans.
+        let step_masks: Option<Vec<Tensor>> = match mask {
+            None => None,
+            Some(m) => {
+                let m = ops::reshape(m, &[batch as isize, time as isize, 1])?;
+                Some(ops::unstack(&m, 1)?)
+            }
+        };
+        let steps = ops::unstack(xp, 1)?;
         let prep = self.cell.prepare(weights)?;
         let mut outputs: Vec<Tensor> =
             Vec::with_capacity(if self.return_sequences { time } else { 0 });
         let mut last: Option<Tensor> = None;
         let zeros_out = ops::zeros(&[batch, units], dtype);
         for (t, xt) in steps.iter().enumerate() {
-            let (out, new_states) = self.cell.step(&prep, xt, &states, rec.as_deref())?;
+            let (out, new_states) = self.cell.step(&prep, xt, &states, rec)?;
             let (out, new_states) = match &step_masks {
                 None => (out, new_states),
                 Some(ms) => {
@@ -663,25 +770,13 @@ impl RNN {
             }
             last = Some(out);
         }
-        if self.stateful {
-            self.states = Some(
-                states
-                    .iter()
-                    .map(ops::stop_gradient)
-                    .collect::<Result<_>>()?,
-            );
-        }
         let output = if self.return_sequences {
             let refs: Vec<&Tensor> = outputs.iter().collect();
             ops::stack(&refs, 1)?
         } else {
-            last.ok_or_else(|| Error::invalid(&name, "no time steps"))?
+            last.ok_or_else(|| Error::invalid(name, "no time steps"))?
         };
-        let mut result = vec![output];
-        if self.return_state {
-            result.extend(states);
-        }
-        Ok(result)
+        Ok((output, states))
     }
 
     fn forward(
@@ -893,6 +988,13 @@ macro_rules! recurrent_layer {
             /// Keras's `reset_states()`.
             pub fn reset_states(&mut self) {
                 self.0.reset_states();
+            }
+
+            /// Use the fused sequence op when the configuration allows it (default true, the
+            /// counterpart of Keras's `use_cudnn="auto"`); false forces the step loop.
+            pub fn use_fused(mut self, b: bool) -> Self {
+                self.0.use_fused = b;
+                self
             }
 
             /// The output activation (default `tanh`), by name or value.

@@ -12,6 +12,7 @@ mod layers_core;
 mod layers_merge;
 mod layers_norm;
 mod layers_rnn;
+mod layers_rnn_fused;
 mod losses;
 mod metrics;
 mod models;
