@@ -51,6 +51,7 @@ use ferroflow_keras::callbacks::{
     CSVLogger, Callback, EarlyStopping, History, ModelCheckpoint, ReduceLROnPlateau, TensorBoard,
     TerminateOnNaN,
 };
+use ferroflow_keras::distribute::{ChiefOnly, Strategy as _};
 use ferroflow_keras::Model;
 use serde_json::{Map, Value};
 
@@ -397,7 +398,8 @@ pub fn build_callbacks(cfg: &TrainConfig, base: &Path) -> Result<Vec<Box<dyn Cal
                 if let Some(v) = b("save_best_only") { m = m.save_best_only(v); }
                 if let Some(v) = b("save_weights_only") { m = m.save_weights_only(v); }
                 if let Some(v) = s("mode") { m = m.mode(v); }
-                out.push(Box::new(m));
+                // Files are written by the chief only under a distribution strategy.
+                out.push(Box::new(ChiefOnly::new(m)));
             }
             "EarlyStopping" => {
                 keys(&["monitor", "min_delta", "patience", "mode", "restore_best_weights"])?;
@@ -414,7 +416,8 @@ pub fn build_callbacks(cfg: &TrainConfig, base: &Path) -> Result<Vec<Box<dyn Cal
                 let mut m = CSVLogger::new(&path("filename")?);
                 if let Some(v) = s("separator") { m = m.separator(v); }
                 if let Some(v) = b("append") { m = m.append(v); }
-                out.push(Box::new(m));
+                // Files are written by the chief only under a distribution strategy.
+                out.push(Box::new(ChiefOnly::new(m)));
             }
             "TensorBoard" => {
                 keys(&["log_dir", "histogram_freq", "write_graph"])?;
@@ -422,7 +425,8 @@ pub fn build_callbacks(cfg: &TrainConfig, base: &Path) -> Result<Vec<Box<dyn Cal
                 let mut m = TensorBoard::new(base.join(dir));
                 if let Some(v) = u("histogram_freq") { m = m.histogram_freq(v); }
                 if let Some(v) = b("write_graph") { m = m.write_graph(v); }
-                out.push(Box::new(m));
+                // Files are written by the chief only under a distribution strategy.
+                out.push(Box::new(ChiefOnly::new(m)));
             }
             "ReduceLROnPlateau" => {
                 keys(&["monitor", "factor", "patience", "mode", "min_delta", "cooldown", "min_lr"])?;
@@ -539,17 +543,38 @@ pub fn fit(
     y: Vec<Tensor>,
     cfg: &TrainConfig,
     callbacks: Vec<Box<dyn Callback>>,
+    strategy: Option<&Strategy>,
 ) -> Result<History, String> {
-    model
+    let mut fit = model
         .fit(x, y)
         .epochs(cfg.epochs)
         .batch_size(cfg.batch_size)
         .validation_split(cfg.validation_split)
         .shuffle(cfg.shuffle)
         .verbose(cfg.verbose)
-        .callbacks(callbacks)
-        .run()
-        .map_err(msg)
+        .callbacks(callbacks);
+    if let Some(s) = strategy {
+        fit = fit.strategy(s);
+    }
+    fit.run().map_err(msg)
+}
+
+/// The distribution strategy `ferroflow train` uses: with the `mpi` feature and when launched by
+/// `mpirun`/`mpiexec`/`srun`, data parallelism over MPI (`MpiStrategy::from_env`); else none.
+#[cfg(feature = "mpi")]
+pub type Strategy = ferroflow_mpi::MpiStrategy;
+/// The distribution strategy `ferroflow train` uses: none in a build without the `mpi` feature.
+#[cfg(not(feature = "mpi"))]
+pub type Strategy = ferroflow_keras::distribute::SingleProcess;
+
+#[cfg(feature = "mpi")]
+fn strategy_from_env() -> Result<Option<Strategy>, String> {
+    ferroflow_mpi::MpiStrategy::from_env().map_err(msg)
+}
+
+#[cfg(not(feature = "mpi"))]
+fn strategy_from_env() -> Result<Option<Strategy>, String> {
+    Ok(None)
 }
 
 /// Build, compile, fit, save: the whole of `ferroflow train`. `base` is the folder the
@@ -564,7 +589,12 @@ pub fn train(cfg: &TrainConfig, base: &Path) -> Result<(Model, History), String>
     let mut model = build_model(cfg)?;
     let (x, y) = load_data(cfg, &model)?;
     let callbacks = build_callbacks(cfg, base)?;
-    let history = fit(&mut model, x, y, cfg, callbacks)?;
+    let strategy = strategy_from_env()?;
+    let history = fit(&mut model, x, y, cfg, callbacks, strategy.as_ref())?;
+    // Under a strategy only the chief writes the model (every replica holds the same weights).
+    if !strategy.as_ref().is_none_or(|s| s.is_chief()) {
+        return Ok((model, history));
+    }
     if cfg.output.to_string_lossy().ends_with(".keras") {
         ferroflow_io::save_model(&model, &cfg.output).map_err(msg)?;
     } else {

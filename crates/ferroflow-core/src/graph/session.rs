@@ -332,9 +332,7 @@ impl Session {
                     Some(&key) => {
                         super::random::compute(op.as_ref(), &inputs, &self.random_runs, key)?
                     }
-                    None if left.is_some() => {
-                        optimize::memory::compute_owned(op.as_ref(), inputs)?
-                    }
+                    None if left.is_some() => optimize::memory::compute_owned(op.as_ref(), inputs)?,
                     None => crate::op::compute(op.as_ref(), &inputs)?,
                 },
                 NodeKind::Gradients { .. } => {

@@ -125,12 +125,18 @@ impl Model {
             .cached(&key)
             .ok_or_else(|| Error::invalid(&self.name, "internal: lost trace"))?;
         let mut grads = grads.into_iter();
-        let pairs: Vec<(Tensor, ferroflow_core::Variable)> = step
+        let grads: Vec<Option<Tensor>> = step
             .has_grad
             .iter()
+            .map(|&h| if h { grads.next() } else { None })
+            .collect();
+        // Data parallelism: the gradients averaged over ranks (no-op without a strategy), at the
+        // same point as the eager step.
+        let grads = crate::distribute::reduce_gradients(grads)?;
+        let pairs: Vec<(Tensor, ferroflow_core::Variable)> = grads
+            .into_iter()
             .zip(&vars)
-            .filter(|(h, _)| **h)
-            .filter_map(|(_, v)| grads.next().map(|g| (g, v.clone())))
+            .filter_map(|(g, v)| g.map(|g| (g, v.clone())))
             .collect();
         self.compiled_mut()?.optimizer.apply_gradients(&pairs)?;
         Ok(Some((loss, per_output, outputs)))
@@ -211,9 +217,38 @@ impl Model {
         if let Some(step) = self.cached(key) {
             return step.function.call(args).map(Ran::Graph);
         }
-        let traced = self
-            .trace_step(key)
-            .and_then(|step| step.function.call(args).map(|v| (step, v)));
+        // Tracing runs the layers once symbolically; it must not consume seeds (the layers'
+        // call counts, the session's seed stream), or the eager steps and checkpoints that
+        // follow would draw other numbers than an untraced run.
+        let calls: Vec<u64> = self
+            .layers()
+            .iter()
+            .map(|l| l.lock().base().calls)
+            .collect();
+        let seeds = crate::backend::seed_state();
+        let step = self.trace_step(key);
+        for (l, c) in self.layers().iter().zip(calls) {
+            l.lock().base_mut().calls = c;
+        }
+        crate::backend::set_seed_state(seeds.0, seeds.1);
+        if let Ok(step) = &step {
+            if key.kind == StepKind::Train && draws_random_numbers(&step.function) {
+                // A training step that draws random numbers (Dropout, noise, augmentation)
+                // runs eagerly: there each call takes its seed from the layer's seed stream,
+                // which checkpoints save and restore, so a resumed run is bit-identical to an
+                // uninterrupted one and the traced and eager paths cannot disagree. (A traced
+                // step would draw from per-session run counts that no checkpoint holds.)
+                // Silent, as it is a choice of ours rather than a limitation of the model.
+                let eager = probe(self, key, args)?;
+                self.compiled_mut()?.traced.fallback = Some(format!(
+                    "the train step of model {:?} draws random numbers; it runs eagerly so that \
+                     its seeds follow the checkpointed seed stream",
+                    self.name
+                ));
+                return Ok(Ran::Eager(eager));
+            }
+        }
+        let traced = step.and_then(|step| step.function.call(args).map(|v| (step, v)));
         match traced {
             Ok((step, values)) => {
                 self.compiled_mut()?
@@ -289,6 +324,14 @@ impl Model {
         })?;
         Ok(Step { function, has_grad })
     }
+}
+
+/// Whether a traced step holds a random op (one with a seed: dropout masks, random fills).
+fn draws_random_numbers(f: &ConcreteFunction) -> bool {
+    f.graph().nodes().iter().any(|n| match &n.kind {
+        ferroflow_core::graph::NodeKind::Op(op) => op.random_seed().is_some(),
+        _ => false,
+    })
 }
 
 /// Runs a step eagerly when it could not be traced (to tell a step that cannot be traced from
