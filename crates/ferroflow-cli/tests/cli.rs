@@ -654,3 +654,56 @@ fn predict_errors_are_clear() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `mpirun -np 2 ferroflow train config.json` (feature `mpi`): both ranks train, only rank 0
+/// prints the summary and writes the model and the CSV log; the model it writes equals the one
+/// a second 2-rank run writes (same seed). Skipped with a message where `mpirun` is missing.
+#[cfg(feature = "mpi")]
+#[test]
+fn train_under_mpirun_on_two_ranks() {
+    let mpirun_present = Command::new("mpirun").arg("--version").output().is_ok();
+    if !mpirun_present {
+        eprintln!("skipped: no mpirun (install Debian's openmpi-bin)");
+        return;
+    }
+    let d = tmp_dir("train_mpi");
+    tiny_data(&d);
+    let cfg = format!(
+        r#"{{"model": {TINY_MODEL}, "training": {{
+  "data": {{"source": "npy", "x": "x.npy", "y": "y.npy"}},
+  "optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+  "epochs": 2, "batch_size": 4, "seed": 3,
+  "callbacks": [{{"class_name": "CSVLogger", "config": {{"filename": "log.csv"}}}}],
+  "output": "out.keras"}}}}"#
+    );
+    let cfg_path = d.join("train.json");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let run = |out: &str| {
+        let o = Command::new("mpirun")
+            .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+            .arg(env!("CARGO_BIN_EXE_ferroflow"))
+            .args(["train", s(&cfg_path), "--output", s(&d.join(out))])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        text
+    };
+    let text = run("a.keras");
+    assert_eq!(text.matches("trained 2 epoch(s)").count(), 1, "{text}");
+    assert_eq!(text.matches("wrote ").count(), 1, "{text}");
+    let log = std::fs::read_to_string(d.join("log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+    run("b.keras");
+    let w = |p: &str| {
+        let npz = d.join(format!("{p}.npz"));
+        ok(&["convert", s(&d.join(p)), s(&npz)]);
+        std::fs::read(npz).unwrap()
+    };
+    assert_eq!(w("a.keras"), w("b.keras"));
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -578,8 +578,9 @@ fn strategy_from_env() -> Result<Option<Strategy>, String> {
 }
 
 /// Build, compile, fit, save: the whole of `ferroflow train`. `base` is the folder the
-/// callbacks' relative paths start from.
-pub fn train(cfg: &TrainConfig, base: &Path) -> Result<(Model, History), String> {
+/// callbacks' relative paths start from. Returns the model, its history, and whether this
+/// process is the chief (false on the other ranks under `mpirun`, which write nothing).
+pub fn train(cfg: &TrainConfig, base: &Path) -> Result<(Model, History, bool), String> {
     if cfg.output.as_os_str().is_empty() {
         return Err("training: no \"output\" given (or pass --output)".into());
     }
@@ -593,14 +594,14 @@ pub fn train(cfg: &TrainConfig, base: &Path) -> Result<(Model, History), String>
     let history = fit(&mut model, x, y, cfg, callbacks, strategy.as_ref())?;
     // Under a strategy only the chief writes the model (every replica holds the same weights).
     if !strategy.as_ref().is_none_or(|s| s.is_chief()) {
-        return Ok((model, history));
+        return Ok((model, history, false));
     }
     if cfg.output.to_string_lossy().ends_with(".keras") {
         ferroflow_io::save_model(&model, &cfg.output).map_err(msg)?;
     } else {
         ferroflow_io::save_weights_any(&model, &cfg.output).map_err(msg)?;
     }
-    Ok((model, history))
+    Ok((model, history, true))
 }
 
 /// Reads the config, trains, saves, prints the final logs.
@@ -617,7 +618,10 @@ pub fn run(args: Args) -> Result<(), String> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let (_model, history) = train(&cfg, &base)?;
+    let (_model, history, chief) = train(&cfg, &base)?;
+    if !chief {
+        return Ok(());
+    }
     let mut last: Vec<String> = Vec::new();
     for (k, v) in history.history.iter() {
         if let Some(x) = v.last() {
