@@ -204,6 +204,43 @@ fn float_input(layer: &str, x: &Tensor, rank: usize) -> Result<(TensorSpec, usiz
     Ok((spec, last))
 }
 
+/// The builder methods TF 1's `dense` and `conv2d` share (`activation`, `use_bias`, the
+/// initializers, `name`, `seed`), on fields of those names.
+macro_rules! kernel_layer_builders {
+    ($default_name:literal) => {
+        /// `activation=` (default none: linear).
+        pub fn activation(mut self, f: Activation) -> Self {
+            self.activation = Some(f);
+            self
+        }
+        /// `use_bias=` (default true).
+        pub fn use_bias(mut self, on: bool) -> Self {
+            self.use_bias = on;
+            self
+        }
+        /// `kernel_initializer=` (default Glorot uniform).
+        pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+            self.kernel_initializer = init;
+            self
+        }
+        /// `bias_initializer=` (default zeros).
+        pub fn bias_initializer(mut self, init: Initializer) -> Self {
+            self.bias_initializer = init;
+            self
+        }
+        #[doc = concat!("`name=` (default `", $default_name, "`, made unique).")]
+        pub fn name(mut self, name: &str) -> Self {
+            self.name = Some(name.to_string());
+            self
+        }
+        /// The kernel initializer's seed (default: a hash of the variable's name).
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.seed = Some(seed);
+            self
+        }
+    };
+}
+
 /// `tf.compat.v1.layers.dense(inputs, units)`: a builder; set options, then [`Dense::apply`].
 pub fn dense(inputs: &Tensor, units: usize) -> Dense {
     Dense {
@@ -233,36 +270,7 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// `activation=` (default none: linear).
-    pub fn activation(mut self, f: Activation) -> Self {
-        self.activation = Some(f);
-        self
-    }
-    /// `use_bias=` (default true).
-    pub fn use_bias(mut self, on: bool) -> Self {
-        self.use_bias = on;
-        self
-    }
-    /// `kernel_initializer=` (default Glorot uniform).
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-    /// `bias_initializer=` (default zeros).
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-    /// `name=` (default `dense`, made unique).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self
-    }
-    /// The kernel initializer's seed (default: a hash of the variable's name).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
+    kernel_layer_builders!("dense");
 
     /// Creates the variables and returns the output.
     pub fn apply(self) -> Result<Tensor> {
@@ -369,36 +377,7 @@ impl Conv2D {
         self.padding = padding.to_string();
         self
     }
-    /// `activation=` (default none: linear).
-    pub fn activation(mut self, f: Activation) -> Self {
-        self.activation = Some(f);
-        self
-    }
-    /// `use_bias=` (default true).
-    pub fn use_bias(mut self, on: bool) -> Self {
-        self.use_bias = on;
-        self
-    }
-    /// `kernel_initializer=` (default Glorot uniform).
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-    /// `bias_initializer=` (default zeros).
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-    /// `name=` (default `conv2d`, made unique).
-    pub fn name(mut self, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self
-    }
-    /// The kernel initializer's seed (default: a hash of the variable's name).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
+    kernel_layer_builders!("conv2d");
 
     /// Creates the variables and returns the output.
     pub fn apply(self) -> Result<Tensor> {

@@ -64,6 +64,31 @@ pub fn matmul_strided<T: Float>(
     c_cs: usize,
     accumulate: bool,
 ) {
+    let par = parallelism_for(m, k, n);
+    matmul_strided_on(
+        par, m, k, n, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, c_cs, accumulate,
+    )
+}
+
+/// [`matmul_strided`] with the caller's choice of gemm threads (`Parallelism::None` where the
+/// caller already parallelises over blocks, as the fused recurrent kernels do).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_strided_on<T: Float>(
+    par: Parallelism,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[T],
+    b_rs: usize,
+    b_cs: usize,
+    c: &mut [T],
+    c_rs: usize,
+    c_cs: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -97,7 +122,6 @@ pub fn matmul_strided<T: Float>(
         b.len()
     );
     // Offsets are < slice lengths, which are <= isize::MAX, so these casts are lossless.
-    let par = parallelism_for(m, k, n);
     // SAFETY: the asserts above guarantee every element of the A, B and C views lies inside its
     // slice (all strides are non-negative, so the largest offset is `last_index`), and that C's
     // elements are pairwise distinct, so gemm's (possibly multi-threaded) writes never overlap.

@@ -15,7 +15,7 @@
 //! weight gradient `dR = Hprev^T · dZ` is one GEMM over all `B·T` rows after the loop (gemm
 //! splits outputs, never the reduction). Nothing is allocated per step.
 
-use crate::kernels::gemm::matmul_strided;
+use crate::kernels::gemm::{matmul_strided, matmul_strided_on};
 use crate::kernels::Float;
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -174,52 +174,15 @@ fn mm_block<T: Float>(
     c_rs: usize,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!(
-        (m - 1) * c_rs + n - 1 < c.len() && c_rs >= n,
-        "rnn gemm: C out of range"
+    let threads = rayon::current_num_threads();
+    let p = if par && threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    matmul_strided_on(
+        p, m, k, n, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, 1, accumulate,
     );
-    assert!(
-        (m - 1) * a_rs + (k - 1) * a_cs < a.len(),
-        "rnn gemm: A out of range"
-    );
-    assert!(
-        (k - 1) * b_rs + (n - 1) * b_cs < b.len(),
-        "rnn gemm: B out of range"
-    );
-    // SAFETY: the asserts guarantee every element of the three views lies inside its slice and
-    // that C's rows (stride >= n) do not overlap; `c` is borrowed mutably, `a`, `b` only read.
-    // `T` is f32 or f64, both supported by `gemm::gemm`; with `read_dst == false` C's previous
-    // contents are ignored.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            c_rs as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            if par && rayon::current_num_threads() > 1 {
-                Parallelism::Rayon(rayon::current_num_threads())
-            } else {
-                Parallelism::None
-            },
-        );
-    }
 }
 
 /// Sizes of a fused LSTM problem.
