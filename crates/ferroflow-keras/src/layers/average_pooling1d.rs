@@ -1,13 +1,10 @@
 //! `keras.layers.AveragePooling1D`.
 
-use ferroflow_core::ops::Padding;
 use ferroflow_core::{ops, Result, Tensor};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::layer::{single_input, InputSpec, Layer, LayerBase};
-use super::pool_utils::{
-    check_positive, check_rank, first_shape, known, parse_padding, pooled_shape,
-};
+use super::pool_utils::PoolWindow;
 use crate::backend::Shape;
 
 /// `keras.layers.AveragePooling1D(pool_size, strides=None, padding="valid")` on channels-last input
@@ -26,11 +23,7 @@ use crate::backend::Shape;
 /// ```
 pub struct AveragePooling1D {
     base: LayerBase,
-    /// The window size.
-    pub pool_size: usize,
-    /// The window steps (`None`: the pool size).
-    pub strides: Option<usize>,
-    padding: String,
+    window: PoolWindow<1>,
 }
 
 impl AveragePooling1D {
@@ -38,30 +31,20 @@ impl AveragePooling1D {
     pub fn new(pool_size: usize) -> AveragePooling1D {
         AveragePooling1D {
             base: LayerBase::new("AveragePooling1D"),
-            pool_size,
-            strides: None,
-            padding: "valid".to_string(),
+            window: PoolWindow::new([pool_size]),
         }
     }
 
     /// The window steps (default: the pool size).
     pub fn strides(mut self, strides: usize) -> Self {
-        self.strides = Some(strides);
+        self.window.strides = Some([strides]);
         self
     }
 
     /// `"valid"` (the default) or `"same"`.
     pub fn padding(mut self, padding: &str) -> Self {
-        self.padding = padding.to_string();
+        self.window.padding = padding.to_string();
         self
-    }
-
-    fn geometry(&self) -> Result<(usize, usize, Padding)> {
-        let name = &self.base.name;
-        let strides = self.strides.unwrap_or(self.pool_size);
-        check_positive(name, "pool_size", &[self.pool_size])?;
-        check_positive(name, "strides", &[strides])?;
-        Ok((self.pool_size, strides, parse_padding(name, &self.padding)?))
     }
 }
 
@@ -88,27 +71,22 @@ impl Layer for AveragePooling1D {
 
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single_input(&self.base.name, inputs)?;
-        check_rank(&self.base.name, "AveragePooling1D", 3, &known(x.shape()))?;
-        let (k, s, p) = self.geometry()?;
-        pooled_shape(&self.base.name, &known(x.shape()), &[k], &[s], p)?;
-        Ok(vec![ops::avg_pool1d(x, k, s, p)?])
+        let y = self
+            .window
+            .apply(&self.base.name, "AveragePooling1D", x, |x, k, s, p| {
+                ops::avg_pool1d(x, k[0], s[0], p)
+            })?;
+        Ok(vec![y])
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
-        let s = first_shape(&self.base.name, input_shapes)?;
-        check_rank(&self.base.name, "AveragePooling1D", 3, s)?;
-        let (k, st, p) = self.geometry()?;
-        Ok(vec![pooled_shape(&self.base.name, s, &[k], &[st], p)?])
+        let s = self
+            .window
+            .output_shape(&self.base.name, "AveragePooling1D", input_shapes)?;
+        Ok(vec![s])
     }
 
     fn get_config(&self) -> Value {
-        json!({
-            "name": self.base.name,
-            "trainable": self.base.trainable,
-            "pool_size": [self.pool_size],
-            "padding": self.padding.to_lowercase(),
-            "strides": [self.strides.unwrap_or(self.pool_size)],
-            "data_format": "channels_last",
-        })
+        self.window.config(&self.base)
     }
 }

@@ -226,6 +226,49 @@ impl AffineArgs {
     }
 }
 
+/// The `seed` builder of Keras's random layers: a fixed seed for the layer's draws, replayed from
+/// its first call. `seed_builder!()` for a layer with a `seed: Option<u64>` field,
+/// `seed_builder!(args)` for one that keeps it in its [`AffineArgs`].
+macro_rules! seed_builder {
+    ($($field:ident).*) => {
+        /// A fixed seed for the layer's draws (instead of one from the global seed).
+        pub fn seed(mut self, seed: u64) -> Self {
+            self$(.$field)*.seed = Some(seed);
+            self.base.seed = seed;
+            self.base.calls = 0;
+            self
+        }
+    };
+}
+pub(crate) use seed_builder;
+
+/// The builders Keras's affine random layers share (`fill_mode`, `interpolation`, `fill_value`,
+/// `seed`), for a layer whose [`AffineArgs`] are in its `args` field.
+macro_rules! affine_builders {
+    () => {
+        /// `fill_mode`: `"reflect"` (default), `"wrap"`, `"constant"` or `"nearest"`.
+        pub fn fill_mode(mut self, mode: &str) -> Self {
+            self.args.fill_mode = mode.to_string();
+            self
+        }
+
+        /// `interpolation`: `"bilinear"` (default) or `"nearest"`.
+        pub fn interpolation(mut self, interpolation: &str) -> Self {
+            self.args.interpolation = interpolation.to_string();
+            self
+        }
+
+        /// `fill_value` for `fill_mode="constant"` (default 0).
+        pub fn fill_value(mut self, value: f64) -> Self {
+            self.args.fill_value = value;
+            self
+        }
+
+        $crate::layers::image_preprocessing::seed_builder!(args);
+    };
+}
+pub(crate) use affine_builders;
+
 /// The `get_config` head every layer has.
 pub(crate) fn config_head(
     base: &super::layer::LayerBase,

@@ -1,13 +1,10 @@
 //! `keras.layers.MaxPooling2D`.
 
-use ferroflow_core::ops::Padding;
 use ferroflow_core::{ops, Result, Tensor};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::layer::{single_input, InputSpec, Layer, LayerBase};
-use super::pool_utils::{
-    check_positive, check_rank, first_shape, known, parse_padding, pooled_shape, PoolSize2D,
-};
+use super::pool_utils::{PoolSize2D, PoolWindow};
 use crate::backend::Shape;
 
 /// `keras.layers.MaxPooling2D(pool_size=(2, 2), strides=None, padding="valid")` on
@@ -26,11 +23,7 @@ use crate::backend::Shape;
 /// ```
 pub struct MaxPooling2D {
     base: LayerBase,
-    /// The window size, `[height, width]`.
-    pub pool_size: [usize; 2],
-    /// The window steps, `[height, width]` (`None`: the pool size).
-    pub strides: Option<[usize; 2]>,
-    padding: String,
+    window: PoolWindow<2>,
 }
 
 impl MaxPooling2D {
@@ -38,30 +31,20 @@ impl MaxPooling2D {
     pub fn new(pool_size: impl Into<PoolSize2D>) -> MaxPooling2D {
         MaxPooling2D {
             base: LayerBase::new("MaxPooling2D"),
-            pool_size: pool_size.into().0,
-            strides: None,
-            padding: "valid".to_string(),
+            window: PoolWindow::new(pool_size.into().0),
         }
     }
 
     /// The window steps (default: the pool size).
     pub fn strides(mut self, strides: impl Into<PoolSize2D>) -> Self {
-        self.strides = Some(strides.into().0);
+        self.window.strides = Some(strides.into().0);
         self
     }
 
     /// `"valid"` (the default) or `"same"`.
     pub fn padding(mut self, padding: &str) -> Self {
-        self.padding = padding.to_string();
+        self.window.padding = padding.to_string();
         self
-    }
-
-    fn geometry(&self) -> Result<([usize; 2], [usize; 2], Padding)> {
-        let name = &self.base.name;
-        let strides = self.strides.unwrap_or(self.pool_size);
-        check_positive(name, "pool_size", &self.pool_size)?;
-        check_positive(name, "strides", &strides)?;
-        Ok((self.pool_size, strides, parse_padding(name, &self.padding)?))
     }
 }
 
@@ -95,27 +78,20 @@ impl Layer for MaxPooling2D {
 
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single_input(&self.base.name, inputs)?;
-        check_rank(&self.base.name, "MaxPooling2D", 4, &known(x.shape()))?;
-        let (k, s, p) = self.geometry()?;
-        pooled_shape(&self.base.name, &known(x.shape()), &k, &s, p)?;
-        Ok(vec![ops::max_pool2d(x, k, s, p)?])
+        let y = self
+            .window
+            .apply(&self.base.name, "MaxPooling2D", x, ops::max_pool2d)?;
+        Ok(vec![y])
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
-        let s = first_shape(&self.base.name, input_shapes)?;
-        check_rank(&self.base.name, "MaxPooling2D", 4, s)?;
-        let (k, st, p) = self.geometry()?;
-        Ok(vec![pooled_shape(&self.base.name, s, &k, &st, p)?])
+        let s = self
+            .window
+            .output_shape(&self.base.name, "MaxPooling2D", input_shapes)?;
+        Ok(vec![s])
     }
 
     fn get_config(&self) -> Value {
-        json!({
-            "name": self.base.name,
-            "trainable": self.base.trainable,
-            "pool_size": self.pool_size,
-            "padding": self.padding.to_lowercase(),
-            "strides": self.strides.unwrap_or(self.pool_size),
-            "data_format": "channels_last",
-        })
+        self.window.config(&self.base)
     }
 }

@@ -3,8 +3,10 @@
 //! that print `None` for unknown dimensions.
 
 use ferroflow_core::ops::Padding;
-use ferroflow_core::{Error, Result};
+use ferroflow_core::{Error, Result, Tensor};
+use serde_json::{json, Value};
 
+use super::layer::LayerBase;
 use crate::backend::{fmt_shape, Shape};
 
 /// A 2-D pool size or stride as Keras takes it: one integer for both axes (`2`) or a pair
@@ -206,4 +208,72 @@ pub(crate) fn global_pooled_shape(
     } else {
         vec![s[0], s[rank - 1]]
     })
+}
+
+/// What Keras's `BasePooling` holds for the windowed pooling layers (`MaxPooling1D/2D`,
+/// `AveragePooling1D/2D`): the window, its steps (`None`: the window, Keras's `strides=None`) and
+/// the padding name, with the checks and shape arithmetic they share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PoolWindow<const N: usize> {
+    pub pool_size: [usize; N],
+    pub strides: Option<[usize; N]>,
+    pub padding: String,
+}
+
+impl<const N: usize> PoolWindow<N> {
+    /// A window of `pool_size`, strides equal to it, `"valid"` padding (Keras's defaults).
+    pub(crate) fn new(pool_size: [usize; N]) -> Self {
+        PoolWindow {
+            pool_size,
+            strides: None,
+            padding: "valid".to_string(),
+        }
+    }
+
+    /// The checked window, steps and padding.
+    fn geometry(&self, layer: &str) -> Result<([usize; N], [usize; N], Padding)> {
+        let strides = self.strides.unwrap_or(self.pool_size);
+        check_positive(layer, "pool_size", &self.pool_size)?;
+        check_positive(layer, "strides", &strides)?;
+        Ok((
+            self.pool_size,
+            strides,
+            parse_padding(layer, &self.padding)?,
+        ))
+    }
+
+    /// The output shape for a channels-last input of rank `N + 2` (`class` names the layer kind
+    /// in errors).
+    pub(crate) fn output_shape(&self, layer: &str, class: &str, shapes: &[Shape]) -> Result<Shape> {
+        let s = first_shape(layer, shapes)?;
+        check_rank(layer, class, N + 2, s)?;
+        let (k, st, p) = self.geometry(layer)?;
+        pooled_shape(layer, s, &k, &st, p)
+    }
+
+    /// Checks `x` and runs `pool(x, window, strides, padding)` on it.
+    pub(crate) fn apply(
+        &self,
+        layer: &str,
+        class: &str,
+        x: &Tensor,
+        pool: impl FnOnce(&Tensor, [usize; N], [usize; N], Padding) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        check_rank(layer, class, N + 2, &known(x.shape()))?;
+        let (k, s, p) = self.geometry(layer)?;
+        pooled_shape(layer, &known(x.shape()), &k, &s, p)?;
+        pool(x, k, s, p)
+    }
+
+    /// Keras's `get_config` of a pooling layer.
+    pub(crate) fn config(&self, base: &LayerBase) -> Value {
+        json!({
+            "name": base.name,
+            "trainable": base.trainable,
+            "pool_size": self.pool_size.to_vec(),
+            "padding": self.padding.to_lowercase(),
+            "strides": self.strides.unwrap_or(self.pool_size).to_vec(),
+            "data_format": "channels_last",
+        })
+    }
 }

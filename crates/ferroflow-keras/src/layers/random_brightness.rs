@@ -51,13 +51,7 @@ impl RandomBrightness {
         self
     }
 
-    /// A fixed seed for the layer's draws (instead of one from the global seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self.base.seed = seed;
-        self.base.calls = 0;
-        self
-    }
+    super::image_preprocessing::seed_builder!();
 
     fn check(&self) -> Result<(f64, f64)> {
         let name = &self.base.name;

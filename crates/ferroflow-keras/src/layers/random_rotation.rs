@@ -50,31 +50,7 @@ impl RandomRotation {
         }
     }
 
-    /// `fill_mode`: `"reflect"` (default), `"wrap"`, `"constant"` or `"nearest"`.
-    pub fn fill_mode(mut self, mode: &str) -> Self {
-        self.args.fill_mode = mode.to_string();
-        self
-    }
-
-    /// `interpolation`: `"bilinear"` (default) or `"nearest"`.
-    pub fn interpolation(mut self, interpolation: &str) -> Self {
-        self.args.interpolation = interpolation.to_string();
-        self
-    }
-
-    /// `fill_value` for `fill_mode="constant"` (default 0).
-    pub fn fill_value(mut self, value: f64) -> Self {
-        self.args.fill_value = value;
-        self
-    }
-
-    /// A fixed seed for the layer's draws (instead of one from the global seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.args.seed = Some(seed);
-        self.base.seed = seed;
-        self.base.calls = 0;
-        self
-    }
+    super::image_preprocessing::affine_builders!();
 
     fn range(&self) -> Result<(f64, f64)> {
         self.factor
