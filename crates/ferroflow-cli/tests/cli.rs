@@ -540,9 +540,33 @@ fn inspect_lists_zip_members_and_hdf5_tree() {
     std::fs::write(d.join("x.h5"), b"not hdf5 at all").unwrap();
     fails(
         &["inspect", s(&d.join("x.h5"))],
-        "neither an HDF5 file nor a .keras zip",
+        "neither an HDF5 file, a .keras or .npz zip, nor a .safetensors file",
     );
     fails(&["inspect", s(&d.join("none.h5"))], "none.h5");
+    std::fs::write(d.join("bad.safetensors"), b"\x10\0\0\0\0\0\0\0{").unwrap();
+    fails(
+        &["inspect", s(&d.join("bad.safetensors"))],
+        "not a valid .safetensors file",
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn inspect_lists_npz_and_safetensors_arrays() {
+    let cnn = model_path(&expected()["cnn"]);
+    let d = tmp_dir("inspect_weights");
+    let (npz, st) = (d.join("w.npz"), d.join("w.safetensors"));
+    ok(&["convert", s(&cnn), s(&npz)]);
+    ok(&["convert", s(&cnn), s(&st)]);
+    // The fixture's Conv2D(4, (3, 3)) on one channel and Dense(10) on 8 inputs, as Keras built
+    // them: kernel (3, 3, 1, 4), bias (4,), dense kernel (8, 10).
+    for (file, kind) in [(&npz, "NumPy .npz archive"), (&st, "safetensors")] {
+        let text = ok(&["inspect", s(file)]);
+        assert!(text.contains(kind), "{text}");
+        for want in ["float32 [3, 3, 1, 4]", "float32 [4]", "float32 [8, 10]"] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 
