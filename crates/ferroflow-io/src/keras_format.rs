@@ -81,8 +81,8 @@ pub fn to_keras_bytes(model: &Model) -> Result<Vec<u8>> {
 }
 
 /// `model.save("m.keras")`: Keras 3's `.keras` zip, written atomically (temporary file, fsync,
-/// rename). As Keras, any other extension is an error (`.h5` saving is not supported; use
-/// `.keras`).
+/// rename). As Keras 3, a `.h5`/`.hdf5` name writes the legacy HDF5 full model instead
+/// ([`save_legacy_h5`](crate::legacy_h5::save_legacy_h5)), and any other extension is an error.
 ///
 /// ```
 /// use ferroflow_keras::prelude::*;
@@ -98,11 +98,15 @@ pub fn to_keras_bytes(model: &Model) -> Result<Vec<u8>> {
 /// ```
 pub fn save_model(model: &Model, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    if !path.to_string_lossy().ends_with(".keras") {
+    let p = path.to_string_lossy();
+    if p.ends_with(".h5") || p.ends_with(".hdf5") {
+        return crate::legacy_h5::save_legacy_h5(model, path);
+    }
+    if !p.ends_with(".keras") {
         return Err(Error::invalid(
             "save_model",
             format!(
-                "invalid filepath extension for saving: {}; please add a .keras extension (the native Keras format)",
+                "invalid filepath extension for saving: {}; please add either a .keras extension (the native Keras format) or a .h5 extension (the legacy HDF5 format)",
                 path.display()
             ),
         ));

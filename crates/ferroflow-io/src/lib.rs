@@ -9,7 +9,8 @@
 //! - [`atomic`]: atomic file writes (temporary file, fsync, rename).
 //!
 //! - [`keras_format`]: whole models, Keras 3's `.keras` zip (save and load) and legacy `.h5`
-//!   full models (load); [`keras_config`]: `config.json` and the layer registry.
+//!   full models (load); [`legacy_h5`]: writing legacy `.h5` full models; [`keras_config`]:
+//!   `config.json` and the layer registry.
 
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod hdf5;
 pub mod keras_config;
 pub mod keras_format;
 pub mod keras_h5;
+pub mod legacy_h5;
 pub mod named_weights;
 
 pub use checkpoint::{load_checkpoint, register_savers, save_checkpoint};

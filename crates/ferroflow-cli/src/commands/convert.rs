@@ -4,7 +4,7 @@
 //! | extension | holds | read | write |
 //! | --- | --- | --- | --- |
 //! | `.keras` | architecture, compile config, weights, optimizer state (Keras 3's zip) | yes | yes |
-//! | `.h5` / `.hdf5` | a legacy Keras full model (`model_config` attribute), or legacy weights | yes | no (Keras 3 writes `.keras`) |
+//! | `.h5` / `.hdf5` | a legacy Keras full model (`model_config` attribute), or legacy weights | yes | yes (a full model, as Keras 3's `model.save("m.h5")`) |
 //! | `.weights.h5` | weights and optimizer state (Keras 3's `save_weights`) | yes | yes |
 //! | `.safetensors` | weights by variable name | yes | yes |
 //! | `.npz` | weights by variable name (numpy's zip of `.npy`) | yes | yes |
@@ -101,12 +101,6 @@ pub fn architecture(path: &Path) -> Result<Model, String> {
 pub fn run(args: Args) -> Result<(), String> {
     let fin = format_of(&args.input)?;
     let fout = format_of(&args.output)?;
-    if fout == Format::LegacyH5 {
-        return Err(format!(
-            "{}: writing legacy .h5 full models is not supported (Keras 3 saves .keras); write .keras, or .weights.h5 for weights only",
-            args.output.display()
-        ));
-    }
     if !args.input.exists() {
         return Err(format!("{}: no such file", args.input.display()));
     }
@@ -135,7 +129,9 @@ pub fn run(args: Args) -> Result<(), String> {
         model
     };
     match fout {
-        Format::Keras => ferroflow_io::save_model(&model, &args.output).map_err(msg)?,
+        Format::Keras | Format::LegacyH5 => {
+            ferroflow_io::save_model(&model, &args.output).map_err(msg)?
+        }
         _ => ferroflow_io::save_weights_any(&model, &args.output).map_err(msg)?,
     }
     println!(

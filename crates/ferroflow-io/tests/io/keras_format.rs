@@ -59,12 +59,12 @@ fn tokens() -> Tensor {
     Tensor::from_vec(vec![0i32, 7, 4, 1, 8, 5, 2, 9, 6, 3], &[2, 5]).unwrap()
 }
 
-fn predict(m: &Model, x: Vec<Tensor>) -> Vec<f32> {
+pub(crate) fn predict(m: &Model, x: Vec<Tensor>) -> Vec<f32> {
     m.predict_on_batch(x).unwrap()[0].to_vec::<f32>().unwrap()
 }
 
 /// (fixture, inputs, Keras's predictions, optimizer class)
-fn cases() -> Vec<(&'static str, Vec<Tensor>, Vec<f64>, &'static str)> {
+pub(crate) fn cases() -> Vec<(&'static str, Vec<Tensor>, Vec<f64>, &'static str)> {
     vec![
         ("mlp.keras", vec![inputs(&[2, 6])], MLP.to_vec(), "Adam"),
         (
@@ -290,8 +290,11 @@ fn errors_name_the_problem() {
     assert!(e.contains("\"d\"") && e.contains("units"), "{e}");
     // Wrong extension.
     let m = load_model(fixture("mlp.keras")).unwrap();
-    let e = save_model(&m, tmp("m.h5")).unwrap_err().to_string();
-    assert!(e.contains(".keras"), "{e}");
+    let e = save_model(&m, tmp("m.txt")).unwrap_err().to_string();
+    assert!(
+        e.contains(".keras") && e.contains(".h5") && e.contains("m.txt"),
+        "{e}"
+    );
     // Not a model file.
     let p = tmp("junk.keras");
     std::fs::write(&p, b"hello world").unwrap();

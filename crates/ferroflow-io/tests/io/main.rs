@@ -9,5 +9,6 @@ mod hdf5_read;
 mod hdf5_write;
 mod keras_format;
 mod keras_weights;
+mod legacy_save;
 mod mha;
 mod named_weights;
