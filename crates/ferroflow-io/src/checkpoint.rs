@@ -8,7 +8,8 @@
 //!
 //! [`register_savers`] plugs these formats into `keras::callbacks::ModelCheckpoint` (which cannot
 //! depend on this crate): `.keras` paths get [`save_checkpoint`], `.weights.h5` paths get
-//! [`save_weights`](crate::save_weights) (weights and optimizer state).
+//! [`save_weights`](crate::save_weights) (weights and optimizer state), other `.h5`/`.hdf5` paths
+//! a legacy full model ([`save_legacy_h5`](crate::legacy_h5::save_legacy_h5)).
 //!
 //! ```
 //! use ferroflow_keras::prelude::*;
@@ -191,13 +192,20 @@ fn save_weights_h5(model: &Model, path: &Path, _st: &TrainState) -> Result<()> {
     crate::save_weights(model, path)
 }
 
+fn save_legacy_h5(model: &Model, path: &Path, _st: &TrainState) -> Result<()> {
+    crate::legacy_h5::save_legacy_h5(model, path)
+}
+
 fn save_ckpt(model: &Model, path: &Path, st: &TrainState) -> Result<()> {
     save_checkpoint(model, path, st)
 }
 
-/// Registers `.keras` ([`save_checkpoint`]) and `.weights.h5` savers with
-/// `keras::callbacks::ModelCheckpoint`. Call once before `fit`.
+/// Registers `.keras` ([`save_checkpoint`]), `.weights.h5` and legacy `.h5`/`.hdf5` (a full
+/// model, as Keras's `ModelCheckpoint("m.h5")`) savers with `keras::callbacks::ModelCheckpoint`.
+/// Call once before `fit`.
 pub fn register_savers() {
     register_saver(".keras", save_ckpt);
     register_saver(".weights.h5", save_weights_h5);
+    register_saver(".h5", save_legacy_h5);
+    register_saver(".hdf5", save_legacy_h5);
 }

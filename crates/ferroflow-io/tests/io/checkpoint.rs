@@ -237,6 +237,16 @@ fn weights_h5_checkpoints_and_bad_suffix() {
     let mut fresh = model();
     ferroflow_io::load_weights(&mut fresh, &p).unwrap();
     assert_eq!(bits(&fresh), bits(&m));
+    // A plain `.h5` path is a legacy full model, as Keras's ModelCheckpoint("m.h5").
+    let h5 = tmp("m.h5");
+    m.fit(&x, &y)
+        .epochs(1)
+        .verbose(0)
+        .callback(ModelCheckpoint::new(&h5.to_string_lossy()))
+        .run()
+        .unwrap();
+    let back = ferroflow_io::load_model(&h5).unwrap();
+    assert_eq!(bits(&back), bits(&m));
     let e = m
         .fit(&x, &y)
         .epochs(1)

@@ -54,7 +54,8 @@ fn saver_for(path: &str) -> Option<Saver> {
 /// savers registered with [`register_saver`] by file suffix — `ferroflow_io::register_savers()`
 /// adds `.keras` (a resumable checkpoint: model, optimizer state, epoch and the seed stream) and
 /// `.weights.h5` — so this crate needs no dependency on the file-format crate. An unregistered
-/// suffix is an error at `on_train_begin`.
+/// suffix is an error at `on_train_begin`. (`ferroflow_io` also registers `.h5`/`.hdf5`: a legacy
+/// full model.)
 ///
 /// ```
 /// use ferroflow_keras::callbacks::ModelCheckpoint;
