@@ -39,39 +39,63 @@ fn bits(m: &Model) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// A fresh session seeded with `seed`: the model trained for `epochs` (batches of 4, shuffled,
+/// dropout active), with a `ModelCheckpoint` writing to `checkpoint` if given.
+fn train(seed: u64, epochs: usize, checkpoint: Option<&str>) -> Model {
+    let (x, y) = data();
+    clear_session();
+    set_random_seed(seed);
+    let mut m = model();
+    let mut fit = m.fit(&x, &y).epochs(epochs).batch_size(4).verbose(0);
+    if let Some(template) = checkpoint {
+        fit = fit.callback(ModelCheckpoint::new(template));
+    }
+    fit.run().unwrap();
+    m
+}
+
+/// A fresh "process" (other session state: another seed, another model built first) loads the
+/// checkpoint `file` and trains on until `epochs`; returns the model and the epochs it ran.
+fn resume(
+    file: &str,
+    epochs: usize,
+    expect_epoch: usize,
+    expect_iterations: u64,
+) -> (Model, Vec<usize>) {
+    let (x, y) = data();
+    clear_session();
+    set_random_seed(7);
+    let _noise = model();
+    let (mut c, st) = load_checkpoint(file).unwrap();
+    assert_eq!(st.epoch, expect_epoch);
+    assert_eq!(
+        c.compiled().unwrap().optimizer.iterations(),
+        expect_iterations
+    );
+    let h = c
+        .fit(&x, &y)
+        .epochs(epochs)
+        .initial_epoch(st.epoch)
+        .batch_size(4)
+        .verbose(0)
+        .run()
+        .unwrap();
+    (c, h.epoch)
+}
+
 #[test]
 fn resume_from_checkpoint_is_bit_identical() {
     register_savers();
-    let (x, y) = data();
-    // Straight: 2 epochs (shuffled, dropout active).
-    clear_session();
-    set_random_seed(42);
-    let mut a = model();
-    a.fit(&x, &y)
-        .epochs(2)
-        .batch_size(4)
-        .verbose(0)
-        .run()
-        .unwrap();
+    let a = train(42, 2, None);
     let straight = bits(&a);
-    let it = a.compiled().unwrap().optimizer.iterations();
-    assert_eq!(it, 6);
+    assert_eq!(a.compiled().unwrap().optimizer.iterations(), 6);
 
     // 1 epoch, checkpointed by ModelCheckpoint.
-    let path = tmp("ckpt/model.{epoch:02d}.keras");
-    let template = path.to_string_lossy().to_string();
-    clear_session();
-    set_random_seed(42);
-    let mut b = model();
-    b.fit(&x, &y)
-        .epochs(1)
-        .batch_size(4)
-        .verbose(0)
-        .callback(ModelCheckpoint::new(&template))
-        .run()
-        .unwrap();
+    let template = tmp("ckpt/model.{epoch:02d}.keras")
+        .to_string_lossy()
+        .to_string();
+    drop(train(42, 1, Some(&template)));
     let file = template.replace("{epoch:02d}", "01");
-    drop(b);
     // Keras ignores the extra state member: the checkpoint is a valid .keras file.
     if let Some(py) = python() {
         let out = run_python(
@@ -85,21 +109,8 @@ fn resume_from_checkpoint_is_bit_identical() {
         eprintln!("skipped the Keras check: no python with keras");
     }
 
-    // A fresh "process": other session state, then reload and finish.
-    clear_session();
-    set_random_seed(7);
-    let _noise = model();
-    let (mut c, st) = load_checkpoint(&file).unwrap();
-    assert_eq!(st.epoch, 1);
-    assert_eq!(c.compiled().unwrap().optimizer.iterations(), 3);
-    c.fit(&x, &y)
-        .epochs(2)
-        .initial_epoch(st.epoch)
-        .batch_size(4)
-        .verbose(0)
-        .run()
-        .unwrap();
-    assert_eq!(c.compiled().unwrap().optimizer.iterations(), it);
+    let (c, _) = resume(&file, 2, 1, 3);
+    assert_eq!(c.compiled().unwrap().optimizer.iterations(), 6);
     assert_eq!(
         bits(&c),
         straight,
@@ -123,50 +134,19 @@ fn optimizer_bits(m: &Model) -> Vec<Vec<u64>> {
 #[test]
 fn resume_after_epoch_2_of_4_is_bit_identical() {
     register_savers();
-    let (x, y) = data();
-    clear_session();
-    set_random_seed(1234);
-    let mut a = model();
-    a.fit(&x, &y)
-        .epochs(4)
-        .batch_size(4)
-        .verbose(0)
-        .run()
-        .unwrap();
+    let a = train(1234, 4, None);
     let (straight, straight_opt) = (bits(&a), optimizer_bits(&a));
     assert_eq!(a.compiled().unwrap().optimizer.iterations(), 12);
     assert!(!straight_opt.is_empty());
 
-    let path = tmp("ckpt24/model.{epoch:02d}.keras");
-    let template = path.to_string_lossy().to_string();
-    clear_session();
-    set_random_seed(1234);
-    let mut b = model();
-    b.fit(&x, &y)
-        .epochs(2)
-        .batch_size(4)
-        .verbose(0)
-        .callback(ModelCheckpoint::new(&template))
-        .run()
-        .unwrap();
-    drop(b);
+    let template = tmp("ckpt24/model.{epoch:02d}.keras")
+        .to_string_lossy()
+        .to_string();
+    drop(train(1234, 2, Some(&template)));
     let file = template.replace("{epoch:02d}", "02");
 
-    clear_session();
-    set_random_seed(99);
-    let _noise = model();
-    let (mut c, st) = load_checkpoint(&file).unwrap();
-    assert_eq!(st.epoch, 2);
-    assert_eq!(c.compiled().unwrap().optimizer.iterations(), 6);
-    let h = c
-        .fit(&x, &y)
-        .epochs(4)
-        .initial_epoch(st.epoch)
-        .batch_size(4)
-        .verbose(0)
-        .run()
-        .unwrap();
-    assert_eq!(h.epoch, vec![2, 3]);
+    let (c, epochs) = resume(&file, 4, 2, 6);
+    assert_eq!(epochs, vec![2, 3]);
     assert_eq!(c.compiled().unwrap().optimizer.iterations(), 12);
     assert_eq!(
         bits(&c),
@@ -187,25 +167,8 @@ fn checkpoint_without_restoring_rng_differs() {
     // so the test above really depends on the restored state.
     register_savers();
     let (x, y) = data();
-    clear_session();
-    set_random_seed(42);
-    let mut a = model();
-    a.fit(&x, &y)
-        .epochs(2)
-        .batch_size(4)
-        .verbose(0)
-        .run()
-        .unwrap();
-    let straight = bits(&a);
-    clear_session();
-    set_random_seed(42);
-    let mut b = model();
-    b.fit(&x, &y)
-        .epochs(1)
-        .batch_size(4)
-        .verbose(0)
-        .run()
-        .unwrap();
+    let straight = bits(&train(42, 2, None));
+    let b = train(42, 1, None);
     let p = tmp("plain.keras");
     ferroflow_io::save_model(&b, &p).unwrap();
     clear_session();
