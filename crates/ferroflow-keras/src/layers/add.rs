@@ -19,8 +19,11 @@ pub struct Add {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Add, "Add", 1, None, |name, inputs| {
-    fold_elementwise(name, "Add", inputs, ferroflow_core::ops::add)
-}, |name, inputs, masks| {
-    masked_merge(name, "Add", inputs, masks, ferroflow_core::ops::add)
-});
+elementwise_merge_layer!(
+    Add,
+    "Add",
+    1,
+    None,
+    |name, inputs| { fold_elementwise(name, "Add", inputs, ferroflow_core::ops::add) },
+    |name, inputs, masks| { masked_merge(name, "Add", inputs, masks, ferroflow_core::ops::add) }
+);

@@ -19,10 +19,17 @@ pub struct Average {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Average, "Average", 1, None, |name, inputs| {
-    let sum = fold_elementwise(name, "Average", inputs, ferroflow_core::ops::add)?;
-    ferroflow_core::ops::mul_scalar(&sum, 1.0 / inputs.len() as f64)
-}, |name, inputs, masks| {
-    let sum = masked_merge(name, "Average", inputs, masks, ferroflow_core::ops::add)?;
-    ferroflow_core::ops::mul_scalar(&sum, 1.0 / inputs.len() as f64)
-});
+elementwise_merge_layer!(
+    Average,
+    "Average",
+    1,
+    None,
+    |name, inputs| {
+        let sum = fold_elementwise(name, "Average", inputs, ferroflow_core::ops::add)?;
+        ferroflow_core::ops::mul_scalar(&sum, 1.0 / inputs.len() as f64)
+    },
+    |name, inputs, masks| {
+        let sum = masked_merge(name, "Average", inputs, masks, ferroflow_core::ops::add)?;
+        ferroflow_core::ops::mul_scalar(&sum, 1.0 / inputs.len() as f64)
+    }
+);

@@ -93,7 +93,11 @@ impl Layer for GlobalAveragePooling1D {
     }
 
     /// Keras's `compute_mask` returns `None`: the pooled output carries no mask.
-    fn compute_mask(&self, _inputs: &[Tensor], _masks: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        _masks: &[Option<Tensor>],
+    ) -> Result<Option<Tensor>> {
         Ok(None)
     }
 

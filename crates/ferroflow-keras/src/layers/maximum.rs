@@ -19,8 +19,13 @@ pub struct Maximum {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Maximum, "Maximum", 1, None, |name, inputs| {
-    fold_elementwise(name, "Maximum", inputs, ferroflow_core::ops::maximum)
-}, |name, inputs, masks| {
-    masked_merge(name, "Maximum", inputs, masks, ferroflow_core::ops::maximum)
-});
+elementwise_merge_layer!(
+    Maximum,
+    "Maximum",
+    1,
+    None,
+    |name, inputs| { fold_elementwise(name, "Maximum", inputs, ferroflow_core::ops::maximum) },
+    |name, inputs, masks| {
+        masked_merge(name, "Maximum", inputs, masks, ferroflow_core::ops::maximum)
+    }
+);

@@ -19,8 +19,13 @@ pub struct Minimum {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Minimum, "Minimum", 1, None, |name, inputs| {
-    fold_elementwise(name, "Minimum", inputs, ferroflow_core::ops::minimum)
-}, |name, inputs, masks| {
-    masked_merge(name, "Minimum", inputs, masks, ferroflow_core::ops::minimum)
-});
+elementwise_merge_layer!(
+    Minimum,
+    "Minimum",
+    1,
+    None,
+    |name, inputs| { fold_elementwise(name, "Minimum", inputs, ferroflow_core::ops::minimum) },
+    |name, inputs, masks| {
+        masked_merge(name, "Minimum", inputs, masks, ferroflow_core::ops::minimum)
+    }
+);

@@ -93,8 +93,8 @@ pub use average_pooling1d::AveragePooling1D;
 pub use average_pooling2d::AveragePooling2D;
 mod layer_normalization;
 mod maximum;
-mod minimum;
 mod merge;
+mod minimum;
 mod multiply;
 mod subtract;
 

@@ -19,8 +19,13 @@ pub struct Multiply {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Multiply, "Multiply", 1, None, |name, inputs| {
-    fold_elementwise(name, "Multiply", inputs, ferroflow_core::ops::mul)
-}, |name, inputs, masks| {
-    masked_merge(name, "Multiply", inputs, masks, ferroflow_core::ops::mul)
-});
+elementwise_merge_layer!(
+    Multiply,
+    "Multiply",
+    1,
+    None,
+    |name, inputs| { fold_elementwise(name, "Multiply", inputs, ferroflow_core::ops::mul) },
+    |name, inputs, masks| {
+        masked_merge(name, "Multiply", inputs, masks, ferroflow_core::ops::mul)
+    }
+);

@@ -19,8 +19,13 @@ pub struct Subtract {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Subtract, "Subtract", 2, Some(2), |name, inputs| {
-    fold_elementwise(name, "Subtract", inputs, ferroflow_core::ops::sub)
-}, |name, inputs, masks| {
-    masked_merge(name, "Subtract", inputs, masks, ferroflow_core::ops::sub)
-});
+elementwise_merge_layer!(
+    Subtract,
+    "Subtract",
+    2,
+    Some(2),
+    |name, inputs| { fold_elementwise(name, "Subtract", inputs, ferroflow_core::ops::sub) },
+    |name, inputs, masks| {
+        masked_merge(name, "Subtract", inputs, masks, ferroflow_core::ops::sub)
+    }
+);

@@ -22,18 +22,18 @@ mod accuracy;
 mod confusion;
 mod confusion_matrix;
 mod f_score;
+mod masked;
 mod reduce;
 mod regression;
-mod masked;
 mod top_k;
 mod util;
 
 pub use accuracy::{Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy};
 pub use confusion::{AucCurve, AucSummation, Precision, Recall, AUC};
 pub use confusion_matrix::ConfusionMatrix;
+pub use f_score::{F1Score, FBetaScore, FScoreAverage};
 pub use masked::update_with_mask;
 pub(crate) use masked::{update_output_metrics, OutputMaskState};
-pub use f_score::{F1Score, FBetaScore, FScoreAverage};
 pub use reduce::{Mean, MeanMetricWrapper, Sum};
 pub use regression::{
     MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError, RootMeanSquaredError,

@@ -34,7 +34,11 @@ impl RowMean {
         // output): one row per weight, as Keras reduces the values to the weights' rank.
         if let Some(w) = w {
             let m = w.num_elements();
-            if w.rank() >= 2 && m > 0 && w.rank() <= y_pred.rank() && y_pred.shape()[..w.rank()] == *w.shape() {
+            if w.rank() >= 2
+                && m > 0
+                && w.rank() < y_pred.rank()
+                && y_pred.shape()[..w.rank()] == *w.shape()
+            {
                 n = m;
             }
         }

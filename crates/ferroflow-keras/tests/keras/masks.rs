@@ -122,24 +122,168 @@ fn elementwise_merge_masks_and_values_match_keras() {
     let min: fn() -> LayerHandle = || LayerHandle::new(Minimum::new());
     let (both, first, second) = ((true, true), (true, false), (false, true));
     let cases: Vec<Case> = vec![
-        case!("Add both", add, both, ADD_BOTH, ADD_BOTH_HAS_MASK, ADD_BOTH_MASK, ADD_BOTH_MASK_SHAPE),
-        case!("Add first", add, first, ADD_FIRST, ADD_FIRST_HAS_MASK, ADD_FIRST_MASK, ADD_FIRST_MASK_SHAPE),
-        case!("Add second", add, second, ADD_SECOND, ADD_SECOND_HAS_MASK, ADD_SECOND_MASK, ADD_SECOND_MASK_SHAPE),
-        case!("Subtract both", sub, both, SUBTRACT_BOTH, SUBTRACT_BOTH_HAS_MASK, SUBTRACT_BOTH_MASK, SUBTRACT_BOTH_MASK_SHAPE),
-        case!("Subtract first", sub, first, SUBTRACT_FIRST, SUBTRACT_FIRST_HAS_MASK, SUBTRACT_FIRST_MASK, SUBTRACT_FIRST_MASK_SHAPE),
-        case!("Subtract second", sub, second, SUBTRACT_SECOND, SUBTRACT_SECOND_HAS_MASK, SUBTRACT_SECOND_MASK, SUBTRACT_SECOND_MASK_SHAPE),
-        case!("Multiply both", mul, both, MULTIPLY_BOTH, MULTIPLY_BOTH_HAS_MASK, MULTIPLY_BOTH_MASK, MULTIPLY_BOTH_MASK_SHAPE),
-        case!("Multiply first", mul, first, MULTIPLY_FIRST, MULTIPLY_FIRST_HAS_MASK, MULTIPLY_FIRST_MASK, MULTIPLY_FIRST_MASK_SHAPE),
-        case!("Multiply second", mul, second, MULTIPLY_SECOND, MULTIPLY_SECOND_HAS_MASK, MULTIPLY_SECOND_MASK, MULTIPLY_SECOND_MASK_SHAPE),
-        case!("Average both", avg, both, AVERAGE_BOTH, AVERAGE_BOTH_HAS_MASK, AVERAGE_BOTH_MASK, AVERAGE_BOTH_MASK_SHAPE),
-        case!("Average first", avg, first, AVERAGE_FIRST, AVERAGE_FIRST_HAS_MASK, AVERAGE_FIRST_MASK, AVERAGE_FIRST_MASK_SHAPE),
-        case!("Average second", avg, second, AVERAGE_SECOND, AVERAGE_SECOND_HAS_MASK, AVERAGE_SECOND_MASK, AVERAGE_SECOND_MASK_SHAPE),
-        case!("Maximum both", max, both, MAXIMUM_BOTH, MAXIMUM_BOTH_HAS_MASK, MAXIMUM_BOTH_MASK, MAXIMUM_BOTH_MASK_SHAPE),
-        case!("Maximum first", max, first, MAXIMUM_FIRST, MAXIMUM_FIRST_HAS_MASK, MAXIMUM_FIRST_MASK, MAXIMUM_FIRST_MASK_SHAPE),
-        case!("Maximum second", max, second, MAXIMUM_SECOND, MAXIMUM_SECOND_HAS_MASK, MAXIMUM_SECOND_MASK, MAXIMUM_SECOND_MASK_SHAPE),
-        case!("Minimum both", min, both, MINIMUM_BOTH, MINIMUM_BOTH_HAS_MASK, MINIMUM_BOTH_MASK, MINIMUM_BOTH_MASK_SHAPE),
-        case!("Minimum first", min, first, MINIMUM_FIRST, MINIMUM_FIRST_HAS_MASK, MINIMUM_FIRST_MASK, MINIMUM_FIRST_MASK_SHAPE),
-        case!("Minimum second", min, second, MINIMUM_SECOND, MINIMUM_SECOND_HAS_MASK, MINIMUM_SECOND_MASK, MINIMUM_SECOND_MASK_SHAPE),
+        case!(
+            "Add both",
+            add,
+            both,
+            ADD_BOTH,
+            ADD_BOTH_HAS_MASK,
+            ADD_BOTH_MASK,
+            ADD_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "Add first",
+            add,
+            first,
+            ADD_FIRST,
+            ADD_FIRST_HAS_MASK,
+            ADD_FIRST_MASK,
+            ADD_FIRST_MASK_SHAPE
+        ),
+        case!(
+            "Add second",
+            add,
+            second,
+            ADD_SECOND,
+            ADD_SECOND_HAS_MASK,
+            ADD_SECOND_MASK,
+            ADD_SECOND_MASK_SHAPE
+        ),
+        case!(
+            "Subtract both",
+            sub,
+            both,
+            SUBTRACT_BOTH,
+            SUBTRACT_BOTH_HAS_MASK,
+            SUBTRACT_BOTH_MASK,
+            SUBTRACT_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "Subtract first",
+            sub,
+            first,
+            SUBTRACT_FIRST,
+            SUBTRACT_FIRST_HAS_MASK,
+            SUBTRACT_FIRST_MASK,
+            SUBTRACT_FIRST_MASK_SHAPE
+        ),
+        case!(
+            "Subtract second",
+            sub,
+            second,
+            SUBTRACT_SECOND,
+            SUBTRACT_SECOND_HAS_MASK,
+            SUBTRACT_SECOND_MASK,
+            SUBTRACT_SECOND_MASK_SHAPE
+        ),
+        case!(
+            "Multiply both",
+            mul,
+            both,
+            MULTIPLY_BOTH,
+            MULTIPLY_BOTH_HAS_MASK,
+            MULTIPLY_BOTH_MASK,
+            MULTIPLY_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "Multiply first",
+            mul,
+            first,
+            MULTIPLY_FIRST,
+            MULTIPLY_FIRST_HAS_MASK,
+            MULTIPLY_FIRST_MASK,
+            MULTIPLY_FIRST_MASK_SHAPE
+        ),
+        case!(
+            "Multiply second",
+            mul,
+            second,
+            MULTIPLY_SECOND,
+            MULTIPLY_SECOND_HAS_MASK,
+            MULTIPLY_SECOND_MASK,
+            MULTIPLY_SECOND_MASK_SHAPE
+        ),
+        case!(
+            "Average both",
+            avg,
+            both,
+            AVERAGE_BOTH,
+            AVERAGE_BOTH_HAS_MASK,
+            AVERAGE_BOTH_MASK,
+            AVERAGE_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "Average first",
+            avg,
+            first,
+            AVERAGE_FIRST,
+            AVERAGE_FIRST_HAS_MASK,
+            AVERAGE_FIRST_MASK,
+            AVERAGE_FIRST_MASK_SHAPE
+        ),
+        case!(
+            "Average second",
+            avg,
+            second,
+            AVERAGE_SECOND,
+            AVERAGE_SECOND_HAS_MASK,
+            AVERAGE_SECOND_MASK,
+            AVERAGE_SECOND_MASK_SHAPE
+        ),
+        case!(
+            "Maximum both",
+            max,
+            both,
+            MAXIMUM_BOTH,
+            MAXIMUM_BOTH_HAS_MASK,
+            MAXIMUM_BOTH_MASK,
+            MAXIMUM_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "Maximum first",
+            max,
+            first,
+            MAXIMUM_FIRST,
+            MAXIMUM_FIRST_HAS_MASK,
+            MAXIMUM_FIRST_MASK,
+            MAXIMUM_FIRST_MASK_SHAPE
+        ),
+        case!(
+            "Maximum second",
+            max,
+            second,
+            MAXIMUM_SECOND,
+            MAXIMUM_SECOND_HAS_MASK,
+            MAXIMUM_SECOND_MASK,
+            MAXIMUM_SECOND_MASK_SHAPE
+        ),
+        case!(
+            "Minimum both",
+            min,
+            both,
+            MINIMUM_BOTH,
+            MINIMUM_BOTH_HAS_MASK,
+            MINIMUM_BOTH_MASK,
+            MINIMUM_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "Minimum first",
+            min,
+            first,
+            MINIMUM_FIRST,
+            MINIMUM_FIRST_HAS_MASK,
+            MINIMUM_FIRST_MASK,
+            MINIMUM_FIRST_MASK_SHAPE
+        ),
+        case!(
+            "Minimum second",
+            min,
+            second,
+            MINIMUM_SECOND,
+            MINIMUM_SECOND_HAS_MASK,
+            MINIMUM_SECOND_MASK,
+            MINIMUM_SECOND_MASK_SHAPE
+        ),
     ];
     for (what, ctor, masked, values, has, mask, shape) in cases {
         let (y, m) = run_two(ctor(), masked);
@@ -156,9 +300,16 @@ fn elementwise_merge_mask_is_or_by_hand() {
     let m2 = Tensor::from_vec(vec![false, false, true], &[1, 3]).unwrap();
     let add = LayerHandle::new(Add::new());
     let (_, m) = add
-        .call_masked(&[x.clone(), x.clone()], &[Some(m1.clone()), Some(m2)], false)
+        .call_masked(
+            &[x.clone(), x.clone()],
+            &[Some(m1.clone()), Some(m2)],
+            false,
+        )
         .unwrap();
-    assert_eq!(m.unwrap().to_vec::<bool>().unwrap(), vec![true, false, true]);
+    assert_eq!(
+        m.unwrap().to_vec::<bool>().unwrap(),
+        vec![true, false, true]
+    );
     let (_, m) = add
         .call_masked(&[x.clone(), x], &[Some(m1), None], false)
         .unwrap();
@@ -172,10 +323,42 @@ fn concatenate_masks_match_keras() {
     let last: fn() -> LayerHandle = || LayerHandle::new(Concatenate::new());
     let time: fn() -> LayerHandle = || LayerHandle::new(Concatenate::new().axis(1));
     let cases: Vec<Case> = vec![
-        case!("axis -1 both", last, (true, true), CONCAT_LAST_BOTH, CONCAT_LAST_BOTH_HAS_MASK, CONCAT_LAST_BOTH_MASK, CONCAT_LAST_BOTH_MASK_SHAPE),
-        case!("axis -1 first", last, (true, false), CONCAT_LAST_FIRST, CONCAT_LAST_FIRST_HAS_MASK, CONCAT_LAST_FIRST_MASK, CONCAT_LAST_FIRST_MASK_SHAPE),
-        case!("axis 1 both", time, (true, true), CONCAT_TIME_BOTH, CONCAT_TIME_BOTH_HAS_MASK, CONCAT_TIME_BOTH_MASK, CONCAT_TIME_BOTH_MASK_SHAPE),
-        case!("axis 1 second", time, (false, true), CONCAT_TIME_SECOND, CONCAT_TIME_SECOND_HAS_MASK, CONCAT_TIME_SECOND_MASK, CONCAT_TIME_SECOND_MASK_SHAPE),
+        case!(
+            "axis -1 both",
+            last,
+            (true, true),
+            CONCAT_LAST_BOTH,
+            CONCAT_LAST_BOTH_HAS_MASK,
+            CONCAT_LAST_BOTH_MASK,
+            CONCAT_LAST_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "axis -1 first",
+            last,
+            (true, false),
+            CONCAT_LAST_FIRST,
+            CONCAT_LAST_FIRST_HAS_MASK,
+            CONCAT_LAST_FIRST_MASK,
+            CONCAT_LAST_FIRST_MASK_SHAPE
+        ),
+        case!(
+            "axis 1 both",
+            time,
+            (true, true),
+            CONCAT_TIME_BOTH,
+            CONCAT_TIME_BOTH_HAS_MASK,
+            CONCAT_TIME_BOTH_MASK,
+            CONCAT_TIME_BOTH_MASK_SHAPE
+        ),
+        case!(
+            "axis 1 second",
+            time,
+            (false, true),
+            CONCAT_TIME_SECOND,
+            CONCAT_TIME_SECOND_HAS_MASK,
+            CONCAT_TIME_SECOND_MASK,
+            CONCAT_TIME_SECOND_MASK_SHAPE
+        ),
     ];
     for (what, ctor, masked, values, has, mask, shape) in cases {
         let (y, m) = run_two(ctor(), masked);
@@ -194,10 +377,23 @@ fn concatenate_masks_match_keras() {
 fn global_average_pooling1d_averages_kept_steps_like_keras() {
     let (y, m) = run_one(LayerHandle::new(GlobalAveragePooling1D::new()));
     close(&y, r::GAP1D, TOL, "GlobalAveragePooling1D");
-    check_mask(&m, r::GAP1D_HAS_MASK, r::GAP1D_MASK, r::GAP1D_MASK_SHAPE, "GAP1D");
-    let (y, m) = run_one(LayerHandle::new(GlobalAveragePooling1D::new().keepdims(true)));
+    check_mask(
+        &m,
+        r::GAP1D_HAS_MASK,
+        r::GAP1D_MASK,
+        r::GAP1D_MASK_SHAPE,
+        "GAP1D",
+    );
+    let (y, m) = run_one(LayerHandle::new(
+        GlobalAveragePooling1D::new().keepdims(true),
+    ));
     assert_eq!(y.shape(), &[2, 1, 3]);
-    close(&y, r::GAP1D_KEEPDIMS, TOL, "GlobalAveragePooling1D keepdims");
+    close(
+        &y,
+        r::GAP1D_KEEPDIMS,
+        TOL,
+        "GlobalAveragePooling1D keepdims",
+    );
     assert!(m.is_none());
     // By hand: Σ_t mask·x / Σ_t mask over X1 (a step is kept when any feature is non-zero).
     let x = r::X1;
@@ -218,7 +414,13 @@ fn global_average_pooling1d_averages_kept_steps_like_keras() {
     // GlobalMaxPooling1D does not support masking in Keras: plain max, no mask.
     let (y, m) = run_one(LayerHandle::new(GlobalMaxPooling1D::new()));
     close(&y, r::GMP1D, TOL, "GlobalMaxPooling1D");
-    check_mask(&m, r::GMP1D_HAS_MASK, r::GMP1D_MASK, r::GMP1D_MASK_SHAPE, "GMP1D");
+    check_mask(
+        &m,
+        r::GMP1D_HAS_MASK,
+        r::GMP1D_MASK,
+        r::GMP1D_MASK_SHAPE,
+        "GMP1D",
+    );
 }
 
 #[test]
@@ -227,11 +429,31 @@ fn pass_through_and_dropping_layers_match_keras() {
     let want = [1.0f32, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
     let cases: Vec<(&str, LayerHandle, bool)> = vec![
         ("Dense", LayerHandle::new(Dense::new(2)), r::PASS_DENSE),
-        ("Activation", LayerHandle::new(Activation::new("relu")), r::PASS_ACTIVATION),
-        ("Dropout", LayerHandle::new(Dropout::new(0.5)), r::PASS_DROPOUT),
-        ("LayerNormalization", LayerHandle::new(LayerNormalization::new()), r::PASS_LAYER_NORM),
-        ("BatchNormalization", LayerHandle::new(BatchNormalization::new()), r::PASS_BATCH_NORM),
-        ("Rescaling", LayerHandle::new(Rescaling::new(2.0)), r::PASS_RESCALING),
+        (
+            "Activation",
+            LayerHandle::new(Activation::new("relu")),
+            r::PASS_ACTIVATION,
+        ),
+        (
+            "Dropout",
+            LayerHandle::new(Dropout::new(0.5)),
+            r::PASS_DROPOUT,
+        ),
+        (
+            "LayerNormalization",
+            LayerHandle::new(LayerNormalization::new()),
+            r::PASS_LAYER_NORM,
+        ),
+        (
+            "BatchNormalization",
+            LayerHandle::new(BatchNormalization::new()),
+            r::PASS_BATCH_NORM,
+        ),
+        (
+            "Rescaling",
+            LayerHandle::new(Rescaling::new(2.0)),
+            r::PASS_RESCALING,
+        ),
         (
             "TimeDistributed",
             LayerHandle::new(TimeDistributed::new(Dense::new(2))),
@@ -247,12 +469,32 @@ fn pass_through_and_dropping_layers_match_keras() {
             LayerHandle::new(Bidirectional::new(LSTM::new(2))),
             r::PASS_BIDIRECTIONAL_LAST,
         ),
-        ("LSTM seq", LayerHandle::new(LSTM::new(2).return_sequences(true)), r::PASS_LSTM_SEQ),
-        ("LSTM last", LayerHandle::new(LSTM::new(2)), r::PASS_LSTM_LAST),
+        (
+            "LSTM seq",
+            LayerHandle::new(LSTM::new(2).return_sequences(true)),
+            r::PASS_LSTM_SEQ,
+        ),
+        (
+            "LSTM last",
+            LayerHandle::new(LSTM::new(2)),
+            r::PASS_LSTM_LAST,
+        ),
         ("Flatten", LayerHandle::new(Flatten::new()), r::PASS_FLATTEN),
-        ("Reshape", LayerHandle::new(Reshape::new(&[12])), r::PASS_RESHAPE),
-        ("Conv1D", LayerHandle::new(Conv1D::new(2, 2).padding("same")), r::PASS_CONV1D),
-        ("MaxPooling1D", LayerHandle::new(MaxPooling1D::new(2)), r::PASS_MAX_POOL1D),
+        (
+            "Reshape",
+            LayerHandle::new(Reshape::new(&[12])),
+            r::PASS_RESHAPE,
+        ),
+        (
+            "Conv1D",
+            LayerHandle::new(Conv1D::new(2, 2).padding("same")),
+            r::PASS_CONV1D,
+        ),
+        (
+            "MaxPooling1D",
+            LayerHandle::new(MaxPooling1D::new(2)),
+            r::PASS_MAX_POOL1D,
+        ),
         (
             "GlobalMaxPooling1D",
             LayerHandle::new(GlobalMaxPooling1D::new()),
@@ -263,7 +505,11 @@ fn pass_through_and_dropping_layers_match_keras() {
             LayerHandle::new(GlobalAveragePooling1D::new()),
             r::PASS_GLOBAL_AVG_POOL1D,
         ),
-        ("Permute", LayerHandle::new(Permute::new(&[2, 1])), r::PASS_REPEAT_PERMUTE),
+        (
+            "Permute",
+            LayerHandle::new(Permute::new(&[2, 1])),
+            r::PASS_REPEAT_PERMUTE,
+        ),
     ];
     for (what, layer, passes) in cases {
         let (_, m) = run_one(layer);
@@ -274,7 +520,12 @@ fn pass_through_and_dropping_layers_match_keras() {
 #[test]
 fn attention_layers_output_the_query_mask_like_keras() {
     let cases: Vec<(&str, LayerHandle, bool, &[f32])> = vec![
-        ("Attention", LayerHandle::new(Attention::new()), r::ATTENTION_HAS_MASK, r::ATTENTION_MASK),
+        (
+            "Attention",
+            LayerHandle::new(Attention::new()),
+            r::ATTENTION_HAS_MASK,
+            r::ATTENTION_MASK,
+        ),
         (
             "AdditiveAttention",
             LayerHandle::new(AdditiveAttention::new()),
@@ -315,7 +566,13 @@ fn time_distributed_gives_the_inner_rnn_each_steps_mask_like_keras() {
         .call_with_masks(&[t(r::X4, &[2, 3, 4, 2])], false)
         .unwrap();
     close(&out[0], r::TD_LSTM, 1e-5, "TimeDistributed(LSTM)");
-    check_mask(&masks[0], true, r::TD_LSTM_MASK, r::TD_LSTM_MASK_SHAPE, "TimeDistributed");
+    check_mask(
+        &masks[0],
+        true,
+        r::TD_LSTM_MASK,
+        r::TD_LSTM_MASK_SHAPE,
+        "TimeDistributed",
+    );
 }
 
 #[test]
@@ -324,14 +581,19 @@ fn lambda_mask_function_gives_the_output_mask() {
     let m = Tensor::from_vec(vec![true, false, true], &[1, 3]).unwrap();
     // Without `mask` (Keras's default) the mask is dropped.
     let plain = LayerHandle::new(Lambda::new(|x: &Tensor| Ok(x.clone())));
-    let (_, out) = plain.call_masked(&[x.clone()], &[Some(m.clone())], false).unwrap();
+    let (_, out) = plain
+        .call_masked(&[x.clone()], &[Some(m.clone())], false)
+        .unwrap();
     assert!(out.is_none());
     let inv = LayerHandle::new(
         Lambda::new(|x: &Tensor| Ok(x.clone()))
             .mask(|_, m| m.map(ferroflow_core::ops::logical_not).transpose()),
     );
     let (_, out) = inv.call_masked(&[x], &[Some(m)], false).unwrap();
-    assert_eq!(out.unwrap().to_vec::<bool>().unwrap(), vec![false, true, false]);
+    assert_eq!(
+        out.unwrap().to_vec::<bool>().unwrap(),
+        vec![false, true, false]
+    );
 }
 
 /// Embedding(8, 3, mask_zero) → LSTM(4, return_sequences) → Dense(3, softmax) with the
@@ -342,7 +604,14 @@ fn seq_model(run_eagerly: bool) -> Model {
     let h = LSTM::new(4).return_sequences(true).apply(h).unwrap();
     let y = Dense::new(3).activation("softmax").apply(h).unwrap();
     let mut m = Model::new(&inp, y).unwrap();
-    let ws = [r::SEQ_W0, r::SEQ_W1, r::SEQ_W2, r::SEQ_W3, r::SEQ_W4, r::SEQ_W5];
+    let ws = [
+        r::SEQ_W0,
+        r::SEQ_W1,
+        r::SEQ_W2,
+        r::SEQ_W3,
+        r::SEQ_W4,
+        r::SEQ_W5,
+    ];
     let cur = m.get_weights();
     assert_eq!(cur.len(), r::SEQ_NW);
     let ws: Vec<Tensor> = cur.iter().zip(ws).map(|(c, w)| t(w, c.shape())).collect();
@@ -367,10 +636,7 @@ fn ids_labels() -> (Tensor, Tensor) {
 }
 
 fn near(got: f64, want: f64, what: &str) {
-    assert!(
-        (got - want).abs() < 1e-5,
-        "{what}: got {got}, Keras {want}"
-    );
+    assert!((got - want).abs() < 1e-5, "{what}: got {got}, Keras {want}");
 }
 
 #[test]
@@ -378,13 +644,27 @@ fn masked_sequence_model_loss_and_accuracy_match_keras() {
     for eager in [false, true] {
         let mut m = seq_model(eager);
         let (ids, ys) = ids_labels();
-        let e = m.evaluate(&ids, &ys).batch_size(4).verbose(0).run_dict().unwrap();
+        let e = m
+            .evaluate(&ids, &ys)
+            .batch_size(4)
+            .verbose(0)
+            .run_dict()
+            .unwrap();
         near(e["loss"], r::SEQ_EVAL_LOSS, "evaluate loss");
         // 4 of the 15 kept steps right (not 9 of all 24 steps).
         near(e["accuracy"], r::SEQ_EVAL_ACC, "evaluate accuracy");
-        let e = m.evaluate(&ids, &ys).batch_size(2).verbose(0).run_dict().unwrap();
+        let e = m
+            .evaluate(&ids, &ys)
+            .batch_size(2)
+            .verbose(0)
+            .run_dict()
+            .unwrap();
         near(e["loss"], r::SEQ_EVAL2_LOSS, "evaluate loss, batches of 2");
-        near(e["accuracy"], r::SEQ_EVAL2_ACC, "evaluate accuracy, batches of 2");
+        near(
+            e["accuracy"],
+            r::SEQ_EVAL2_ACC,
+            "evaluate accuracy, batches of 2",
+        );
         let h = m
             .fit(&ids, &ys)
             .batch_size(2)
@@ -395,7 +675,12 @@ fn masked_sequence_model_loss_and_accuracy_match_keras() {
             .unwrap();
         near(h.history["loss"][0], r::SEQ_FIT_LOSS, "fit loss");
         near(h.history["accuracy"][0], r::SEQ_FIT_ACC, "fit accuracy");
-        let e = m.evaluate(&ids, &ys).batch_size(4).verbose(0).run_dict().unwrap();
+        let e = m
+            .evaluate(&ids, &ys)
+            .batch_size(4)
+            .verbose(0)
+            .run_dict()
+            .unwrap();
         near(e["loss"], r::SEQ_AFTER_LOSS, "loss after one epoch");
         near(e["accuracy"], r::SEQ_AFTER_ACC, "accuracy after one epoch");
         // Temporal sample weights: the loss weights are mask × sample_weight; metrics=
@@ -429,7 +714,12 @@ fn masked_accuracy_by_hand() {
             n += 1.0;
         }
     }
-    let e = m.evaluate(&ids, &ys).batch_size(4).verbose(0).run_dict().unwrap();
+    let e = m
+        .evaluate(&ids, &ys)
+        .batch_size(4)
+        .verbose(0)
+        .run_dict()
+        .unwrap();
     near(e["accuracy"], right / n, "accuracy by hand");
 }
 
@@ -450,7 +740,12 @@ fn masked_regression_model_mse_and_mae_match_keras() {
             .unwrap()
             .run_eagerly(eager);
         let (x, yt) = (t(r::REG_X, &[4, 5, 2]), t(r::REG_Y, &[4, 5, 1]));
-        let e = m.evaluate(&x, &yt).batch_size(4).verbose(0).run_dict().unwrap();
+        let e = m
+            .evaluate(&x, &yt)
+            .batch_size(4)
+            .verbose(0)
+            .run_dict()
+            .unwrap();
         near(e["loss"], r::REG_EVAL_LOSS, "mse");
         near(e["mae"], r::REG_EVAL_MAE, "mae");
         let h = m
@@ -463,7 +758,12 @@ fn masked_regression_model_mse_and_mae_match_keras() {
             .unwrap();
         near(h.history["loss"][0], r::REG_FIT_LOSS, "fit mse");
         near(h.history["mae"][0], r::REG_FIT_MAE, "fit mae");
-        let e = m.evaluate(&x, &yt).batch_size(4).verbose(0).run_dict().unwrap();
+        let e = m
+            .evaluate(&x, &yt)
+            .batch_size(4)
+            .verbose(0)
+            .run_dict()
+            .unwrap();
         near(e["loss"], r::REG_AFTER_LOSS, "mse after one epoch");
         near(e["mae"], r::REG_AFTER_MAE, "mae after one epoch");
     }
@@ -477,7 +777,11 @@ fn mismatched_masks_are_errors_naming_the_layer() {
     // A merge whose second mask does not match its input.
     let add = LayerHandle::new(Add::new().named("my_add"));
     let err = add
-        .call_masked(&[x.clone(), x.clone()], &[Some(m23.clone()), Some(m22.clone())], false)
+        .call_masked(
+            &[x.clone(), x.clone()],
+            &[Some(m23.clone()), Some(m22.clone())],
+            false,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("my_add") && err.contains("mask"), "{err}");
@@ -509,7 +813,10 @@ fn mismatched_masks_are_errors_naming_the_layer() {
     let err = update_with_mask(&mut acc, &y, &x, Some(&bad))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("sparse_categorical_accuracy") && err.contains("mask"), "{err}");
+    assert!(
+        err.contains("sparse_categorical_accuracy") && err.contains("mask"),
+        "{err}"
+    );
     // The right mask is fine.
     update_with_mask(&mut acc, &y, &x, Some(&m23)).unwrap();
 }
