@@ -1,6 +1,6 @@
 //! `keras.layers.Add`.
 
-use super::merge::{elementwise_merge_layer, fold_elementwise};
+use super::merge::{elementwise_merge_layer, fold_elementwise, masked_merge};
 use super::LayerBase;
 
 /// `keras.layers.Add()`: the elementwise sum of its inputs (at least one; shapes equal except
@@ -19,6 +19,11 @@ pub struct Add {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Add, "Add", 1, None, |name, inputs| {
-    fold_elementwise(name, "Add", inputs, ferroflow_core::ops::add)
-});
+elementwise_merge_layer!(
+    Add,
+    "Add",
+    1,
+    None,
+    |name, inputs| { fold_elementwise(name, "Add", inputs, ferroflow_core::ops::add) },
+    |name, inputs, masks| { masked_merge(name, "Add", inputs, masks, ferroflow_core::ops::add) }
+);

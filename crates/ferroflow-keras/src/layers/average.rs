@@ -1,6 +1,6 @@
 //! `keras.layers.Average`.
 
-use super::merge::{elementwise_merge_layer, fold_elementwise};
+use super::merge::{elementwise_merge_layer, fold_elementwise, masked_merge};
 use super::LayerBase;
 
 /// `keras.layers.Average()`: the elementwise mean of its inputs (at least one; shapes as for
@@ -19,7 +19,17 @@ pub struct Average {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Average, "Average", 1, None, |name, inputs| {
-    let sum = fold_elementwise(name, "Average", inputs, ferroflow_core::ops::add)?;
-    ferroflow_core::ops::mul_scalar(&sum, 1.0 / inputs.len() as f64)
-});
+elementwise_merge_layer!(
+    Average,
+    "Average",
+    1,
+    None,
+    |name, inputs| {
+        let sum = fold_elementwise(name, "Average", inputs, ferroflow_core::ops::add)?;
+        ferroflow_core::ops::mul_scalar(&sum, 1.0 / inputs.len() as f64)
+    },
+    |name, inputs, masks| {
+        let sum = masked_merge(name, "Average", inputs, masks, ferroflow_core::ops::add)?;
+        ferroflow_core::ops::mul_scalar(&sum, 1.0 / inputs.len() as f64)
+    }
+);

@@ -130,6 +130,38 @@ impl Layer for Concatenate {
         Ok(vec![ops::concat(&refs, self.axis)?])
     }
 
+    /// Keras sets `supports_masking = True` on `Concatenate`.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
+    /// Keras 3.15's `Concatenate.compute_mask`: `None` when no input carries a mask; else each
+    /// input's mask widened to the input's full shape (all-true for an unmasked input, a
+    /// `[batch, time]` mask repeated over the features), the masks joined along `axis`, and
+    /// `any` over the last axis. So with `axis=-1` a step is kept if any input keeps it (all
+    /// steps when one input is unmasked); with `axis=1` the time masks are joined.
+    fn compute_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        if masks.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        super::merge::check_masks(&self.base.name, inputs, masks)?;
+        let full: Vec<Tensor> = inputs
+            .iter()
+            .zip(masks.iter().chain(std::iter::repeat(&None)))
+            .map(|(x, m)| match m {
+                None => ops::cast(&ops::ones_like(x)?, ferroflow_core::DType::Bool),
+                Some(m) => {
+                    let mut s: Vec<isize> = m.shape().iter().map(|&d| d as isize).collect();
+                    s.extend(std::iter::repeat_n(1isize, x.rank() - m.rank()));
+                    ops::broadcast_to(&ops::reshape(m, &s)?, x.shape())
+                }
+            })
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Tensor> = full.iter().collect();
+        let joined = ops::concat(&refs, self.axis)?;
+        Ok(Some(ops::reduce_any(&joined, -1, false)?))
+    }
+
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {
         Ok(vec![self.output_shape(input_shapes)?])
     }

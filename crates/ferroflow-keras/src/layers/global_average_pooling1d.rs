@@ -1,6 +1,6 @@
 //! `keras.layers.GlobalAveragePooling1D`.
 
-use ferroflow_core::{Result, Tensor};
+use ferroflow_core::{ops, Error, Result, Tensor};
 use serde_json::{json, Value};
 
 use super::layer::{single_input, InputSpec, Layer, LayerBase};
@@ -85,6 +85,53 @@ impl Layer for GlobalAveragePooling1D {
             false,
             self.keepdims,
         )?])
+    }
+
+    /// Keras sets `supports_masking = True` on `GlobalAveragePooling1D`: it consumes the mask.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
+    /// Keras's `compute_mask` returns `None`: the pooled output carries no mask.
+    fn compute_mask(
+        &self,
+        _inputs: &[Tensor],
+        _masks: &[Option<Tensor>],
+    ) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
+    /// Keras's `call(inputs, mask)`: with a mask `[batch, steps]`, the average over the kept
+    /// steps only, `Σ_t mask·x / Σ_t mask` (a sample with every step masked gives NaN = 0/0,
+    /// as in Keras).
+    fn call_with_mask(
+        &mut self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<Vec<Tensor>> {
+        let x = single_input(&self.base.name, inputs)?;
+        let Some(Some(mask)) = masks.first() else {
+            return self.call(inputs, training);
+        };
+        let name = &self.base.name;
+        if x.rank() != 3 || mask.shape() != &x.shape()[..2] {
+            return Err(Error::shape(
+                name,
+                format!(
+                    "layer {name:?}: the mask must have shape [batch, steps] = {:?} for an input of shape {:?}, got {:?}",
+                    &x.shape()[..x.rank().min(2)],
+                    x.shape(),
+                    mask.shape()
+                ),
+                &[mask.shape(), x.shape()],
+            ));
+        }
+        let (b, t) = (x.shape()[0] as isize, x.shape()[1] as isize);
+        let m = ops::reshape(&ops::cast(mask, x.dtype())?, &[b, t, 1])?;
+        let total = ops::reduce_sum(&ops::mul(x, &m)?, 1, self.keepdims)?;
+        let count = ops::reduce_sum(&m, 1, self.keepdims)?;
+        Ok(vec![ops::div(&total, &count)?])
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {

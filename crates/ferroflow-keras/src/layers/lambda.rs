@@ -15,6 +15,11 @@ pub type LambdaFn = Arc<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>;
 /// A function from an input shape (batch included, `None` = unknown) to the output shape.
 pub type LambdaShapeFn = Arc<dyn Fn(&Shape) -> Result<Shape> + Send + Sync>;
 
+/// A `Lambda` layer's mask function (Keras's callable `mask(inputs, mask)`): the output mask
+/// from the input and its mask.
+pub type LambdaMaskFn =
+    Arc<dyn Fn(&Tensor, Option<&Tensor>) -> Result<Option<Tensor>> + Send + Sync>;
+
 /// `keras.layers.Lambda(function, output_shape=None)`: wraps a Rust closure as a layer without
 /// weights. The output shape is, as in Keras: a function of the input shape
 /// ([`output_shape_fn`](Lambda::output_shape_fn)); a shape without the batch dimension, which
@@ -33,6 +38,7 @@ pub struct Lambda {
     base: LayerBase,
     function: LambdaFn,
     output_shape: Option<LambdaShapeFn>,
+    mask: Option<LambdaMaskFn>,
 }
 
 impl Lambda {
@@ -42,6 +48,7 @@ impl Lambda {
             base: LayerBase::new("Lambda"),
             function: Arc::new(function),
             output_shape: None,
+            mask: None,
         }
     }
 
@@ -67,6 +74,19 @@ impl Lambda {
     }
 }
 
+impl Lambda {
+    /// Keras's `Lambda(mask=...)` as a callable: `f(input, input_mask)` gives the output's
+    /// mask; with it the layer supports masking (Keras's `supports_masking` is true exactly
+    /// when `mask` is given). `|_, m| Ok(m.cloned())` passes the mask through.
+    pub fn mask(
+        mut self,
+        f: impl Fn(&Tensor, Option<&Tensor>) -> Result<Option<Tensor>> + Send + Sync + 'static,
+    ) -> Self {
+        self.mask = Some(Arc::new(f));
+        self
+    }
+}
+
 impl Layer for Lambda {
     fn class_name(&self) -> &str {
         "Lambda"
@@ -83,6 +103,21 @@ impl Layer for Lambda {
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single_input(&self.base.name, inputs)?;
         Ok(vec![(self.function)(x)?])
+    }
+
+    fn supports_masking(&self) -> bool {
+        self.mask.is_some()
+    }
+
+    /// Keras's `Lambda.compute_mask`: the `mask` function's result, `None` without one.
+    fn compute_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+        match &self.mask {
+            None => Ok(None),
+            Some(f) => {
+                let x = single_input(&self.base.name, inputs)?;
+                f(x, masks.first().and_then(Option::as_ref))
+            }
+        }
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {

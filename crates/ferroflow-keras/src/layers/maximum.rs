@@ -1,6 +1,6 @@
 //! `keras.layers.Maximum`.
 
-use super::merge::{elementwise_merge_layer, fold_elementwise};
+use super::merge::{elementwise_merge_layer, fold_elementwise, masked_merge};
 use super::LayerBase;
 
 /// `keras.layers.Maximum()`: the elementwise maximum of its inputs (at least one; shapes as
@@ -19,6 +19,13 @@ pub struct Maximum {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Maximum, "Maximum", 1, None, |name, inputs| {
-    fold_elementwise(name, "Maximum", inputs, ferroflow_core::ops::maximum)
-});
+elementwise_merge_layer!(
+    Maximum,
+    "Maximum",
+    1,
+    None,
+    |name, inputs| { fold_elementwise(name, "Maximum", inputs, ferroflow_core::ops::maximum) },
+    |name, inputs, masks| {
+        masked_merge(name, "Maximum", inputs, masks, ferroflow_core::ops::maximum)
+    }
+);

@@ -94,6 +94,7 @@ pub use average_pooling2d::AveragePooling2D;
 mod layer_normalization;
 mod maximum;
 mod merge;
+mod minimum;
 mod multiply;
 mod subtract;
 
@@ -118,7 +119,7 @@ pub use image_preprocessing::Factor;
 pub use index_lookup::OutputMode;
 pub use input::{Input, InputLayer, KerasTensor, Node, SymbolicInputs};
 pub use integer_lookup::IntegerLookup;
-pub use lambda::{Lambda, LambdaFn, LambdaShapeFn};
+pub use lambda::{Lambda, LambdaFn, LambdaMaskFn, LambdaShapeFn};
 pub use layer::{
     built_dim, check_input_shapes, single_input, InputSpec, Layer, LayerBase, LayerHandle, Weight,
 };
@@ -126,6 +127,7 @@ pub use layer_normalization::LayerNormalization;
 pub use max_pooling1d::MaxPooling1D;
 pub use max_pooling2d::MaxPooling2D;
 pub use maximum::Maximum;
+pub use minimum::Minimum;
 pub use multiply::Multiply;
 pub use normalization::Normalization;
 pub use permute::Permute;

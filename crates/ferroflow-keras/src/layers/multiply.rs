@@ -1,6 +1,6 @@
 //! `keras.layers.Multiply`.
 
-use super::merge::{elementwise_merge_layer, fold_elementwise};
+use super::merge::{elementwise_merge_layer, fold_elementwise, masked_merge};
 use super::LayerBase;
 
 /// `keras.layers.Multiply()`: the elementwise product of its inputs (at least one; shapes as
@@ -19,6 +19,13 @@ pub struct Multiply {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Multiply, "Multiply", 1, None, |name, inputs| {
-    fold_elementwise(name, "Multiply", inputs, ferroflow_core::ops::mul)
-});
+elementwise_merge_layer!(
+    Multiply,
+    "Multiply",
+    1,
+    None,
+    |name, inputs| { fold_elementwise(name, "Multiply", inputs, ferroflow_core::ops::mul) },
+    |name, inputs, masks| {
+        masked_merge(name, "Multiply", inputs, masks, ferroflow_core::ops::mul)
+    }
+);

@@ -402,6 +402,11 @@ impl Layer for Normalization {
         self.do_build(&shape)
     }
 
+    /// Keras sets `supports_masking = True` on `Normalization`: the input mask passes through.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single_input(&self.base.name, inputs)?;
         let x = if x.dtype() == DType::F32 {

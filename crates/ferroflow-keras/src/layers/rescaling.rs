@@ -57,6 +57,11 @@ impl Layer for Rescaling {
         &mut self.base
     }
 
+    /// Keras sets `supports_masking = True` on `Rescaling`: the input mask passes through.
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
     fn call(&mut self, inputs: &[Tensor], _training: bool) -> Result<Vec<Tensor>> {
         let x = single_input(&self.base.name, inputs)?;
         let x = if x.dtype().is_float() {

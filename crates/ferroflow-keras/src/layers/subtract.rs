@@ -1,6 +1,6 @@
 //! `keras.layers.Subtract`.
 
-use super::merge::{elementwise_merge_layer, fold_elementwise};
+use super::merge::{elementwise_merge_layer, fold_elementwise, masked_merge};
 use super::LayerBase;
 
 /// `keras.layers.Subtract()`: `inputs[0] - inputs[1]`; exactly two inputs (shapes as for
@@ -19,6 +19,13 @@ pub struct Subtract {
     base: LayerBase,
 }
 
-elementwise_merge_layer!(Subtract, "Subtract", 2, Some(2), |name, inputs| {
-    fold_elementwise(name, "Subtract", inputs, ferroflow_core::ops::sub)
-});
+elementwise_merge_layer!(
+    Subtract,
+    "Subtract",
+    2,
+    Some(2),
+    |name, inputs| { fold_elementwise(name, "Subtract", inputs, ferroflow_core::ops::sub) },
+    |name, inputs, masks| {
+        masked_merge(name, "Subtract", inputs, masks, ferroflow_core::ops::sub)
+    }
+);

@@ -10,7 +10,7 @@ use crate::backend::Shape;
 /// `[batch, time, ...]` input — as Keras, by folding time into the batch
 /// (`[batch·time, ...]`), calling the layer once, and unfolding its output. The wrapped layer's
 /// weights are this layer's weights (one set shared by all steps). A mask passes through
-/// unchanged.
+/// unchanged (see [`Layer::call_with_mask`] for what the wrapped layer gets).
 ///
 /// ```
 /// use ferroflow_keras::layers::{Dense, LayerHandle, TimeDistributed};
@@ -97,8 +97,58 @@ impl Layer for TimeDistributed {
         Ok(vec![ops::reshape(&y, &out)?])
     }
 
+    /// Keras sets `supports_masking = True` on `TimeDistributed` (no `compute_mask` of its
+    /// own): the input mask passes through unchanged.
     fn supports_masking(&self) -> bool {
         true
+    }
+
+    /// Keras's `TimeDistributed.call(inputs, mask)`: the mask must start with the input's
+    /// `[batch, time]` (else an error naming the layer and both shapes, as Keras's check), and
+    /// the wrapped layer gets each step's mask — here, with time folded into the batch, the
+    /// mask folded the same way (`[batch·time, ...]`). A mask `[batch, time]` folds to one
+    /// value per row, which no layer here uses (Keras passes it only to a layer whose `call`
+    /// takes a mask), so it is passed on only when it has axes beyond time, e.g. the
+    /// `[batch, time, steps]` mask of `Masking` on a `[batch, time, steps, features]` input
+    /// that an inner RNN uses.
+    fn call_with_mask(
+        &mut self,
+        inputs: &[Tensor],
+        masks: &[Option<Tensor>],
+        training: bool,
+    ) -> Result<Vec<Tensor>> {
+        let x = single_input(&self.base.name, inputs)?;
+        let Some(Some(mask)) = masks.first() else {
+            return self.call(inputs, training);
+        };
+        let name = &self.base.name;
+        let (s, ms) = (x.shape(), mask.shape());
+        if ms.len() < 2 || s.len() < 3 || ms.len() >= s.len() || ms[..2] != s[..2] {
+            return Err(Error::shape(
+                name,
+                format!(
+                    "layer {name:?}: the mask passed to `TimeDistributed` has shape {ms:?},                      incompatible with the input shape {s:?}: the mask's first two dimensions                      (batch size and timesteps) must match the input's"
+                ),
+                &[ms, s],
+            ));
+        }
+        if ms.len() == 2 {
+            return self.call(inputs, training);
+        }
+        let fold = |shape: &[usize]| -> Vec<isize> {
+            let mut f = vec![(shape[0] * shape[1]) as isize];
+            f.extend(shape[2..].iter().map(|&d| d as isize));
+            f
+        };
+        let xf = ops::reshape(x, &fold(s))?;
+        let mf = ops::reshape(mask, &fold(ms))?;
+        let (ys, _) = self.layer.call_masked(&[xf], &[Some(mf)], training)?;
+        let y = ys
+            .first()
+            .ok_or_else(|| Error::invalid(name, "the wrapped layer has no output"))?;
+        let mut out: Vec<isize> = vec![s[0] as isize, s[1] as isize];
+        out.extend(y.shape()[1..].iter().map(|&d| d as isize));
+        Ok(vec![ops::reshape(y, &out)?])
     }
 
     fn compute_output_shape(&mut self, input_shapes: &[Shape]) -> Result<Vec<Shape>> {

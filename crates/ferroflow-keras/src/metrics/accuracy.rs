@@ -26,6 +26,9 @@ macro_rules! mean_wrapper_metric {
             fn reset_state(&mut self) {
                 self.0.reset_state()
             }
+            fn supports_output_mask(&self) -> bool {
+                true
+            }
         }
     };
 }

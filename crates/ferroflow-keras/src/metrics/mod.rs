@@ -22,6 +22,7 @@ mod accuracy;
 mod confusion;
 mod confusion_matrix;
 mod f_score;
+mod masked;
 mod reduce;
 mod regression;
 mod top_k;
@@ -31,6 +32,8 @@ pub use accuracy::{Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategori
 pub use confusion::{AucCurve, AucSummation, Precision, Recall, AUC};
 pub use confusion_matrix::ConfusionMatrix;
 pub use f_score::{F1Score, FBetaScore, FScoreAverage};
+pub use masked::update_with_mask;
+pub(crate) use masked::{update_output_metrics, OutputMaskState};
 pub use reduce::{Mean, MeanMetricWrapper, Sum};
 pub use regression::{
     MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError, RootMeanSquaredError,
@@ -59,6 +62,16 @@ pub trait Metric: Send {
 
     /// Forgets everything accumulated.
     fn reset_state(&mut self);
+
+    /// Whether `fit`/`evaluate` weight this metric's values by the mask of the model output it
+    /// watches (e.g. after `Embedding(mask_zero=True)` → `LSTM(return_sequences=True)`), so it
+    /// counts the kept steps only. Keras's `MeanMetricWrapper` (the accuracies, MSE/MAE/MAPE,
+    /// top-k) reads `y_pred`'s `_keras_mask` and applies it as a sample weight; its other
+    /// metrics (`Mean`, `RootMeanSquaredError`, AUC, precision, recall, F-scores) ignore the
+    /// mask. False by default.
+    fn supports_output_mask(&self) -> bool {
+        false
+    }
 }
 
 /// `"accuracy"` / `"acc"` as Keras resolves it in `compile`, from the shapes of the first batch:
@@ -121,6 +134,11 @@ impl Metric for AutoAccuracy {
         if let Some(m) = &mut self.inner {
             m.reset_state();
         }
+    }
+
+    /// Every accuracy `"accuracy"` resolves to is a Keras `MeanMetricWrapper`.
+    fn supports_output_mask(&self) -> bool {
+        true
     }
 }
 

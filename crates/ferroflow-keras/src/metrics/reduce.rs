@@ -196,4 +196,8 @@ impl Metric for MeanMetricWrapper {
     fn reset_state(&mut self) {
         self.mean.reset_state();
     }
+
+    fn supports_output_mask(&self) -> bool {
+        true
+    }
 }

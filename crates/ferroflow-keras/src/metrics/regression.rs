@@ -29,7 +29,19 @@ struct RowMean {
 impl RowMean {
     fn update(&mut self, y_true: &Tensor, y_pred: &Tensor, w: Option<&Tensor>) -> Result<()> {
         let name = self.mean.name().to_string();
-        let (t, p, n) = rows(&name, y_true, y_pred)?;
+        let (t, p, mut n) = rows(&name, y_true, y_pred)?;
+        // Weights over the leading axes (e.g. a `[batch, time]` mask of a `[batch, time, 1]`
+        // output): one row per weight, as Keras reduces the values to the weights' rank.
+        if let Some(w) = w {
+            let m = w.num_elements();
+            if w.rank() >= 2
+                && m > 0
+                && w.rank() < y_pred.rank()
+                && y_pred.shape()[..w.rank()] == *w.shape()
+            {
+                n = m;
+            }
+        }
         let w = sample_weights(&name, w, n)?;
         if n == 0 {
             return Ok(());
@@ -84,6 +96,10 @@ macro_rules! row_metric {
             }
             fn reset_state(&mut self) {
                 self.0.mean.reset_state()
+            }
+            /// A Keras `MeanMetricWrapper`: weighted by the output's mask.
+            fn supports_output_mask(&self) -> bool {
+                true
             }
         }
     };

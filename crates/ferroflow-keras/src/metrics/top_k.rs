@@ -127,6 +127,11 @@ impl Metric for TopKCategoricalAccuracy {
     fn reset_state(&mut self) {
         self.mean.reset_state();
     }
+
+    /// A Keras `MeanMetricWrapper`: weighted by the output's mask.
+    fn supports_output_mask(&self) -> bool {
+        true
+    }
 }
 
 /// `keras.metrics.SparseTopKCategoricalAccuracy(k=5)`: how often the integer label is among the
@@ -203,5 +208,10 @@ impl Metric for SparseTopKCategoricalAccuracy {
 
     fn reset_state(&mut self) {
         self.mean.reset_state();
+    }
+
+    /// A Keras `MeanMetricWrapper`: weighted by the output's mask.
+    fn supports_output_mask(&self) -> bool {
+        true
     }
 }

@@ -26,6 +26,9 @@ pub struct Compiled {
     pub run_eagerly: bool,
     /// The traced steps, one per batch signature.
     pub(crate) traced: super::traced::TracedSteps,
+    /// Whether the outputs carry masks, and the last eager step's masks, for mask-weighted
+    /// metrics (`metrics/masked.rs`).
+    pub(crate) output_masks: crate::metrics::OutputMaskState,
 }
 
 /// What `compile` returns: sets Keras's other `compile` arguments
@@ -223,6 +226,7 @@ impl Model {
             output_names: self.output_names(),
             run_eagerly: false,
             traced: Default::default(),
+            output_masks: Default::default(),
         });
         Ok(CompileOptions { model: self })
     }

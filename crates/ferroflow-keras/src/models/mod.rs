@@ -262,7 +262,8 @@ impl Model {
 
     /// The forward pass and each output's mask (Keras's `_keras_mask` on the outputs, e.g. from
     /// an `Embedding(mask_zero=True)` followed by `LSTM(return_sequences=True)`); `None` where an
-    /// output carries no mask. Keras weights a loss by this mask; `fit` does not do so yet.
+    /// output carries no mask. `fit`/`evaluate` weight the losses and the mean metrics by it, as
+    /// Keras does (`models/training.rs`, `metrics/masked.rs`).
     pub fn call_with_masks(
         &self,
         inputs: &[Tensor],

@@ -171,7 +171,16 @@ impl Model {
             .map_or(0, |t| t.shape().first().copied().unwrap_or(0)) as f64;
         // The default path: the step as a traced graph (`traced.rs`); `None` when the model
         // runs eagerly (`run_eagerly`, or a model whose step cannot be traced).
-        let (loss, per_output, outputs) = match self.traced_train_step(x, y, sample_weight)? {
+        // Mask-weighted metrics need the outputs' masks, which only the eager step returns
+        // (`metrics/masked.rs`).
+        let c = self.compiled_mut()?;
+        let eager = c.output_masks.needs_eager(&c.metrics);
+        let traced = if eager {
+            None
+        } else {
+            self.traced_train_step(x, y, sample_weight)?
+        };
+        let (loss, per_output, outputs) = match traced {
             Some(r) => r,
             None => self.eager_train_step(x, y, sample_weight)?,
         };
@@ -201,6 +210,7 @@ impl Model {
             let (loss, per_output) = self.compute_loss(y, &outputs, &masks, sample_weight, true)?;
             let sources: Vec<&dyn Watchable> = vars.iter().map(|v| v as &dyn Watchable).collect();
             let grads = tape.gradient(&loss, &sources)?;
+            self.compiled_mut()?.output_masks.record(&masks);
             (loss, per_output, outputs, grads)
         };
         // Data parallelism: the gradients averaged over ranks (no-op without a strategy).
@@ -227,13 +237,20 @@ impl Model {
         let batch = x
             .first()
             .map_or(0, |t| t.shape().first().copied().unwrap_or(0)) as f64;
-        let (loss, per_output, outputs) = match self.traced_test_step(x, y, sample_weight)? {
+        let c = self.compiled_mut()?;
+        let traced = if c.output_masks.needs_eager(&c.metrics) {
+            None
+        } else {
+            self.traced_test_step(x, y, sample_weight)?
+        };
+        let (loss, per_output, outputs) = match traced {
             Some(r) => r,
             None => {
                 let (outputs, masks) = self.call_with_masks(x, false)?;
                 check_targets(&self.name, &outputs, y)?;
                 let (loss, per_output) =
                     self.compute_loss(y, &outputs, &masks, sample_weight, true)?;
+                self.compiled_mut()?.output_masks.record(&masks);
                 let loss = loss.to_f64_vec().first().copied().unwrap_or(0.0);
                 (loss, per_output, outputs)
             }
@@ -353,12 +370,10 @@ fn label_error(e: Error, what: &str) -> Error {
 /// Updates the compiled metrics. As Keras's `CompileMetrics`, the `metrics=` of `compile` are
 /// not weighted by `sample_weight`/`class_weight` (Keras weights only `weighted_metrics=`).
 fn update_metrics(c: &mut Compiled, y: &[Tensor], outputs: &[Tensor]) -> Result<()> {
-    for ((ms, out), target) in c.metrics.iter_mut().zip(outputs).zip(y) {
-        for m in ms.iter_mut() {
-            m.update_state(target, out, None)?;
-        }
-    }
-    Ok(())
+    // The masks of the outputs (recorded by an eager step; none after a traced one): Keras's
+    // mean metrics count the kept steps only (`metrics/masked.rs`).
+    let masks = c.output_masks.take();
+    crate::metrics::update_output_metrics(&mut c.metrics, y, outputs, &masks)
 }
 
 pub(super) fn check_targets(model: &str, outputs: &[Tensor], y: &[Tensor]) -> Result<()> {

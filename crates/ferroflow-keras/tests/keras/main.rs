@@ -14,6 +14,7 @@ mod layers_norm;
 mod layers_rnn;
 mod layers_rnn_fused;
 mod losses;
+mod masks;
 mod metrics;
 mod models;
 mod optimizers;
