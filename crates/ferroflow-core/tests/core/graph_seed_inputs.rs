@@ -54,10 +54,8 @@ fn each_random_op_gets_a_seed_argument_and_draws_with_the_fed_seed() {
 #[test]
 fn plain_trace_keeps_seeds_as_attributes() {
     let specs = [TensorSpec::new(DType::F32, &[3])];
-    let f = ConcreteFunction::trace(&specs, |a| {
-        Ok(vec![ops::dropout(&a[0], 0.5, 3, None)?])
-    })
-    .unwrap();
+    let f =
+        ConcreteFunction::trace(&specs, |a| Ok(vec![ops::dropout(&a[0], 0.5, 3, None)?])).unwrap();
     assert!(f.random_seeds().is_empty());
     assert_eq!(f.input_specs().len(), 1);
 }

@@ -3,7 +3,7 @@
 //!
 //! Per batch signature (the dtypes and shapes of `x`, `y` and `sample_weight`; the last, smaller
 //! batch of an epoch is a second signature, as in Keras) the step is traced once with
-//! [`ConcreteFunction::trace`]: placeholders for the batch, the forward pass (`training=true` for
+//! [`ConcreteFunction::trace_with_seed_inputs`]: placeholders for the batch, the forward pass (`training=true` for
 //! the train step), the compiled losses and regularization penalties, and for the train step the
 //! gradients from a `GradientTape` recording in the graph. The model's weights are eager
 //! variables captured by the graph: each run reads their live values, and assignments made by
@@ -109,6 +109,8 @@ struct SeedSource {
 /// A traced step: the function and its seeds.
 struct Step {
     function: ConcreteFunction,
+    /// A train step (its update node borrows the optimizer while it runs).
+    train: bool,
     /// Per seed argument (after the batch arguments), where it comes from.
     seeds: Vec<SeedSource>,
     /// Per top-level layer: how many seeds one step draws from its seed stream.
@@ -389,6 +391,9 @@ impl Model {
                 all.push(Tensor::scalar(s.derive.apply(base) as i64));
             }
         }
+        if !step.train {
+            return step.function.call(&all);
+        }
         let lender = self.compiled_mut()?.traced.lender.clone();
         let placeholder: Box<dyn crate::optimizers::Optimizer> =
             Box::new(crate::optimizers::SGD::new());
@@ -464,6 +469,7 @@ impl Model {
         })?;
         Ok(Step {
             function,
+            train: key.kind == StepKind::Train,
             seeds: Vec::new(),
             draws: Vec::new(),
         })
