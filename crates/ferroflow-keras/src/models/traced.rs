@@ -143,6 +143,21 @@ impl Model {
         self.compiled.as_ref().map_or(0, |c| c.traced.steps.len())
     }
 
+    /// The traced train steps, one text per batch signature (in no particular order): the
+    /// concrete function (`<ConcreteFunction (args) with N nodes, M outputs, ...>`) then its
+    /// graph's [`dump`](ferroflow_core::Graph::dump) — to see what runs in the graph (the
+    /// seed placeholders, the `ApplyOptimizer` update node).
+    pub fn traced_train_step_graphs(&self) -> Vec<String> {
+        self.compiled.as_ref().map_or_else(Vec::new, |c| {
+            c.traced
+                .steps
+                .iter()
+                .filter(|(k, _)| k.kind == StepKind::Train)
+                .map(|(_, s)| format!("{:?}\n{}", s.function, s.function.graph().dump()))
+                .collect()
+        })
+    }
+
     /// Why the model's steps run eagerly although `run_eagerly` is false (`None` when they are
     /// traced).
     pub fn eager_fallback_reason(&self) -> Option<String> {

@@ -263,3 +263,29 @@ fn host_side_augmentation_falls_back_to_eager_with_a_reason() {
     assert_eq!(ec, tc);
     assert_eq!(eb, tb);
 }
+
+#[test]
+fn the_train_step_graph_feeds_seeds_and_updates_without_returning_gradients() {
+    let (x, y) = data(16, &[8], 4, 77);
+    clear_session();
+    set_random_seed(3);
+    let mut m = dropout_mlp();
+    m.compile("adam", "sparse_categorical_crossentropy", ())
+        .unwrap();
+    m.train_on_batch(&x, &y, None).unwrap();
+    let graphs = m.traced_train_step_graphs();
+    assert_eq!(graphs.len(), 1);
+    let g = &graphs[0];
+    // The batch (x, y) and one seed per Dropout layer.
+    assert!(
+        g.contains("(float32(16, 8), int64(16,), int64(), int64())"),
+        "{g}"
+    );
+    assert_eq!(g.matches("= Placeholder()").count(), 4, "{g}");
+    assert_eq!(g.matches("= DropoutMask(").count(), 2, "{g}");
+    // One update node for the six trainable variables; the outputs are the loss, the output's
+    // loss, the predictions and the update's iteration count — no gradient.
+    assert_eq!(g.matches("= ApplyOptimizer(").count(), 1, "{g}");
+    assert!(g.contains("4 outputs"), "{g}");
+    assert_eq!(m.optimizer().unwrap().iterations(), 1);
+}
