@@ -207,6 +207,8 @@ pub struct ConcreteFunction {
     outputs: Vec<Tensor>,
     updates: Vec<Tensor>,
     session: Session,
+    /// The traced seed of each seed argument (`trace_with_seed_inputs`).
+    seeds: Vec<u64>,
 }
 
 impl std::fmt::Debug for ConcreteFunction {
@@ -235,8 +237,33 @@ impl ConcreteFunction {
         specs: &[TensorSpec],
         f: impl FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
     ) -> Result<ConcreteFunction> {
+        Self::trace_impl(specs, f, false)
+    }
+
+    /// [`trace`](Self::trace), with every random op's seed made an input (see
+    /// [`graph::random`](super::random)): the function takes, after the signature's arguments,
+    /// one scalar `int64` seed per random op traced, in trace order;
+    /// [`random_seeds`](Self::random_seeds) gives the seed each was traced with (from which
+    /// the caller knows where it came from). Each call draws with the seeds it is given, so
+    /// the caller keeps the seed state (Keras's traced train step feeds the seeds the eager
+    /// step would draw).
+    pub fn trace_with_seed_inputs(
+        specs: &[TensorSpec],
+        f: impl FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
+    ) -> Result<ConcreteFunction> {
+        Self::trace_impl(specs, f, true)
+    }
+
+    fn trace_impl(
+        specs: &[TensorSpec],
+        f: impl FnOnce(&[Tensor]) -> Result<Vec<Tensor>>,
+        seed_inputs: bool,
+    ) -> Result<ConcreteFunction> {
         let graph = Graph::new();
         graph.lock().lifts_variables = true;
+        if seed_inputs {
+            graph.lock().seed_inputs = Some(Vec::new());
+        }
         let (inputs, outputs) = {
             let _tapes = SuspendTapes::new();
             let _default = graph.as_default();
@@ -258,13 +285,29 @@ impl ConcreteFunction {
             }
         }
         let updates = graph.update_ops();
+        let mut inputs = inputs;
+        let fed = graph.lock().seed_inputs.take().unwrap_or_default();
+        let mut seeds = Vec::with_capacity(fed.len());
+        for (seed, node) in fed {
+            inputs.push(graph.tensor(node, 0)?);
+            seeds.push(seed);
+        }
         Ok(ConcreteFunction {
             session: Session::new(&graph),
             graph,
             inputs,
             outputs,
             updates,
+            seeds,
         })
+    }
+
+    /// For a function traced with
+    /// [`trace_with_seed_inputs`](Self::trace_with_seed_inputs): the seed each random op was
+    /// traced with, one per seed argument (they follow the signature's arguments); empty
+    /// otherwise.
+    pub fn random_seeds(&self) -> &[u64] {
+        &self.seeds
     }
 
     /// The traced graph.
@@ -352,7 +395,15 @@ pub(crate) fn note_symbolic_read(t: &Tensor) {
 /// an error the trace returns.
 pub(crate) fn lift_variable(g: &Graph, initial: Tensor, name: &str, trainable: bool) -> Variable {
     let value = if initial.is_symbolic() {
-        let run = Session::new(g).run(&[&initial], &[]);
+        // Seed-fed random ops (`trace_with_seed_inputs`) draw with the seed they were traced
+        // with, as the eager op would.
+        let fed: Vec<(u64, usize)> = g.lock().seed_inputs.clone().unwrap_or_default();
+        let seeds: Vec<(Tensor, Tensor)> = fed
+            .into_iter()
+            .filter_map(|(s, n)| Some((g.tensor(n, 0).ok()?, Tensor::scalar(s as i64))))
+            .collect();
+        let feeds: Vec<(&Tensor, Tensor)> = seeds.iter().map(|(p, v)| (p, v.clone())).collect();
+        let run = Session::new(g).run(&[&initial], &feeds);
         match run {
             Ok(mut v) => v.swap_remove(0),
             Err(e) => {

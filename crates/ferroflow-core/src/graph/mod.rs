@@ -122,6 +122,9 @@ pub(crate) struct GraphInner {
     /// Errors met while tracing (lifting variables, reading a symbolic tensor's values),
     /// returned by the trace.
     pub(crate) lift_errors: Vec<Error>,
+    /// `Some` while random ops become seed-fed nodes: `(traced seed, placeholder node)` of each
+    /// (see `random.rs`, [`ConcreteFunction::trace_with_seed_inputs`]).
+    pub(crate) seed_inputs: Option<Vec<(u64, usize)>>,
 }
 
 /// A dataflow graph (TensorFlow 1's `tf.Graph`). Clones share the same graph.
@@ -432,6 +435,9 @@ impl Graph {
 
     /// Adds an op node (what [`op::execute`](crate::op::execute) does in graph mode).
     pub(crate) fn add_op_node(&self, op: Arc<dyn Op>, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        if let Some(fed) = random::add_seed_fed(self, &op, inputs) {
+            return fed;
+        }
         let specs: Vec<TensorSpec> = inputs.iter().map(TensorSpec::of).collect();
         let outputs = op.infer(&specs)?;
         let locs = inputs

@@ -8,12 +8,22 @@
 //! the node shares it) and executes run `k` of the node with the seed [`run_seed`]`(seed, k)`.
 //! Run 0 uses the op's own seed, so the first draw equals the eager (stateless) draw with that
 //! seed; an initializer run once therefore gives the same value as the eager op.
+//!
+//! **Seeds as inputs.** A traced function made with
+//! [`ConcreteFunction::trace_with_seed_inputs`](super::ConcreteFunction::trace_with_seed_inputs)
+//! instead turns every random op it traces into a [`SeedInput`] node: the op plus one more
+//! input, a scalar `int64` placeholder holding the seed, fed by the caller on each call (TF 2's
+//! stateless random ops, whose seed is a tensor). The caller then decides each run's seeds —
+//! Keras's traced train step feeds the seeds the eager step would draw from its layers' seed
+//! streams, so traced and eager training stay bit-identical and checkpoints hold the state.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::{Graph, NodeKind};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::Op;
+use crate::op::{GradCtx, Op, TensorSpec};
 use crate::tensor::Tensor;
 
 /// SplitMix64's finalizer: a fixed bijective mixing of 64 bits.
@@ -68,6 +78,101 @@ pub(crate) fn compute(
         Some(reseeded) => crate::op::compute(reseeded.as_ref(), inputs),
         None => crate::op::compute(op, inputs),
     }
+}
+
+/// A random op whose seed is its last input, a scalar `int64` (the seed's 64 bits), instead of
+/// an attribute: each run draws with the fed seed (see the module documentation). Stateful, so
+/// no optimisation pass folds, merges or moves it; its gradient is the wrapped op's (the seed
+/// gets none).
+#[derive(Debug)]
+pub struct SeedInput {
+    /// The random op (its own seed is the one drawn while tracing; runs replace it).
+    pub op: Arc<dyn Op>,
+}
+
+impl SeedInput {
+    fn split<'a>(&self, inputs: &'a [Tensor]) -> Result<(&'a [Tensor], u64)> {
+        let (seed, rest) = inputs
+            .split_last()
+            .ok_or_else(|| Error::invalid(self.op.name(), "internal: no seed input"))?;
+        let v = seed.to_vec::<i64>()?;
+        let s = v.first().copied().ok_or_else(|| {
+            Error::invalid(self.op.name(), "the seed input must be a scalar int64")
+        })?;
+        Ok((rest, s as u64))
+    }
+}
+
+impl Op for SeedInput {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+    fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        let Some((seed, rest)) = inputs.split_last() else {
+            return Err(Error::invalid(self.op.name(), "internal: no seed input"));
+        };
+        if seed.dtype != DType::I64 || !seed.shape.is_empty() {
+            return Err(Error::invalid(
+                self.op.name(),
+                format!(
+                    "the seed input must be a scalar int64, got {} {}",
+                    seed.dtype.name(),
+                    super::fmt_dims(&seed.shape)
+                ),
+            ));
+        }
+        self.op.infer(rest)
+    }
+    fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let (rest, seed) = self.split(inputs)?;
+        match self.op.with_random_seed(seed) {
+            Some(op) => crate::op::compute(op.as_ref(), rest),
+            None => crate::op::compute(self.op.as_ref(), rest),
+        }
+    }
+    fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        let n = ctx.inputs.len().saturating_sub(1);
+        let inner = GradCtx {
+            inputs: &ctx.inputs[..n],
+            outputs: ctx.outputs,
+            grads: ctx.grads,
+        };
+        let mut g = self.op.grad(&inner)?;
+        g.resize(n, None);
+        g.push(None);
+        Ok(g)
+    }
+    fn is_stateful(&self) -> bool {
+        true
+    }
+}
+
+/// While tracing with seeds as inputs (the graph's `seed_inputs` is on): adds `op`, a random
+/// op, as a [`SeedInput`] node fed by a new `int64` scalar placeholder, and records
+/// `(op's seed, placeholder node)`. `None` when `op` is not random or the graph keeps seeds as
+/// attributes.
+pub(crate) fn add_seed_fed(
+    g: &Graph,
+    op: &Arc<dyn Op>,
+    inputs: &[Tensor],
+) -> Option<Result<Vec<Tensor>>> {
+    let seed = op.random_seed()?;
+    g.lock().seed_inputs.as_ref()?;
+    let p = g
+        .add_node(
+            "random_seed",
+            NodeKind::Placeholder,
+            vec![],
+            vec![TensorSpec::new(DType::I64, &[])],
+        )
+        .swap_remove(0);
+    let node = p.symbol().map(|s| s.node).unwrap_or_default();
+    if let Some(list) = g.lock().seed_inputs.as_mut() {
+        list.push((seed, node));
+    }
+    let mut all = inputs.to_vec();
+    all.push(p);
+    Some(g.add_op_node(Arc::new(SeedInput { op: op.clone() }), &all))
 }
 
 #[cfg(test)]

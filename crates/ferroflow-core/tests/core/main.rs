@@ -9,6 +9,7 @@ mod elementwise;
 mod function;
 mod graph;
 mod graph_optimize;
+mod graph_seed_inputs;
 mod image;
 mod linalg;
 mod nn;

@@ -29,6 +29,7 @@ mod sequential;
 mod structure;
 mod summary;
 mod traced;
+mod traced_update;
 mod training;
 
 pub use compile::{CompileOptions, Compiled, IntoLosses, IntoMetrics, MetricSpec};

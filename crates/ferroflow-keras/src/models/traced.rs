@@ -3,29 +3,42 @@
 //!
 //! Per batch signature (the dtypes and shapes of `x`, `y` and `sample_weight`; the last, smaller
 //! batch of an epoch is a second signature, as in Keras) the step is traced once with
-//! [`ConcreteFunction::trace`]: placeholders for the batch, the forward pass (`training=true` for
+//! [`ConcreteFunction::trace_with_seed_inputs`]: placeholders for the batch, the forward pass (`training=true` for
 //! the train step), the compiled losses and regularization penalties, and for the train step the
 //! gradients from a `GradientTape` recording in the graph. The model's weights are eager
 //! variables captured by the graph: each run reads their live values, and assignments made by
 //! layers while tracing (`BatchNormalization`'s moving statistics) run every step. Later batches
 //! of that signature only run the graph's cached plan.
 //!
+//! **The optimizer update is in the graph** (`traced_update.rs`): an [`ApplyOptimizer`] node
+//! after the gradients runs the allreduce of a distribution strategy and the model's optimizer
+//! (`apply_gradients`, with its fused host kernels) on the captured variables and slots; the
+//! step-dependent scalars (a schedule's learning rate, bias corrections, `iterations`) are read
+//! at run time, so schedules and learning-rate callbacks need no retrace. The gradients are not
+//! outputs of the step.
+//!
+//! **Random seeds are inputs of the graph.** The step is traced with
+//! [`ConcreteFunction::trace_with_seed_inputs`]: every random op (a dropout mask, a noise fill)
+//! becomes a node whose seed is a scalar `int64` placeholder. After tracing, each traced seed is
+//! matched to where it came from: call `j` of layer `i`'s seed stream
+//! ([`LayerBase::next_call_seed`](crate::layers::LayerBase::next_call_seed)), possibly through
+//! one of the layers' fixed derivations (`mix(seed ^ g)` for an RNN's per-gate masks,
+//! `sub_seed(seed, k)`). Tracing leaves every layer's call count as it was; each run then
+//! advances the layers' seed streams exactly as one eager step would and feeds the seeds drawn.
+//! So traced and eager training give bit-identical weights, and a checkpoint (which saves the
+//! layers' call counts) resumes a traced run bit-exactly.
+//!
 //! What stays outside the graph, eager:
-//! - the optimizer step: ferroflow's Keras optimizers update each variable with one fused
-//!   host-side kernel (`optimizers/kernel.rs`), whose step-dependent scalars (the bias
-//!   corrections, a schedule's learning rate, `iterations`) are Rust numbers; the traced step
-//!   returns the gradients and `apply_gradients` runs on them, exactly as in the eager step, so a
-//!   learning-rate callback or schedule needs no retrace;
 //! - the metrics (stateful Rust objects), updated with the step's returned outputs;
 //! - callbacks and the progress bar, as in Keras.
 //!
-//! A model whose step cannot be traced (a layer that reads tensor values in `call`) runs eagerly:
-//! the first time tracing fails while the same step succeeds eagerly, the reason is printed once
-//! to stderr and the model keeps to the eager path until it is compiled again.
-//!
-//! Random layers draw their seed (`next_call_seed`) at call time, so a traced step holds the
-//! seed drawn while tracing in its random op node; the session redraws seeded random nodes per
-//! run (issue 4's "stateful random ops in graphs").
+//! A model whose step cannot be traced runs eagerly: the first time tracing fails while the
+//! same step succeeds eagerly, the reason is printed once to stderr and the model keeps to the
+//! eager path until it is compiled again. That is the case for a layer that reads tensor values
+//! in `call`, for a layer that draws random numbers on the host (the image augmentation layers
+//! `RandomFlip`, `RandomRotation`, ...: their draws would be constants of the trace), and for a
+//! random op whose seed comes from no top-level layer's seed stream (a random layer nested in a
+//! sub-model, a user op with its own seed logic): feeding it could not match the eager draws.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +47,7 @@ use ferroflow_core::graph::ConcreteFunction;
 use ferroflow_core::op::TensorSpec;
 use ferroflow_core::{DType, Error, GradientTape, Result, Tensor, TensorId, Watchable};
 
+use super::traced_update::{lock, ApplyOptimizer, Lender};
 use super::training::check_targets;
 use super::Model;
 
@@ -56,10 +70,51 @@ struct StepKey {
     vars: Vec<TensorId>,
 }
 
-/// A traced step: the function, and which trainable weights got a gradient.
+/// How a seed fed to a traced step is derived from a layer's `next_call_seed()` value `s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Derive {
+    /// `s` itself (`Dropout`, attention dropout).
+    Same,
+    /// `mix(s ^ g)` (an RNN's mask of gate `g`).
+    Mix(u64),
+    /// `sub_seed(s, k)` (a layer's `k`-th extra draw).
+    Sub(u64),
+}
+
+/// How many derived seeds of each kind are searched when matching a traced seed.
+const DERIVED: u64 = 16;
+
+impl Derive {
+    fn apply(self, s: u64) -> u64 {
+        match self {
+            Derive::Same => s,
+            Derive::Mix(g) => crate::backend::mix(s ^ g),
+            // `layers::image_preprocessing::sub_seed`.
+            Derive::Sub(k) => {
+                crate::backend::mix(s ^ crate::backend::mix(0x9e37_79b9_7f4a_7c15 ^ k))
+            }
+        }
+    }
+}
+
+/// Where one seed argument of a traced step comes from: call `call` (0-based, within the step)
+/// of top-level layer `layer`, derived by `derive`.
+#[derive(Clone, Copy, Debug)]
+struct SeedSource {
+    layer: usize,
+    call: usize,
+    derive: Derive,
+}
+
+/// A traced step: the function and its seeds.
 struct Step {
     function: ConcreteFunction,
-    has_grad: Vec<bool>,
+    /// A train step (its update node borrows the optimizer while it runs).
+    train: bool,
+    /// Per seed argument (after the batch arguments), where it comes from.
+    seeds: Vec<SeedSource>,
+    /// Per top-level layer: how many seeds one step draws from its seed stream.
+    draws: Vec<usize>,
 }
 
 /// The traced steps of a compiled model (kept in [`Compiled`](super::Compiled)).
@@ -68,6 +123,8 @@ pub struct TracedSteps {
     steps: HashMap<StepKey, Arc<Step>>,
     /// Why the model runs eagerly although `run_eagerly` is false (set once, printed once).
     fallback: Option<String>,
+    /// The optimizer, lent to the traced train step's update node while it runs.
+    lender: Lender,
 }
 
 impl std::fmt::Debug for TracedSteps {
@@ -84,6 +141,21 @@ impl Model {
     /// batch signature) — TF's tracing count, for tests and for spotting retracing.
     pub fn traced_step_count(&self) -> usize {
         self.compiled.as_ref().map_or(0, |c| c.traced.steps.len())
+    }
+
+    /// The traced train steps, one text per batch signature (in no particular order): the
+    /// concrete function (`<ConcreteFunction (args) with N nodes, M outputs, ...>`) then its
+    /// graph's [`dump`](ferroflow_core::Graph::dump) — to see what runs in the graph (the
+    /// seed placeholders, the `ApplyOptimizer` update node).
+    pub fn traced_train_step_graphs(&self) -> Vec<String> {
+        self.compiled.as_ref().map_or_else(Vec::new, |c| {
+            c.traced
+                .steps
+                .iter()
+                .filter(|(k, _)| k.kind == StepKind::Train)
+                .map(|(_, s)| format!("{:?}\n{}", s.function, s.function.graph().dump()))
+                .collect()
+        })
     }
 
     /// Why the model's steps run eagerly although `run_eagerly` is false (`None` when they are
@@ -113,6 +185,7 @@ impl Model {
         }
         let vars = self.trainable_weights();
         let key = self.step_key(StepKind::Train, x, y, sample_weight, &vars);
+        drop(vars);
         let args = step_args(x, y, sample_weight);
         let n_out = self.num_outputs();
         let n_per = self.per_output_count();
@@ -120,25 +193,8 @@ impl Model {
             Ran::Graph(v) => v,
             Ran::Eager(r) => return Ok(r),
         };
-        let (loss, per_output, outputs, grads) = split_values(values, n_per, n_out);
-        let step = self
-            .cached(&key)
-            .ok_or_else(|| Error::invalid(&self.name, "internal: lost trace"))?;
-        let mut grads = grads.into_iter();
-        let grads: Vec<Option<Tensor>> = step
-            .has_grad
-            .iter()
-            .map(|&h| if h { grads.next() } else { None })
-            .collect();
-        // Data parallelism: the gradients averaged over ranks (no-op without a strategy), at the
-        // same point as the eager step.
-        let grads = crate::distribute::reduce_gradients(grads)?;
-        let pairs: Vec<(Tensor, ferroflow_core::Variable)> = grads
-            .into_iter()
-            .zip(&vars)
-            .filter_map(|(g, v)| g.map(|g| (g, v.clone())))
-            .collect();
-        self.compiled_mut()?.optimizer.apply_gradients(&pairs)?;
+        // The optimizer update ran inside the graph (its node's output is last, ignored here).
+        let (loss, per_output, outputs, _) = split_values(values, n_per, n_out);
         Ok(Some((loss, per_output, outputs)))
     }
 
@@ -215,41 +271,31 @@ impl Model {
     /// it.
     fn run_step(&mut self, key: &StepKey, args: &[Tensor], probe: Probe) -> Result<Ran> {
         if let Some(step) = self.cached(key) {
-            return step.function.call(args).map(Ran::Graph);
+            return self.call_step(&step, args).map(Ran::Graph);
         }
         // Tracing runs the layers once symbolically; it must not consume seeds (the layers'
-        // call counts, the session's seed stream), or the eager steps and checkpoints that
-        // follow would draw other numbers than an untraced run.
-        let calls: Vec<u64> = self
-            .layers()
-            .iter()
-            .map(|l| l.lock().base().calls)
-            .collect();
+        // call counts, the session's seed stream): each run draws the step's seeds itself.
+        let layers = self.layers();
+        let calls: Vec<u64> = layers.iter().map(|l| l.lock().base().calls).collect();
         let seeds = crate::backend::seed_state();
-        let step = self.trace_step(key);
-        for (l, c) in self.layers().iter().zip(calls) {
-            l.lock().base_mut().calls = c;
+        let traced = self.trace_step(key);
+        let after: Vec<u64> = layers.iter().map(|l| l.lock().base().calls).collect();
+        for (l, c) in layers.iter().zip(&calls) {
+            l.lock().base_mut().calls = *c;
         }
         crate::backend::set_seed_state(seeds.0, seeds.1);
-        if let Ok(step) = &step {
-            if key.kind == StepKind::Train && draws_random_numbers(&step.function) {
-                // A training step that draws random numbers (Dropout, noise, augmentation)
-                // runs eagerly: there each call takes its seed from the layer's seed stream,
-                // which checkpoints save and restore, so a resumed run is bit-identical to an
-                // uninterrupted one and the traced and eager paths cannot disagree. (A traced
-                // step would draw from per-session run counts that no checkpoint holds.)
-                // Silent, as it is a choice of ours rather than a limitation of the model.
-                let eager = probe(self, key, args)?;
-                self.compiled_mut()?.traced.fallback = Some(format!(
-                    "the train step of model {:?} draws random numbers; it runs eagerly so that \
-                     its seeds follow the checkpointed seed stream",
-                    self.name
-                ));
-                return Ok(Ran::Eager(eager));
-            }
-        }
-        let traced = step.and_then(|step| step.function.call(args).map(|v| (step, v)));
-        match traced {
+        let traced = traced.and_then(|mut step| {
+            let draws: Vec<usize> = after
+                .iter()
+                .zip(&calls)
+                .map(|(a, b)| a.saturating_sub(*b) as usize)
+                .collect();
+            step.seeds = self.seed_sources(step.function.random_seeds(), &draws)?;
+            step.draws = draws;
+            Ok(step)
+        });
+        let ran = traced.and_then(|step| self.call_step(&step, args).map(|v| (step, v)));
+        match ran {
             Ok((step, values)) => {
                 self.compiled_mut()?
                     .traced
@@ -258,6 +304,10 @@ impl Model {
                 Ok(Ran::Graph(values))
             }
             Err(e) => {
+                // A failed run must not have consumed seeds: the eager step draws them.
+                for (l, c) in layers.iter().zip(&calls) {
+                    l.lock().base_mut().calls = *c;
+                }
                 // Is it the step or the data? The eager step decides (its error is the user's).
                 let eager = probe(self, key, args)?;
                 let reason = format!(
@@ -276,6 +326,101 @@ impl Model {
         }
     }
 
+    /// Matches each traced seed to the layer call it came from. `draws[i]` is how many seeds
+    /// layer `i` drew while tracing (its call count is back where it was). Errors (the step then
+    /// runs eagerly) for a seed of no layer's stream, and for a layer whose seeds no random op
+    /// of the graph uses (it drew its random numbers on the host while tracing).
+    fn seed_sources(&self, traced: &[u64], draws: &[usize]) -> Result<Vec<SeedSource>> {
+        let layers = self.layers();
+        // The seeds each layer drew while tracing, re-drawn from its restored stream.
+        let mut drawn: Vec<Vec<u64>> = Vec::with_capacity(layers.len());
+        for (l, &n) in layers.iter().zip(draws) {
+            let mut l = l.lock();
+            let c = l.base().calls;
+            drawn.push((0..n).map(|_| l.base_mut().next_call_seed()).collect());
+            l.base_mut().calls = c;
+        }
+        let derivations: Vec<Derive> = std::iter::once(Derive::Same)
+            .chain((0..DERIVED).map(Derive::Mix))
+            .chain((0..DERIVED).map(Derive::Sub))
+            .collect();
+        let mut used: Vec<Vec<bool>> = drawn.iter().map(|d| vec![false; d.len()]).collect();
+        let mut sources = Vec::with_capacity(traced.len());
+        for &t in traced {
+            let found = derivations.iter().find_map(|&d| {
+                drawn.iter().enumerate().find_map(|(i, seeds)| {
+                    seeds
+                        .iter()
+                        .position(|&s| d.apply(s) == t)
+                        .map(|j| SeedSource {
+                            layer: i,
+                            call: j,
+                            derive: d,
+                        })
+                })
+            });
+            let Some(src) = found else {
+                return Err(Error::invalid(
+                    &self.name,
+                    "a random op of the step draws from a seed that is not a top-level layer's seed stream, so the traced step could not reproduce the eager draws",
+                ));
+            };
+            used[src.layer][src.call] = true;
+            sources.push(src);
+        }
+        for (l, u) in layers.iter().zip(&used) {
+            if u.iter().any(|u| !u) {
+                return Err(Error::invalid(
+                    &self.name,
+                    format!(
+                        "layer {:?} draws random numbers on the host, which a traced step would replay as constants",
+                        l.name()
+                    ),
+                ));
+            }
+        }
+        Ok(sources)
+    }
+
+    /// Runs a traced step on the batch `args`: draws the step's seeds from the layers' seed
+    /// streams (advancing them as the eager step would) and feeds them, with the optimizer lent
+    /// to the graph's update node.
+    fn call_step(&mut self, step: &Step, args: &[Tensor]) -> Result<Vec<Tensor>> {
+        let mut all = args.to_vec();
+        if !step.seeds.is_empty() {
+            let layers = self.layers();
+            let mut drawn: Vec<Vec<u64>> = Vec::with_capacity(layers.len());
+            for (l, &n) in layers.iter().zip(&step.draws) {
+                let mut l = l.lock();
+                drawn.push((0..n).map(|_| l.base_mut().next_call_seed()).collect());
+            }
+            for s in &step.seeds {
+                let base = drawn
+                    .get(s.layer)
+                    .and_then(|d| d.get(s.call))
+                    .copied()
+                    .ok_or_else(|| {
+                        Error::invalid(&self.name, "internal: a seed's layer is gone")
+                    })?;
+                // The seed's 64 bits, as int64.
+                all.push(Tensor::scalar(s.derive.apply(base) as i64));
+            }
+        }
+        if !step.train {
+            return step.function.call(&all);
+        }
+        let lender = self.compiled_mut()?.traced.lender.clone();
+        let placeholder: Box<dyn crate::optimizers::Optimizer> =
+            Box::new(crate::optimizers::SGD::new());
+        let opt = std::mem::replace(&mut self.compiled_mut()?.optimizer, placeholder);
+        *lock(&lender) = Some(opt);
+        let result = step.function.call(&all);
+        if let Some(opt) = lock(&lender).take() {
+            self.compiled_mut()?.optimizer = opt;
+        }
+        result
+    }
+
     fn trace_step(&self, key: &StepKey) -> Result<Step> {
         let specs: Vec<TensorSpec> = key
             .specs
@@ -283,8 +428,12 @@ impl Model {
             .map(|(d, s)| TensorSpec::new(*d, s))
             .collect();
         let (n_x, n_y) = (key.n_x, key.n_y);
-        let mut has_grad = Vec::new();
-        let function = ConcreteFunction::trace(&specs, |args| {
+        let lender = self
+            .compiled
+            .as_ref()
+            .map(|c| c.traced.lender.clone())
+            .unwrap_or_default();
+        let function = ConcreteFunction::trace_with_seed_inputs(&specs, |args| {
             let (x, rest) = args.split_at(n_x);
             let (y, sw) = rest.split_at(n_y);
             let sw = sw.first();
@@ -313,25 +462,33 @@ impl Model {
                     let sources: Vec<&dyn Watchable> =
                         vars.iter().map(|v| v as &dyn Watchable).collect();
                     let grads = tape.gradient(&loss, &sources)?;
+                    drop(tape);
                     let mut out = vec![loss];
                     out.extend(per_output);
                     out.extend(outputs);
-                    has_grad = grads.iter().map(Option::is_some).collect();
-                    out.extend(grads.into_iter().flatten());
+                    let has_grad: Vec<bool> = grads.iter().map(Option::is_some).collect();
+                    // The update runs after every result of the step, on the gradients.
+                    let n_deps = out.len();
+                    let mut inputs = out.clone();
+                    inputs.extend(grads.into_iter().flatten());
+                    let update = ApplyOptimizer {
+                        lender,
+                        vars,
+                        has_grad,
+                        n_deps,
+                    };
+                    out.push(ferroflow_core::op::execute1(update, &inputs)?);
                     Ok(out)
                 }
             }
         })?;
-        Ok(Step { function, has_grad })
+        Ok(Step {
+            function,
+            train: key.kind == StepKind::Train,
+            seeds: Vec::new(),
+            draws: Vec::new(),
+        })
     }
-}
-
-/// Whether a traced step holds a random op (one with a seed: dropout masks, random fills).
-fn draws_random_numbers(f: &ConcreteFunction) -> bool {
-    f.graph().nodes().iter().any(|n| match &n.kind {
-        ferroflow_core::graph::NodeKind::Op(op) => op.random_seed().is_some(),
-        _ => false,
-    })
 }
 
 /// Runs a step eagerly when it could not be traced (to tell a step that cannot be traced from

@@ -25,3 +25,4 @@ mod regularizers;
 mod seed_cnn;
 mod tensorboard;
 mod traced_fit;
+mod traced_random;

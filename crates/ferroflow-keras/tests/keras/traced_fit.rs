@@ -2,10 +2,8 @@
 //! against the eager path (`compile(...)?.run_eagerly(true)`): same seed, same weights.
 
 use ferroflow_core::{ops, DType, Tensor};
-use ferroflow_keras::layers::{
-    BatchNormalization, Conv2D, Dense, Dropout, Flatten, Lambda, MaxPooling2D,
-};
-use ferroflow_keras::optimizers::SGD;
+use ferroflow_keras::layers::{BatchNormalization, Conv2D, Dense, Flatten, Lambda, MaxPooling2D};
+use ferroflow_keras::optimizers::{Optimizer, SGD};
 use ferroflow_keras::prelude::*;
 use ferroflow_keras::utils::{clear_session, set_random_seed};
 
@@ -273,30 +271,136 @@ fn a_layer_that_reads_values_falls_back_to_eager_once() {
     assert_eq!(eh.get("loss"), th.get("loss"));
 }
 
-/// A train step with Dropout runs eagerly (its seeds follow the checkpointed seed stream, so
-/// resumed runs stay bit-identical); each step still draws a new mask.
-#[test]
-fn dropout_train_step_runs_eagerly_and_draws_a_new_mask_every_step() {
-    let (x, y) = data(16, &[8], 4, 71);
+/// Fits the MLP with `optimizer` for 3 epochs (shuffled, a partial last batch) and returns
+/// the weights' and optimizer variables' bits, the losses and the iteration count.
+fn fit_with(
+    optimizer: Box<dyn Optimizer>,
+    x: &Tensor,
+    y: &Tensor,
+    eager: bool,
+) -> (Vec<u32>, Vec<u64>, Vec<f64>, u64, Option<String>) {
     clear_session();
-    set_random_seed(4);
-    let mut m = Sequential::new();
-    m.add(Dense::new(32).input_shape(&[8])).unwrap();
-    m.add(Dropout::new(0.5)).unwrap();
-    m.add(Dense::new(4).activation("softmax")).unwrap();
-    // Learning rate 0: the weights stay, so only the dropout mask can change the loss.
-    m.compile(
-        SGD::new().learning_rate(0.0),
-        "sparse_categorical_crossentropy",
-        (),
+    set_random_seed(13);
+    let mut m = mlp();
+    m.compile(optimizer, "sparse_categorical_crossentropy", ())
+        .unwrap()
+        .run_eagerly(eager);
+    let h = m
+        .fit(x, y)
+        .epochs(3)
+        .batch_size(16)
+        .verbose(0)
+        .run()
+        .unwrap();
+    let (weights, reason) = (bits(&m), m.eager_fallback_reason());
+    let opt = m.optimizer().unwrap();
+    let slots: Vec<u64> = opt
+        .variables()
+        .iter()
+        .flat_map(|v| v.value().to_f64_vec())
+        .map(f64::to_bits)
+        .collect();
+    (
+        weights,
+        slots,
+        h.get("loss").unwrap().to_vec(),
+        opt.iterations(),
+        reason,
     )
-    .unwrap();
-    let a = m.train_on_batch(&x, &y, None).unwrap()["loss"];
-    let b = m.train_on_batch(&x, &y, None).unwrap()["loss"];
-    assert_eq!(m.traced_step_count(), 0);
-    let reason = m.eager_fallback_reason().expect("runs eagerly");
-    assert!(reason.contains("random"), "{reason}");
-    assert_ne!(a, b, "the same mask twice");
+}
+
+/// The optimizer update runs inside the traced step (an `ApplyOptimizer` node running the
+/// fused host kernel): every optimizer, with momentum/nesterov/centered variants, weight decay
+/// and each kind of gradient clipping, ends bit-identical to the eager step — weights, slots
+/// and iteration count.
+#[test]
+fn every_optimizer_in_the_traced_step_is_bit_identical_to_eager() {
+    use ferroflow_keras::optimizers::{
+        schedules::ExponentialDecay, Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, Nadam, RMSprop,
+    };
+    let (x, y) = data(40, &[8], 4, 81);
+    type Make = fn() -> Box<dyn Optimizer>;
+    let cases: Vec<(&str, Make)> = vec![
+        ("sgd", || Box::new(SGD::new().learning_rate(0.05))),
+        ("sgd momentum", || {
+            Box::new(SGD::new().learning_rate(0.05).momentum(0.9))
+        }),
+        ("sgd nesterov", || {
+            Box::new(SGD::new().learning_rate(0.05).momentum(0.9).nesterov(true))
+        }),
+        ("adam", || Box::new(Adam::new())),
+        ("adamw", || Box::new(AdamW::new())),
+        ("rmsprop", || Box::new(RMSprop::new())),
+        ("rmsprop centered momentum", || {
+            Box::new(RMSprop::new().momentum(0.5).centered(true))
+        }),
+        ("adagrad", || Box::new(Adagrad::new())),
+        ("adadelta", || Box::new(Adadelta::new().learning_rate(1.0))),
+        ("adamax", || Box::new(Adamax::new())),
+        ("nadam", || Box::new(Nadam::new())),
+        ("lion", || Box::new(Lion::new())),
+        ("adam clipnorm", || Box::new(Adam::new().clipnorm(0.05))),
+        ("adam clipvalue", || Box::new(Adam::new().clipvalue(0.01))),
+        ("adam global_clipnorm", || {
+            Box::new(Adam::new().global_clipnorm(0.05))
+        }),
+        ("sgd weight_decay", || {
+            Box::new(SGD::new().learning_rate(0.05).weight_decay(0.1))
+        }),
+        ("adam schedule", || {
+            Box::new(Adam::new().learning_rate(ExponentialDecay::new(0.01, 2, 0.5).unwrap()))
+        }),
+    ];
+    for (name, make) in cases {
+        let (eb, es, el, ei, _) = fit_with(make(), &x, &y, true);
+        let (tb, ts, tl, ti, reason) = fit_with(make(), &x, &y, false);
+        assert_eq!(reason, None, "{name}");
+        // 40 samples in batches of 16: 3 steps per epoch.
+        assert_eq!((ei, ti), (9, 9), "{name}");
+        assert_eq!(el, tl, "{name}: losses");
+        assert_eq!(eb, tb, "{name}: weights");
+        assert_eq!(es, ts, "{name}: optimizer variables");
+    }
+}
+
+/// A learning-rate callback changes the rate between epochs: the traced update reads it at
+/// run time (no retrace) and matches the eager run.
+#[test]
+fn learning_rate_callback_applies_to_the_traced_update_without_retracing() {
+    use ferroflow_keras::callbacks::LearningRateScheduler;
+    let (x, y) = data(32, &[8], 4, 83);
+    let run = |eager: bool| {
+        clear_session();
+        set_random_seed(8);
+        let mut m = mlp();
+        m.compile("adam", "sparse_categorical_crossentropy", ())
+            .unwrap()
+            .run_eagerly(eager);
+        m.fit(&x, &y)
+            .epochs(3)
+            .batch_size(16)
+            .verbose(0)
+            .callback(LearningRateScheduler::new(|epoch, lr| {
+                if epoch == 0 {
+                    lr
+                } else {
+                    lr * 0.1
+                }
+            }))
+            .run()
+            .unwrap();
+        (
+            bits(&m),
+            m.traced_step_count(),
+            m.optimizer().unwrap().learning_rate(),
+        )
+    };
+    let (eb, _, elr) = run(true);
+    let (tb, n, tlr) = run(false);
+    assert_eq!(n, 1, "one train step trace for every epoch");
+    assert_eq!(elr.to_bits(), tlr.to_bits());
+    assert!((tlr - 1e-5).abs() < 1e-12, "{tlr}");
+    assert_eq!(eb, tb);
 }
 
 #[test]
