@@ -88,8 +88,11 @@ def build(lstm):
 
 def tf_version(py):
     """TensorFlow's version for that Python, or None when it cannot import it."""
-    r = subprocess.run([py, "-c", "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; "
-                        "import tensorflow as tf; print(tf.__version__)"], capture_output=True, text=True)
+    try:
+        r = subprocess.run([py, "-c", "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'; "
+                            "import tensorflow as tf; print(tf.__version__)"], capture_output=True, text=True)
+    except OSError:  # no such interpreter
+        return None
     return r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
 
 
@@ -314,7 +317,8 @@ def report(res, tf_ver, reps, anchor, args_line):
         mode = "eager (`RUN_EAGERLY=1`)" if prof["eager"] else "traced (the default)"
         out += [f"Per-op profile of the seed CNN's training, batch 32, {mode}: `FERROFLOW_PROFILE=1 "
                 f"keras_bench cnn32`, {prof['epochs']} epochs = {prof['steps']} steps, {total:,.0f} ms of "
-                "kernel time (nested ops count under each op that runs them):", "",
+                "kernel time. Exclusive times: a fused op's row is its own part, the ops it runs are "
+                "under their names; `OptimizerUpdate` is the fused Adam update of the variables:", "",
                 "| op | share of time | calls per step | mean µs |", "| --- | ---: | ---: | ---: |"]
         for op, calls, ms in rows:
             if total and 100 * ms / total >= 0.1:
