@@ -346,7 +346,7 @@ def write_benchmarks(text):
     tail = rest.split(END, 1)[1]
     tmp = BENCHMARKS_MD + ".tmp"
     with open(tmp, "w") as f:
-        f.write(f"{head}{BEGIN}\n{text}{END}{tail}")
+        f.write(f"{head}{BEGIN}\n{text}\n{END}{tail}")
     os.replace(tmp, BENCHMARKS_MD)  # atomic
     print(f"wrote the table into {BENCHMARKS_MD}", file=sys.stderr)
 
