@@ -7,9 +7,15 @@
 //! line per case (the same keys as the TensorFlow script); `EPOCHS` sets the epochs (default 4).
 //! `bench/compare.py` runs both side by side. `RUN_EAGERLY=1` trains and predicts op by op instead
 //! of with traced step graphs (the default, as Keras's `run_eagerly=False`).
+//!
+//! `keras_bench startup` measures the time to the first finished training step instead, as
+//! `bench/tf_startup.py` does for TensorFlow: it builds and compiles the seed CNN, runs one
+//! `train_on_batch` on a fixed synthetic batch of 32 images (no data file is read), and prints
+//! `first_step_unix_s` (the wall clock when that step finished, for the parent process, which
+//! knows when it spawned this one) and `in_process_s` (the same from the start of `main`).
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ferroflow::keras::callbacks::{Callback, Logs};
 use ferroflow::keras::datasets::mnist;
@@ -134,7 +140,37 @@ fn run(case: &str, epochs: usize) -> Result<()> {
     Ok(())
 }
 
+/// The `startup` case: process start to the first finished training step of the seed CNN.
+fn startup(main_start: Instant) -> Result<()> {
+    // The same synthetic batch as bench/tf_startup.py: pixel i of the batch = (i % 255) / 255,
+    // label j = j % 10.
+    let x: Vec<f32> = (0..32 * 28 * 28)
+        .map(|i| (i % 255) as f32 / 255.0)
+        .collect();
+    let y: Vec<i64> = (0..32).map(|j| j % 10).collect();
+    let (x, y) = (
+        Tensor::from_vec(x, &[32, 28, 28, 1])?,
+        Tensor::from_vec(y, &[32])?,
+    );
+    set_random_seed(0);
+    let mut m = cnn()?;
+    m.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])?;
+    let logs = m.train_on_batch(&x, &y, None)?;
+    let in_process = main_start.elapsed().as_secs_f64();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let loss = logs.get("loss").copied().unwrap_or(f64::NAN);
+    println!(
+        "{{\"framework\": \"ferroflow-{}\", \"case\": \"startup\", \"first_step_unix_s\": {now:.6}, \"in_process_s\": {in_process:.6}, \"loss\": {loss:.6}}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
+    let main_start = Instant::now();
     let epochs = std::env::var("EPOCHS")
         .ok()
         .and_then(|e| e.parse().ok())
@@ -149,6 +185,10 @@ fn main() -> Result<()> {
             .to_vec();
     }
     for c in &cases {
+        if c == "startup" {
+            startup(main_start)?;
+            continue;
+        }
         run(c, epochs)?;
     }
     Ok(())

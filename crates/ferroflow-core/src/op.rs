@@ -223,10 +223,7 @@ pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// share.
 pub(crate) fn compute(op: &dyn Op, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     if crate::profiler::enabled() {
-        let start = std::time::Instant::now();
-        let out = op.compute(inputs);
-        crate::profiler::record(op.name(), start.elapsed());
-        out
+        crate::profiler::timed(op.name(), || op.compute(inputs))
     } else {
         op.compute(inputs)
     }

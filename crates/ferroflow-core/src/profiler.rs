@@ -1,7 +1,8 @@
 //! A per-op profiler: how many times each op ran and how long its kernels took.
 //!
 //! Turned on by the environment variable `FERROFLOW_PROFILE=1` (read once, at the first op) or
-//! by [`enable`]. While on, every [`crate::op::execute`] times the op's [`crate::op::Op::compute`]
+//! by [`enable`]. While on, every [`crate::op::execute`] (and every kernel a graph `Session` runs)
+//! times the op's [`crate::op::Op::compute`]
 //! (the kernel; not the shape check or the tape bookkeeping) and adds it to the op's row; gradient
 //! ops are ordinary ops run by `tape.gradient`, so they appear under their own names. When off,
 //! the cost per op is one relaxed atomic load.
@@ -13,8 +14,12 @@
 //! stderr when it ends if `FERROFLOW_PROFILE` is set, and [`ReportGuard`] prints it when dropped
 //! (put one at the top of `main`).
 //!
-//! An op whose kernel itself calls other ops (a composite kernel) counts their time twice: once
-//! under each of them and once under itself. TensorFlow's profiler shows the same nesting.
+//! Times are exclusive ("self" time): an op whose kernel itself runs other ops (a composite
+//! kernel, such as a graph's `_FusedConv2D` running `Conv2D`) is charged only for its time
+//! outside them, and they under their own names, so the rows add up to the time spent in kernels
+//! and the shares are not counted twice. Nesting is followed per thread ([`timed`]); an inner op
+//! that a kernel hands to another thread is not subtracted from it. Graph steps (`Session::run`)
+//! are covered: every node's kernel runs through the same timed entry as an eager op.
 //!
 //! ```
 //! use ferroflow_core::{ops, profiler, Tensor};
@@ -28,10 +33,11 @@
 //! # Ok::<(), ferroflow_core::Error>(())
 //! ```
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// 0: not decided yet (read the environment), 1: off, 2: on.
 static STATE: AtomicU8 = AtomicU8::new(0);
@@ -86,8 +92,32 @@ pub fn reset() {
     }
 }
 
-/// Adds one call of `op` that took `elapsed` (called by `op::execute` while profiling is on).
+thread_local! {
+    /// Nanoseconds spent so far in timed calls nested in the current [`timed`] call of this
+    /// thread (0 outside any).
+    static NESTED: Cell<u128> = const { Cell::new(0) };
+}
+
+/// Runs `f` as one call of `op` and records its exclusive time: its wall time less the time of
+/// the timed calls nested in it on this thread (which record their own). What `op::compute` and
+/// the graph executor's kernel entries call while profiling is on.
+pub fn timed<R>(op: &'static str, f: impl FnOnce() -> R) -> R {
+    let outer = NESTED.with(|n| n.replace(0));
+    let start = Instant::now();
+    let out = f();
+    let elapsed = start.elapsed().as_nanos();
+    let nested = NESTED.with(|n| n.replace(outer.saturating_add(elapsed)));
+    record_nanos(op, elapsed.saturating_sub(nested));
+    out
+}
+
+/// Adds one call of `op` that took `elapsed` (not nested: use [`timed`] for kernels that may
+/// run other ops).
 pub fn record(op: &'static str, elapsed: Duration) {
+    record_nanos(op, elapsed.as_nanos());
+}
+
+fn record_nanos(op: &'static str, nanos: u128) {
     // A poisoned lock only means another thread panicked while adding; the map is still valid.
     let mut s = STATS.lock().unwrap_or_else(|e| e.into_inner());
     let row = s
@@ -95,7 +125,7 @@ pub fn record(op: &'static str, elapsed: Duration) {
         .entry(op)
         .or_insert((0, 0));
     row.0 += 1;
-    row.1 += elapsed.as_nanos();
+    row.1 += nanos;
 }
 
 /// One row of the profile: an op's call count and kernel time.

@@ -71,6 +71,25 @@ fn child_exact_counts() {
     assert!(lines[0].starts_with("op"));
     assert!(lines.last().unwrap().starts_with("total"));
 
+    // Nested calls: exclusive times. The outer call sleeps 10 ms itself and runs an inner call
+    // that sleeps 100 ms: the inner row gets >= 100 ms, the outer only its own part (< 100 ms,
+    // where inclusive timing would give >= 110 ms). (No reset: the check below still needs the
+    // matmul count; these names are used nowhere else.)
+    let inner_ms = profiler::timed("TestOuter", || {
+        std::thread::sleep(Duration::from_millis(10));
+        profiler::timed("TestInner", || {
+            std::thread::sleep(Duration::from_millis(100));
+            100
+        })
+    });
+    assert_eq!(inner_ms, 100);
+    let s = profiler::snapshot();
+    let total = |op: &str| s.iter().find(|r| r.op == op).map(|r| r.total).unwrap();
+    assert!(total("TestInner") >= Duration::from_millis(100), "{s:?}");
+    assert!(total("TestOuter") >= Duration::from_millis(10), "{s:?}");
+    assert!(total("TestOuter") < Duration::from_millis(100), "{s:?}");
+    assert_eq!((calls(&s, "TestOuter"), calls(&s, "TestInner")), (1, 1));
+
     // Off: nothing more is counted.
     profiler::disable();
     let _ = ops::matmul(&a.value(), &b.value(), false, false).unwrap();

@@ -81,6 +81,21 @@ pub fn apply_kernel<K: Kernel>(
     slots: &[Variable],
     kernel: &K,
 ) -> Result<()> {
+    // Not an op: timed here so that `FERROFLOW_PROFILE=1` shows the optimizer's share too.
+    if ferroflow_core::profiler::enabled() {
+        return ferroflow_core::profiler::timed("OptimizerUpdate", || {
+            apply_untimed(var, grad, slots, kernel)
+        });
+    }
+    apply_untimed(var, grad, slots, kernel)
+}
+
+fn apply_untimed<K: Kernel>(
+    var: &Variable,
+    grad: &Tensor,
+    slots: &[Variable],
+    kernel: &K,
+) -> Result<()> {
     match var.dtype() {
         DType::F32 => run_typed::<f32, K>(var, grad, slots, kernel),
         DType::F64 => run_typed::<f64, K>(var, grad, slots, kernel),

@@ -70,11 +70,11 @@ pub(crate) fn compute_owned(op: &dyn Op, mut inputs: Vec<Tensor>) -> Result<Vec<
     let Some(program) = program else {
         return crate::op::compute(op, &inputs);
     };
-    let start = crate::profiler::enabled().then(std::time::Instant::now);
-    let out = program.compute_owned(inputs, true)?;
-    if let Some(s) = start {
-        crate::profiler::record(op.name(), s.elapsed());
-    }
+    let out = if crate::profiler::enabled() {
+        crate::profiler::timed(op.name(), || program.compute_owned(inputs, true))?
+    } else {
+        program.compute_owned(inputs, true)?
+    };
     Ok(vec![out])
 }
 

@@ -1,0 +1,98 @@
+//! GFLOP/s of the kernels that issue 7 compares with the machine's FP32 peak: `ops::matmul` on
+//! 1024 x 1024 f32, and the seed CNN's two convolutions (28x28x1 -> 32 and 13x13x32 -> 64
+//! filters, 3x3, valid, stride 1, NHWC) forward, backward-input and backward-filter at batch 32
+//! and 128, through the ops that training runs (`ops::conv2d`, `ops::conv2d_backprop_input`,
+//! `ops::conv2d_backprop_filter`).
+//!
+//! `cargo run --release --example kernel_gflops` prints one JSON line per kernel:
+//! `{"kernel": ..., "batch": ..., "flops": ..., "median_s": ..., "gflops": ...}`, the median of
+//! `KERNEL_REPS` timed calls (default 21) after 3 warm-up calls. FLOPs count a multiply-add as 2:
+//! `2 n^3` for the matmul, `2 * batch * oh * ow * out * 3 * 3 * in` for each convolution pass
+//! (the same product for all three passes). `bench/compare.py` divides them by the all-threads
+//! peak of `examples/fma_peak.rs`. Arguments filter the kernels by name (substring).
+
+use std::time::Instant;
+
+use ferroflow::ops::Padding;
+use ferroflow::{ops, DType, Result, Tensor};
+
+fn rand(shape: &[usize], seed: u64) -> Result<Tensor> {
+    ops::random_uniform(shape, -1.0, 1.0, DType::F32, seed)
+}
+
+/// Median seconds of `reps` calls of `f` after 3 warm-up calls.
+fn time_median(reps: usize, mut f: impl FnMut() -> Result<Tensor>) -> Result<f64> {
+    for _ in 0..3 {
+        std::hint::black_box(f()?);
+    }
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let s = Instant::now();
+        std::hint::black_box(f()?);
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(|a, b| a.total_cmp(b));
+    Ok(t[t.len() / 2])
+}
+
+fn report(kernel: &str, batch: usize, flops: f64, secs: f64) {
+    println!(
+        "{{\"kernel\": \"{kernel}\", \"batch\": {batch}, \"flops\": {flops:.0}, \"median_s\": {secs:.6e}, \"gflops\": {:.1}}}",
+        flops / secs / 1e9
+    );
+}
+
+fn main() -> Result<()> {
+    let reps: usize = std::env::var("KERNEL_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21)
+        .max(1);
+    let filters: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
+
+    if wanted("matmul_1024") {
+        let n = 1024;
+        let (a, b) = (rand(&[n, n], 1)?, rand(&[n, n], 2)?);
+        let secs = time_median(reps, || ops::matmul(&a, &b, false, false))?;
+        report("matmul_1024", 0, 2.0 * (n * n * n) as f64, secs);
+    }
+
+    // The seed CNN's convolutions: (name, h, w, in channels, out channels).
+    let layers = [
+        ("conv1_28x28x1_32", 28, 28, 1, 32),
+        ("conv2_13x13x32_64", 13, 13, 32, 64),
+    ];
+    for (name, h, w, ci, oc) in layers {
+        for batch in [32usize, 128] {
+            let (oh, ow) = (h - 2, w - 2);
+            let flops = 2.0 * (batch * oh * ow * oc * 9 * ci) as f64;
+            let x = rand(&[batch, h, w, ci], 3)?;
+            let k = rand(&[3, 3, ci, oc], 4)?;
+            let dy = rand(&[batch, oh, ow, oc], 5)?;
+            let (s, p, d) = ([1, 1], Padding::Valid, [1, 1]);
+            let fwd = format!("{name}_forward");
+            if wanted(&fwd) {
+                let secs = time_median(reps, || ops::conv2d(&x, &k, s, p, d))?;
+                report(&fwd, batch, flops, secs);
+            }
+            let bin = format!("{name}_backward_input");
+            if wanted(&bin) {
+                let sizes = [batch, h, w, ci];
+                let secs = time_median(reps, || {
+                    ops::conv2d_backprop_input(&sizes, &k, &dy, s, p, d)
+                })?;
+                report(&bin, batch, flops, secs);
+            }
+            let bfl = format!("{name}_backward_filter");
+            if wanted(&bfl) {
+                let sizes = [3, 3, ci, oc];
+                let secs = time_median(reps, || {
+                    ops::conv2d_backprop_filter(&x, &sizes, &dy, s, p, d)
+                })?;
+                report(&bfl, batch, flops, secs);
+            }
+        }
+    }
+    Ok(())
+}
