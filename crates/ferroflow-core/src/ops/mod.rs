@@ -56,7 +56,7 @@ pub use losses::{
     l2_loss, sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
     sparse_softmax_cross_entropy_with_logits,
 };
-pub use nn::{batch_normalization, bias_add, bias_add_grad, dropout};
+pub use nn::{batch_normalization, bias_add, bias_add_grad, dropout, relu_grad};
 pub use pool::{avg_pool1d, avg_pool2d, max_pool1d, max_pool2d};
 pub use random::{
     random_normal, random_shuffle, random_uniform, random_uniform_int, truncated_normal, Generator,

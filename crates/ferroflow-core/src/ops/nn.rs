@@ -3,14 +3,14 @@
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernels::elementwise::{cast as cast_kernel, tensor_from};
+use crate::kernels::elementwise::{cast as cast_kernel, tensor_from, zip_map};
 use crate::kernels::nn::{bias_add as bias_add_kernel, bias_add_grad as bias_add_grad_kernel};
 use crate::kernels::philox::fill_dropout_mask;
 use crate::kernels::Float;
 use crate::layout::broadcast_shapes;
 use crate::op::{execute1, GradCtx, Op, TensorSpec};
 use crate::ops::softmax::{float_kernel, require_float};
-use crate::ops::{add, add_scalar, broadcast_to, mul, neg, rsqrt, sub};
+use crate::ops::{add, add_scalar, broadcast_to, mul, neg, rsqrt, sub, zeros_like};
 use crate::storage::StorageElement;
 use crate::tensor::Tensor;
 
@@ -108,6 +108,87 @@ impl Op for BiasAddGrad {
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(broadcast_to(ctx.g(0), ctx.x(0).shape())?)])
     }
+}
+
+/// The `ReluGrad` op (TensorFlow's name): `gradients` where `features > 0`, else 0 — the
+/// gradient of `Relu` in one pass, instead of a comparison, a cast and a multiply. As
+/// TensorFlow's kernel it selects rather than multiplies, so an infinite or NaN gradient at a
+/// non-positive feature gives 0.
+#[derive(Clone, Debug)]
+pub struct ReluGrad;
+
+impl Op for ReluGrad {
+    fn name(&self) -> &'static str {
+        "ReluGrad"
+    }
+    fn infer(&self, inputs: &[TensorSpec]) -> Result<Vec<TensorSpec>> {
+        let (g, x) = (&inputs[0], &inputs[1]);
+        require_float(self.name(), g)?;
+        if g.dtype != x.dtype {
+            return Err(Error::dtype(
+                self.name(),
+                "gradients and features must have the same dtype",
+                &[g.dtype, x.dtype],
+            ));
+        }
+        let same = g.rank() == x.rank()
+            && g.shape
+                .iter()
+                .zip(&x.shape)
+                .all(|(a, b)| a.is_none() || b.is_none() || a == b);
+        if !same {
+            return Err(Error::shape(
+                self.name(),
+                "gradients and features must have the same shape",
+                &[&g.shape_for_error(), &x.shape_for_error()],
+            ));
+        }
+        Ok(vec![x.clone()])
+    }
+    fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let (g, x) = (&inputs[0], &inputs[1]);
+        fn run<T: Float + StorageElement>(g: &Tensor, x: &Tensor) -> Tensor {
+            let zero = T::zero();
+            let v = zip_map(
+                g,
+                x,
+                x.shape(),
+                |g: T, x: T| if x > zero { g } else { zero },
+            );
+            tensor_from(v, x.shape())
+        }
+        let y = match x.dtype() {
+            DType::F32 => run::<f32>(g, x),
+            DType::F64 => run::<f64>(g, x),
+            d => cast_kernel(
+                &run::<f32>(&cast_kernel(g, DType::F32), &cast_kernel(x, DType::F32)),
+                d,
+            ),
+        };
+        Ok(vec![y])
+    }
+    fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        // Linear in the gradients; piecewise constant (zero derivative) in the features, as
+        // TensorFlow's `_ReluGradGrad`.
+        Ok(vec![
+            Some(relu_grad(ctx.g(0), ctx.x(1))?),
+            Some(zeros_like(ctx.x(1))?),
+        ])
+    }
+}
+
+/// `ReluGrad(gradients, features)`: the gradient of `tf.nn.relu` at `features` (see
+/// [`ReluGrad`]).
+///
+/// ```
+/// use ferroflow_core::{ops, Tensor};
+/// let g = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3])?;
+/// let x = Tensor::from_vec(vec![-1.0f32, 0.0, 5.0], &[3])?;
+/// assert_eq!(ops::relu_grad(&g, &x)?.to_vec::<f32>()?, vec![0.0, 0.0, 3.0]);
+/// # Ok::<(), ferroflow_core::Error>(())
+/// ```
+pub fn relu_grad(gradients: &Tensor, features: &Tensor) -> Result<Tensor> {
+    execute1(ReluGrad, &[gradients.clone(), features.clone()])
 }
 
 /// `tf.nn.bias_add(value, bias)` with the default NHWC format: `bias` (rank 1) is added along

@@ -337,7 +337,7 @@ impl Op for Unary {
             Cos => neg(&mul(g, &sin(x)?)?)?,
             Tanh => mul(g, &sub(&k(1.0), &square(y)?)?)?,
             Sigmoid => mul(g, &mul(y, &sub(&k(1.0), y)?)?)?,
-            Relu => mul(g, &mask(greater(x, &k(0.0))?)?)?,
+            Relu => crate::ops::relu_grad(g, x)?,
             Relu6 => mul(
                 g,
                 &mask(logical_and(&greater(x, &k(0.0))?, &less(x, &k(6.0))?)?)?,

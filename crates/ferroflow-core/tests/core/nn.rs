@@ -812,3 +812,74 @@ fn half_precision_losses_compute_in_f32() {
         assert_eq!(ops::l2_loss(&xh).unwrap().dtype(), dt);
     }
 }
+
+/// `ReluGrad` (the fused gradient of `Relu`) against the unfused `g · cast(x > 0)` on a large
+/// input (parallel chunks), a hand-checked case with TensorFlow's select semantics at
+/// non-positive features, its own gradient by finite differences (f64), the second derivative of
+/// `relu` through nested tapes, and shape/dtype errors naming the op.
+#[test]
+fn relu_grad_matches_the_unfused_ops_and_its_gradient() {
+    let x = test_tensor(&[301, 17], 31, -1.0, 1.0);
+    let g = test_tensor(&[301, 17], 32, -2.0, 2.0);
+    let unfused = ops::mul(
+        &g,
+        &ops::cast(
+            &ops::greater(&x, &Tensor::scalar(0.0f64)).unwrap(),
+            DType::F64,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_close(
+        &vals(&ops::relu_grad(&g, &x).unwrap()),
+        &vals(&unfused),
+        0.0,
+        0.0,
+    );
+    // f32, and the tape gradient of relu, against a loop.
+    let (x32, g32) = (
+        ops::cast(&x, DType::F32).unwrap(),
+        ops::cast(&g, DType::F32).unwrap(),
+    );
+    let want: Vec<f64> = vals(&x32)
+        .iter()
+        .zip(vals(&g32))
+        .map(|(&x, g)| if x > 0.0 { g } else { 0.0 })
+        .collect();
+    assert_close(&vals(&ops::relu_grad(&g32, &x32).unwrap()), &want, 0.0, 0.0);
+    // TensorFlow selects: an infinite gradient at a negative feature gives 0, not NaN.
+    let r = ops::relu_grad(&t(&[f64::INFINITY, 1.0], &[2]), &t(&[-1.0, 0.0], &[2])).unwrap();
+    assert_eq!(vals(&r), vec![0.0, 0.0]);
+    // d/dg by finite differences (features away from the kink).
+    let xs = [
+        test_tensor(&[3, 4], 33, -1.0, 1.0),
+        t(
+            &[
+                0.5, -0.7, 0.9, -0.2, 0.3, -0.4, 0.8, -0.9, 0.25, -0.6, 0.7, -0.35,
+            ],
+            &[3, 4],
+        ),
+    ];
+    check_gradients(|xs| ops::relu_grad(&xs[0], &xs[1]), &xs, &[0]).unwrap();
+    // The gradient of relu's gradient: d/dx [relu'(x)·w] = 0 almost everywhere.
+    let xv = xs[1].clone();
+    let outer = GradientTape::new();
+    outer.watch(&xv);
+    let inner = GradientTape::new();
+    inner.watch(&xv);
+    let l = weighted_sum(&ops::relu(&xv).unwrap());
+    let dx = inner.gradient(&l, &[&xv]).unwrap()[0].clone().unwrap();
+    let s = ops::reduce_sum(&dx, Axes::All, false).unwrap();
+    let ddx = outer.gradient(&s, &[&xv]).unwrap()[0].clone();
+    if let Some(d) = ddx {
+        assert!(vals(&d).iter().all(|&v| v == 0.0));
+    }
+    // Errors.
+    let e = ops::relu_grad(&t(&[1.0, 2.0], &[2]), &t(&[1.0; 3], &[3])).unwrap_err();
+    assert!(
+        e.to_string().contains("ReluGrad") && e.to_string().contains("(3,)"),
+        "{e}"
+    );
+    let e = ops::relu_grad(&x32, &x).unwrap_err();
+    assert!(e.to_string().contains("ReluGrad"), "{e}");
+}
