@@ -540,6 +540,11 @@ fn lstm_backward_block<T: RnnFloat>(
                 let (dzi, rest) = z.split_at_mut(u);
                 let (dzf, rest) = rest.split_at_mut(u);
                 let (dzg, dzo) = rest.split_at_mut(u);
+                // Every slice re-cut to exactly `u` so the loop runs without bounds checks and
+                // vectorizes.
+                let (dzo, tc, cprev, go) = (&mut dzo[..u], &tc[..u], &cprev[..u], &go[..u]);
+                let (ig, fg, gg, og) = (&ig[..u], &fg[..u], &gg[..u], &og[..u]);
+                let (dhr, dcr, cr) = (&mut dhr[..u], &mut dcr[..u], &mut cr[..u]);
                 for j in 0..u {
                     let dhn = dhr[j] + go[j] + cr[j];
                     let (i_, f_, g_, o_, tc_) = (ig[j], fg[j], gg[j], og[j], tc[j]);
