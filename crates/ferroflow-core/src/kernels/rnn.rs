@@ -282,20 +282,7 @@ pub fn lstm_forward_on<T: RnnFloat>(
         let r0 = blk * rb;
         let xp = &xp[r0 * t * 4 * u..(r0 + rows) * t * 4 * u];
         let mask = mask.map(|m| &m[r0 * t..(r0 + rows) * t]);
-        lstm_forward_block(
-            sg,
-            rows,
-            t,
-            u,
-            xp,
-            bias,
-            mask,
-            zero_output,
-            hs,
-            ws,
-            h,
-            c,
-        );
+        lstm_forward_block(sg, rows, t, u, xp, bias, mask, zero_output, hs, ws, h, c);
     };
     out.hs
         .par_chunks_mut(rb * t * u)
@@ -417,7 +404,17 @@ pub fn lstm_backward<T: RnnFloat>(
     dh_last: &[T],
     dc_last: &[T],
 ) -> LstmBackward<T> {
-    lstm_backward_on(Isa::detect(), d, r, ws, mask, zero_output, dhs, dh_last, dc_last)
+    lstm_backward_on(
+        Isa::detect(),
+        d,
+        r,
+        ws,
+        mask,
+        zero_output,
+        dhs,
+        dh_last,
+        dc_last,
+    )
 }
 
 /// [`lstm_backward`] on a chosen micro-kernel (`isa` must be supported by the CPU; results are
@@ -501,6 +498,43 @@ pub fn lstm_backward_on<T: RnnFloat>(
     out
 }
 
+/// The gate gradients of one row at one step: `w` the step's workspace row (`7U`), `go` the
+/// gradient of the step's output, `dh` of its `h` state, `carry` what reached the output through
+/// masked steps (reset to 0), `dc` of its `c` state (updated to the previous step's), and the four
+/// pre-activation gate gradients out. A function of its own so that the `&mut` slices are known
+/// not to alias and the loop vectorizes.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn gate_grads<T: Float>(
+    w: &[T],
+    go: &[T],
+    dh: &[T],
+    carry: &mut [T],
+    dc: &mut [T],
+    dzi: &mut [T],
+    dzf: &mut [T],
+    dzg: &mut [T],
+    dzo: &mut [T],
+) {
+    let u = go.len();
+    let one = T::one();
+    let (ig, fg, gg, og) = (&w[..u], &w[u..2 * u], &w[2 * u..3 * u], &w[3 * u..4 * u]);
+    let (cprev, tc) = (&w[5 * u..6 * u], &w[6 * u..7 * u]);
+    let (dh, carry, dc) = (&dh[..u], &mut carry[..u], &mut dc[..u]);
+    let (dzi, dzf, dzg, dzo) = (&mut dzi[..u], &mut dzf[..u], &mut dzg[..u], &mut dzo[..u]);
+    for j in 0..u {
+        let dhn = dh[j] + go[j] + carry[j];
+        let (i_, f_, g_, o_, tc_) = (ig[j], fg[j], gg[j], og[j], tc[j]);
+        let dcn = dc[j] + dhn * o_ * (one - tc_ * tc_);
+        dzi[j] = dcn * g_ * i_ * (one - i_);
+        dzf[j] = dcn * cprev[j] * f_ * (one - f_);
+        dzg[j] = dcn * i_ * (one - g_ * g_);
+        dzo[j] = dhn * tc_ * o_ * (one - o_);
+        dc[j] = dcn * f_;
+        carry[j] = T::zero();
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn lstm_backward_block<T: RnnFloat>(
     sg: StepGemm<'_, T>,
@@ -516,7 +550,6 @@ fn lstm_backward_block<T: RnnFloat>(
     dc: &mut [T],
 ) {
     let (g4, w7) = (4 * u, 7 * u);
-    let one = T::one();
     // Gradient reaching the previous step's *output* through masked steps (not its state).
     let mut carry = vec![T::zero(); rows * u];
     let mut tmp = vec![T::zero(); rows * u];
@@ -525,12 +558,6 @@ fn lstm_backward_block<T: RnnFloat>(
         for row in 0..rows {
             let i = row * t + s;
             let w = &ws[i * w7..(i + 1) * w7];
-            let (ig, rest) = w.split_at(u);
-            let (fg, rest) = rest.split_at(u);
-            let (gg, rest) = rest.split_at(u);
-            let (og, rest) = rest.split_at(u);
-            let (_hprev, rest) = rest.split_at(u);
-            let (cprev, tc) = rest.split_at(u);
             let go = &dhs[i * u..(i + 1) * u];
             let cr = &mut carry[row * u..(row + 1) * u];
             let dhr = &mut dh[row * u..(row + 1) * u];
@@ -540,22 +567,7 @@ fn lstm_backward_block<T: RnnFloat>(
                 let (dzi, rest) = z.split_at_mut(u);
                 let (dzf, rest) = rest.split_at_mut(u);
                 let (dzg, dzo) = rest.split_at_mut(u);
-                // Every slice re-cut to exactly `u` so the loop runs without bounds checks and
-                // vectorizes.
-                let (dzo, tc, cprev, go) = (&mut dzo[..u], &tc[..u], &cprev[..u], &go[..u]);
-                let (ig, fg, gg, og) = (&ig[..u], &fg[..u], &gg[..u], &og[..u]);
-                let (dhr, dcr, cr) = (&mut dhr[..u], &mut dcr[..u], &mut cr[..u]);
-                for j in 0..u {
-                    let dhn = dhr[j] + go[j] + cr[j];
-                    let (i_, f_, g_, o_, tc_) = (ig[j], fg[j], gg[j], og[j], tc[j]);
-                    let dcn = dcr[j] + dhn * o_ * (one - tc_ * tc_);
-                    dzi[j] = dcn * g_ * i_ * (one - i_);
-                    dzf[j] = dcn * cprev[j] * f_ * (one - f_);
-                    dzg[j] = dcn * i_ * (one - g_ * g_);
-                    dzo[j] = dhn * tc_ * o_ * (one - o_);
-                    dcr[j] = dcn * f_;
-                    cr[j] = T::zero();
-                }
+                gate_grads(w, go, dhr, cr, dcr, dzi, dzf, dzg, dzo);
             } else {
                 z.fill(T::zero());
                 for j in 0..u {
@@ -574,7 +586,9 @@ fn lstm_backward_block<T: RnnFloat>(
             StepGemm::Packed(isa, rt) => {
                 gemm_packed(isa, rows, a, t * g4, rt, c, u, false, &mut scratch)
             }
-            StepGemm::Crate { par, r } => mm_block(par, rows, g4, u, a, t * g4, r, 1, g4, c, u, false),
+            StepGemm::Crate { par, r } => {
+                mm_block(par, rows, g4, u, a, t * g4, r, 1, g4, c, u, false)
+            }
         };
         match mask {
             None => step(dh),

@@ -158,7 +158,12 @@ mod x86 {
     ///
     /// # Safety
     /// The CPU must support AVX-512F; `a` must hold `k·8` and `panel` `k·32` floats.
-    pub(super) unsafe fn tile_avx512(k: usize, a: *const f32, panel: *const f32, out: &mut [f32; MR * NR]) {
+    pub(super) unsafe fn tile_avx512(
+        k: usize,
+        a: *const f32,
+        panel: *const f32,
+        out: &mut [f32; MR * NR],
+    ) {
         const { assert!(MR == 8 && NR == 32) };
         let out = out.as_mut_ptr();
         // SAFETY: the loop reads `k` lines of 8 floats from `a` and of 32 floats from `panel`
@@ -288,7 +293,10 @@ impl PackedGemm for f32 {
         #[cfg(target_arch = "x86_64")]
         match isa {
             Isa::Avx512 => {
-                assert!(a.len() >= k * MR && panel.len() >= k * NR, "tile: short operands");
+                assert!(
+                    a.len() >= k * MR && panel.len() >= k * NR,
+                    "tile: short operands"
+                );
                 // SAFETY: `gemm_packed` checked that the CPU supports AVX-512F; the operands
                 // hold k lines (asserted just above).
                 unsafe { x86::tile_avx512(k, a.as_ptr(), panel.as_ptr(), out) };
@@ -462,7 +470,8 @@ mod tests {
                     gemm_packed(isa, m, &a, a_rs, pk, &mut c, c_rs, acc, &mut Vec::new());
                     for i in 0..m {
                         for j in 0..n {
-                            let w = want[i * n + j] - if acc { 0.0 } else { c0[i * c_rs + j] as f64 };
+                            let w =
+                                want[i * n + j] - if acc { 0.0 } else { c0[i * c_rs + j] as f64 };
                             let got = c[i * c_rs + j] as f64;
                             assert!(
                                 (got - w).abs() <= 1e-5 * (1.0 + k as f64),
@@ -517,7 +526,17 @@ mod tests {
         let b: Vec<f64> = (0..k * n).map(|i| 0.5 * i as f64).collect();
         let pb = PackedB::pack(k, n, &b, n, 1);
         let mut c = vec![1.0f64; m * n];
-        gemm_packed(Isa::best(), m, &a, k, &pb, &mut c, n, false, &mut Vec::new());
+        gemm_packed(
+            Isa::best(),
+            m,
+            &a,
+            k,
+            &pb,
+            &mut c,
+            n,
+            false,
+            &mut Vec::new(),
+        );
         for i in 0..m {
             for j in 0..n {
                 let s: f64 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
@@ -527,9 +546,29 @@ mod tests {
         // k = 0: C zeroed (or kept when accumulating).
         let pb0 = PackedB::<f64>::pack(0, 2, &[], 1, 1);
         let mut c = vec![3.0; 4];
-        gemm_packed(Isa::Portable, 2, &[], 0, &pb0, &mut c, 2, true, &mut Vec::new());
+        gemm_packed(
+            Isa::Portable,
+            2,
+            &[],
+            0,
+            &pb0,
+            &mut c,
+            2,
+            true,
+            &mut Vec::new(),
+        );
         assert_eq!(c, [3.0; 4]);
-        gemm_packed(Isa::Portable, 2, &[], 0, &pb0, &mut c, 2, false, &mut Vec::new());
+        gemm_packed(
+            Isa::Portable,
+            2,
+            &[],
+            0,
+            &pb0,
+            &mut c,
+            2,
+            false,
+            &mut Vec::new(),
+        );
         assert_eq!(c, [0.0; 4]);
     }
 
@@ -538,6 +577,16 @@ mod tests {
     fn out_of_bounds_view_panics() {
         let pb = PackedB::pack(2, 2, &[1.0f32; 4], 2, 1);
         let mut c = vec![0.0f32; 3];
-        gemm_packed(Isa::Portable, 2, &[1.0; 4], 2, &pb, &mut c, 2, false, &mut Vec::new());
+        gemm_packed(
+            Isa::Portable,
+            2,
+            &[1.0; 4],
+            2,
+            &pb,
+            &mut c,
+            2,
+            false,
+            &mut Vec::new(),
+        );
     }
 }
