@@ -64,6 +64,16 @@ impl Isa {
 }
 
 /// A `k × n` matrix packed into column panels of [`NR`] columns for [`gemm_packed`].
+///
+/// ```
+/// use ferroflow_core::kernels::rnn_gemm::{gemm_packed, Isa, PackedB};
+/// let b = [1.0f32, 2.0, 3.0, 4.0]; // [[1, 2], [3, 4]]
+/// let pb = PackedB::pack(2, 2, &b, 2, 1);
+/// let a = [1.0f32, 1.0]; // one row
+/// let mut c = [0.0f32; 2];
+/// gemm_packed(Isa::detect(), 1, &a, 2, &pb, &mut c, 2, false, &mut Vec::new());
+/// assert_eq!(c, [4.0, 6.0]);
+/// ```
 #[derive(Clone, Debug)]
 pub struct PackedB<T> {
     k: usize,
