@@ -19,6 +19,7 @@ pub mod philox;
 pub mod pool;
 pub mod reduce;
 pub mod rnn;
+pub mod rnn_gemm;
 pub mod softmax;
 
 pub use float::Float;

@@ -10,22 +10,25 @@
 //!
 //! Parallelism and determinism: batch rows are independent through the whole recurrence, so the
 //! batch is cut into blocks of [`row_block`] rows (a size that depends only on the batch size)
-//! and each block runs its whole time loop on one thread with single-threaded GEMMs. Every
-//! element is therefore computed by the same operations whatever the number of threads. The
+//! and each block runs its whole time loop on one thread. The recurrent kernel is packed once
+//! per call (`R` forward, `Rᵀ` backward) and each step's `[rows, K] @ [K, N]` product runs the
+//! register-blocked micro-kernel of [`crate::kernels::rnn_gemm`]. Every element is therefore
+//! computed by the same operations whatever the number of threads. The
 //! weight gradient `dR = Hprev^T · dZ` is one GEMM over all `B·T` rows after the loop (gemm
 //! splits outputs, never the reduction). Nothing is allocated per step.
 
 use crate::kernels::gemm::{matmul_strided, matmul_strided_on};
+use crate::kernels::rnn_gemm::{gemm_packed, Isa, PackedB, PackedGemm};
 use crate::kernels::Float;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Rows of the batch one task carries through the whole time loop: 64, a constant (never the
+/// Rows of the batch one task carries through the whole time loop: 32, a constant (never the
 /// thread count), so results are the same on any number of threads. The environment variable
 /// `FF_RNN_BLOCK` overrides it for tuning (results then depend on that value, still not on the
-/// thread count). Measured on LSTM(128), T=100, batch 64 on 2 loaded cores: blocks of 64 rows
-/// (one task) trained ~1.8x faster than blocks of 16 on 2 threads (the per-step GEMM repacks
-/// `R` on every call and small blocks do not amortize it).
+/// thread count). With `R` packed once per call, a block's per-step cost is the micro-kernel
+/// over its rows; 32 rows (4 micro-tiles) reuse each L1-resident panel of `R` four times, and
+/// batch 64 gives 2 blocks for 2 cores.
 pub fn row_block(_batch: usize) -> usize {
     if let Some(b) = std::env::var("FF_RNN_BLOCK")
         .ok()
@@ -33,11 +36,59 @@ pub fn row_block(_batch: usize) -> usize {
     {
         return b.max(1);
     }
-    64
+    if crate_gemm_requested() {
+        return 64;
+    }
+    32
+}
+
+/// Whether `FF_RNN_GEMM=gemm` asks for the previous per-step product (the `gemm` crate, which
+/// repacks `R` on every step; blocks of 64 rows by default), kept for A/B measurements.
+fn crate_gemm_requested() -> bool {
+    std::env::var("FF_RNN_GEMM").is_ok_and(|v| v == "gemm")
+}
+
+/// How a block runs its per-step product with the recurrent kernel.
+#[derive(Clone, Copy)]
+enum StepGemm<'a, T> {
+    /// The packed micro-kernel ([`gemm_packed`]) on `R` (forward) or `Rᵀ` (backward), packed.
+    Packed(Isa, &'a PackedB<T>),
+    /// The `gemm` crate on the unpacked `R` (`FF_RNN_GEMM=gemm`); `par`: gemm's own threads
+    /// (when the whole batch is one block).
+    Crate { par: bool, r: &'a [T] },
+}
+
+/// `C (+)= A·B` through the `gemm` crate (the `FF_RNN_GEMM=gemm` comparison path), with gemm's
+/// threads when `par`. gemm splits outputs, never the reduction, so the result does not depend
+/// on the thread count either way.
+#[allow(clippy::too_many_arguments)]
+fn mm_block<T: Float>(
+    par: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    a_rs: usize,
+    b: &[T],
+    b_rs: usize,
+    b_cs: usize,
+    c: &mut [T],
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let threads = rayon::current_num_threads();
+    let p = if par && threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    matmul_strided_on(
+        p, m, k, n, a, a_rs, 1, b, b_rs, b_cs, c, c_rs, 1, accumulate,
+    );
 }
 
 /// A float type the fused kernels run in, with its activation functions on slices.
-pub trait RnnFloat: Float {
+pub trait RnnFloat: Float + PackedGemm {
     /// `x ← 1 / (1 + e^-x)` in place.
     fn sigmoid_inplace(x: &mut [Self]);
     /// `x ← tanh(x)` in place.
@@ -154,37 +205,6 @@ impl RnnFloat for f32 {
     }
 }
 
-/// `C (+)= A·B` with `C` row-major (row stride `c_rs`), for the per-block recurrent GEMMs:
-/// single-threaded when there are several blocks (the parallelism is over blocks), gemm's own
-/// threads when the whole batch is one block (`par`). gemm splits outputs, never the reduction,
-/// so the result does not depend on the thread count either way.
-#[allow(clippy::too_many_arguments)]
-fn mm_block<T: Float>(
-    par: bool,
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[T],
-    a_rs: usize,
-    a_cs: usize,
-    b: &[T],
-    b_rs: usize,
-    b_cs: usize,
-    c: &mut [T],
-    c_rs: usize,
-    accumulate: bool,
-) {
-    let threads = rayon::current_num_threads();
-    let p = if par && threads > 1 {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    matmul_strided_on(
-        p, m, k, n, a, a_rs, a_cs, b, b_rs, b_cs, c, c_rs, 1, accumulate,
-    );
-}
-
 /// Sizes of a fused LSTM problem.
 #[derive(Clone, Copy, Debug)]
 pub struct LstmDims {
@@ -222,6 +242,23 @@ pub fn lstm_forward<T: RnnFloat>(
     mask: Option<&[bool]>,
     zero_output: bool,
 ) -> LstmForward<T> {
+    lstm_forward_on(Isa::detect(), d, xp, h0, c0, r, bias, mask, zero_output)
+}
+
+/// [`lstm_forward`] on a chosen micro-kernel (`isa` must be supported by the CPU; results are
+/// bit-identical for every `isa`).
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_forward_on<T: RnnFloat>(
+    isa: Isa,
+    d: LstmDims,
+    xp: &[T],
+    h0: &[T],
+    c0: &[T],
+    r: &[T],
+    bias: Option<&[T]>,
+    mask: Option<&[bool]>,
+    zero_output: bool,
+) -> LstmForward<T> {
     let (b, t, u) = (d.batch, d.time, d.units);
     let mut out = LstmForward {
         hs: vec![T::zero(); b * t * u],
@@ -233,27 +270,19 @@ pub fn lstm_forward<T: RnnFloat>(
         return out;
     }
     let rb = row_block(b);
+    let crate_gemm = crate_gemm_requested();
+    let pr = PackedB::pack(if crate_gemm { 0 } else { u }, 4 * u, r, 4 * u, 1);
+    let sg = if crate_gemm {
+        StepGemm::Crate { par: b <= rb, r }
+    } else {
+        StepGemm::Packed(isa, &pr)
+    };
     let run = |blk: usize, hs: &mut [T], ws: &mut [T], h: &mut [T], c: &mut [T]| {
         let rows = h.len() / u;
         let r0 = blk * rb;
         let xp = &xp[r0 * t * 4 * u..(r0 + rows) * t * 4 * u];
         let mask = mask.map(|m| &m[r0 * t..(r0 + rows) * t]);
-        let par = b <= rb;
-        lstm_forward_block(
-            par,
-            rows,
-            t,
-            u,
-            xp,
-            r,
-            bias,
-            mask,
-            zero_output,
-            hs,
-            ws,
-            h,
-            c,
-        );
+        lstm_forward_block(sg, rows, t, u, xp, bias, mask, zero_output, hs, ws, h, c);
     };
     out.hs
         .par_chunks_mut(rb * t * u)
@@ -268,12 +297,11 @@ pub fn lstm_forward<T: RnnFloat>(
 /// One block of rows through every step; `h`, `c` hold the initial states and end as the last.
 #[allow(clippy::too_many_arguments)]
 fn lstm_forward_block<T: RnnFloat>(
-    par: bool,
+    sg: StepGemm<'_, T>,
     rows: usize,
     t: usize,
     u: usize,
     xp: &[T],
-    r: &[T],
     bias: Option<&[T]>,
     mask: Option<&[bool]>,
     zero_output: bool,
@@ -283,6 +311,7 @@ fn lstm_forward_block<T: RnnFloat>(
     c: &mut [T],
 ) {
     let (g4, w7) = (4 * u, 7 * u);
+    let mut scratch = Vec::new();
     for s in 0..t {
         for row in 0..rows {
             let i = row * t + s;
@@ -298,21 +327,15 @@ fn lstm_forward_block<T: RnnFloat>(
             }
         }
         // z_s = xp_s + h·R for all rows of the block at once.
-        mm_block(
-            par,
-            rows,
-            u,
-            g4,
-            h,
-            u,
-            1,
-            r,
-            g4,
-            1,
-            &mut ws[s * w7..],
-            t * w7,
-            true,
-        );
+        let z = &mut ws[s * w7..];
+        match sg {
+            StepGemm::Packed(isa, pr) => {
+                gemm_packed(isa, rows, h, u, pr, z, t * w7, true, &mut scratch)
+            }
+            StepGemm::Crate { par, r } => {
+                mm_block(par, rows, u, g4, h, u, r, g4, 1, z, t * w7, true)
+            }
+        }
         for row in 0..rows {
             let i = row * t + s;
             let w = &mut ws[i * w7..(i + 1) * w7];
@@ -381,6 +404,33 @@ pub fn lstm_backward<T: RnnFloat>(
     dh_last: &[T],
     dc_last: &[T],
 ) -> LstmBackward<T> {
+    lstm_backward_on(
+        Isa::detect(),
+        d,
+        r,
+        ws,
+        mask,
+        zero_output,
+        dhs,
+        dh_last,
+        dc_last,
+    )
+}
+
+/// [`lstm_backward`] on a chosen micro-kernel (`isa` must be supported by the CPU; results are
+/// bit-identical for every `isa`).
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_backward_on<T: RnnFloat>(
+    isa: Isa,
+    d: LstmDims,
+    r: &[T],
+    ws: &[T],
+    mask: Option<&[bool]>,
+    zero_output: bool,
+    dhs: &[T],
+    dh_last: &[T],
+    dc_last: &[T],
+) -> LstmBackward<T> {
     let (b, t, u) = (d.batch, d.time, d.units);
     let mut out = LstmBackward {
         dxp: vec![T::zero(); b * t * 4 * u],
@@ -393,6 +443,14 @@ pub fn lstm_backward<T: RnnFloat>(
         return out;
     }
     let rb = row_block(b);
+    // Rᵀ [4U, U] packed: element (p, j) is r[j·4U + p].
+    let crate_gemm = crate_gemm_requested();
+    let prt = PackedB::pack(if crate_gemm { 0 } else { 4 * u }, u, r, 1, 4 * u);
+    let sg = if crate_gemm {
+        StepGemm::Crate { par: b <= rb, r }
+    } else {
+        StepGemm::Packed(isa, &prt)
+    };
     out.dxp
         .par_chunks_mut(rb * t * 4 * u)
         .zip(out.dh0.par_chunks_mut(rb * u))
@@ -402,11 +460,10 @@ pub fn lstm_backward<T: RnnFloat>(
             let rows = dh.len() / u;
             let r0 = blk * rb;
             lstm_backward_block(
-                b <= rb,
+                sg,
                 rows,
                 t,
                 u,
-                r,
                 &ws[r0 * t * 7 * u..(r0 + rows) * t * 7 * u],
                 mask.map(|m| &m[r0 * t..(r0 + rows) * t]),
                 zero_output,
@@ -441,13 +498,49 @@ pub fn lstm_backward<T: RnnFloat>(
     out
 }
 
+/// The gate gradients of one row at one step: `w` the step's workspace row (`7U`), `go` the
+/// gradient of the step's output, `dh` of its `h` state, `carry` what reached the output through
+/// masked steps (reset to 0), `dc` of its `c` state (updated to the previous step's), and the four
+/// pre-activation gate gradients out. A function of its own so that the `&mut` slices are known
+/// not to alias and the loop vectorizes.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn gate_grads<T: Float>(
+    w: &[T],
+    go: &[T],
+    dh: &[T],
+    carry: &mut [T],
+    dc: &mut [T],
+    dzi: &mut [T],
+    dzf: &mut [T],
+    dzg: &mut [T],
+    dzo: &mut [T],
+) {
+    let u = go.len();
+    let one = T::one();
+    let (ig, fg, gg, og) = (&w[..u], &w[u..2 * u], &w[2 * u..3 * u], &w[3 * u..4 * u]);
+    let (cprev, tc) = (&w[5 * u..6 * u], &w[6 * u..7 * u]);
+    let (dh, carry, dc) = (&dh[..u], &mut carry[..u], &mut dc[..u]);
+    let (dzi, dzf, dzg, dzo) = (&mut dzi[..u], &mut dzf[..u], &mut dzg[..u], &mut dzo[..u]);
+    for j in 0..u {
+        let dhn = dh[j] + go[j] + carry[j];
+        let (i_, f_, g_, o_, tc_) = (ig[j], fg[j], gg[j], og[j], tc[j]);
+        let dcn = dc[j] + dhn * o_ * (one - tc_ * tc_);
+        dzi[j] = dcn * g_ * i_ * (one - i_);
+        dzf[j] = dcn * cprev[j] * f_ * (one - f_);
+        dzg[j] = dcn * i_ * (one - g_ * g_);
+        dzo[j] = dhn * tc_ * o_ * (one - o_);
+        dc[j] = dcn * f_;
+        carry[j] = T::zero();
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn lstm_backward_block<T: RnnFloat>(
-    par: bool,
+    sg: StepGemm<'_, T>,
     rows: usize,
     t: usize,
     u: usize,
-    r: &[T],
     ws: &[T],
     mask: Option<&[bool]>,
     zero_output: bool,
@@ -457,20 +550,14 @@ fn lstm_backward_block<T: RnnFloat>(
     dc: &mut [T],
 ) {
     let (g4, w7) = (4 * u, 7 * u);
-    let one = T::one();
     // Gradient reaching the previous step's *output* through masked steps (not its state).
     let mut carry = vec![T::zero(); rows * u];
     let mut tmp = vec![T::zero(); rows * u];
+    let mut scratch = Vec::new();
     for s in (0..t).rev() {
         for row in 0..rows {
             let i = row * t + s;
             let w = &ws[i * w7..(i + 1) * w7];
-            let (ig, rest) = w.split_at(u);
-            let (fg, rest) = rest.split_at(u);
-            let (gg, rest) = rest.split_at(u);
-            let (og, rest) = rest.split_at(u);
-            let (_hprev, rest) = rest.split_at(u);
-            let (cprev, tc) = rest.split_at(u);
             let go = &dhs[i * u..(i + 1) * u];
             let cr = &mut carry[row * u..(row + 1) * u];
             let dhr = &mut dh[row * u..(row + 1) * u];
@@ -480,17 +567,7 @@ fn lstm_backward_block<T: RnnFloat>(
                 let (dzi, rest) = z.split_at_mut(u);
                 let (dzf, rest) = rest.split_at_mut(u);
                 let (dzg, dzo) = rest.split_at_mut(u);
-                for j in 0..u {
-                    let dhn = dhr[j] + go[j] + cr[j];
-                    let (i_, f_, g_, o_, tc_) = (ig[j], fg[j], gg[j], og[j], tc[j]);
-                    let dcn = dcr[j] + dhn * o_ * (one - tc_ * tc_);
-                    dzi[j] = dcn * g_ * i_ * (one - i_);
-                    dzf[j] = dcn * cprev[j] * f_ * (one - f_);
-                    dzg[j] = dcn * i_ * (one - g_ * g_);
-                    dzo[j] = dhn * tc_ * o_ * (one - o_);
-                    dcr[j] = dcn * f_;
-                    cr[j] = T::zero();
-                }
+                gate_grads(w, go, dhr, cr, dcr, dzi, dzf, dzg, dzo);
             } else {
                 z.fill(T::zero());
                 for j in 0..u {
@@ -502,25 +579,26 @@ fn lstm_backward_block<T: RnnFloat>(
                 }
             }
         }
-        // dh_prev = dz_s · R^T for all rows of the block (R^T read through strides).
-        mm_block(
-            par,
-            rows,
-            g4,
-            u,
-            &dz[s * g4..],
-            t * g4,
-            1,
-            r,
-            1,
-            g4,
-            &mut tmp,
-            u,
-            false,
-        );
-        for row in 0..rows {
-            if mask.is_none_or(|m| m[row * t + s]) {
-                dh[row * u..(row + 1) * u].copy_from_slice(&tmp[row * u..(row + 1) * u]);
+        // dh_prev = dz_s · Rᵀ for all rows of the block (Rᵀ packed once per call); masked
+        // rows keep their dh.
+        let a = &dz[s * g4..];
+        let mut step = |c: &mut [T]| match sg {
+            StepGemm::Packed(isa, rt) => {
+                gemm_packed(isa, rows, a, t * g4, rt, c, u, false, &mut scratch)
+            }
+            StepGemm::Crate { par, r } => {
+                mm_block(par, rows, g4, u, a, t * g4, r, 1, g4, c, u, false)
+            }
+        };
+        match mask {
+            None => step(dh),
+            Some(mask) => {
+                step(&mut tmp);
+                for row in 0..rows {
+                    if mask[row * t + s] {
+                        dh[row * u..(row + 1) * u].copy_from_slice(&tmp[row * u..(row + 1) * u]);
+                    }
+                }
             }
         }
     }
@@ -554,7 +632,7 @@ mod tests {
         let d = LstmDims {
             batch: 150,
             time: 5,
-            units: 6,
+            units: 37,
         };
         let (b, t, u) = (d.batch, d.time, d.units);
         let vals = |n: usize, seed: u64| -> Vec<f32> {
@@ -569,11 +647,12 @@ mod tests {
         let r = vals(u * 4 * u, 4);
         let mask: Vec<bool> = (0..b * t).map(|i| i % 3 != 1).collect();
         let dhs = vals(b * t * u, 5);
-        let run = || {
-            let f = lstm_forward(d, &xp, &h0, &c0, &r, Some(&r[..4 * u]), Some(&mask), false);
-            let g = lstm_backward(d, &r, &f.ws, Some(&mask), false, &dhs, &h0, &c0);
+        let run_on = |isa: Isa, mask: Option<&[bool]>| {
+            let f = lstm_forward_on(isa, d, &xp, &h0, &c0, &r, Some(&r[..4 * u]), mask, false);
+            let g = lstm_backward_on(isa, d, &r, &f.ws, mask, false, &dhs, &h0, &c0);
             (f.hs, f.h_last, f.c_last, g.dxp, g.dh0, g.dc0, g.dr, g.dbias)
         };
+        let run = || run_on(Isa::best(), Some(&mask));
         let pool = |n| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
@@ -583,5 +662,11 @@ mod tests {
         let one = pool(1).install(run);
         let two = pool(2).install(run);
         assert!(one == two, "results differ between 1 and 2 threads");
+        // The SIMD micro-kernel and the portable one give the same bits, masked or not.
+        for m in [Some(&mask[..]), None] {
+            let simd = pool(2).install(|| run_on(Isa::best(), m));
+            let portable = pool(2).install(|| run_on(Isa::Portable, m));
+            assert!(simd == portable, "SIMD and portable kernels differ");
+        }
     }
 }
