@@ -13,12 +13,14 @@ pub mod format;
 pub mod gemm;
 pub mod image;
 pub mod nn;
+pub mod optim;
 pub mod padding;
 pub mod parallel;
 pub mod philox;
 pub mod pool;
 pub mod reduce;
 pub mod rnn;
+pub mod simd;
 pub mod softmax;
 
 pub use float::Float;
