@@ -151,7 +151,7 @@ fn run(case: &str, process_start: Instant, first: bool) -> Result<()> {
 
 fn main() -> Result<()> {
     let start = Instant::now();
-    let _report = ferroflow::profiler::ReportGuard::default();
+    let _report = ferroflow::profiler::ReportGuard;
     let cases: Vec<String> = std::env::args().skip(1).collect();
     let cases = if cases.is_empty() {
         vec![

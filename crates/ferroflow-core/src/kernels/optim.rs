@@ -45,7 +45,7 @@ macro_rules! real {
                 let vi = *v + (g * g - *v) * c2;
                 *m = mi;
                 *v = vi;
-                *w = *w - mi * alpha / (vi.sqrt() + eps);
+                *w -= mi * alpha / (vi.sqrt() + eps);
             }
         }
     };
