@@ -1,4 +1,8 @@
 //! Elementwise kernels: maps over one, two or three (broadcast) inputs, and dtype casts.
+//!
+//! The inner loops run through [`super::simd::run`]: compiled for AVX-512, AVX2 and the baseline,
+//! chosen at run time, bit-identical (the same closure in each; no fast-math). Work is split over
+//! threads only above [`super::parallel::PAR_THRESHOLD`] elements, in fixed chunks.
 
 use std::sync::Arc;
 
@@ -21,9 +25,11 @@ where
     let mut out = vec![U::default(); data.len()];
     for_each_chunk_mut(&mut out, |start, chunk| {
         let src = &data[start..start + chunk.len()];
-        for (o, &v) in chunk.iter_mut().zip(src) {
-            *o = f(v);
-        }
+        super::simd::run(|| {
+            for (o, &v) in chunk.iter_mut().zip(src) {
+                *o = f(v);
+            }
+        })
     });
     out
 }
@@ -61,9 +67,11 @@ where
     if a.shape() == shape && b.shape() == shape && a.is_contiguous() && b.is_contiguous() {
         let (da, db) = (a.data::<A>().expect("dtype"), b.data::<B>().expect("dtype"));
         for_each_chunk_mut(&mut out, |s, c| {
-            for ((o, &x), &y) in c.iter_mut().zip(&da[s..]).zip(&db[s..]) {
-                *o = f(x, y);
-            }
+            super::simd::run(|| {
+                for ((o, &x), &y) in c.iter_mut().zip(&da[s..]).zip(&db[s..]) {
+                    *o = f(x, y);
+                }
+            })
         });
         return out;
     }
@@ -72,9 +80,11 @@ where
         let y = b.data::<B>().expect("dtype")[0];
         let da = a.data::<A>().expect("dtype");
         for_each_chunk_mut(&mut out, |s, c| {
-            for (o, &x) in c.iter_mut().zip(&da[s..]) {
-                *o = f(x, y);
-            }
+            super::simd::run(|| {
+                for (o, &x) in c.iter_mut().zip(&da[s..]) {
+                    *o = f(x, y);
+                }
+            })
         });
         return out;
     }
@@ -82,9 +92,11 @@ where
         let x = a.data::<A>().expect("dtype")[0];
         let db = b.data::<B>().expect("dtype");
         for_each_chunk_mut(&mut out, |s, c| {
-            for (o, &y) in c.iter_mut().zip(&db[s..]) {
-                *o = f(x, y);
-            }
+            super::simd::run(|| {
+                for (o, &y) in c.iter_mut().zip(&db[s..]) {
+                    *o = f(x, y);
+                }
+            })
         });
         return out;
     }
@@ -97,7 +109,7 @@ where
     let row_len = inner.max(1);
     super::parallel::for_each_row_mut(&mut out, row_len, 1, |r, row| {
         let (oa, ob) = (ra[r], rb[r]);
-        match (ia, ib) {
+        super::simd::run(|| match (ia, ib) {
             (1, 1) => {
                 for (j, o) in row.iter_mut().enumerate() {
                     *o = f(sa[oa + j], sb[ob + j]);
@@ -120,7 +132,7 @@ where
                     *o = f(sa[oa + j * ia], sb[ob + j * ib]);
                 }
             }
-        }
+        })
     });
     out
 }

@@ -13,6 +13,7 @@ pub mod format;
 pub mod gemm;
 pub mod image;
 pub mod nn;
+pub mod optim;
 pub mod padding;
 pub mod parallel;
 pub mod philox;
@@ -20,6 +21,7 @@ pub mod pool;
 pub mod reduce;
 pub mod rnn;
 pub mod rnn_gemm;
+pub mod simd;
 pub mod softmax;
 
 pub use float::Float;

@@ -19,5 +19,6 @@ mod random;
 mod reduce;
 mod rnn;
 mod shape_ops;
+mod simd_kernels;
 mod tape;
 mod tf1;

@@ -101,6 +101,16 @@ impl Kernel for AdamKernel {
         let (m, v) = (&mut ms[0], &mut vs[0]);
         match vhat.first_mut() {
             None => {
+                // The vectorised kernel (same expressions, same bits) for f32/f64.
+                let s = ferroflow_core::kernels::optim::AdamScalars {
+                    alpha: self.alpha,
+                    beta_1: self.beta_1,
+                    beta_2: self.beta_2,
+                    epsilon: self.epsilon,
+                };
+                if ferroflow_core::kernels::optim::adam(w, g, m, v, s) {
+                    return;
+                }
                 for i in 0..w.len() {
                     let gi = g[i];
                     m[i] = m[i] + (gi - m[i]) * c1;
