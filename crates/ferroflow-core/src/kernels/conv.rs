@@ -219,7 +219,7 @@ fn add_run<T: Float>(dst: &mut [T], src: &[T]) {
 
 /// Fills one im2col row block: the `ow` rows (each `kh*kw*c` long) of output row `oy` of one
 /// image.
-pub(crate) fn im2col_row<T: Float>(g: &Conv2dGeom, x_img: &[T], oy: usize, out: &mut [T]) {
+fn im2col_row<T: Float>(g: &Conv2dGeom, x_img: &[T], oy: usize, out: &mut [T]) {
     let (c, kw) = (g.c, g.kw);
     let k_len = g.k_len();
     let seg_len = kw * c;

@@ -17,7 +17,7 @@
 //! sequence of separate multiplies and adds (no FMA contraction) in the same order in all three,
 //! so they agree bit for bit (tested).
 
-use crate::kernels::conv::{im2col_row, Conv2dGeom};
+use crate::kernels::conv::Conv2dGeom;
 use crate::kernels::Float;
 use rayon::prelude::*;
 
@@ -93,130 +93,192 @@ fn padded_filter<T: Float>(w: &[T], k: usize, oc: usize, ocp: usize) -> Vec<T> {
     wp
 }
 
-/// One register block: `PP` pixels (rows of `cols`, each `k` long) times output channels
-/// `ob..ob+NB` of the padded filter, written to `out` (`PP` pixels of `oc` channels).
+/// Per-call tables of the direct kernels: the padded-row layout and each tap's offset in it.
+pub(crate) struct Taps {
+    /// Length of one padded input row (`wpad * c`), covering input columns `-pad_left..`.
+    prow: usize,
+    /// Offset of tap `kk = (ky*kw + kx)*c + ci` in the `kh` padded rows: `ky*prow + kx*dw*c + ci`.
+    off: Vec<usize>,
+}
+
+impl Taps {
+    fn new(g: &Conv2dGeom) -> Taps {
+        let wpad = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+        let prow = wpad * g.c;
+        let mut off = Vec::with_capacity(g.kh * g.kw * g.c);
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                for ci in 0..g.c {
+                    off.push(ky * prow + kx * g.dw * g.c + ci);
+                }
+            }
+        }
+        Taps { prow, off }
+    }
+}
+
+/// Copies the `kh` input rows that output row `oy` of image `x_img` reads into `rows` (`kh`
+/// padded rows of `taps.prow`), with zeros for padding: input column `ix` lands at
+/// `(ix + pad_left) * c`.
+#[inline(always)]
+fn gather_rows<T: Float>(g: &Conv2dGeom, taps: &Taps, x_img: &[T], oy: usize, rows: &mut [T]) {
+    let c = g.c;
+    let row_len = g.w * c;
+    for (ky, dst) in rows.chunks_exact_mut(taps.prow).enumerate() {
+        let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+        if iy < 0 || iy >= g.h as isize {
+            dst.fill(T::zero());
+            continue;
+        }
+        let src = &x_img[iy as usize * row_len..(iy as usize + 1) * row_len];
+        // Padded column j is input column j - pad_left.
+        let lead = g.pad_left.min(dst.len() / c);
+        let avail = g.w.min(dst.len() / c - lead);
+        dst[..lead * c].fill(T::zero());
+        dst[lead * c..(lead + avail) * c].copy_from_slice(&src[..avail * c]);
+        dst[(lead + avail) * c..].fill(T::zero());
+    }
+}
+
+/// One register block: `PP` output pixels starting at padded offset `pix0` (pixel `p` reads
+/// `rows[pix0 + p*sw*c + off[kk]]`) times output channels `ob..ob+NB` of the padded filter,
+/// written to `out` (`PP` pixels of `oc` channels) with the epilogue.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn fwd_block<T: Float, const PP: usize>(
-    cols: &[T],
-    k: usize,
+    rows: &[T],
+    off: &[usize],
+    pix0: usize,
+    pstep: usize,
     wp: &[T],
     ocp: usize,
     oc: usize,
     ob: usize,
+    bias: Option<&[T; NB]>,
+    relu: bool,
     out: &mut [T],
-    epi: Epilogue<'_, T>,
 ) {
     let mut acc = [[T::zero(); NB]; PP];
-    for kk in 0..k {
+    for (kk, &o) in off.iter().enumerate() {
         let wrow: &[T; NB] = wp[kk * ocp + ob..kk * ocp + ob + NB]
             .try_into()
             .expect("NB-wide filter row");
         for (p, accp) in acc.iter_mut().enumerate() {
-            let a = cols[p * k + kk];
+            let a = rows[pix0 + p * pstep + o];
             for j in 0..NB {
                 accp[j] += a * wrow[j];
             }
         }
     }
     let nv = NB.min(oc - ob);
-    for (p, accp) in acc.iter().enumerate() {
-        let dst = &mut out[p * oc + ob..p * oc + ob + nv];
-        match epi.bias {
-            Some(b) => {
-                for ((d, &v), &bb) in dst.iter_mut().zip(accp).zip(&b[ob..ob + nv]) {
-                    let v = v + bb;
-                    *d = if !epi.relu || v > T::zero() {
-                        v
-                    } else {
-                        T::zero()
-                    };
-                }
+    let zero = T::zero();
+    for (p, accp) in acc.iter_mut().enumerate() {
+        if let Some(b) = bias {
+            for j in 0..NB {
+                accp[j] += b[j];
             }
-            None => {
-                for (d, &v) in dst.iter_mut().zip(accp) {
-                    *d = if !epi.relu || v > T::zero() {
-                        v
-                    } else {
-                        T::zero()
-                    };
-                }
+        }
+        if relu {
+            for v in accp.iter_mut() {
+                *v = if *v > zero { *v } else { zero };
             }
+        }
+        let at = p * oc + ob;
+        if nv == NB {
+            out[at..at + NB].copy_from_slice(accp);
+        } else {
+            out[at..at + nv].copy_from_slice(&accp[..nv]);
         }
     }
 }
 
-/// Output row `r` (`image*oh + oy`) of the forward pass into `yrow` (`ow*oc`).
+/// Output row `r` (`image*oh + oy`) of the forward pass into `yrow` (`ow*oc`). `bias` is padded
+/// to `ocp` (or empty for none).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn fwd_row_body<T: Float>(
     g: &Conv2dGeom,
+    taps: &Taps,
     x: &[T],
     wp: &[T],
     ocp: usize,
     r: usize,
-    cols: &mut [T],
+    rows: &mut [T],
     yrow: &mut [T],
-    epi: Epilogue<'_, T>,
+    bias: &[T],
+    relu: bool,
 ) {
-    let k = g.kh * g.kw * g.c;
     let oc = g.oc;
     let img_in = g.h * g.w * g.c;
     let (img, oy) = (r / g.oh, r % g.oh);
-    im2col_row(g, &x[img * img_in..(img + 1) * img_in], oy, cols);
+    gather_rows(g, taps, &x[img * img_in..(img + 1) * img_in], oy, rows);
+    let pstep = g.sw * g.c;
     for ob in (0..ocp).step_by(NB) {
+        let b: Option<&[T; NB]> = if bias.is_empty() {
+            None
+        } else {
+            Some(bias[ob..ob + NB].try_into().expect("NB-wide bias"))
+        };
         let mut ox = 0;
         while ox + PIX <= g.ow {
             fwd_block::<T, PIX>(
-                &cols[ox * k..],
-                k,
+                rows,
+                &taps.off,
+                ox * pstep,
+                pstep,
                 wp,
                 ocp,
                 oc,
                 ob,
+                b,
+                relu,
                 &mut yrow[ox * oc..],
-                epi,
             );
             ox += PIX;
         }
         while ox < g.ow {
             fwd_block::<T, 1>(
-                &cols[ox * k..],
-                k,
+                rows,
+                &taps.off,
+                ox * pstep,
+                pstep,
                 wp,
                 ocp,
                 oc,
                 ob,
+                b,
+                relu,
                 &mut yrow[ox * oc..],
-                epi,
             );
             ox += 1;
         }
     }
 }
 
-/// One chunk of the backward-filter reduction: output rows `r0..r0+rows`, summed into `part`
+/// One chunk of the backward-filter reduction: output rows `r0..r0+nrows`, summed into `part`
 /// (`[K, ocp]`, overwritten).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn bwd_filter_chunk_body<T: Float>(
     g: &Conv2dGeom,
+    taps: &Taps,
     x: &[T],
     dy: &[T],
     ocp: usize,
     r0: usize,
-    rows: usize,
-    cols: &mut [T],
+    nrows: usize,
+    rows: &mut [T],
     dyp: &mut [T],
     part: &mut [T],
 ) {
-    let k = g.kh * g.kw * g.c;
+    let k = taps.off.len();
     let (oc, ow) = (g.oc, g.ow);
     let img_in = g.h * g.w * g.c;
+    let pstep = g.sw * g.c;
     part.fill(T::zero());
-    for r in r0..r0 + rows {
+    for r in r0..r0 + nrows {
         let (img, oy) = (r / g.oh, r % g.oh);
-        im2col_row(g, &x[img * img_in..(img + 1) * img_in], oy, cols);
+        gather_rows(g, taps, &x[img * img_in..(img + 1) * img_in], oy, rows);
         let dy_row = &dy[r * ow * oc..(r + 1) * ow * oc];
         let dyr: &[T] = if oc == ocp {
             dy_row
@@ -228,28 +290,32 @@ fn bwd_filter_chunk_body<T: Float>(
         };
         let mut kb = 0;
         while kb + KB <= k {
-            bwd_filter_block::<T, KB>(cols, k, kb, dyr, ocp, ow, part);
+            bwd_filter_block::<T, KB>(rows, &taps.off[kb..kb + KB], pstep, kb, dyr, ocp, ow, part);
             kb += KB;
         }
         while kb < k {
-            bwd_filter_block::<T, 1>(cols, k, kb, dyr, ocp, ow, part);
+            bwd_filter_block::<T, 1>(rows, &taps.off[kb..kb + 1], pstep, kb, dyr, ocp, ow, part);
             kb += 1;
         }
     }
 }
 
-/// `part[kb..kb+QQ, :] += cols[:, kb..kb+QQ]^T · dyr` over the `ow` pixels of one row, in
-/// register blocks of `QQ` taps x [`NB`] channels.
+/// `part[kb..kb+QQ, :] += A[:, kb..kb+QQ]^T · dyr` over the `ow` pixels of one row (pixel `ox`,
+/// tap `kb + q` reads `rows[ox*pstep + off[q]]`), in register blocks of `QQ` taps x [`NB`]
+/// channels.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn bwd_filter_block<T: Float, const QQ: usize>(
-    cols: &[T],
-    k: usize,
+    rows: &[T],
+    off: &[usize],
+    pstep: usize,
     kb: usize,
     dyr: &[T],
     ocp: usize,
     ow: usize,
     part: &mut [T],
 ) {
+    let off: &[usize; QQ] = off.try_into().expect("QQ tap offsets");
     for ob in (0..ocp).step_by(NB) {
         let mut acc = [[T::zero(); NB]; QQ];
         for (q, accq) in acc.iter_mut().enumerate() {
@@ -260,7 +326,7 @@ fn bwd_filter_block<T: Float, const QQ: usize>(
                 .try_into()
                 .expect("NB-wide gradient row");
             for (q, accq) in acc.iter_mut().enumerate() {
-                let a = cols[ox * k + kb + q];
+                let a = rows[ox * pstep + off[q]];
                 for j in 0..NB {
                     accq[j] += a * d[j];
                 }
@@ -299,7 +365,7 @@ isa_variants!(
     fwd_row_portable,
     fwd_row_avx2,
     fwd_row_avx512,
-    (g: &Conv2dGeom, x: &[T], wp: &[T], ocp: usize, r: usize, cols: &mut [T], yrow: &mut [T], epi: Epilogue<'_, T>)
+    (g: &Conv2dGeom, taps: &Taps, x: &[T], wp: &[T], ocp: usize, r: usize, rows: &mut [T], yrow: &mut [T], bias: &[T], relu: bool)
 );
 
 isa_variants!(
@@ -307,7 +373,7 @@ isa_variants!(
     bwd_filter_chunk_portable,
     bwd_filter_chunk_avx2,
     bwd_filter_chunk_avx512,
-    (g: &Conv2dGeom, x: &[T], dy: &[T], ocp: usize, r0: usize, rows: usize, cols: &mut [T], dyp: &mut [T], part: &mut [T])
+    (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &[T], ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T])
 );
 
 /// Direct forward convolution `y = epilogue(conv2d(x, w))` on the instruction set `isa`
@@ -334,29 +400,40 @@ pub(crate) fn forward<T: Float>(
         padded = padded_filter(w, k, g.oc, ocp);
         &padded
     };
+    let taps = Taps::new(g);
+    let taps = &taps;
+    let bias: Vec<T> = match epi.bias {
+        Some(b) => {
+            let mut v = vec![T::zero(); ocp];
+            v[..g.oc].copy_from_slice(b);
+            v
+        }
+        None => Vec::new(),
+    };
+    let (bias, relu) = (&bias[..], epi.relu);
     let row_len = g.ow * g.oc;
-    let run = |cols: &mut Vec<T>, r: usize, yrow: &mut [T]| match isa {
-        Isa::Portable => fwd_row_portable(g, x, wp, ocp, r, cols, yrow, epi),
+    let run = |rows: &mut Vec<T>, r: usize, yrow: &mut [T]| match isa {
+        Isa::Portable => fwd_row_portable(g, taps, x, wp, ocp, r, rows, yrow, bias, relu),
         // SAFETY: `isa` is only Avx2/Avx512 when `detect_isa` found the feature on this CPU.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { fwd_row_avx2(g, x, wp, ocp, r, cols, yrow, epi) },
+        Isa::Avx2 => unsafe { fwd_row_avx2(g, taps, x, wp, ocp, r, rows, yrow, bias, relu) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { fwd_row_avx512(g, x, wp, ocp, r, cols, yrow, epi) },
+        Isa::Avx512 => unsafe { fwd_row_avx512(g, taps, x, wp, ocp, r, rows, yrow, bias, relu) },
     };
-    let new_cols = || vec![T::zero(); g.ow * k];
+    let new_rows = || vec![T::zero(); g.kh * taps.prow];
     let work = g.output_len().saturating_mul(k);
     if work < PAR_MIN_WORK || rayon::current_num_threads() == 1 {
-        let mut cols = new_cols();
+        let mut rows = new_rows();
         for (r, yrow) in y.chunks_exact_mut(row_len).enumerate() {
-            run(&mut cols, r, yrow);
+            run(&mut rows, r, yrow);
         }
     } else {
         y.par_chunks_mut(row_len * ROWS_PER_TASK)
             .enumerate()
-            .for_each_init(new_cols, |cols, (t, ys)| {
+            .for_each_init(new_rows, |rows, (t, ys)| {
                 for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
-                    run(cols, t * ROWS_PER_TASK + j, yrow);
+                    run(rows, t * ROWS_PER_TASK + j, yrow);
                 }
             });
     }
@@ -376,25 +453,31 @@ pub(crate) fn backward_filter<T: Float>(isa: Isa, g: &Conv2dGeom, x: &[T], dy: &
     let chunks = rows.div_ceil(ROWS_PER_CHUNK);
     let part_len = k * ocp;
     let mut parts = vec![T::zero(); chunks * part_len];
+    let taps = Taps::new(g);
+    let taps = &taps;
     let run = |bufs: &mut (Vec<T>, Vec<T>), ci: usize, part: &mut [T]| {
         let r0 = ci * ROWS_PER_CHUNK;
         let nr = ROWS_PER_CHUNK.min(rows - r0);
-        let (cols, dyp) = bufs;
+        let (prows, dyp) = bufs;
         match isa {
-            Isa::Portable => bwd_filter_chunk_portable(g, x, dy, ocp, r0, nr, cols, dyp, part),
+            Isa::Portable => {
+                bwd_filter_chunk_portable(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+            }
             // SAFETY: `isa` is only Avx2/Avx512 when `detect_isa` found the feature on this CPU.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { bwd_filter_chunk_avx2(g, x, dy, ocp, r0, nr, cols, dyp, part) },
+            Isa::Avx2 => unsafe {
+                bwd_filter_chunk_avx2(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+            },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe {
-                bwd_filter_chunk_avx512(g, x, dy, ocp, r0, nr, cols, dyp, part)
+                bwd_filter_chunk_avx512(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
             },
         }
     };
     let new_bufs = || {
         (
-            vec![T::zero(); g.ow * k],
+            vec![T::zero(); g.kh * taps.prow],
             vec![T::zero(); if ocp == g.oc { 0 } else { g.ow * ocp }],
         )
     };
