@@ -340,6 +340,7 @@ fn bwd_filter_block<T: Float, const QQ: usize>(
 
 macro_rules! isa_variants {
     ($body:ident, $portable:ident, $avx2:ident, $avx512:ident, ($($arg:ident: $ty:ty),*)) => {
+        #[allow(clippy::too_many_arguments)]
         fn $portable<T: Float>($($arg: $ty),*) {
             $body($($arg),*)
         }
@@ -347,6 +348,7 @@ macro_rules! isa_variants {
         /// The CPU must support AVX2.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
         unsafe fn $avx2<T: Float>($($arg: $ty),*) {
             $body($($arg),*)
         }
@@ -354,6 +356,7 @@ macro_rules! isa_variants {
         /// The CPU must support AVX-512F.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
         unsafe fn $avx512<T: Float>($($arg: $ty),*) {
             $body($($arg),*)
         }

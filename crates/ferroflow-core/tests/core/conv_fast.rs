@@ -35,7 +35,10 @@ fn bits(t: &Tensor) -> Vec<u32> {
 
 /// (input shape, filter shape, strides, padding): a direct small-K case (3x3x1 -> 5), a tiled
 /// case (3x3x20 -> 7), both with odd sizes.
-fn cases() -> Vec<([usize; 4], [usize; 4], [usize; 2], Padding)> {
+/// (input shape, filter shape, strides, padding).
+type Case = ([usize; 4], [usize; 4], [usize; 2], Padding);
+
+fn cases() -> Vec<Case> {
     vec![
         ([2, 9, 8, 1], [3, 3, 1, 5], [1, 1], Padding::Valid),
         ([3, 7, 6, 20], [3, 3, 20, 7], [2, 1], Padding::Same),
