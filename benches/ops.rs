@@ -8,6 +8,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferroflow::kernels::conv::{conv2d_backward_filter, conv2d_backward_input, Conv2dGeom};
 use ferroflow::kernels::padding::Padding;
+use ferroflow::kernels::pool::{max_pool2d_backward, max_pool2d_forward, Pool2dGeom};
 use ferroflow::{ops, DType, Tensor};
 
 fn rand(shape: &[usize], seed: u64) -> Tensor {
@@ -117,6 +118,34 @@ fn conv2d(c: &mut Criterion) {
     g.finish();
 }
 
+/// The seed CNN's two 2x2 max-pools (NHWC, stride 2, valid): 26x26x32 and 11x11x64, batch 32 and
+/// 128. Throughput is counted in input elements.
+fn maxpool(c: &mut Criterion) {
+    let mut g = c.benchmark_group("maxpool2d");
+    g.sample_size(20);
+    for (name, h, ch) in [("26x26x32", 26usize, 32usize), ("11x11x64", 11, 64)] {
+        for &batch in &[32usize, 128] {
+            let geom = Pool2dGeom::new([batch, h, h, ch], [2, 2], [2, 2], Padding::Valid);
+            let n_in = batch * h * h * ch;
+            g.throughput(Throughput::Elements(n_in as u64));
+            let x = rand(&[batch, h, h, ch], 6).to_vec::<f32>().unwrap();
+            let dy = rand(&[batch, geom.oh, geom.ow, ch], 7)
+                .to_vec::<f32>()
+                .unwrap();
+            let mut y = vec![0.0f32; dy.len()];
+            let mut dx = vec![0.0f32; n_in];
+            let id = format!("{name}/b{batch}");
+            g.bench_function(BenchmarkId::new("forward", &id), |bch| {
+                bch.iter(|| max_pool2d_forward(&geom, black_box(&x), &mut y))
+            });
+            g.bench_function(BenchmarkId::new("backward", &id), |bch| {
+                bch.iter(|| max_pool2d_backward(&geom, black_box(&x), black_box(&dy), &mut dx))
+            });
+        }
+    }
+    g.finish();
+}
+
 fn elementwise(c: &mut Criterion) {
     let mut g = c.benchmark_group("1M-elements");
     let n = 1 << 20;
@@ -135,5 +164,5 @@ fn elementwise(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, conv2d, elementwise);
+criterion_group!(benches, matmul, conv2d, maxpool, elementwise);
 criterion_main!(benches);

@@ -12,10 +12,12 @@
 //! Every kernel splits parallel work over outputs (or reduces per-image partial results in image
 //! order), so results never depend on the number of threads.
 
-use crate::kernels::gemm::matmul;
+use crate::kernels::conv_direct::{self, Epilogue};
+use crate::kernels::gemm::{matmul, matmul_strided_on};
 use crate::kernels::padding::{window_2d, Padding, Pads2d};
 use crate::kernels::parallel;
 use crate::kernels::Float;
+use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Upper bound on the im2col buffer of one batch chunk, in bytes (at least one image is always
@@ -23,6 +25,18 @@ use rayon::prelude::*;
 /// the GEMM reads them (measured: 4 MiB beats 64 MiB by ~1.5x on 128x13x13x32 -> 64 3x3), large
 /// enough to give the GEMM thousands of rows.
 const COL_BUDGET_BYTES: usize = 4 << 20;
+
+/// Target size of one task's column tile in the tiled im2col + GEMM path: each task gathers this
+/// many bytes of columns (whole output rows, at least one) and multiplies them on one thread while
+/// they are in its L2 cache.
+const TILE_BYTES: usize = 192 << 10;
+
+/// Most partial filter gradients the tiled backward-filter pass sums (fixed by the problem size,
+/// never by the thread count).
+const MAX_FILTER_PARTS: usize = 16;
+
+/// Below this many multiply-adds, the tiled passes stay on the calling thread.
+const TILED_PAR_MIN_WORK: usize = 1 << 18;
 
 /// Upper bound on the per-image partial filter gradients of the depthwise backward pass.
 const PARTIAL_BUDGET_BYTES: usize = 16 << 20;
@@ -148,12 +162,12 @@ impl Conv2dGeom {
     }
 
     /// Reduction length of the GEMM, `kh*kw*c`.
-    fn k_len(&self) -> usize {
+    pub(crate) fn k_len(&self) -> usize {
         self.kh * self.kw * self.c
     }
 
     /// A 1x1, stride-1, unpadded convolution: the input already is the column matrix.
-    fn is_pointwise(&self) -> bool {
+    pub(crate) fn is_pointwise(&self) -> bool {
         self.kh == 1
             && self.kw == 1
             && self.sh == 1
@@ -312,7 +326,266 @@ fn col2im<T: Float>(g: &Conv2dGeom, dcols: &[T], dx: &mut [T]) {
 /// Regular 2-D convolution forward: `y = conv2d(x, w)`.
 ///
 /// `x`: `[n, h, w, c]`, `w`: `[kh, kw, c, oc]` (HWIO), `y`: `[n, oh, ow, oc]` (overwritten).
+///
+/// Small reductions (`kh*kw*c <= 32`, e.g. a first layer over 1-3 channels) take the direct
+/// register-blocked kernel ([`crate::kernels::conv_direct`]); the rest im2col + GEMM.
 pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], y: &mut [T]) {
+    conv2d_forward_fused(g, x, w, None, false, y);
+}
+
+/// [`conv2d_forward`] followed by `+ bias[o]` (when given) and ReLU (when `relu`), applied while
+/// each block of the output is still in cache (`_FusedConv2D`). The result is bit-identical to
+/// [`conv2d_forward`], then the unfused BiasAdd (`v + b`), then Relu (`if v > 0 { v } else { 0 }`).
+///
+/// `bias`, when given, has `oc` elements.
+pub fn conv2d_forward_fused<T: Float>(
+    g: &Conv2dGeom,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    relu: bool,
+    y: &mut [T],
+) {
+    debug_assert!(bias.is_none_or(|b| b.len() == g.oc));
+    let epi = Epilogue { bias, relu };
+    if conv_direct::applies(g) && !g.is_pointwise() {
+        debug_assert_eq!(x.len(), g.input_len());
+        debug_assert_eq!(w.len(), g.filter_len());
+        conv_direct::forward(conv_direct::detect_isa(), g, x, w, y, epi);
+        return;
+    }
+    if g.is_pointwise() || y.is_empty() || g.k_len() == 0 {
+        conv2d_forward_budget(g, x, w, y, COL_BUDGET_BYTES);
+        apply_epilogue(g.oc, y, epi);
+        return;
+    }
+    debug_assert_eq!(x.len(), g.input_len());
+    debug_assert_eq!(w.len(), g.filter_len());
+    debug_assert_eq!(y.len(), g.output_len());
+    conv2d_forward_tiled(g, x, w, y, epi);
+}
+
+/// Output rows per task of the tiled path (whole rows; at least one).
+fn tile_rows<T>(g: &Conv2dGeom) -> usize {
+    let row_bytes = (g.ow * g.k_len() * std::mem::size_of::<T>()).max(1);
+    (TILE_BYTES / row_bytes).max(1)
+}
+
+/// Runs `f(state, task, chunk)` over `out` cut into chunks of `chunk_len` (the last may be
+/// shorter), in parallel when `parallel`; `state` comes from `init`, once per worker split.
+/// Chunk boundaries never depend on the thread count.
+fn for_each_task<T: Send, S, I, F>(out: &mut [T], chunk_len: usize, parallel: bool, init: I, f: F)
+where
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [T]) + Sync + Send,
+{
+    if chunk_len == 0 {
+        return;
+    }
+    if parallel && rayon::current_num_threads() > 1 && out.len() > chunk_len {
+        out.par_chunks_mut(chunk_len)
+            .enumerate()
+            .for_each_init(init, |s, (t, c)| f(s, t, c));
+    } else {
+        let mut s = init();
+        for (t, c) in out.chunks_mut(chunk_len).enumerate() {
+            f(&mut s, t, c);
+        }
+    }
+}
+
+/// Fills `cols` (`nr*ow` rows of `k_len`) with the im2col rows of output rows `r0..r0+nr` (over
+/// the whole batch: row `r` is image `r / oh`, output row `r % oh`).
+fn im2col_rows<T: Float>(g: &Conv2dGeom, x: &[T], r0: usize, nr: usize, cols: &mut [T]) {
+    let img_in = g.h * g.w * g.c;
+    let row_cols = g.ow * g.k_len();
+    for (j, dst) in cols.chunks_exact_mut(row_cols).take(nr).enumerate() {
+        let r = r0 + j;
+        let img = r / g.oh;
+        im2col_row(g, &x[img * img_in..(img + 1) * img_in], r % g.oh, dst);
+    }
+}
+
+/// Tiled forward pass: each task gathers the columns of a few output rows into its own buffer
+/// (in L2) and multiplies them on one thread, then applies the epilogue to the rows it just
+/// wrote. No batch-sized column matrix, no thread hand-off between im2col and GEMM.
+fn conv2d_forward_tiled<T: Float>(
+    g: &Conv2dGeom,
+    x: &[T],
+    w: &[T],
+    y: &mut [T],
+    epi: Epilogue<'_, T>,
+) {
+    let k_len = g.k_len();
+    let rows = tile_rows::<T>(g);
+    let row_out = g.ow * g.oc;
+    let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
+    for_each_task(
+        y,
+        rows * row_out,
+        par,
+        Vec::new,
+        |cols: &mut Vec<T>, t, ys| {
+            let nr = ys.len() / row_out;
+            cols.resize(nr * g.ow * k_len, T::zero());
+            im2col_rows(g, x, t * rows, nr, cols);
+            matmul_strided_on(
+                Parallelism::None,
+                nr * g.ow,
+                k_len,
+                g.oc,
+                cols,
+                k_len,
+                1,
+                w,
+                g.oc,
+                1,
+                ys,
+                g.oc,
+                1,
+                false,
+            );
+            epilogue_rows(g.oc, ys, epi);
+        },
+    );
+}
+
+/// Tiled input gradient: one image per task; `dcols = dy_img · wᵀ` into the task's buffer, then
+/// col2im into the image's rows of `dx` (each element written once, by its image's task).
+fn conv2d_backward_input_tiled<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T]) {
+    let k_len = g.k_len();
+    let img_in = g.h * g.w * g.c;
+    let px = g.oh * g.ow;
+    let img_out = px * g.oc;
+    let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
+    for_each_task(
+        dx,
+        img_in,
+        par,
+        Vec::new,
+        |dcols: &mut Vec<T>, img, dx_img| {
+            dcols.resize(px * k_len, T::zero());
+            matmul_strided_on(
+                Parallelism::None,
+                px,
+                g.oc,
+                k_len,
+                &dy[img * img_out..(img + 1) * img_out],
+                g.oc,
+                1,
+                w,
+                1,
+                g.oc,
+                dcols,
+                k_len,
+                1,
+                false,
+            );
+            for (iy, dx_row) in dx_img.chunks_exact_mut(g.w * g.c).enumerate() {
+                col2im_row(g, dcols, 0, iy, dx_row);
+            }
+        },
+    );
+}
+
+/// Tiled filter gradient: the batch's output rows are cut into at most [`MAX_FILTER_PARTS`]
+/// fixed parts; each part sums `colsᵀ · dy` over its tiles into its own partial (one thread, tile
+/// by tile), then the partials are added in part order, in parallel over filter elements.
+fn conv2d_backward_filter_tiled<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]) {
+    let k_len = g.k_len();
+    let rows = tile_rows::<T>(g);
+    let total_rows = g.n * g.oh;
+    let tiles = total_rows.div_ceil(rows);
+    let parts = tiles.min(MAX_FILTER_PARTS);
+    let tiles_per_part = tiles.div_ceil(parts);
+    let parts = tiles.div_ceil(tiles_per_part);
+    let part_len = g.filter_len();
+    let row_out = g.ow * g.oc;
+    let mut partials = vec![T::zero(); parts * part_len];
+    let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
+    for_each_task(
+        &mut partials,
+        part_len,
+        par,
+        Vec::new,
+        |cols: &mut Vec<T>, p, part| {
+            for ti in 0..tiles_per_part {
+                let r0 = (p * tiles_per_part + ti) * rows;
+                if r0 >= total_rows {
+                    break;
+                }
+                let nr = rows.min(total_rows - r0);
+                cols.resize(nr * g.ow * k_len, T::zero());
+                im2col_rows(g, x, r0, nr, cols);
+                // part (K x OC) (+)= colsᵀ (K x M) · dy_rows (M x OC).
+                matmul_strided_on(
+                    Parallelism::None,
+                    k_len,
+                    nr * g.ow,
+                    g.oc,
+                    cols,
+                    1,
+                    k_len,
+                    &dy[r0 * row_out..(r0 + nr) * row_out],
+                    g.oc,
+                    1,
+                    part,
+                    g.oc,
+                    1,
+                    ti > 0,
+                );
+            }
+        },
+    );
+    // dw = partials[0] + partials[1] + ... in part order, in parallel over filter elements.
+    let partials = &partials;
+    parallel::for_each_chunk_mut(dw, |start, chunk| {
+        chunk.copy_from_slice(&partials[start..start + chunk.len()]);
+        for p in 1..parts {
+            let src = &partials[p * part_len + start..p * part_len + start + chunk.len()];
+            for (d, &s) in chunk.iter_mut().zip(src) {
+                *d += s;
+            }
+        }
+    });
+}
+
+/// `y = relu(y + bias)` per the epilogue, row by row (rows of `oc`), in parallel chunks.
+fn apply_epilogue<T: Float>(oc: usize, y: &mut [T], epi: Epilogue<'_, T>) {
+    if (epi.bias.is_none() && !epi.relu) || oc == 0 {
+        return;
+    }
+    let rows_per_chunk = (parallel::CHUNK / oc).max(1);
+    parallel::for_each_row_mut(y, rows_per_chunk * oc, 1, |_, rows| {
+        epilogue_rows(oc, rows, epi)
+    });
+}
+
+/// The epilogue over whole rows of `oc` outputs.
+#[inline]
+fn epilogue_rows<T: Float>(oc: usize, rows: &mut [T], epi: Epilogue<'_, T>) {
+    if epi.bias.is_none() && !epi.relu {
+        return;
+    }
+    let zero = T::zero();
+    for row in rows.chunks_exact_mut(oc) {
+        if let Some(b) = epi.bias {
+            for (v, &bb) in row.iter_mut().zip(b) {
+                *v += bb;
+            }
+        }
+        if epi.relu {
+            for v in row.iter_mut() {
+                *v = if *v > zero { *v } else { zero };
+            }
+        }
+    }
+}
+
+/// The batch-chunked im2col + GEMM forward pass whatever the geometry (the reference for the direct kernel's
+/// tests).
+#[doc(hidden)]
+pub fn conv2d_forward_im2col<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], y: &mut [T]) {
     conv2d_forward_budget(g, x, w, y, COL_BUDGET_BYTES);
 }
 
@@ -364,6 +637,27 @@ fn conv2d_forward_budget<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], y: &mut [T]
 ///
 /// `dy`: `[n, oh, ow, oc]`, `w`: `[kh, kw, c, oc]`, `dx`: `[n, h, w, c]` (overwritten).
 pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T]) {
+    let per_image = g.oh * g.ow * g.k_len() * std::mem::size_of::<T>();
+    if g.is_pointwise()
+        || dx.is_empty()
+        || g.oh == 0
+        || g.ow == 0
+        || g.oc == 0
+        || g.k_len() == 0
+        || per_image > COL_BUDGET_BYTES
+    {
+        conv2d_backward_input_budget(g, dy, w, dx, COL_BUDGET_BYTES);
+        return;
+    }
+    debug_assert_eq!(dy.len(), g.output_len());
+    debug_assert_eq!(w.len(), g.filter_len());
+    debug_assert_eq!(dx.len(), g.input_len());
+    conv2d_backward_input_tiled(g, dy, w, dx);
+}
+
+/// The batch-chunked im2col + GEMM input gradient (the reference for the tiled path's tests).
+#[doc(hidden)]
+pub fn conv2d_backward_input_im2col<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T]) {
     conv2d_backward_input_budget(g, dy, w, dx, COL_BUDGET_BYTES);
 }
 
@@ -423,7 +717,29 @@ fn conv2d_backward_input_budget<T: Float>(
 /// batch in a fixed chunk order.
 ///
 /// `x`: `[n, h, w, c]`, `dy`: `[n, oh, ow, oc]`, `dw`: `[kh, kw, c, oc]` (overwritten).
+///
+/// Small reductions (`kh*kw*c <= 32`) take the direct kernel ([`crate::kernels::conv_direct`]).
 pub fn conv2d_backward_filter<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]) {
+    if conv_direct::applies(g) && !g.is_pointwise() {
+        debug_assert_eq!(x.len(), g.input_len());
+        debug_assert_eq!(dy.len(), g.output_len());
+        debug_assert_eq!(dw.len(), g.filter_len());
+        conv_direct::backward_filter(conv_direct::detect_isa(), g, x, dy, dw);
+        return;
+    }
+    if g.is_pointwise() || dw.is_empty() || dy.is_empty() || g.k_len() == 0 {
+        conv2d_backward_filter_budget(g, x, dy, dw, COL_BUDGET_BYTES);
+        return;
+    }
+    debug_assert_eq!(x.len(), g.input_len());
+    debug_assert_eq!(dy.len(), g.output_len());
+    conv2d_backward_filter_tiled(g, x, dy, dw);
+}
+
+/// The batch-chunked im2col + GEMM filter gradient whatever the geometry (the reference for the direct
+/// kernel's tests).
+#[doc(hidden)]
+pub fn conv2d_backward_filter_im2col<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]) {
     conv2d_backward_filter_budget(g, x, dy, dw, COL_BUDGET_BYTES);
 }
 
@@ -1041,6 +1357,206 @@ mod tests {
             conv2d_forward(&g, &x32, &w32, &mut y32);
             let y32: Vec<f64> = y32.iter().map(|&v| v as f64).collect();
             assert_close(&y32, &y, 1e-5, &format!("f32 fwd {what}"));
+        }
+    }
+
+    /// A random convolution geometry (odd sizes, strides, dilations, both paddings, channel
+    /// counts that are not multiples of 16) from a xorshift stream.
+    fn random_geom(s: &mut u64, small_k: bool) -> Conv2dGeom {
+        let mut next = |m: usize| {
+            *s ^= *s << 13;
+            *s ^= *s >> 7;
+            *s ^= *s << 17;
+            (*s % m as u64) as usize
+        };
+        loop {
+            let n = 1 + next(5);
+            let (h, w) = (1 + next(19), 1 + next(19));
+            let c = if small_k {
+                [1, 1, 2, 3][next(4)]
+            } else {
+                [1, 3, 5, 17, 32, 33][next(6)]
+            };
+            let oc = [1, 5, 16, 17, 32, 33, 40][next(7)];
+            let kernel = [1 + next(4), 1 + next(4)];
+            let strides = [1 + next(3), 1 + next(3)];
+            let dil = [1 + next(2), 1 + next(2)];
+            let pad = if next(2) == 0 {
+                Padding::Same
+            } else {
+                Padding::Valid
+            };
+            let g = Conv2dGeom::new([n, h, w, c], kernel, oc, strides, dil, pad);
+            if g.oh > 0 && g.ow > 0 {
+                return g;
+            }
+        }
+    }
+
+    fn to_f64(v: &[f32]) -> Vec<f64> {
+        v.iter().map(|&a| a as f64).collect()
+    }
+
+    fn to_f32(v: &[f64]) -> Vec<f32> {
+        v.iter().map(|&a| a as f32).collect()
+    }
+
+    /// The direct small-K kernels and the tiled im2col paths (what `conv2d_forward`,
+    /// `conv2d_backward_input` and `conv2d_backward_filter` run) against plain f64 loops, in f32
+    /// (1e-5 relative) and f64 (1e-12), on random shapes.
+    #[test]
+    fn fast_paths_match_naive_on_random_shapes() {
+        let mut s = 0x5EED_u64;
+        for i in 0..120 {
+            let g = random_geom(&mut s, i % 2 == 0);
+            let what = format!("shape {i} {g:?}");
+            let x = rand_vec::<f64>(g.input_len(), 7 + i);
+            let w = rand_vec::<f64>(g.filter_len(), 8 + i);
+            let dy = rand_vec::<f64>(g.output_len(), 9 + i);
+            let (ny, ndx, ndw) = (
+                naive_conv(&g, &x, &w),
+                naive_conv_dx(&g, &dy, &w),
+                naive_conv_dw(&g, &x, &dy),
+            );
+            let mut y = vec![f64::NAN; g.output_len()];
+            conv2d_forward(&g, &x, &w, &mut y);
+            assert_close(&y, &ny, 1e-12, &format!("f64 fwd {what}"));
+            let mut dx = vec![f64::NAN; g.input_len()];
+            conv2d_backward_input(&g, &dy, &w, &mut dx);
+            assert_close(&dx, &ndx, 1e-12, &format!("f64 dx {what}"));
+            let mut dw = vec![f64::NAN; g.filter_len()];
+            conv2d_backward_filter(&g, &x, &dy, &mut dw);
+            assert_close(&dw, &ndw, 1e-12, &format!("f64 dw {what}"));
+
+            let (x32, w32, dy32) = (to_f32(&x), to_f32(&w), to_f32(&dy));
+            let mut y = vec![f32::NAN; g.output_len()];
+            conv2d_forward(&g, &x32, &w32, &mut y);
+            assert_close(&to_f64(&y), &ny, 1e-5, &format!("f32 fwd {what}"));
+            let mut dx = vec![f32::NAN; g.input_len()];
+            conv2d_backward_input(&g, &dy32, &w32, &mut dx);
+            assert_close(&to_f64(&dx), &ndx, 1e-5, &format!("f32 dx {what}"));
+            let mut dw = vec![f32::NAN; g.filter_len()];
+            conv2d_backward_filter(&g, &x32, &dy32, &mut dw);
+            assert_close(&to_f64(&dw), &ndw, 1e-5, &format!("f32 dw {what}"));
+
+            // The reference (batch-chunked im2col + GEMM) paths agree too.
+            let mut yr = vec![0f32; g.output_len()];
+            conv2d_forward_im2col(&g, &x32, &w32, &mut yr);
+            assert_close(&to_f64(&yr), &to_f64(&y), 1e-5, &format!("ref fwd {what}"));
+            let mut dwr = vec![0f32; g.filter_len()];
+            conv2d_backward_filter_im2col(&g, &x32, &dy32, &mut dwr);
+            assert_close(&to_f64(&dwr), &to_f64(&dw), 1e-5, &format!("ref dw {what}"));
+            let mut dxr = vec![0f32; g.input_len()];
+            conv2d_backward_input_im2col(&g, &dy32, &w32, &mut dxr);
+            assert_close(&to_f64(&dxr), &to_f64(&dx), 1e-5, &format!("ref dx {what}"));
+        }
+    }
+
+    /// The direct kernels compiled for each instruction set this CPU has (and the portable body)
+    /// give the same bits: every element is the same sequence of multiplies and adds.
+    #[test]
+    fn direct_kernel_isas_agree_bitwise() {
+        use crate::kernels::conv_direct::{self as cd, Isa};
+        let mut isas = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                isas.push(Isa::Avx2);
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                isas.push(Isa::Avx512);
+            }
+        }
+        let mut s = 0xD1CE_u64;
+        let mut tested = 0;
+        for i in 0..40 {
+            let g = random_geom(&mut s, true);
+            if !cd::applies(&g) {
+                continue;
+            }
+            tested += 1;
+            let x = rand_vec::<f32>(g.input_len(), 30 + i);
+            let w = rand_vec::<f32>(g.filter_len(), 31 + i);
+            let b = rand_vec::<f32>(g.oc, 32 + i);
+            let dy = rand_vec::<f32>(g.output_len(), 33 + i);
+            let run = |isa: Isa| {
+                let mut y = vec![0f32; g.output_len()];
+                let epi = Epilogue {
+                    bias: Some(&b),
+                    relu: true,
+                };
+                cd::forward(isa, &g, &x, &w, &mut y, epi);
+                let mut dw = vec![0f32; g.filter_len()];
+                cd::backward_filter(isa, &g, &x, &dy, &mut dw);
+                (y, dw)
+            };
+            let (y0, dw0) = run(Isa::Portable);
+            for &isa in &isas[1..] {
+                let (y1, dw1) = run(isa);
+                assert!(bits_eq(&y0, &y1), "forward {isa:?} {g:?}");
+                assert!(bits_eq(&dw0, &dw1), "filter {isa:?} {g:?}");
+            }
+        }
+        assert!(tested > 10);
+    }
+
+    /// `conv2d_forward_fused` equals the unfused chain bit for bit, on the direct and the tiled
+    /// path.
+    #[test]
+    fn fused_bias_relu_matches_unfused() {
+        for (input, oc, pad) in [
+            ([3, 28, 28, 1], 32, Padding::Valid),
+            ([2, 9, 7, 2], 17, Padding::Same),
+            ([3, 13, 13, 32], 64, Padding::Valid),
+            ([2, 6, 5, 33], 5, Padding::Same),
+        ] {
+            let g = Conv2dGeom::new(input, [3, 3], oc, [1, 1], [1, 1], pad);
+            let x = rand_vec::<f32>(g.input_len(), 41);
+            let w = rand_vec::<f32>(g.filter_len(), 42);
+            let b = rand_vec::<f32>(oc, 43);
+            let mut want = vec![0f32; g.output_len()];
+            conv2d_forward(&g, &x, &w, &mut want);
+            for (v, o) in want.iter_mut().zip((0..oc).cycle()) {
+                let z = *v + b[o];
+                *v = if z > 0.0 { z } else { 0.0 };
+            }
+            let mut got = vec![f32::NAN; g.output_len()];
+            conv2d_forward_fused(&g, &x, &w, Some(&b), true, &mut got);
+            assert!(bits_eq(&got, &want), "{input:?}");
+            assert!(got.iter().all(|&v| v >= 0.0));
+        }
+    }
+
+    /// Fast paths on shapes big enough to run in parallel: 1 and 2 threads give the same bits.
+    #[test]
+    fn fast_paths_deterministic_across_threads() {
+        for (input, k, oc, st, pad) in [
+            ([5, 27, 23, 3], [3, 3], 17, [1, 1], Padding::Same),
+            ([4, 30, 30, 1], [5, 5], 33, [2, 1], Padding::Valid),
+            ([5, 15, 14, 33], [3, 3], 40, [2, 2], Padding::Same),
+            ([7, 13, 13, 32], [3, 3], 64, [1, 1], Padding::Valid),
+        ] {
+            let g = Conv2dGeom::new(input, k, oc, st, [1, 1], pad);
+            let x = rand_vec::<f32>(g.input_len(), 51);
+            let w = rand_vec::<f32>(g.filter_len(), 52);
+            let b = rand_vec::<f32>(oc, 53);
+            let dy = rand_vec::<f32>(g.output_len(), 54);
+            let run = |threads: usize| {
+                pool(threads).install(|| {
+                    let mut y = vec![0f32; g.output_len()];
+                    conv2d_forward_fused(&g, &x, &w, Some(&b), true, &mut y);
+                    let mut dx = vec![0f32; g.input_len()];
+                    conv2d_backward_input(&g, &dy, &w, &mut dx);
+                    let mut dw = vec![0f32; g.filter_len()];
+                    conv2d_backward_filter(&g, &x, &dy, &mut dw);
+                    (y, dx, dw)
+                })
+            };
+            let (y1, dx1, dw1) = run(1);
+            let (y2, dx2, dw2) = run(2);
+            assert!(bits_eq(&y1, &y2), "forward {input:?}");
+            assert!(bits_eq(&dx1, &dx2), "backward input {input:?}");
+            assert!(bits_eq(&dw1, &dw2), "backward filter {input:?}");
         }
     }
 

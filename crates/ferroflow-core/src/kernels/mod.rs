@@ -6,6 +6,7 @@
 //! reduction in a thread-count-dependent way.
 
 pub mod conv;
+pub mod conv_direct;
 pub mod copy;
 pub mod elementwise;
 pub mod float;

@@ -174,6 +174,123 @@ pub fn max_pool2d_backward<T: Float>(g: &Pool2dGeom, x: &[T], dy: &[T], dx: &mut
     if dx.is_empty() {
         return;
     }
+    if g.kh <= g.sh && g.kw <= g.sw && g.oh > 0 && g.ow > 0 && g.c > 0 {
+        max_pool2d_backward_disjoint(g, x, dy, dx);
+        return;
+    }
+    max_pool2d_backward_general(g, x, dy, dx);
+}
+
+/// [`max_pool2d_backward`] for windows that do not overlap (`kh <= sh`, `kw <= sw`, e.g. 2x2
+/// stride 2): parallel over bands of input rows, one band per output row; each band is written in
+/// one pass while in cache (the window's winner gets `dy`, every other element 0), with no
+/// separate zero-fill of `dx` and no scatter.
+fn max_pool2d_backward_disjoint<T: Float>(g: &Pool2dGeom, x: &[T], dy: &[T], dx: &mut [T]) {
+    let c = g.c;
+    let (h, w) = (g.h, g.w);
+    let row_len = w * c;
+    let img_in = h * row_len;
+    // Input rows [band_start(oy), band_start(oy + 1)) belong to output row oy's band; the first
+    // band starts at 0 and the last ends at h, so the bands tile each image.
+    let band_start = |oy: usize| -> usize {
+        if oy == 0 {
+            0
+        } else {
+            g.rows(oy).0.min(h)
+        }
+    };
+    // Whether the windows of one band row cover every column (then no zeroing is needed).
+    let cols_tiled = g.kw == g.sw && g.pad_left == 0 && g.ow * g.kw == w;
+    let one_band = |idx: &mut Vec<u32>, img: usize, oy: usize, band: &mut [T]| {
+        let r0 = band_start(oy);
+        let x_img = &x[img * img_in..(img + 1) * img_in];
+        let dy_row = &dy[((img * g.oh + oy) * g.ow) * c..((img * g.oh + oy + 1) * g.ow) * c];
+        let (y0, y1) = g.rows(oy);
+        for iy in r0..r0 + band.len() / row_len {
+            if iy < y0 || iy >= y1 || !cols_tiled {
+                let b = (iy - r0) * row_len;
+                band[b..b + row_len].fill(T::zero());
+            }
+        }
+        idx.resize(c, 0);
+        let mut best = [T::zero(); 64];
+        for ox in 0..g.ow {
+            let (x0, x1) = g.cols(ox);
+            if y0 == y1 || x0 == x1 {
+                continue;
+            }
+            let gy = &dy_row[ox * c..(ox + 1) * c];
+            // Per channel block: the first maximum in row-major order (strictly greater wins).
+            for c0 in (0..c).step_by(64) {
+                let cn = 64.min(c - c0);
+                let best = &mut best[..cn];
+                let idx = &mut idx[c0..c0 + cn];
+                let first = (y0 * w + x0) * c + c0;
+                best.copy_from_slice(&x_img[first..first + cn]);
+                idx.fill(0);
+                let mut t = 0u32;
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let p = (iy * w + ix) * c + c0;
+                        for ((b, a), &v) in
+                            best.iter_mut().zip(idx.iter_mut()).zip(&x_img[p..p + cn])
+                        {
+                            let greater = v > *b;
+                            *b = if greater { v } else { *b };
+                            *a = if greater { t } else { *a };
+                        }
+                        t += 1;
+                    }
+                }
+                let gy = &gy[c0..c0 + cn];
+                let mut t = 0u32;
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let p = (iy - r0) * row_len + ix * c + c0;
+                        for ((d, &a), &gv) in band[p..p + cn].iter_mut().zip(idx.iter()).zip(gy) {
+                            *d = if a == t { gv } else { T::zero() };
+                        }
+                        t += 1;
+                    }
+                }
+            }
+        }
+    };
+    // Split every image's rows into its bands (fixed boundaries: the result does not depend on
+    // the thread count; each element is written by exactly one band).
+    let mut bands: Vec<(usize, usize, &mut [T])> = Vec::with_capacity(g.n * g.oh);
+    for (img, dx_img) in dx.chunks_exact_mut(img_in).enumerate() {
+        let mut rest = dx_img;
+        for oy in 0..g.oh {
+            let end = if oy + 1 == g.oh {
+                h
+            } else {
+                band_start(oy + 1)
+            };
+            let (band, tail) = rest.split_at_mut((end - band_start(oy)) * row_len);
+            bands.push((img, oy, band));
+            rest = tail;
+        }
+    }
+    let work = g.input_len().saturating_mul(2);
+    if work < parallel::PAR_THRESHOLD || rayon::current_num_threads() == 1 {
+        let mut idx = Vec::new();
+        for (img, oy, band) in bands {
+            one_band(&mut idx, img, oy, band);
+        }
+    } else {
+        bands
+            .into_par_iter()
+            .with_min_len(4)
+            .for_each_init(Vec::new, |idx, (img, oy, band)| {
+                one_band(idx, img, oy, band)
+            });
+    }
+}
+
+/// The general (overlapping windows) max-pool backward: zero `dx`, then scatter each window's
+/// gradient to its first maximum. Parallel over images.
+fn max_pool2d_backward_general<T: Float>(g: &Pool2dGeom, x: &[T], dy: &[T], dx: &mut [T]) {
     let c = g.c;
     let img_in = g.h * g.w * c;
     let img_out = g.oh * g.ow * c;
@@ -453,6 +570,14 @@ mod tests {
             ([2, 5, 5, 4], [5, 5], [1, 1], Same),
             ([1, 1, 10, 3], [1, 3], [1, 2], Same),
             ([1, 1, 10, 3], [1, 2], [1, 2], Valid),
+            // Disjoint windows (the band fast path of the backward pass): gaps between windows,
+            // clipped windows, odd sizes, more than 64 channels.
+            ([2, 7, 9, 3], [2, 3], [3, 3], Same),
+            ([2, 7, 9, 3], [2, 3], [3, 3], Valid),
+            ([2, 5, 7, 2], [1, 1], [2, 2], Valid),
+            ([1, 9, 8, 70], [2, 2], [2, 2], Valid),
+            ([3, 11, 11, 5], [2, 2], [2, 2], Same),
+            ([1, 4, 4, 1], [2, 2], [3, 3], Same),
         ];
         for (i, &(input, window, strides, pad)) in cases.iter().enumerate() {
             let g = Pool2dGeom::new(input, window, strides, pad);
@@ -539,7 +664,16 @@ mod tests {
 
     #[test]
     fn deterministic_across_threads() {
-        let g = Pool2dGeom::new([6, 26, 26, 32], [3, 3], [2, 2], Padding::Same);
+        for g in [
+            Pool2dGeom::new([6, 26, 26, 32], [3, 3], [2, 2], Padding::Same),
+            Pool2dGeom::new([6, 26, 26, 32], [2, 2], [2, 2], Padding::Valid),
+            Pool2dGeom::new([5, 11, 11, 64], [2, 2], [2, 2], Padding::Same),
+        ] {
+            deterministic_case(g);
+        }
+    }
+
+    fn deterministic_case(g: Pool2dGeom) {
         let x: Vec<f32> = rand_vec(g.input_len(), 7)
             .iter()
             .map(|&v| v as f32)

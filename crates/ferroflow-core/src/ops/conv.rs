@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::conv::{
-    conv2d_backward_filter, conv2d_backward_input, conv2d_forward,
+    conv2d_backward_filter, conv2d_backward_input, conv2d_forward, conv2d_forward_fused,
     depthwise_conv2d_backward_filter, depthwise_conv2d_backward_input, depthwise_conv2d_forward,
     Conv2dGeom, DepthwiseGeom,
 };
@@ -24,6 +24,7 @@ use crate::kernels::elementwise::{cast as cast_kernel, tensor_from};
 use crate::kernels::padding::{out_size_and_pads, Padding};
 use crate::kernels::Float;
 use crate::op::{execute1, Dim, GradCtx, Op, TensorSpec};
+use crate::ops::unary::UnaryOp;
 use crate::ops::{expand_dims, squeeze};
 use crate::storage::StorageElement;
 use crate::tensor::Tensor;
@@ -403,6 +404,64 @@ impl Op for Conv2D {
         let dw = backprop_filter_op(self.kind, self.attrs, x, w.shape(), g)?;
         Ok(vec![Some(dx), Some(dw)])
     }
+}
+
+/// `_FusedConv2D`'s fast path: when `base` is a regular [`Conv2D`], `inputs` are
+/// `[x, filter, bias]` of one dtype f32/f64 with a bias of `[out_channels]`, and `activation` is
+/// none or ReLU, computes `activation(conv2d(x, filter) + bias)` with the bias and ReLU applied in
+/// the convolution's write pass ([`conv2d_forward_fused`]; bit-identical to the unfused ops).
+/// Returns `None` for anything else (the caller runs the general path).
+pub(crate) fn fused_conv2d_bias_relu(
+    base: &dyn Op,
+    inputs: &[Tensor],
+    activation: Option<UnaryOp>,
+) -> Result<Option<Tensor>> {
+    let Some(conv) = base.as_any().downcast_ref::<Conv2D>() else {
+        return Ok(None);
+    };
+    let relu = match activation {
+        None => false,
+        Some(UnaryOp::Relu) => true,
+        Some(_) => return Ok(None),
+    };
+    let [x, w, b] = inputs else {
+        return Ok(None);
+    };
+    let dtype = x.dtype();
+    if conv.kind != ConvKind::Regular
+        || !matches!(dtype, DType::F32 | DType::F64)
+        || w.dtype() != dtype
+        || b.dtype() != dtype
+        || x.shape().len() != 4
+        || w.shape().len() != 4
+        || b.shape() != [w.shape()[3]]
+        || x.shape()[3] != w.shape()[2]
+    {
+        return Ok(None);
+    }
+    let Geom::Regular(g) = Geom::new(conv.kind, &conv.attrs, known4(x.shape()), known4(w.shape()))
+    else {
+        return Ok(None);
+    };
+    if g.oh == 0 || g.ow == 0 {
+        return Ok(None);
+    }
+    fn run<T: Float + StorageElement>(
+        g: &Conv2dGeom,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        relu: bool,
+    ) -> Result<Tensor> {
+        let (xd, wd, bd) = (x.data::<T>()?, w.data::<T>()?, b.data::<T>()?);
+        let mut out = vec![T::zero(); g.output_len()];
+        conv2d_forward_fused(g, &xd, &wd, Some(&bd), relu, &mut out);
+        Ok(tensor_from(out, &[g.n, g.oh, g.ow, g.oc]))
+    }
+    Ok(Some(match dtype {
+        DType::F32 => run::<f32>(&g, x, w, b, relu)?,
+        _ => run::<f64>(&g, x, w, b, relu)?,
+    }))
 }
 
 fn rank_err(op: &str, what: &str, shapes: &[&[usize]; 2]) -> Error {

@@ -2,6 +2,7 @@
 
 mod broadcast_props;
 mod conv;
+mod conv_fast;
 mod convert;
 mod determinism;
 mod display;

@@ -633,6 +633,12 @@ impl Op for FusedBiasActivation {
         }
     }
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        // Conv2D + bias (+ ReLU) in f32/f64: bias and ReLU in the convolution's own write pass.
+        if let Some(y) =
+            crate::ops::conv::fused_conv2d_bias_relu(self.base.as_ref(), inputs, self.activation)?
+        {
+            return Ok(vec![y]);
+        }
         let m = crate::op::compute(self.base.as_ref(), &inputs[..2])?.swap_remove(0);
         let y = match m.dtype() {
             DType::F32 => self.apply::<f32>(m, &inputs[2])?,
@@ -648,8 +654,28 @@ impl Op for FusedBiasActivation {
         Ok(vec![y])
     }
     /// The activation's, BiasAdd's and the base op's own rules, replayed.
+    ///
+    /// With no activation or ReLU nothing is recomputed: ReLU's rule `g·mask(z > 0)` reads the
+    /// output `y = relu(z)` instead of `z` (`y > 0` exactly where `z > 0`; a NaN `z` gives
+    /// `y = 0` and a false `z > 0`), so the gradient has the unfused bits; the BiasAdd and base
+    /// rules read neither `z` nor the base op's output.
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let (a, w, bias) = (ctx.x(0), ctx.x(1), ctx.x(2));
+        if matches!(self.activation, None | Some(UnaryOp::Relu)) {
+            let y = ctx.y(0);
+            let gz = match self.activation {
+                Some(act) => Unary(act)
+                    .grad(&GradCtx {
+                        inputs: std::slice::from_ref(y),
+                        outputs: ctx.outputs,
+                        grads: ctx.grads,
+                    })?
+                    .swap_remove(0)
+                    .ok_or_else(|| Error::invalid(self.name(), "internal: no activation grad"))?,
+                None => ctx.g(0).clone(),
+            };
+            return self.replay_linear_grads(a, w, bias, y, gz);
+        }
         let m = execute1(DynOp(self.base.clone()), &[a.clone(), w.clone()])?;
         let z = crate::ops::bias_add(&m, bias)?;
         let gz = match self.activation {
@@ -666,7 +692,22 @@ impl Op for FusedBiasActivation {
             }
             None => ctx.g(0).clone(),
         };
-        let zs = [z];
+        self.replay_linear_grads(a, w, bias, &m, gz)
+    }
+}
+
+impl FusedBiasActivation {
+    /// BiasAdd's and the base op's gradient rules given `gz` = d/d(z), `z = m + bias`. `m` only
+    /// stands in for the base op's output (of its shape): neither rule reads its values.
+    fn replay_linear_grads(
+        &self,
+        a: &Tensor,
+        w: &Tensor,
+        bias: &Tensor,
+        m: &Tensor,
+        gz: Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let zs = [m.clone()];
         let gzs = [gz];
         let mb = [m.clone(), bias.clone()];
         let gb = BiasAdd.grad(&GradCtx {
@@ -680,7 +721,7 @@ impl Op for FusedBiasActivation {
         let Some(gm) = gm else {
             return Ok(vec![None, None, gbias]);
         };
-        let ms = [m];
+        let ms = [m.clone()];
         let gms = [gm];
         let ab = [a.clone(), w.clone()];
         let mut g = self.base.grad(&GradCtx {
