@@ -12,10 +12,11 @@
 //!   PositionEmbedding(24) → [MultiHeadAttention(4 heads, key_dim 8) self-attention with a
 //!   residual and LayerNormalization → feed-forward Dense(64, relu) → Dense(32) with a residual
 //!   and LayerNormalization] × 2 → GlobalMaxPooling1D → Dense(1, sigmoid). (Padding is not
-//!   masked here: `Add` does not propagate masks yet, so the model learns to ignore token 0.)
+//!   masked here, so the model learns to ignore token 0.)
 //!
-//! Both print their test accuracy at the end (what they reach is stated there; a run takes well
-//! under 3 minutes on 2 busy cores).
+//! Both print their test accuracy at the end. Measured in a release build on 2 cores
+//! (2026-11-25): `conv` reaches test accuracy 1.0000 after 8 epochs (about 1 s of training);
+//! `transformer` 0.9955 after 30 epochs (about 32 s).
 
 use std::time::Instant;
 
