@@ -59,29 +59,20 @@ pub fn update_with_mask(
     metric.update_state(y_true, y_pred, Some(&w))
 }
 
-/// What `fit`/`evaluate` know about the compiled model's output masks: whether its outputs
-/// carry masks (unknown until the first eager step), and the masks of the last eager step.
+/// The output masks of the step that just ran (traced or eager), kept for `fit`/`evaluate`'s
+/// metric update.
 #[derive(Debug, Default)]
 pub(crate) struct OutputMaskState {
-    outputs_masked: Option<bool>,
     last: Option<Vec<Option<Tensor>>>,
 }
 
 impl OutputMaskState {
-    /// Whether the next step must run eagerly to get the outputs' masks for `metrics`: some
-    /// metric uses masks and the outputs are not known to be unmasked.
-    pub(crate) fn needs_eager(&self, metrics: &[Vec<Box<dyn Metric>>]) -> bool {
-        self.outputs_masked != Some(false)
-            && metrics.iter().flatten().any(|m| m.supports_output_mask())
-    }
-
-    /// Records the outputs' masks of an eager step.
+    /// Records the outputs' masks of a step (one entry per output, `None` = unmasked).
     pub(crate) fn record(&mut self, masks: &[Option<Tensor>]) {
-        self.outputs_masked = Some(masks.iter().any(Option::is_some));
         self.last = Some(masks.to_vec());
     }
 
-    /// The masks recorded by the step that just ran (none after a traced step).
+    /// The masks recorded by the step that just ran.
     pub(crate) fn take(&mut self) -> Vec<Option<Tensor>> {
         self.last.take().unwrap_or_default()
     }

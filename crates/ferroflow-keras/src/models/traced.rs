@@ -29,7 +29,9 @@
 //! layers' call counts) resumes a traced run bit-exactly.
 //!
 //! What stays outside the graph, eager:
-//! - the metrics (stateful Rust objects), updated with the step's returned outputs;
+//! - the metrics (stateful Rust objects), updated with the step's returned outputs and, where
+//!   outputs carry masks (`Embedding(mask_zero)`, `Masking`), their masks, which the step
+//!   returns after the outputs for the mask-weighted metrics;
 //! - callbacks and the progress bar, as in Keras.
 //!
 //! A model whose step cannot be traced runs eagerly: the first time tracing fails while the
@@ -115,6 +117,9 @@ struct Step {
     seeds: Vec<SeedSource>,
     /// Per top-level layer: how many seeds one step draws from its seed stream.
     draws: Vec<usize>,
+    /// Per model output: whether the step returns its mask (after the outputs), for the
+    /// mask-weighted metrics (`metrics/masked.rs`).
+    masks: Vec<bool>,
 }
 
 /// The traced steps of a compiled model (kept in [`Compiled`](super::Compiled)).
@@ -194,7 +199,8 @@ impl Model {
             Ran::Eager(r) => return Ok(r),
         };
         // The optimizer update ran inside the graph (its node's output is last, ignored here).
-        let (loss, per_output, outputs, _) = split_values(values, n_per, n_out);
+        let (loss, per_output, outputs, rest) = split_values(values, n_per, n_out);
+        self.record_masks(&key, rest)?;
         Ok(Some((loss, per_output, outputs)))
     }
 
@@ -215,8 +221,27 @@ impl Model {
             Ran::Graph(v) => v,
             Ran::Eager(r) => return Ok(r),
         };
-        let (loss, per_output, outputs, _) = split_values(values, n_per, n_out);
+        let (loss, per_output, outputs, rest) = split_values(values, n_per, n_out);
+        self.record_masks(&key, rest)?;
         Ok(Some((loss, per_output, outputs)))
+    }
+
+    /// Hands the output masks a traced step returned (the values after its outputs) to the
+    /// metrics, as the eager step does.
+    fn record_masks(&mut self, key: &StepKey, rest: Vec<Tensor>) -> Result<()> {
+        let present = self
+            .compiled
+            .as_ref()
+            .and_then(|c| c.traced.steps.get(key))
+            .map(|s| s.masks.clone())
+            .unwrap_or_default();
+        let mut rest = rest.into_iter();
+        let masks: Vec<Option<Tensor>> = present
+            .iter()
+            .map(|&p| if p { rest.next() } else { None })
+            .collect();
+        self.compiled_mut()?.output_masks.record(&masks);
+        Ok(())
     }
 
     /// One predict batch: the traced inference-mode forward pass of a compiled model, else
@@ -433,6 +458,12 @@ impl Model {
             .as_ref()
             .map(|c| c.traced.lender.clone())
             .unwrap_or_default();
+        // Which outputs carry a mask, as the trace finds out (returned after the outputs).
+        let mask_flags = std::cell::RefCell::new(Vec::new());
+        let push_masks = |out: &mut Vec<Tensor>, masks: Vec<Option<Tensor>>| {
+            *mask_flags.borrow_mut() = masks.iter().map(Option::is_some).collect();
+            out.extend(masks.into_iter().flatten());
+        };
         let function = ConcreteFunction::trace_with_seed_inputs(&specs, |args| {
             let (x, rest) = args.split_at(n_x);
             let (y, sw) = rest.split_at(n_y);
@@ -447,6 +478,7 @@ impl Model {
                     let mut out = vec![loss];
                     out.extend(per_output);
                     out.extend(outputs);
+                    push_masks(&mut out, masks);
                     Ok(out)
                 }
                 StepKind::Train => {
@@ -466,6 +498,7 @@ impl Model {
                     let mut out = vec![loss];
                     out.extend(per_output);
                     out.extend(outputs);
+                    push_masks(&mut out, masks);
                     let has_grad: Vec<bool> = grads.iter().map(Option::is_some).collect();
                     // The update runs after every result of the step, on the gradients.
                     let n_deps = out.len();
@@ -487,6 +520,7 @@ impl Model {
             train: key.kind == StepKind::Train,
             seeds: Vec::new(),
             draws: Vec::new(),
+            masks: mask_flags.into_inner(),
         })
     }
 }
@@ -523,6 +557,7 @@ fn eager_test_probe(m: &mut Model, key: &StepKey, args: &[Tensor]) -> Result<Opt
     let (outputs, masks) = m.call_with_masks(x, false)?;
     check_targets(&m.name, &outputs, y)?;
     let (loss, per_output) = m.compute_loss(y, &outputs, &masks, sw, true)?;
+    m.compiled_mut()?.output_masks.record(&masks);
     let loss = loss.to_f64_vec().first().copied().unwrap_or(0.0);
     Ok(Some((loss, per_output, outputs)))
 }
@@ -539,7 +574,8 @@ fn step_args(x: &[Tensor], y: &[Tensor], sw: Option<&Tensor>) -> Vec<Tensor> {
     x.iter().chain(y).chain(sw).cloned().collect()
 }
 
-/// Splits `[loss, per-output losses.., outputs.., gradients..]`.
+/// Splits `[loss, per-output losses.., outputs.., rest..]` (the rest: the outputs' masks, then the
+/// update node's output).
 fn split_values(
     values: Vec<Tensor>,
     n_per: usize,

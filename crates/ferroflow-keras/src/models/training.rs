@@ -171,15 +171,8 @@ impl Model {
             .map_or(0, |t| t.shape().first().copied().unwrap_or(0)) as f64;
         // The default path: the step as a traced graph (`traced.rs`); `None` when the model
         // runs eagerly (`run_eagerly`, or a model whose step cannot be traced).
-        // Mask-weighted metrics need the outputs' masks, which only the eager step returns
-        // (`metrics/masked.rs`).
-        let c = self.compiled_mut()?;
-        let eager = c.output_masks.needs_eager(&c.metrics);
-        let traced = if eager {
-            None
-        } else {
-            self.traced_train_step(x, y, sample_weight)?
-        };
+        // Both steps record the outputs' masks for the mask-weighted metrics (`metrics/masked.rs`).
+        let traced = self.traced_train_step(x, y, sample_weight)?;
         let (loss, per_output, outputs) = match traced {
             Some(r) => r,
             None => self.eager_train_step(x, y, sample_weight)?,
@@ -237,12 +230,7 @@ impl Model {
         let batch = x
             .first()
             .map_or(0, |t| t.shape().first().copied().unwrap_or(0)) as f64;
-        let c = self.compiled_mut()?;
-        let traced = if c.output_masks.needs_eager(&c.metrics) {
-            None
-        } else {
-            self.traced_test_step(x, y, sample_weight)?
-        };
+        let traced = self.traced_test_step(x, y, sample_weight)?;
         let (loss, per_output, outputs) = match traced {
             Some(r) => r,
             None => {
