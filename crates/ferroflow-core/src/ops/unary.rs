@@ -337,7 +337,10 @@ impl Op for Unary {
             Cos => neg(&mul(g, &sin(x)?)?)?,
             Tanh => mul(g, &sub(&k(1.0), &square(y)?)?)?,
             Sigmoid => mul(g, &mul(y, &sub(&k(1.0), y)?)?)?,
-            Relu => crate::ops::relu_grad(g, x)?,
+            // TensorFlow's `_ReluGrad` reads the output (`y > 0` exactly where `x > 0`; a NaN
+            // `x` gives `y = 0`), so the pre-activation need not be kept: the graph remapper can
+            // then fuse bias + ReLU into the conv/matmul in training graphs too.
+            Relu => crate::ops::relu_grad(g, y)?,
             Relu6 => mul(
                 g,
                 &mask(logical_and(&greater(x, &k(0.0))?, &less(x, &k(6.0))?)?)?,
