@@ -49,18 +49,16 @@ pub(crate) enum Isa {
     Avx512,
 }
 
-/// The best instruction set this CPU supports.
+/// The best instruction set this CPU supports, as the elementwise kernels' dispatch detected it
+/// ([`simd::detected`](super::simd::detected)).
 pub(crate) fn detect_isa() -> Isa {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            return Isa::Avx2;
-        }
+    match super::simd::detected() {
+        #[cfg(target_arch = "x86_64")]
+        super::simd::Level::Avx512 => Isa::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        super::simd::Level::Avx2 => Isa::Avx2,
+        _ => Isa::Portable,
     }
-    Isa::Portable
 }
 
 /// Whether the direct kernels handle this geometry.

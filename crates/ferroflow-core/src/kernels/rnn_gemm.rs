@@ -48,18 +48,14 @@ impl Isa {
         }
     }
 
-    /// The best kernel this CPU supports, ignoring the environment.
+    /// The best kernel this CPU supports, ignoring the environment: the level the elementwise
+    /// kernels' dispatch detected ([`simd::detected`](super::simd::detected)).
     pub fn best() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Isa::Avx2Fma;
-            }
+        match super::simd::detected() {
+            super::simd::Level::Avx512 => Isa::Avx512,
+            super::simd::Level::Avx2 => Isa::Avx2Fma,
+            super::simd::Level::Portable => Isa::Portable,
         }
-        Isa::Portable
     }
 }
 

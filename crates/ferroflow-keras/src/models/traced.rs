@@ -194,13 +194,13 @@ impl Model {
         let args = step_args(x, y, sample_weight);
         let n_out = self.num_outputs();
         let n_per = self.per_output_count();
-        let values = match self.run_step(&key, &args, eager_train_probe)? {
-            Ran::Graph(v) => v,
+        let (values, step) = match self.run_step(&key, &args, eager_train_probe)? {
+            Ran::Graph(v, step) => (v, step),
             Ran::Eager(r) => return Ok(r),
         };
         // The optimizer update ran inside the graph (its node's output is last, ignored here).
         let (loss, per_output, outputs, rest) = split_values(values, n_per, n_out);
-        self.record_masks(&key, rest)?;
+        self.record_masks(&step, rest)?;
         Ok(Some((loss, per_output, outputs)))
     }
 
@@ -217,26 +217,21 @@ impl Model {
         let key = self.step_key(StepKind::Test, x, y, sample_weight, &[]);
         let args = step_args(x, y, sample_weight);
         let (n_out, n_per) = (self.num_outputs(), self.per_output_count());
-        let values = match self.run_step(&key, &args, eager_test_probe)? {
-            Ran::Graph(v) => v,
+        let (values, step) = match self.run_step(&key, &args, eager_test_probe)? {
+            Ran::Graph(v, step) => (v, step),
             Ran::Eager(r) => return Ok(r),
         };
         let (loss, per_output, outputs, rest) = split_values(values, n_per, n_out);
-        self.record_masks(&key, rest)?;
+        self.record_masks(&step, rest)?;
         Ok(Some((loss, per_output, outputs)))
     }
 
     /// Hands the output masks a traced step returned (the values after its outputs) to the
     /// metrics, as the eager step does.
-    fn record_masks(&mut self, key: &StepKey, rest: Vec<Tensor>) -> Result<()> {
-        let present = self
-            .compiled
-            .as_ref()
-            .and_then(|c| c.traced.steps.get(key))
-            .map(|s| s.masks.clone())
-            .unwrap_or_default();
+    fn record_masks(&mut self, step: &Step, rest: Vec<Tensor>) -> Result<()> {
         let mut rest = rest.into_iter();
-        let masks: Vec<Option<Tensor>> = present
+        let masks: Vec<Option<Tensor>> = step
+            .masks
             .iter()
             .map(|&p| if p { rest.next() } else { None })
             .collect();
@@ -249,7 +244,7 @@ impl Model {
     pub(super) fn predict_step(&mut self, x: &[Tensor]) -> Result<Vec<Tensor>> {
         if self.tracing_enabled() {
             let key = self.step_key(StepKind::Predict, x, &[], None, &[]);
-            if let Ran::Graph(v) = self.run_step(&key, x, eager_predict_probe)? {
+            if let Ran::Graph(v, _) = self.run_step(&key, x, eager_predict_probe)? {
                 return Ok(v);
             }
         }
@@ -296,7 +291,7 @@ impl Model {
     /// it.
     fn run_step(&mut self, key: &StepKey, args: &[Tensor], probe: Probe) -> Result<Ran> {
         if let Some(step) = self.cached(key) {
-            return self.call_step(&step, args).map(Ran::Graph);
+            return self.call_step(&step, args).map(|v| Ran::Graph(v, step));
         }
         // Tracing runs the layers once symbolically; it must not consume seeds (the layers'
         // call counts, the session's seed stream): each run draws the step's seeds itself.
@@ -322,11 +317,12 @@ impl Model {
         let ran = traced.and_then(|step| self.call_step(&step, args).map(|v| (step, v)));
         match ran {
             Ok((step, values)) => {
+                let step = Arc::new(step);
                 self.compiled_mut()?
                     .traced
                     .steps
-                    .insert(key.clone(), Arc::new(step));
-                Ok(Ran::Graph(values))
+                    .insert(key.clone(), step.clone());
+                Ok(Ran::Graph(values, step))
             }
             Err(e) => {
                 // A failed run must not have consumed seeds: the eager step draws them.
@@ -531,8 +527,8 @@ type Probe = fn(&mut Model, &StepKey, &[Tensor]) -> Result<Option<StepResult>>;
 
 /// How a step ran.
 enum Ran {
-    /// The traced graph's values.
-    Graph(Vec<Tensor>),
+    /// The traced graph's values, and the step that gave them.
+    Graph(Vec<Tensor>, Arc<Step>),
     /// Eagerly, after tracing failed.
     Eager(Option<StepResult>),
 }
