@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use rayon::prelude::*;
 
 use super::gemm;
-use super::parallel;
 use super::rnn_gemm::{Isa, PackedGemm, MR, NR};
 
 /// 0: not read yet; 1: on; 2: off.
@@ -74,7 +73,9 @@ pub fn isa() -> Isa {
 /// The shape rule: products with a small side, where the `gemm` crate is measured weak
 /// (`examples/kernel_gflops.rs`, rows `dense_*`). A pure function of the shape.
 pub fn packed_shape(m: usize, k: usize, n: usize) -> bool {
-    m > 0 && k > 0 && n > 0 && m.min(n).min(k) <= 256 && m.max(n) <= 1 << 16
+    // Below 16 columns or a reduction of 16 the padding to 32-wide panels / the per-tile
+    // overhead lose to `gemm`; past k = 4096 the unblocked reduction streams B from memory.
+    n >= 16 && k >= 16 && m >= 8 && k <= 4096 && m.min(n) <= 2048 && m.min(n).min(k) <= 256
 }
 
 /// Whether [`matmul`] sends an `m×k · k×n` product of `T` to the packed kernel: `T` opts in
@@ -143,8 +144,10 @@ fn cost(m: usize, k: usize, n: usize, b_unit: bool) -> usize {
     fmas + 16 * (b_pack + a_pack)
 }
 
-/// Row tiles per task, panels per task.
+/// Row tiles per task (one panel each).
 const ROW_TILES_PER_TASK: usize = 8;
+/// Smallest product (multiply-adds) split over threads.
+const PAR_MIN_FMAS: usize = 1 << 20;
 
 /// A raw pointer to `C` shared by the tasks, each writing its own tiles only.
 #[derive(Clone, Copy)]
@@ -343,7 +346,9 @@ impl<T: PackedGemm> Problem<'_, T> {
                 accumulate,
             );
         };
-        if tasks > 1 && parallel::gemm_threads(m.saturating_mul(k).saturating_mul(n)) > 1 {
+        // Waking a second thread costs more than a product below ~1 M multiply-adds saves.
+        let fmas = m.saturating_mul(k).saturating_mul(n);
+        if tasks > 1 && fmas >= PAR_MIN_FMAS && rayon::current_num_threads() > 1 {
             (0..tasks).into_par_iter().for_each(task);
         } else {
             (0..tasks).for_each(task);
@@ -378,20 +383,44 @@ impl<T: PackedGemm> Problem<'_, T> {
         for t in t0..t1 {
             let i0 = t * MR;
             let rows = MR.min(m - i0);
-            if rows == MR {
-                T::tile(
-                    isa,
-                    k,
-                    &self.a[i0 * self.a_rs..],
-                    self.a_rs,
-                    self.a_cs,
-                    bsl,
-                    src.ks,
-                    &mut out,
-                    NR,
-                );
+            let (asl, a_rs, a_ks) = if rows == MR {
+                (&self.a[i0 * self.a_rs..], self.a_rs, self.a_cs)
             } else {
-                T::tile(isa, k, packed_a, 1, MR, bsl, src.ks, &mut out, NR);
+                (packed_a, 1, MR)
+            };
+            if rows == MR && nc == NR && self.c_cs == 1 && !accumulate {
+                let base = i0 * self.c_rs + j0;
+                assert!(base + (MR - 1) * self.c_rs + NR <= c_len && self.c_rs >= NR);
+                // SAFETY: rows i0..i0+8, columns j0..j0+32 of C lie inside it (asserted), and
+                // this task is the only one writing them (tiles are disjoint, C's strides are
+                // injective — checked by the caller — and no reference into C is alive: the
+                // caller gave up its `&mut` for the raw pointer); `isa` was checked.
+                unsafe {
+                    T::tile_raw(isa, k, asl, a_rs, a_ks, bsl, src.ks, c.0.add(base), self.c_rs)
+                };
+                continue;
+            }
+            T::tile(isa, k, asl, a_rs, a_ks, bsl, src.ks, &mut out, NR);
+            if self.c_rs == 1 && self.c_cs != 1 {
+                // C's columns contiguous (a transposed orientation): one run of `rows` per
+                // column of the tile.
+                for j in 0..nc {
+                    let base = i0 + (j0 + j) * self.c_cs;
+                    assert!(base + rows <= c_len);
+                    // SAFETY: `base + rows <= c_len` (checked); these elements belong to this
+                    // task's tile only (disjoint tiles, injective strides), so no other
+                    // reference to them exists while this slice lives.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(base), rows) };
+                    for (r, d) in dst.iter_mut().enumerate() {
+                        let v = out[r * NR + j];
+                        if accumulate {
+                            *d += v;
+                        } else {
+                            *d = v;
+                        }
+                    }
+                }
+                continue;
             }
             for (r, line) in out.chunks_exact(NR).take(rows).enumerate() {
                 let base = (i0 + r) * self.c_rs + j0 * self.c_cs;

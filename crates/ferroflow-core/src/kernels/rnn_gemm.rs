@@ -145,6 +145,37 @@ pub trait PackedGemm: Float {
         out: &mut [Self],
         out_rs: usize,
     );
+
+    /// [`PackedGemm::tile`] storing through a raw pointer: row `r` of the result goes to the
+    /// `NR` elements at `out.add(r * out_rs)` (for callers whose threads write disjoint tiles of
+    /// one matrix, where no `&mut` slice may span another thread's tile).
+    ///
+    /// # Safety
+    /// Those `MR` rows of `NR` elements must be valid for writes and not accessed through any
+    /// other pointer or reference meanwhile; `isa` must be supported by the CPU.
+    ///
+    /// # Panics
+    /// If an input view reaches outside its slice.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_raw(
+        isa: Isa,
+        k: usize,
+        a: &[Self],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[Self],
+        b_ks: usize,
+        out: *mut Self,
+        out_rs: usize,
+    ) {
+        let mut buf = [Self::zero(); MR * NR];
+        Self::tile(isa, k, a, a_rs, a_ks, b, b_ks, &mut buf, NR);
+        for (r, line) in buf.chunks_exact(NR).enumerate() {
+            // SAFETY: the caller guarantees row `r` (NR elements at out + r*out_rs) is valid
+            // for writes and exclusively ours; `buf` is a local array, so they do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
+        }
+    }
 }
 
 /// Checks the views of [`PackedGemm::tile`].
@@ -396,6 +427,39 @@ impl PackedGemm for f64 {
 
 impl PackedGemm for f32 {
     const DENSE_PACKED: bool = true;
+
+    unsafe fn tile_raw(
+        isa: Isa,
+        k: usize,
+        a: &[f32],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[f32],
+        b_ks: usize,
+        out: *mut f32,
+        out_rs: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx512 {
+            assert!(
+                k == 0
+                    || ((MR - 1) * a_rs + (k - 1) * a_ks < a.len()
+                        && (k - 1) * b_ks + NR <= b.len()),
+                "tile_raw: operand views exceed their slices"
+            );
+            // SAFETY: the inputs are inside their slices (asserted just above); the output
+            // rows are valid and exclusively ours (the caller's contract), so they overlap no
+            // input; the caller checked that the CPU supports AVX-512F.
+            unsafe { x86::tile_avx512(k, a.as_ptr(), a_rs, a_ks, b.as_ptr(), b_ks, out, out_rs) };
+            return;
+        }
+        let mut buf = [0.0f32; MR * NR];
+        Self::tile(isa, k, a, a_rs, a_ks, b, b_ks, &mut buf, NR);
+        for (r, line) in buf.chunks_exact(NR).enumerate() {
+            // SAFETY: as in the trait's default: row `r` is valid and exclusively ours.
+            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
+        }
+    }
 
     fn tile(
         isa: Isa,
