@@ -134,8 +134,12 @@ fn dense_rows(reps: usize, wanted: &dyn Fn(&str) -> bool) {
                 if !wanted(&packed) && !wanted(&plain) {
                     continue;
                 }
-                let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
-                let b: Vec<f32> = (0..k * n).map(|i| ((i * 104729) % 1000) as f32 * 1e-3 - 0.5).collect();
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 104729) % 1000) as f32 * 1e-3 - 0.5)
+                    .collect();
                 let mut c = vec![0f32; m * n];
                 let flops = 2.0 * (m * k * n) as f64;
                 let mut tp = Vec::with_capacity(reps);

@@ -302,11 +302,21 @@ impl<T: PackedGemm> Problem<'_, T> {
             } else {
                 let off = packed_b.len();
                 packed_b.resize(off + k * NR, T::zero());
-                let dst = &mut packed_b[off..];
-                for (kk, line) in dst.chunks_exact_mut(NR).enumerate() {
-                    let row = kk * self.b_rs + j0 * self.b_cs;
-                    for (j, v) in line[..nc].iter_mut().enumerate() {
-                        *v = self.b[row + j * self.b_cs];
+                let dst = &mut packed_b[off..off + k * NR];
+                if self.b_rs == 1 {
+                    // B's columns contiguous (e.g. Wᵀ): read each column in one run.
+                    for j in 0..nc {
+                        let col = &self.b[(j0 + j) * self.b_cs..][..k];
+                        for (line, &v) in dst.chunks_exact_mut(NR).zip(col) {
+                            line[j] = v;
+                        }
+                    }
+                } else {
+                    for (kk, line) in dst.chunks_exact_mut(NR).enumerate() {
+                        let row = kk * self.b_rs + j0 * self.b_cs;
+                        for (j, v) in line[..nc].iter_mut().enumerate() {
+                            *v = self.b[row + j * self.b_cs];
+                        }
                     }
                 }
                 srcs.push(PanelSrc {
@@ -335,15 +345,7 @@ impl<T: PackedGemm> Problem<'_, T> {
         let task = |t: usize| {
             let (pb, rb) = (t / row_blocks, t % row_blocks);
             self.run_task(
-                isa,
-                &srcs[pb],
-                pb,
-                rb,
-                &packed_a,
-                &packed_b,
-                cp,
-                c_len,
-                accumulate,
+                isa, &srcs[pb], pb, rb, &packed_a, &packed_b, cp, c_len, accumulate,
             );
         };
         // Waking a second thread costs more than a product below ~1 M multiply-adds saves.
@@ -396,7 +398,17 @@ impl<T: PackedGemm> Problem<'_, T> {
                 // injective — checked by the caller — and no reference into C is alive: the
                 // caller gave up its `&mut` for the raw pointer); `isa` was checked.
                 unsafe {
-                    T::tile_raw(isa, k, asl, a_rs, a_ks, bsl, src.ks, c.0.add(base), self.c_rs)
+                    T::tile_raw(
+                        isa,
+                        k,
+                        asl,
+                        a_rs,
+                        a_ks,
+                        bsl,
+                        src.ks,
+                        c.0.add(base),
+                        self.c_rs,
+                    )
                 };
                 continue;
             }
@@ -404,6 +416,24 @@ impl<T: PackedGemm> Problem<'_, T> {
             if self.c_rs == 1 && self.c_cs != 1 {
                 // C's columns contiguous (a transposed orientation): one run of `rows` per
                 // column of the tile.
+                if rows == MR && !accumulate {
+                    let last = i0 + MR - 1 + (j0 + nc - 1) * self.c_cs;
+                    assert!(last < c_len);
+                    for j in 0..nc {
+                        let col: [T; MR] = std::array::from_fn(|r| out[r * NR + j]);
+                        // SAFETY: the run of MR elements at i0 + (j0 + j)*c_cs ends at or
+                        // before `last < c_len` (checked); it belongs to this task's tile only
+                        // (disjoint tiles, injective strides), and `col` is a local array.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                col.as_ptr(),
+                                c.0.add(i0 + (j0 + j) * self.c_cs),
+                                MR,
+                            )
+                        };
+                    }
+                    continue;
+                }
                 for j in 0..nc {
                     let base = i0 + (j0 + j) * self.c_cs;
                     assert!(base + rows <= c_len);
@@ -776,9 +806,39 @@ mod tests {
     #[test]
     fn k_zero_and_bad_views() {
         let mut c = vec![5.0f32; 6];
-        matmul_packed::<f32>(Isa::Portable, 2, 0, 3, &[], 0, 0, &[], 0, 0, &mut c, 3, 1, true);
+        matmul_packed::<f32>(
+            Isa::Portable,
+            2,
+            0,
+            3,
+            &[],
+            0,
+            0,
+            &[],
+            0,
+            0,
+            &mut c,
+            3,
+            1,
+            true,
+        );
         assert_eq!(c, [5.0; 6]);
-        matmul_packed::<f32>(Isa::Portable, 2, 0, 3, &[], 0, 0, &[], 0, 0, &mut c, 3, 1, false);
+        matmul_packed::<f32>(
+            Isa::Portable,
+            2,
+            0,
+            3,
+            &[],
+            0,
+            0,
+            &[],
+            0,
+            0,
+            &mut c,
+            3,
+            1,
+            false,
+        );
         assert_eq!(c, [0.0; 6]);
         let r = std::panic::catch_unwind(|| {
             let mut c = vec![0f32; 4];
