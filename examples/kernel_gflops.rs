@@ -10,6 +10,13 @@
 //! `2 n^3` for the matmul, `2 * batch * oh * ow * out * 3 * 3 * in` for each convolution pass
 //! (the same product for all three passes). `bench/compare.py` divides them by the all-threads
 //! peak of `examples/fma_peak.rs`. Arguments filter the kernels by name (substring).
+//!
+//! Rows `dense_*` are the Dense-layer products of the seed CNN (1600 -> 128 -> 10) and MLP
+//! (784 -> 64 -> 64 -> 10) at batch 32, 128 and 256 (predict): forward `x·W` (`nn`), the kernel
+//! gradient `xᵀ·g` (`tn`) and the input gradient `g·Wᵀ` (`nt`). Each shape is timed twice in the
+//! same run, alternated: `dense_packed_*` through `kernels::dense_gemm::matmul_packed` (what
+//! `ops::matmul` uses for these shapes unless `FF_DENSE_GEMM=off`) and `dense_gemm_*` through the
+//! `gemm` crate (`kernels::gemm::matmul`), on raw slices (no op overhead in either).
 
 use std::time::Instant;
 
@@ -58,6 +65,8 @@ fn main() -> Result<()> {
         report("matmul_1024", 0, 2.0 * (n * n * n) as f64, secs);
     }
 
+    dense_rows(reps, &wanted);
+
     // The seed CNN's convolutions: (name, h, w, in channels, out channels).
     let layers = [
         ("conv1_28x28x1_32", 28, 28, 1, 32),
@@ -95,4 +104,73 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `dense_*` rows (see the module docs).
+fn dense_rows(reps: usize, wanted: &dyn Fn(&str) -> bool) {
+    use ferroflow::kernels::{dense_gemm, gemm};
+    // (name, batch, inputs, units)
+    let layers = [
+        ("cnn_1600x128", 1600, 128),
+        ("cnn_128x10", 128, 10),
+        ("mlp_784x64", 784, 64),
+        ("mlp_64x64", 64, 64),
+    ];
+    for (name, din, dout) in layers {
+        for batch in [32usize, 128, 256] {
+            // (pass, m, k, n, a_rs, a_cs, b_rs, b_cs)
+            let passes = [
+                ("nn", batch, din, dout, din, 1, dout, 1),
+                ("tn", din, batch, dout, 1, din, dout, 1),
+                ("nt", batch, dout, din, dout, 1, 1, dout),
+            ];
+            for (pass, m, k, n, a_rs, a_cs, b_rs, b_cs) in passes {
+                if batch == 256 && pass != "nn" {
+                    continue; // predict only runs forward
+                }
+                let label = format!("{name}_{pass}");
+                let packed = format!("dense_packed_{label}");
+                let plain = format!("dense_gemm_{label}");
+                if !wanted(&packed) && !wanted(&plain) {
+                    continue;
+                }
+                let a: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 7919) % 1000) as f32 * 1e-3 - 0.5)
+                    .collect();
+                let b: Vec<f32> = (0..k * n)
+                    .map(|i| ((i * 104729) % 1000) as f32 * 1e-3 - 0.5)
+                    .collect();
+                let mut c = vec![0f32; m * n];
+                let flops = 2.0 * (m * k * n) as f64;
+                let mut tp = Vec::with_capacity(reps);
+                let mut tg = Vec::with_capacity(reps);
+                let isa = dense_gemm::isa();
+                for rep in 0..reps + 3 {
+                    let s = Instant::now();
+                    dense_gemm::matmul_packed(
+                        isa, m, k, n, &a, a_rs, a_cs, &b, b_rs, b_cs, &mut c, n, 1, false,
+                    );
+                    let t1 = s.elapsed().as_secs_f64();
+                    std::hint::black_box(&mut c);
+                    let s = Instant::now();
+                    gemm::matmul(m, k, n, &a, a_rs, a_cs, &b, b_rs, b_cs, &mut c, false);
+                    let t2 = s.elapsed().as_secs_f64();
+                    std::hint::black_box(&mut c);
+                    if rep >= 3 {
+                        tp.push(t1);
+                        tg.push(t2);
+                    }
+                }
+                for t in [&mut tp, &mut tg] {
+                    t.sort_by(|a, b| a.total_cmp(b));
+                }
+                if wanted(&packed) {
+                    report(&packed, batch, flops, tp[tp.len() / 2]);
+                }
+                if wanted(&plain) {
+                    report(&plain, batch, flops, tg[tg.len() / 2]);
+                }
+            }
+        }
+    }
 }

@@ -166,6 +166,101 @@ impl Variable {
         Ok(())
     }
 
+    /// Updates eager variables of dtype `T` together, in place where possible: `f` gets each
+    /// variable's elements (row-major) as an owned vector and what it leaves there becomes the
+    /// variable's new value (same shape). When a variable's value is the only owner of its whole
+    /// storage (no tensor read from it is still alive), that vector **is** the storage: no copy
+    /// and no allocation, which is what optimizers want for weights and slots on every step.
+    /// Otherwise it is a copy and readers of the old value keep seeing the old value. The
+    /// variables stay write-locked while `f` runs, so nobody observes a half-done update.
+    ///
+    /// Errors (before anything changes) when a variable is a graph variable, does not hold `T`,
+    /// or appears twice. `f` must keep each vector's length: a variable whose vector `f` resized
+    /// is reset to zeros of its shape and an error is returned.
+    ///
+    /// ```
+    /// use ferroflow_core::{Tensor, Variable};
+    /// let w = Variable::new(Tensor::from_vec(vec![1.0f32, 2.0], &[2])?, "w");
+    /// let m = Variable::new(Tensor::from_vec(vec![0.0f32, 0.0], &[2])?, "m");
+    /// Variable::update_elements::<f32>(&[&w, &m], |vs| {
+    ///     let (w, m) = vs.split_at_mut(1);
+    ///     for (wi, mi) in w[0].iter_mut().zip(m[0].iter_mut()) {
+    ///         *mi += 1.0;
+    ///         *wi -= *mi;
+    ///     }
+    /// })?;
+    /// assert_eq!(w.value().to_vec::<f32>()?, vec![0.0, 1.0]);
+    /// # Ok::<(), ferroflow_core::Error>(())
+    /// ```
+    pub fn update_elements<T: crate::storage::StorageElement>(
+        vars: &[&Variable],
+        f: impl FnOnce(&mut [Vec<T>]),
+    ) -> Result<()> {
+        let name = "Variable::update_elements";
+        for (i, v) in vars.iter().enumerate() {
+            v.check_eager()?;
+            if vars[..i].iter().any(|u| Arc::ptr_eq(&u.0, &v.0)) {
+                return Err(Error::invalid(
+                    name,
+                    format!("variable '{}' given twice", v.0.name),
+                ));
+            }
+        }
+        let mut guards = Vec::with_capacity(vars.len());
+        for v in vars {
+            let g = match v.0.value.write() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if g.dtype() != T::DTYPE {
+                return Err(Error::dtype(
+                    name,
+                    format!("variable '{}' does not hold {}", v.0.name, T::DTYPE),
+                    &[g.dtype()],
+                ));
+            }
+            guards.push(g);
+        }
+        let mut shapes = Vec::with_capacity(vars.len());
+        let mut vecs = Vec::with_capacity(vars.len());
+        for g in guards.iter_mut() {
+            let shape = g.shape().to_vec();
+            // The placeholder never escapes: the lock is held until the new value replaces it.
+            let cur = std::mem::replace(&mut **g, Tensor::scalar(0u8));
+            let v = match cur.try_into_storage() {
+                Ok(s) => crate::with_storage!(s, v => {
+                    let b: Box<dyn std::any::Any> = Box::new(v);
+                    b.downcast::<Vec<T>>().map(|b| *b).ok()
+                }),
+                Err(t) => t.to_vec::<T>().ok(),
+            };
+            // The dtype was checked above, so both ways give the elements.
+            let v = v.unwrap_or_default();
+            shapes.push(shape);
+            vecs.push(v);
+        }
+        f(&mut vecs);
+        let mut bad = None;
+        for ((g, v), shape) in guards.iter_mut().zip(vecs).zip(shapes) {
+            let n = v.len();
+            match Tensor::from_vec(v, &shape) {
+                Ok(t) => **g = t,
+                Err(_) => {
+                    bad = Some((shape.clone(), n));
+                    **g = Tensor::from_vec(vec![T::default(); shape.iter().product()], &shape)?;
+                }
+            }
+        }
+        match bad {
+            None => Ok(()),
+            Some((shape, n)) => Err(Error::shape(
+                name,
+                format!("the update left {n} elements for a variable of shape {shape:?} (zeroed)"),
+                &[&shape],
+            )),
+        }
+    }
+
     fn check_eager(&self) -> Result<()> {
         if self.0.graph.is_some() {
             return Err(Error::invalid(

@@ -12,13 +12,13 @@ use rayon::prelude::*;
 /// Index of the last element touched by an `rows x cols` view with strides `rs`, `cs`
 /// (the view must be non-empty).
 #[inline]
-fn last_index(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+pub(crate) fn last_index(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
     (rows - 1) * rs + (cols - 1) * cs
 }
 
 /// Whether an `rows x cols` view with strides `rs`, `cs` maps distinct `(i, j)` to distinct
 /// offsets (a sufficient check: one stride must step over a whole line of the other).
-fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     match (rows <= 1, cols <= 1) {
         (true, true) => true,
         (true, false) => cs >= 1,

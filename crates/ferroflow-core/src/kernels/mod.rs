@@ -8,6 +8,7 @@
 pub mod conv;
 pub mod conv_direct;
 pub mod copy;
+pub mod dense_gemm;
 pub mod elementwise;
 pub mod float;
 pub mod format;

@@ -47,13 +47,17 @@ pub fn bias_add_grad<T: Float>(g: &[T], c: usize) -> Vec<T> {
         return out;
     }
     let rows_per_block = (CHUNK / c).max(1);
+    // Each column is summed row by row in order whatever the vector width, so the widest
+    // instruction set gives the same bits as the portable loop.
     let block = |b: &[T]| {
         let mut acc = vec![T::zero(); c];
-        for row in b.chunks_exact(c) {
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a += v;
+        super::simd::run(|| {
+            for row in b.chunks_exact(c) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += v;
+                }
             }
-        }
+        });
         acc
     };
     let partial: Vec<Vec<T>> = if g.len() < PAR_THRESHOLD || rayon::current_num_threads() == 1 {

@@ -118,25 +118,113 @@ impl<T: Float> PackedB<T> {
     }
 }
 
-/// Element types [`gemm_packed`] runs on, with their SIMD dispatch.
+/// Element types [`gemm_packed`] (and the Dense-layer GEMM,
+/// [`dense_gemm`](super::dense_gemm)) run on, with their SIMD dispatch.
 pub trait PackedGemm: Float {
-    /// `out = A·B` for one `MR × NR` tile: `a` is a packed A tile (`[k][MR]`), `panel` a
-    /// packed B panel (`[k][NR]`), `out` row-major `[MR][NR]`. `isa` must be supported by the
-    /// CPU (checked by [`gemm_packed`]).
-    fn tile(isa: Isa, k: usize, a: &[Self], panel: &[Self], out: &mut [Self; MR * NR]);
+    /// Whether the Dense-layer GEMM ([`dense_gemm`](super::dense_gemm)) routes this type to the
+    /// packed micro-kernel at all (f32: yes; f64 stays on the `gemm` crate).
+    const DENSE_PACKED: bool;
+
+    /// `out = A·B` for one `MR × NR` tile, read through strides: `A`'s element `(r, p)` is
+    /// `a[r*a_rs + p*a_ks]`, `B`'s row `p` is the `NR` contiguous values at `b[p*b_ks..]`, and
+    /// row `r` of the result goes to `out[r*out_rs..r*out_rs + NR]`. A packed A tile
+    /// (`[k][MR]`) is `a_rs = 1, a_ks = MR`; a packed B panel is `b_ks = NR`. `isa` must be
+    /// supported by the CPU (callers check).
+    ///
+    /// # Panics
+    /// If a view reaches outside its slice, or `out_rs < NR` with `MR > 1`.
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        isa: Isa,
+        k: usize,
+        a: &[Self],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[Self],
+        b_ks: usize,
+        out: &mut [Self],
+        out_rs: usize,
+    );
+
+    /// [`PackedGemm::tile`] storing through a raw pointer: row `r` of the result goes to the
+    /// `NR` elements at `out.add(r * out_rs)` (for callers whose threads write disjoint tiles of
+    /// one matrix, where no `&mut` slice may span another thread's tile).
+    ///
+    /// # Safety
+    /// Those `MR` rows of `NR` elements must be valid for writes and not accessed through any
+    /// other pointer or reference meanwhile; `isa` must be supported by the CPU.
+    ///
+    /// # Panics
+    /// If an input view reaches outside its slice.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_raw(
+        isa: Isa,
+        k: usize,
+        a: &[Self],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[Self],
+        b_ks: usize,
+        out: *mut Self,
+        out_rs: usize,
+    ) {
+        let mut buf = [Self::zero(); MR * NR];
+        Self::tile(isa, k, a, a_rs, a_ks, b, b_ks, &mut buf, NR);
+        for (r, line) in buf.chunks_exact(NR).enumerate() {
+            // SAFETY: the caller guarantees row `r` (NR elements at out + r*out_rs) is valid
+            // for writes and exclusively ours; `buf` is a local array, so they do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
+        }
+    }
+}
+
+/// Checks the views of [`PackedGemm::tile`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn check_tile<T>(
+    k: usize,
+    a: &[T],
+    a_rs: usize,
+    a_ks: usize,
+    b: &[T],
+    b_ks: usize,
+    out: &[T],
+    out_rs: usize,
+) {
+    assert!(
+        (k == 0 || ((MR - 1) * a_rs + (k - 1) * a_ks < a.len() && (k - 1) * b_ks + NR <= b.len()))
+            && (MR - 1) * out_rs + NR <= out.len()
+            && out_rs >= NR,
+        "tile: operand views exceed their slices"
+    );
 }
 
 /// The portable tile (see [`PackedGemm::tile`]): one `mul_add` per `k` in increasing order,
-/// starting from zero.
+/// starting from zero, in a local accumulator copied to `out` at the end.
 #[inline(always)]
-fn tile_portable<T: Float>(k: usize, a: &[T], panel: &[T], out: &mut [T; MR * NR]) {
-    out.fill(T::zero());
-    for (av, b) in a.chunks_exact(MR).zip(panel.chunks_exact(NR)).take(k) {
-        for (line, &ar) in out.chunks_exact_mut(NR).zip(av) {
-            for (v, &bv) in line.iter_mut().zip(b) {
+#[allow(clippy::too_many_arguments)]
+fn tile_portable<T: Float>(
+    k: usize,
+    a: &[T],
+    a_rs: usize,
+    a_ks: usize,
+    b: &[T],
+    b_ks: usize,
+    out: &mut [T],
+    out_rs: usize,
+) {
+    let mut acc = [T::zero(); MR * NR];
+    for p in 0..k {
+        let bl = &b[p * b_ks..p * b_ks + NR];
+        for (r, line) in acc.chunks_exact_mut(NR).enumerate() {
+            let ar = a[r * a_rs + p * a_ks];
+            for (v, &bv) in line.iter_mut().zip(bl) {
                 *v = ar.mul_add(bv, *v);
             }
         }
+    }
+    for (r, line) in acc.chunks_exact(NR).enumerate() {
+        out[r * out_rs..r * out_rs + NR].copy_from_slice(line);
     }
 }
 
@@ -150,31 +238,47 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile_avx2<T: Float>(
         k: usize,
         a: &[T],
-        panel: &[T],
-        out: &mut [T; MR * NR],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[T],
+        b_ks: usize,
+        out: &mut [T],
+        out_rs: usize,
     ) {
-        tile_portable(k, a, panel, out)
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs)
     }
 
     /// The 8 × 32 f32 tile in 16 zmm accumulators (AVX-512F, written in inline assembly so
-    /// that it builds on Rust versions whose AVX-512 intrinsics are not stable yet).
+    /// that it builds on Rust versions whose AVX-512 intrinsics are not stable yet). Strides are
+    /// in bytes: row `r` of A at `a + r*a_rs`, step `p` at `+ p*a_ks`; B's row `p` (32 floats)
+    /// at `b + p*b_ks`; result row `r` at `out + r*out_rs`.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F; `a` must hold `k·8` and `panel` `k·32` floats.
+    /// The CPU must support AVX-512F; `k >= 1`; every address above (for `r < 8`, `p < k`) must
+    /// be valid for the 4 (A), 128 (B, C) bytes read or written there, and the output rows must
+    /// not overlap the inputs.
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile_avx512(
         k: usize,
         a: *const f32,
-        panel: *const f32,
-        out: &mut [f32; MR * NR],
+        a_rs: usize,
+        a_ks: usize,
+        b: *const f32,
+        b_ks: usize,
+        out: *mut f32,
+        out_rs: usize,
     ) {
         const { assert!(MR == 8 && NR == 32) };
-        let out = out.as_mut_ptr();
-        // SAFETY: the loop reads `k` lines of 8 floats from `a` and of 32 floats from `panel`
-        // (the caller's contract) and writes the 256 floats of `out`; it touches no other
-        // memory and no stack, and every register it changes is declared.
+        let a4 = a.wrapping_add(4 * a_rs);
+        let rs3 = 3 * a_rs;
+        // SAFETY: the loop reads, for p < k, the 8 floats at a + r*a_rs + p*a_ks (r < 8, through
+        // a for rows 0-3 and a4 = a + 4*a_rs for rows 4-7) and the 32 floats at b + p*b_ks, then
+        // writes 32 floats at out + r*out_rs for r < 8 — all valid by the caller's contract. It
+        // touches no stack and every register it changes is declared.
         unsafe {
             asm!(
             "vpxord zmm0, zmm0, zmm0",
@@ -198,56 +302,70 @@ mod x86 {
             "2:",
             "vmovups zmm16, zmmword ptr [{b}]",
             "vmovups zmm17, zmmword ptr [{b} + 64]",
-            "vbroadcastss zmm18, dword ptr [{a} + 0]",
+            "vbroadcastss zmm18, dword ptr [{a}]",
             "vfmadd231ps zmm0, zmm18, zmm16",
             "vfmadd231ps zmm1, zmm18, zmm17",
-            "vbroadcastss zmm19, dword ptr [{a} + 4]",
+            "vbroadcastss zmm19, dword ptr [{a} + {rs}]",
             "vfmadd231ps zmm2, zmm19, zmm16",
             "vfmadd231ps zmm3, zmm19, zmm17",
-            "vbroadcastss zmm20, dword ptr [{a} + 8]",
+            "vbroadcastss zmm20, dword ptr [{a} + {rs} * 2]",
             "vfmadd231ps zmm4, zmm20, zmm16",
             "vfmadd231ps zmm5, zmm20, zmm17",
-            "vbroadcastss zmm21, dword ptr [{a} + 12]",
+            "vbroadcastss zmm21, dword ptr [{a} + {rs3}]",
             "vfmadd231ps zmm6, zmm21, zmm16",
             "vfmadd231ps zmm7, zmm21, zmm17",
-            "vbroadcastss zmm22, dword ptr [{a} + 16]",
+            "vbroadcastss zmm22, dword ptr [{a4}]",
             "vfmadd231ps zmm8, zmm22, zmm16",
             "vfmadd231ps zmm9, zmm22, zmm17",
-            "vbroadcastss zmm23, dword ptr [{a} + 20]",
+            "vbroadcastss zmm23, dword ptr [{a4} + {rs}]",
             "vfmadd231ps zmm10, zmm23, zmm16",
             "vfmadd231ps zmm11, zmm23, zmm17",
-            "vbroadcastss zmm24, dword ptr [{a} + 24]",
+            "vbroadcastss zmm24, dword ptr [{a4} + {rs} * 2]",
             "vfmadd231ps zmm12, zmm24, zmm16",
             "vfmadd231ps zmm13, zmm24, zmm17",
-            "vbroadcastss zmm25, dword ptr [{a} + 28]",
+            "vbroadcastss zmm25, dword ptr [{a4} + {rs3}]",
             "vfmadd231ps zmm14, zmm25, zmm16",
             "vfmadd231ps zmm15, zmm25, zmm17",
-            "add {a}, 32",
-            "add {b}, 128",
+            "add {a}, {aks}",
+            "add {a4}, {aks}",
+            "add {b}, {bks}",
             "dec {k}",
             "jnz 2b",
             "3:",
-            "vmovups zmmword ptr [{out} + 0], zmm0",
+            "vmovups zmmword ptr [{out}], zmm0",
             "vmovups zmmword ptr [{out} + 64], zmm1",
-            "vmovups zmmword ptr [{out} + 128], zmm2",
-            "vmovups zmmword ptr [{out} + 192], zmm3",
-            "vmovups zmmword ptr [{out} + 256], zmm4",
-            "vmovups zmmword ptr [{out} + 320], zmm5",
-            "vmovups zmmword ptr [{out} + 384], zmm6",
-            "vmovups zmmword ptr [{out} + 448], zmm7",
-            "vmovups zmmword ptr [{out} + 512], zmm8",
-            "vmovups zmmword ptr [{out} + 576], zmm9",
-            "vmovups zmmword ptr [{out} + 640], zmm10",
-            "vmovups zmmword ptr [{out} + 704], zmm11",
-            "vmovups zmmword ptr [{out} + 768], zmm12",
-            "vmovups zmmword ptr [{out} + 832], zmm13",
-            "vmovups zmmword ptr [{out} + 896], zmm14",
-            "vmovups zmmword ptr [{out} + 960], zmm15",
+            "add {out}, {ors}",
+            "vmovups zmmword ptr [{out}], zmm2",
+            "vmovups zmmword ptr [{out} + 64], zmm3",
+            "add {out}, {ors}",
+            "vmovups zmmword ptr [{out}], zmm4",
+            "vmovups zmmword ptr [{out} + 64], zmm5",
+            "add {out}, {ors}",
+            "vmovups zmmword ptr [{out}], zmm6",
+            "vmovups zmmword ptr [{out} + 64], zmm7",
+            "add {out}, {ors}",
+            "vmovups zmmword ptr [{out}], zmm8",
+            "vmovups zmmword ptr [{out} + 64], zmm9",
+            "add {out}, {ors}",
+            "vmovups zmmword ptr [{out}], zmm10",
+            "vmovups zmmword ptr [{out} + 64], zmm11",
+            "add {out}, {ors}",
+            "vmovups zmmword ptr [{out}], zmm12",
+            "vmovups zmmword ptr [{out} + 64], zmm13",
+            "add {out}, {ors}",
+            "vmovups zmmword ptr [{out}], zmm14",
+            "vmovups zmmword ptr [{out} + 64], zmm15",
             "vzeroupper",
             k = inout(reg) k => _,
             a = inout(reg) a => _,
-            b = inout(reg) panel => _,
-            out = in(reg) out,
+            a4 = inout(reg) a4 => _,
+            b = inout(reg) b => _,
+            out = inout(reg) out => _,
+            rs = in(reg) 4 * a_rs,
+            rs3 = in(reg) 4 * rs3,
+            aks = in(reg) 4 * a_ks,
+            bks = in(reg) 4 * b_ks,
+            ors = in(reg) 4 * out_rs,
             out("zmm0") _,
             out("zmm1") _,
             out("zmm2") _,
@@ -281,42 +399,109 @@ mod x86 {
 }
 
 impl PackedGemm for f64 {
-    fn tile(isa: Isa, k: usize, a: &[f64], panel: &[f64], out: &mut [f64; MR * NR]) {
+    const DENSE_PACKED: bool = false;
+
+    fn tile(
+        isa: Isa,
+        k: usize,
+        a: &[f64],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[f64],
+        b_ks: usize,
+        out: &mut [f64],
+        out_rs: usize,
+    ) {
+        check_tile(k, a, a_rs, a_ks, b, b_ks, out, out_rs);
         #[cfg(target_arch = "x86_64")]
         if isa != Isa::Portable {
-            // SAFETY: `gemm_packed` checked that the CPU supports `isa`, and AVX2+FMA come
-            // with both non-portable kinds.
-            unsafe { x86::tile_avx2(k, a, panel, out) };
+            // SAFETY: callers checked that the CPU supports `isa`, and AVX2+FMA come with both
+            // non-portable kinds.
+            unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, out, out_rs) };
             return;
         }
         let _ = isa;
-        tile_portable(k, a, panel, out)
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs)
     }
 }
 
 impl PackedGemm for f32 {
-    fn tile(isa: Isa, k: usize, a: &[f32], panel: &[f32], out: &mut [f32; MR * NR]) {
+    const DENSE_PACKED: bool = true;
+
+    unsafe fn tile_raw(
+        isa: Isa,
+        k: usize,
+        a: &[f32],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[f32],
+        b_ks: usize,
+        out: *mut f32,
+        out_rs: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx512 {
+            assert!(
+                k == 0
+                    || ((MR - 1) * a_rs + (k - 1) * a_ks < a.len()
+                        && (k - 1) * b_ks + NR <= b.len()),
+                "tile_raw: operand views exceed their slices"
+            );
+            // SAFETY: the inputs are inside their slices (asserted just above); the output
+            // rows are valid and exclusively ours (the caller's contract), so they overlap no
+            // input; the caller checked that the CPU supports AVX-512F.
+            unsafe { x86::tile_avx512(k, a.as_ptr(), a_rs, a_ks, b.as_ptr(), b_ks, out, out_rs) };
+            return;
+        }
+        let mut buf = [0.0f32; MR * NR];
+        Self::tile(isa, k, a, a_rs, a_ks, b, b_ks, &mut buf, NR);
+        for (r, line) in buf.chunks_exact(NR).enumerate() {
+            // SAFETY: as in the trait's default: row `r` is valid and exclusively ours.
+            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
+        }
+    }
+
+    fn tile(
+        isa: Isa,
+        k: usize,
+        a: &[f32],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[f32],
+        b_ks: usize,
+        out: &mut [f32],
+        out_rs: usize,
+    ) {
+        check_tile(k, a, a_rs, a_ks, b, b_ks, out, out_rs);
         #[cfg(target_arch = "x86_64")]
         match isa {
             Isa::Avx512 => {
-                assert!(
-                    a.len() >= k * MR && panel.len() >= k * NR,
-                    "tile: short operands"
-                );
-                // SAFETY: `gemm_packed` checked that the CPU supports AVX-512F; the operands
-                // hold k lines (asserted just above).
-                unsafe { x86::tile_avx512(k, a.as_ptr(), panel.as_ptr(), out) };
+                // SAFETY: callers checked that the CPU supports AVX-512F; `check_tile` proved
+                // every A, B and output address inside its slice, and `out` is borrowed
+                // mutably, so it overlaps neither input. k = 0 reads nothing and stores zeros.
+                unsafe {
+                    x86::tile_avx512(
+                        k,
+                        a.as_ptr(),
+                        a_rs,
+                        a_ks,
+                        b.as_ptr(),
+                        b_ks,
+                        out.as_mut_ptr(),
+                        out_rs,
+                    )
+                };
                 return;
             }
             Isa::Avx2Fma => {
-                // SAFETY: `gemm_packed` checked that the CPU supports AVX2 and FMA.
-                unsafe { x86::tile_avx2(k, a, panel, out) };
+                // SAFETY: callers checked that the CPU supports AVX2 and FMA.
+                unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, out, out_rs) };
                 return;
             }
             Isa::Portable => {}
         }
         let _ = isa;
-        tile_portable(k, a, panel, out)
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs)
     }
 }
 
@@ -393,7 +578,7 @@ pub fn gemm_packed<T: PackedGemm>(
         let j0 = p * NR;
         let nc = NR.min(n - j0);
         for (t, at) in scratch.chunks_exact(k * MR).enumerate() {
-            T::tile(isa, k, at, panel, &mut out);
+            T::tile(isa, k, at, 1, MR, panel, NR, &mut out, NR);
             for (r, line) in out.chunks_exact(NR).take(MR.min(m - t * MR)).enumerate() {
                 let o = (t * MR + r) * c_rs + j0;
                 let dst = &mut c[o..o + nc];

@@ -1,8 +1,9 @@
 //! Linear algebra: `matmul` (TensorFlow's `MatMul` / `BatchMatMulV2`), `tensordot`, `einsum`
 //! and `norm`.
 //!
-//! Only `matmul` has its own kernel (the strided `gemm` wrapper in `kernels::gemm`); the others
-//! are compositions of transpose, reshape, matmul and reductions, so their gradients come from
+//! Only `matmul` has its own kernel (`kernels::dense_gemm`: the packed micro-kernel for shapes
+//! with a small side, the strided `gemm` wrapper in `kernels::gemm` otherwise); the others are
+//! compositions of transpose, reshape, matmul and reductions, so their gradients come from
 //! those ops.
 
 use rayon::prelude::*;
@@ -10,7 +11,8 @@ use rayon::prelude::*;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{cast as cast_kernel, tensor_from};
-use crate::kernels::{gemm, parallel, Float};
+use crate::kernels::rnn_gemm::PackedGemm;
+use crate::kernels::{dense_gemm, parallel, Float};
 use crate::layout::{broadcast_shapes, normalize_axis, Layout};
 use crate::op::{execute1, Dim, GradCtx, Op, TensorSpec};
 use crate::ops::array::{reduce_to_shape, reshape, to_isize, transpose};
@@ -205,7 +207,7 @@ fn matrix_views(
 }
 
 /// The strided batched product of `a` and `b` (any layouts; no copies of the inputs).
-fn matmul_kernel<T: Float + StorageElement>(
+fn matmul_kernel<T: Float + StorageElement + PackedGemm>(
     a: &Tensor,
     b: &Tensor,
     ta: bool,
@@ -243,7 +245,7 @@ fn matmul_kernel<T: Float + StorageElement>(
         } else {
             (&da[oa[i]..], &db[ob[i]..])
         };
-        gemm::matmul(m, k, n, av, a_rs, a_cs, bv, b_rs, b_cs, ci, false);
+        dense_gemm::matmul(m, k, n, av, a_rs, a_cs, bv, b_rs, b_cs, ci, false);
     };
     let per = m.saturating_mul(k).saturating_mul(n);
     let total = per.saturating_mul(nb);
@@ -264,7 +266,7 @@ fn matmul_kernel<T: Float + StorageElement>(
 /// `tf.linalg.matmul(a, b, transpose_a, transpose_b)`: the matrix product of the last two axes
 /// of `a` and `b` (rank >= 2 each), with NumPy broadcasting of the leading batch axes.
 ///
-/// float32 and float64 run natively on `gemm`; float16 and bfloat16 compute in float32. Integer
+/// float32 and float64 run natively (`kernels::dense_gemm`); float16 and bfloat16 compute in float32. Integer
 /// dtypes are rejected with a dtype error (cast to a float first). Transposes and other strided
 /// views are read in place, never copied.
 ///

@@ -23,3 +23,4 @@ mod shape_ops;
 mod simd_kernels;
 mod tape;
 mod tf1;
+mod variable_update;

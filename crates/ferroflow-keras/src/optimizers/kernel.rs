@@ -137,12 +137,8 @@ fn run_typed<T: Float, K: Kernel>(
         ops::cast(grad, T::DTYPE)?
     };
     let gd = g.data::<T>()?;
-    let mut w = var_value(var).to_vec::<T>()?;
-    let mut s = slots
-        .iter()
-        .map(|v| var_value(v).to_vec::<T>())
-        .collect::<Result<Vec<_>>>()?;
-    if gd.len() != w.len() || s.iter().any(|x| x.len() != w.len()) {
+    let n: usize = shape.iter().product();
+    if gd.len() != n || slots.iter().any(|s| s.shape() != shape) {
         return Err(Error::shape(
             "optimizer",
             format!(
@@ -152,6 +148,23 @@ fn run_typed<T: Float, K: Kernel>(
             &[&shape, g.shape()],
         ));
     }
+    if !ferroflow_core::graph::building() && var.graph().is_none() {
+        // Weights and slots updated in their own buffers when nothing else holds them (no
+        // per-step copies or allocations); same arithmetic as the copying path below.
+        let mut all: Vec<&Variable> = Vec::with_capacity(1 + slots.len());
+        all.push(var);
+        all.extend(slots.iter());
+        return Variable::update_elements::<T>(&all, |vs| {
+            if let Some((w, s)) = vs.split_first_mut() {
+                kernel.run(w, &gd, s);
+            }
+        });
+    }
+    let mut w = var_value(var).to_vec::<T>()?;
+    let mut s = slots
+        .iter()
+        .map(|v| var_value(v).to_vec::<T>())
+        .collect::<Result<Vec<_>>>()?;
     kernel.run(&mut w, &gd, &mut s);
     for (slot, data) in slots.iter().zip(s) {
         slot.assign(&Tensor::from_vec(data, &shape)?)?;
