@@ -62,6 +62,23 @@ pub fn probe() -> Probe {
     }
 }
 
+/// True when the NVRTC library can be loaded (it needs no GPU or driver).
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to open the shared library.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// Compiles a kernel source to PTX with NVRTC (no GPU needed): the check that the generated
+/// CUDA C++ is valid. Errors carry NVRTC's log.
+pub fn compile_check(name: &str, source: &str) -> Result<()> {
+    if !nvrtc_present() {
+        return Err(Error::invalid("NVRTC", "libnvrtc is not installed"));
+    }
+    cudarc::nvrtc::compile_ptx(source)
+        .map(|_| ())
+        .map_err(|e| Error::invalid("NVRTC", format!("compiling {name}: {e}")))
+}
+
 fn cuda_err<E: fmt::Display>(what: &'static str) -> impl Fn(E) -> Error {
     move |e| Error::invalid(what, format!("CUDA error: {e}"))
 }
@@ -323,7 +340,7 @@ pub fn contiguous(t: &Tensor) -> Tensor {
 
 /// Strided elementwise unary kernel `expr(x)` over `x` (any layout).
 fn unary<T: GpuElem>(b: &Backend, what: &str, expr: &str, x: &Tensor) -> Result<Tensor> {
-    let name = kernels::kernel_name(what, T::DTYPE);
+    let name = kernels::expr_kernel_name(what, T::DTYPE, expr);
     let f = b.function(&name, || kernels::unary_source(&name, T::DTYPE, expr))?;
     let shape = x.shape().to_vec();
     let args = StridedArgs::new(what, &shape, x.layout(), None)?;
@@ -354,7 +371,7 @@ fn binary<T: GpuElem>(
             &[x.shape(), y.shape()],
         )
     })?;
-    let name = kernels::kernel_name(what, T::DTYPE);
+    let name = kernels::expr_kernel_name(what, T::DTYPE, expr);
     let f = b.function(&name, || kernels::binary_source(&name, T::DTYPE, expr))?;
     let args = StridedArgs::new(what, &shape, x.layout(), Some(y.layout()))?;
     let (sa, sb) = (slice_of::<T>(x)?, slice_of::<T>(y)?);
@@ -600,7 +617,7 @@ fn run(op: &dyn Op, inputs: &[Tensor], ordinal: usize) -> Result<Vec<Tensor>> {
             binary,
             &b,
             name,
-            "(y > (T)0 ? x : (T)0)",
+            kernels::RELU_GRAD_EXPR,
             &inputs[0],
             &inputs[1]
         ),

@@ -200,6 +200,95 @@ pub fn binary_expr(op: BinaryOp, dtype: DType) -> Option<String> {
     })
 }
 
+/// `ReluGrad(gradients = x, features = y)`: TF's `_ReluGrad` passes the gradient where the
+/// forward input was positive.
+pub const RELU_GRAD_EXPR: &str = "(y > (T)0 ? x : (T)0)";
+
+/// Every kernel the backend can generate, as `(entry name, source)`: what NVRTC compiles at run
+/// time, listed so a test can compile them all up front (`cuda.rs`, where NVRTC is installed).
+pub fn all_sources() -> Vec<(String, String)> {
+    use crate::ops::unary::UnaryOp as U;
+    let unary = [
+        U::Neg,
+        U::Abs,
+        U::Sign,
+        U::Exp,
+        U::Expm1,
+        U::Log,
+        U::Log1p,
+        U::Sqrt,
+        U::Rsqrt,
+        U::Square,
+        U::Reciprocal,
+        U::Sin,
+        U::Cos,
+        U::Tanh,
+        U::Sigmoid,
+        U::Relu,
+        U::Relu6,
+        U::LeakyRelu(0.2),
+        U::Elu(1.0),
+        U::Selu,
+        U::Gelu,
+        U::GeluTanh,
+        U::Softplus,
+        U::Softsign,
+        U::Silu,
+        U::HardSigmoid,
+        U::Floor,
+        U::Ceil,
+        U::Round,
+        U::Erf,
+    ];
+    let binary = [
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Maximum,
+        BinaryOp::Minimum,
+        BinaryOp::FloorDiv,
+        BinaryOp::Mod,
+        BinaryOp::SquaredDifference,
+    ];
+    let mut out = Vec::new();
+    for dt in [DType::F32, DType::F64] {
+        for u in unary {
+            let name = kernel_name(&format!("{u:?}").replace(['(', ')', '.'], "_"), dt);
+            if let Some(e) = unary_expr(u, dt) {
+                out.push((name.clone(), unary_source(&name, dt, &e)));
+            }
+        }
+        for b in binary {
+            let name = kernel_name(&format!("{b:?}"), dt);
+            if let Some(e) = binary_expr(b, dt) {
+                out.push((name.clone(), binary_source(&name, dt, &e)));
+            }
+        }
+        let name = kernel_name("ReluGrad", dt);
+        out.push((name.clone(), binary_source(&name, dt, RELU_GRAD_EXPR)));
+        for k in [
+            ReduceKind::Sum,
+            ReduceKind::Mean,
+            ReduceKind::Max,
+            ReduceKind::Min,
+        ] {
+            let name = kernel_name(&format!("reduce_{k:?}"), dt);
+            if let Some(src) = reduce_source(&name, dt, k) {
+                out.push((name, src));
+            }
+        }
+    }
+    for dt in [DType::F32, DType::F64, DType::I32, DType::I64] {
+        let name = kernel_name("fill", dt);
+        out.push((name.clone(), fill_source(&name, dt)));
+        let name = kernel_name("copy", dt);
+        out.push((name.clone(), unary_source(&name, dt, "x")));
+    }
+    out
+}
+
 /// The accumulator's start value of a reduction (`None`: no GPU kernel for this reduction).
 pub fn reduce_init(kind: ReduceKind) -> Option<&'static str> {
     match kind {
@@ -251,6 +340,16 @@ const LOOP: &str = r#"    for (long long i = (long long)blockIdx.x * blockDim.x 
 /// A kernel's entry name: `ff_<what>_<dtype>`.
 pub fn kernel_name(what: &str, dtype: DType) -> String {
     format!("ff_{}_{}", what.to_ascii_lowercase(), dtype.name())
+}
+
+/// The entry name of an elementwise kernel: [`kernel_name`] plus a hash of the expression, so
+/// ops with attributes (`LeakyRelu(0.2)` and `LeakyRelu(0.3)`) get distinct cached kernels.
+pub fn expr_kernel_name(what: &str, dtype: DType, expr: &str) -> String {
+    // FNV-1a, 64 bits: stable across runs and builds.
+    let h = expr.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{}_{h:016x}", kernel_name(what, dtype))
 }
 
 /// Source of a unary elementwise kernel `name(const T* a, T* out, Strided p)` computing `expr`

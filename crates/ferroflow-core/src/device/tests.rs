@@ -582,3 +582,36 @@ fn gemm_call_maps_row_major_matmul_onto_column_major_blas() {
     }
     assert!(GemmCall::row_major(1 << 31, 1, 1, false, false).is_err());
 }
+
+/// Compiles every generated kernel with NVRTC when the library is present (it needs no GPU:
+/// `LD_LIBRARY_PATH` pointing at a libnvrtc.so.12 is enough; docs/cuda.md). This verifies the
+/// CUDA C++ sources, not what they compute.
+#[cfg(feature = "cuda")]
+#[test]
+fn nvrtc_compiles_every_kernel_source() {
+    if !super::cuda::nvrtc_present() {
+        eprintln!("skipped: libnvrtc not found (set LD_LIBRARY_PATH to a CUDA 12 NVRTC)");
+        return;
+    }
+    let e = super::cuda::compile_check("bad", "extern \"C\" __global__ void bad() { int x = ; }");
+    assert!(e.unwrap_err().to_string().contains("compiling bad"));
+    let all = kernels::all_sources();
+    assert!(all.len() > 90, "{}", all.len());
+    for (name, src) in &all {
+        if let Err(e) = super::cuda::compile_check(name, src) {
+            panic!("{e}\n{src}");
+        }
+    }
+}
+
+#[test]
+fn all_sources_lists_distinct_entry_points() {
+    let all = kernels::all_sources();
+    let mut names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all.len());
+    for (n, s) in &all {
+        check_source(s, n);
+    }
+}
