@@ -615,3 +615,317 @@ fn all_sources_lists_distinct_entry_points() {
         check_source(s, n);
     }
 }
+
+/// Makes the generated CUDA C++ compile and run as plain host C++: CUDA's qualifiers become
+/// nothing, its thread indices become globals that [`run_on_host`] steps through every
+/// (block, thread) pair, and its intrinsics get host versions.
+const HOST_SHIM: &str = r#"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+struct Dim3 { unsigned x, y, z; };
+static Dim3 blockIdx, blockDim, threadIdx, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+static inline double __longlong_as_double(long long v) { double d; memcpy(&d, &v, 8); return d; }
+template <class F> static void launch(unsigned grid, unsigned block, F f) {
+    gridDim = {grid, 1, 1}; blockDim = {block, 1, 1};
+    for (unsigned b = 0; b < grid; ++b)
+        for (unsigned t = 0; t < block; ++t) { blockIdx = {b, 0, 0}; threadIdx = {t, 0, 0}; f(); }
+}
+"#;
+
+/// One kernel run for [`generated_kernels_compute_the_cpu_results_when_run_on_the_host`].
+struct HostCase {
+    what: String,
+    source: String,
+    /// C++ statements: declare the inputs, `out`, the parameter block `p`, and call `launch`.
+    body: String,
+    n: usize,
+    want: Vec<f64>,
+    f32: bool,
+}
+
+fn c_array(t: &crate::Tensor, name: &str) -> String {
+    let (ty, vals): (&str, Vec<String>) = match &**t.storage() {
+        crate::storage::Storage::F32(v) => ("float", v.iter().map(|x| format!("{x:e}f")).collect()),
+        crate::storage::Storage::F64(v) => ("double", v.iter().map(|x| format!("{x:e}")).collect()),
+        crate::storage::Storage::I32(v) => ("int", v.iter().map(|x| x.to_string()).collect()),
+        crate::storage::Storage::I64(v) => {
+            ("long long", v.iter().map(|x| format!("{x}LL")).collect())
+        }
+        _ => unreachable!("test dtypes"),
+    };
+    format!("static const {ty} {name}[] = {{{}}};\n", vals.join(", "))
+}
+
+fn strided_init(p: &StridedArgs) -> String {
+    let arr = |a: &[i64]| {
+        a.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "p.n = {}; p.rank = {}; p.pad = 0; {{ long long s[] = {{{}}}, a[] = {{{}}}, b[] = {{{}}}; \
+         memcpy(p.shape, s, sizeof s); memcpy(p.sa, a, sizeof a); memcpy(p.sb, b, sizeof b); }} \
+         p.oa = {}; p.ob = {};\n",
+        p.n,
+        p.rank,
+        arr(&p.shape),
+        arr(&p.sa),
+        arr(&p.sb),
+        p.oa,
+        p.ob
+    )
+}
+
+fn reduce_init_code(p: &ReduceArgs) -> String {
+    let arr = |a: &[i64]| {
+        a.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "p.n = {}; p.count = {}; p.keep_rank = {}; p.red_rank = {}; \
+         {{ long long a[] = {{{}}}, b[] = {{{}}}, c[] = {{{}}}, d[] = {{{}}}; \
+         memcpy(p.keep_shape, a, sizeof a); memcpy(p.keep_strides, b, sizeof b); \
+         memcpy(p.red_shape, c, sizeof c); memcpy(p.red_strides, d, sizeof d); }} p.offset = {};\n",
+        p.n,
+        p.count,
+        p.keep_rank,
+        p.red_rank,
+        arr(&p.keep_shape),
+        arr(&p.keep_strides),
+        arr(&p.red_shape),
+        arr(&p.red_strides),
+        p.offset
+    )
+}
+
+/// Compiles all cases into one host program, runs it, returns each case's outputs.
+fn run_on_host(cases: &[HostCase]) -> Option<Vec<Vec<f64>>> {
+    let cxx = ["c++", "g++", "clang++"].into_iter().find(|c| {
+        std::process::Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })?;
+    let mut prog = String::from(HOST_SHIM);
+    for (i, c) in cases.iter().enumerate() {
+        prog += &format!("namespace c{i} {{\n{}\n}}\n", c.source);
+    }
+    prog += "int main() {\n";
+    for (i, c) in cases.iter().enumerate() {
+        prog += &format!(
+            "{{ using namespace c{i};\n{}\nfor (long long j = 0; j < {}; ++j) printf(\"{i} %.17g\\n\", (double)out[j]); }}\n",
+            c.body, c.n
+        );
+    }
+    prog += "return 0; }\n";
+    let dir = std::env::temp_dir().join(format!("ff_kernel_host_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let (src, bin) = (dir.join("k.cpp"), dir.join("k"));
+    std::fs::write(&src, &prog).ok()?;
+    let cc = std::process::Command::new(cxx)
+        .args(["-O1", "-std=c++17", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .ok()?;
+    assert!(
+        cc.status.success(),
+        "host compile of the kernels failed:\n{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let out = std::process::Command::new(&bin).output().ok()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success());
+    let mut res = vec![Vec::new(); cases.len()];
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let (i, v) = line.split_once(' ').unwrap();
+        res[i.parse::<usize>().unwrap()].push(v.parse::<f64>().unwrap());
+    }
+    Some(res)
+}
+
+/// The generated kernel sources, run as host C++ (every block and thread of the launch stepped
+/// through in turn), give the CPU ops' results: this checks the kernels' code and the
+/// parameter blocks the backend passes them, short of running them on a GPU. Skipped without
+/// a C++ compiler.
+#[test]
+fn generated_kernels_compute_the_cpu_results_when_run_on_the_host() {
+    use crate::op::execute1;
+    use crate::ops::binary::Binary;
+    use crate::ops::unary::Unary;
+    let mut cases = Vec::new();
+    for dt in [DType::F32, DType::F64] {
+        let ct = kernels::c_type(dt).unwrap();
+        for (i, &u) in ALL_UNARY.iter().enumerate() {
+            let v = match u {
+                UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Rsqrt | UnaryOp::Log1p => {
+                    values(15, i as u64).iter().map(|x| x.abs() + 0.1).collect()
+                }
+                UnaryOp::Round => (0..15).map(|k| (k as f64 - 7.0) * 0.5).collect(),
+                _ => values(15, i as u64),
+            };
+            let x = crate::Tensor::from_f64_slice(dt, &v, &[3, 5]).unwrap();
+            // Odd cases read a transposed (strided) view.
+            let x = if i % 2 == 1 {
+                ops::transpose(&x, &[]).unwrap()
+            } else {
+                x
+            };
+            let want = execute1(Unary(u), &[x.clone()]).unwrap();
+            let expr = kernels::unary_expr(u, dt).unwrap();
+            let name = format!("k_{}", cases.len());
+            let p = StridedArgs::new("u", want.shape(), x.layout(), None).unwrap();
+            // A small grid, so the grid-stride loop runs more than once per thread.
+            let body = format!(
+                "{}static {ct} out[{}]; Strided p; {}launch(2, 4, [&] {{ {name}(a, out, p); }});",
+                c_array(&x, "a"),
+                p.n,
+                strided_init(&p)
+            );
+            cases.push(HostCase {
+                what: format!("{u:?} {dt:?}"),
+                source: kernels::unary_source(&name, dt, &expr),
+                body,
+                n: p.n as usize,
+                want: want.to_vec::<f64>().unwrap_or_else(|_| want.to_f64_vec()),
+                f32: dt == DType::F32,
+            });
+        }
+        for (i, &b) in ALL_BINARY.iter().enumerate() {
+            let xa: Vec<f64> = values(6, 50 + i as u64)
+                .iter()
+                .map(|v| v.abs() + 0.2)
+                .collect();
+            let yb: Vec<f64> = values(4, 70 + i as u64)
+                .iter()
+                .map(|v| if *v < 0.0 { v - 0.5 } else { v + 0.5 })
+                .collect();
+            let x = crate::Tensor::from_f64_slice(dt, &xa, &[2, 1, 3]).unwrap();
+            let y = crate::Tensor::from_f64_slice(dt, &yb, &[4, 1]).unwrap();
+            let want = execute1(Binary(b), &[x.clone(), y.clone()]).unwrap();
+            let expr = kernels::binary_expr(b, dt).unwrap();
+            let name = format!("k_{}", cases.len());
+            let p = StridedArgs::new("b", want.shape(), x.layout(), Some(y.layout())).unwrap();
+            let (grid, block) = launch_dims(p.n as usize).unwrap();
+            let body = format!(
+                "{}{}static {ct} out[{}]; Strided p; {}launch({grid}, {block}, [&] {{ {name}(a, b, out, p); }});",
+                c_array(&x, "a"),
+                c_array(&y, "b"),
+                p.n,
+                strided_init(&p)
+            );
+            cases.push(HostCase {
+                what: format!("{b:?} {dt:?}"),
+                source: kernels::binary_source(&name, dt, &expr),
+                body,
+                n: p.n as usize,
+                want: want.to_f64_vec(),
+                f32: dt == DType::F32,
+            });
+        }
+        // ReluGrad(gradients, features).
+        let g = crate::Tensor::from_f64_slice(dt, &values(8, 5), &[2, 4]).unwrap();
+        let f = crate::Tensor::from_f64_slice(dt, &values(8, 6), &[2, 4]).unwrap();
+        let want = ops::relu_grad(&g, &f).unwrap();
+        let name = format!("k_{}", cases.len());
+        let p = StridedArgs::new("r", &[2, 4], g.layout(), Some(f.layout())).unwrap();
+        cases.push(HostCase {
+            what: format!("ReluGrad {dt:?}"),
+            source: kernels::binary_source(&name, dt, kernels::RELU_GRAD_EXPR),
+            body: format!(
+                "{}{}static {ct} out[8]; Strided p; {}launch(1, 256, [&] {{ {name}(a, b, out, p); }});",
+                c_array(&g, "a"),
+                c_array(&f, "b"),
+                strided_init(&p)
+            ),
+            n: 8,
+            want: want.to_f64_vec(),
+            f32: dt == DType::F32,
+        });
+        // Reductions over axes of a transposed view.
+        let x = crate::Tensor::from_f64_slice(dt, &values(24, 8), &[2, 3, 4]).unwrap();
+        let xt = ops::transpose(&x, &[2, 0, 1]).unwrap();
+        for k in [
+            ReduceKind::Sum,
+            ReduceKind::Mean,
+            ReduceKind::Max,
+            ReduceKind::Min,
+        ] {
+            for axes in [vec![0usize, 2], vec![1]] {
+                let ax: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+                let want = match k {
+                    ReduceKind::Sum => ops::reduce_sum(&xt, ax, false),
+                    ReduceKind::Mean => ops::reduce_mean(&xt, ax, false),
+                    ReduceKind::Max => ops::reduce_max(&xt, ax, false),
+                    _ => ops::reduce_min(&xt, ax, false),
+                }
+                .unwrap();
+                let name = format!("k_{}", cases.len());
+                let p = ReduceArgs::new("r", xt.layout(), &axes).unwrap();
+                cases.push(HostCase {
+                    what: format!("{k:?} {axes:?} {dt:?}"),
+                    source: kernels::reduce_source(&name, dt, k).unwrap(),
+                    body: format!(
+                        "{}static {ct} out[{}]; Reduce p; {}launch(1, 3, [&] {{ {name}(a, out, p); }});",
+                        c_array(&x, "a"),
+                        p.n,
+                        reduce_init_code(&p)
+                    ),
+                    n: p.n as usize,
+                    want: want.to_f64_vec(),
+                    f32: dt == DType::F32,
+                });
+            }
+        }
+    }
+    // Fill and the strided copy (Tensor::contiguous) on integer dtypes.
+    for dt in [DType::I32, DType::I64] {
+        let ct = kernels::c_type(dt).unwrap();
+        let name = format!("k_{}", cases.len());
+        cases.push(HostCase {
+            what: format!("fill {dt:?}"),
+            source: kernels::fill_source(&name, dt),
+            body: format!("static {ct} out[7]; launch(1, 2, [&] {{ {name}(out, ({ct})-3, 7); }});"),
+            n: 7,
+            want: vec![-3.0; 7],
+            f32: false,
+        });
+        let x =
+            crate::Tensor::from_f64_slice(dt, &(0..12).map(f64::from).collect::<Vec<_>>(), &[3, 4])
+                .unwrap();
+        let xt = ops::transpose(&x, &[]).unwrap();
+        let name = format!("k_{}", cases.len());
+        let p = StridedArgs::new("c", xt.shape(), xt.layout(), None).unwrap();
+        cases.push(HostCase {
+            what: format!("copy {dt:?}"),
+            source: kernels::unary_source(&name, dt, "x"),
+            body: format!(
+                "{}static {ct} out[12]; Strided p; {}launch(1, 5, [&] {{ {name}(a, out, p); }});",
+                c_array(&x, "a"),
+                strided_init(&p)
+            ),
+            n: 12,
+            want: xt.to_f64_vec(),
+            f32: false,
+        });
+    }
+    let Some(got) = run_on_host(&cases) else {
+        eprintln!("skipped: no C++ compiler (c++, g++ or clang++) found");
+        return;
+    };
+    for (c, g) in cases.iter().zip(&got) {
+        assert_eq!(g.len(), c.n, "{}", c.what);
+        let tol = if c.f32 { 1e-5 } else { 1e-12 };
+        for (j, (a, b)) in g.iter().zip(&c.want).enumerate() {
+            let ok = a == b || (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-3);
+            assert!(ok, "{}[{j}]: kernel {a} vs CPU {b}", c.what);
+        }
+    }
+}
