@@ -434,6 +434,34 @@ fn reduce<T: GpuElem>(
     Ok(b.tensor(out, &shape))
 }
 
+fn softmax<T: GpuElem>(b: &Backend, axis: usize, log: bool, x: &Tensor) -> Result<Tensor> {
+    let name = kernels::kernel_name("Softmax", T::DTYPE);
+    let f = b.function(&name, || kernels::softmax_source(&name, T::DTYPE))?;
+    let x = try_contiguous(x)?;
+    let shape = x.shape().to_vec();
+    let (outer, r, inner): (usize, usize, usize) = (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    );
+    let a = slice_of::<T>(&x)?;
+    let mut out = b.alloc::<T>(outer * r * inner)?;
+    let (o64, r64, i64_, l32) = (outer as i64, r as i64, inner as i64, i32::from(log));
+    if let (Some((grid, block)), true) = (launch_dims(outer * inner), r > 0) {
+        let mut l = b.stream.launch_builder(&f);
+        l.arg(a)
+            .arg(&mut out)
+            .arg(&o64)
+            .arg(&r64)
+            .arg(&i64_)
+            .arg(&l32);
+        // SAFETY: `x` is contiguous with outer·r·inner elements; each thread reads and writes
+        // one (outer, inner) row of it and of `out`, allocated with as many.
+        unsafe { l.launch(config(grid, block)) }.map_err(cuda_err("CUDA launch"))?;
+    }
+    Ok(b.tensor(out, &shape))
+}
+
 /// A contiguous `[batch, rows, cols]` buffer of `t`'s matrices broadcast to `batch_shape`,
 /// and its batch stride (0 when `t` holds a single matrix, which cuBLAS then reuses).
 fn batched_operand<T: GpuElem>(
@@ -625,6 +653,10 @@ fn run(op: &dyn Op, inputs: &[Tensor], ordinal: usize) -> Result<Vec<Tensor>> {
             transpose_a,
             transpose_b,
         } => floats!(matmul, &b, &inputs[0], &inputs[1], transpose_a, transpose_b),
+        GpuOp::Softmax { axis, log } => {
+            let axis = crate::layout::normalize_axis(name, axis, inputs[0].shape())?;
+            floats!(softmax, &b, axis, log, &inputs[0])
+        }
         GpuOp::Reduce {
             kind,
             axes,

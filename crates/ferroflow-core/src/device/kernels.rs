@@ -13,6 +13,7 @@ use crate::ops::create::FillLike;
 use crate::ops::linalg::MatMul;
 use crate::ops::nn::ReluGrad;
 use crate::ops::reduce::{Axes, Reduce, ReduceKind};
+use crate::ops::softmax::Softmax;
 use crate::ops::unary::{Unary, UnaryOp, SELU_ALPHA, SELU_SCALE};
 
 /// What the GPU backend does for an op (the ops it knows; [`gpu_op`] gives `None` for the rest).
@@ -39,6 +40,13 @@ pub enum GpuOp {
         axes: Axes,
         /// Keep reduced axes with size 1.
         keepdims: bool,
+    },
+    /// Softmax or log-softmax along one axis (one thread per row, as the CPU's row kernel).
+    Softmax {
+        /// The axis (negative counts from the end).
+        axis: isize,
+        /// `LogSoftmax`.
+        log: bool,
     },
     /// A view op whose own `compute` only changes the layout (identity, reshape, transpose,
     /// broadcast_to); it runs unchanged on a device tensor.
@@ -71,6 +79,12 @@ pub fn gpu_op(op: &dyn Op) -> Option<GpuOp> {
             kind: r.kind,
             axes: r.axes.clone(),
             keepdims: r.keepdims,
+        });
+    }
+    if let Some(s) = any.downcast_ref::<Softmax>() {
+        return Some(GpuOp::Softmax {
+            axis: s.axis,
+            log: s.log,
         });
     }
     if any.is::<Identity>()
@@ -266,6 +280,8 @@ pub fn all_sources() -> Vec<(String, String)> {
                 out.push((name.clone(), binary_source(&name, dt, &e)));
             }
         }
+        let name = kernel_name("Softmax", dt);
+        out.push((name.clone(), softmax_source(&name, dt)));
         let name = kernel_name("ReluGrad", dt);
         out.push((name.clone(), binary_source(&name, dt, RELU_GRAD_EXPR)));
         for k in [
@@ -416,4 +432,31 @@ pub fn reduce_source(name: &str, dtype: DType, kind: ReduceKind) -> Option<Strin
          \x20       out[i] = (T)({fin});\n    }}\n}}\n",
         h = header(dtype)
     ))
+}
+
+/// Source of the softmax kernel `name(const T* a, T* out, long long outer, long long r,
+/// long long inner, int log_)` on a contiguous `[outer, r, inner]` buffer: one thread per
+/// `(outer, inner)` row, with the CPU's steps (`kernels/softmax.rs`): the row maximum, the sum of
+/// `exp(x - max)` in `T`, then `e / sum` or `x - max - log(sum)`.
+pub fn softmax_source(name: &str, dtype: DType) -> String {
+    let (e, l) = (m("exp", dtype), m("log", dtype));
+    format!(
+        "{h}extern \"C\" __global__ void {name}(const T* a, T* out, long long outer, long long r,\n\
+         \x20                                  long long inner, int log_) {{\n\
+         \x20   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < outer * inner;\n\
+         \x20        i += (long long)blockDim.x * gridDim.x) {{\n\
+         \x20       const T* x = a + (i / inner) * r * inner + i % inner;\n\
+         \x20       T* y = out + (i / inner) * r * inner + i % inner;\n\
+         \x20       T mx = (T)(-FF_INF);\n\
+         \x20       for (long long k = 0; k < r; ++k) if (x[k * inner] > mx) mx = x[k * inner];\n\
+         \x20       T s = (T)0;\n\
+         \x20       for (long long k = 0; k < r; ++k) {{\n\
+         \x20           T ev = {e}(x[k * inner] - mx);\n\
+         \x20           s += ev;\n\
+         \x20           y[k * inner] = log_ ? x[k * inner] - mx : ev;\n        }}\n\
+         \x20       T ls = {l}(s);\n\
+         \x20       for (long long k = 0; k < r; ++k) y[k * inner] = log_ ? y[k * inner] - ls : y[k * inner] / s;\n\
+         \x20   }}\n}}\n",
+        h = header(dtype)
+    )
 }

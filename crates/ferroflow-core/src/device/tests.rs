@@ -318,6 +318,16 @@ fn gpu_op_table() {
         kernels::gpu_op(&crate::ops::create::FillLike { value: 1.0 }),
         Some(GpuOp::Fill(1.0))
     );
+    assert_eq!(
+        kernels::gpu_op(&crate::ops::softmax::Softmax {
+            axis: -1,
+            log: true
+        }),
+        Some(GpuOp::Softmax {
+            axis: -1,
+            log: true
+        })
+    );
     assert_eq!(kernels::gpu_op(&crate::ops::nn::BiasAdd), None);
 }
 
@@ -849,6 +859,35 @@ fn generated_kernels_compute_the_cpu_results_when_run_on_the_host() {
             want: want.to_f64_vec(),
             f32: dt == DType::F32,
         });
+        // Softmax / log-softmax along the middle axis (inner > 1) and the last one.
+        let x = crate::Tensor::from_f64_slice(dt, &values(24, 12), &[2, 3, 4]).unwrap();
+        for (axis, log) in [(1usize, false), (1, true), (2, false), (2, true)] {
+            let want = if log {
+                ops::log_softmax(&x, axis as isize)
+            } else {
+                ops::softmax(&x, axis as isize)
+            }
+            .unwrap();
+            let sh = x.shape();
+            let (outer, r, inner): (usize, usize, usize) = (
+                sh[..axis].iter().product(),
+                sh[axis],
+                sh[axis + 1..].iter().product(),
+            );
+            let name = format!("k_{}", cases.len());
+            cases.push(HostCase {
+                what: format!("softmax axis {axis} log {log} {dt:?}"),
+                source: kernels::softmax_source(&name, dt),
+                body: format!(
+                    "{}static {ct} out[24]; launch(1, 3, [&] {{ {name}(a, out, {outer}, {r}, {inner}, {}); }});",
+                    c_array(&x, "a"),
+                    i32::from(log)
+                ),
+                n: 24,
+                want: want.to_f64_vec(),
+                f32: dt == DType::F32,
+            });
+        }
         // Reductions over axes of a transposed view.
         let x = crate::Tensor::from_f64_slice(dt, &values(24, 8), &[2, 3, 4]).unwrap();
         let xt = ops::transpose(&x, &[2, 0, 1]).unwrap();

@@ -238,6 +238,21 @@ fn gpu_reductions_match_cpu() {
 }
 
 #[test]
+fn gpu_softmax_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    for dtype in [DType::F32, DType::F64] {
+        let x = rand(&[4, 5, 6], dtype, 21);
+        let gx = x.to_device(g).unwrap();
+        for axis in [-1isize, 1, 0] {
+            let want = ops::softmax(&x, axis).unwrap();
+            assert_close(&want, &ops::softmax(&gx, axis).unwrap(), "softmax");
+            let want = ops::log_softmax(&x, axis).unwrap();
+            assert_close(&want, &ops::log_softmax(&gx, axis).unwrap(), "log_softmax");
+        }
+    }
+}
+
+#[test]
 fn gpu_gradients_match_cpu() {
     let Some(g) = gpu() else { return };
     for dtype in [DType::F32, DType::F64] {
@@ -252,7 +267,8 @@ fn gpu_gradients_match_cpu() {
             let h = ops::add(&ops::matmul(x, w, false, false).unwrap(), b).unwrap();
             let a = execute1(Unary(UnaryOp::Relu), &[h.clone()]).unwrap();
             let s = execute1(Unary(UnaryOp::Sigmoid), &[h]).unwrap();
-            let y = ops::reduce_mean(&ops::mul(&a, &s).unwrap(), ops::Axes::All, false).unwrap();
+            let p = ops::softmax(&ops::mul(&a, &s).unwrap(), -1).unwrap();
+            let y = ops::reduce_mean(&ops::mul(&p, &a).unwrap(), ops::Axes::All, false).unwrap();
             tape.gradient(&y, &[x, w, b]).unwrap()
         };
         let want = grads(&x, &w, &b);
