@@ -6,6 +6,7 @@
 pub mod autodiff;
 #[cfg(feature = "ndarray")]
 pub mod convert;
+pub mod device;
 pub mod display;
 pub mod dtype;
 pub mod error;

@@ -222,6 +222,10 @@ pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// Runs the op's kernel (timed when the profiler is on): what eager execution and a `Session`
 /// share.
 pub(crate) fn compute(op: &dyn Op, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    // Device placement (`device/`): always `None` without the `cuda` feature.
+    if let Some(out) = crate::device::dispatch(op, inputs) {
+        return out;
+    }
     if crate::profiler::enabled() {
         crate::profiler::timed(op.name(), || op.compute(inputs))
     } else {

@@ -34,6 +34,9 @@ struct TensorImpl {
     storage: Arc<Storage>,
     layout: Layout,
     symbol: Option<Box<Symbol>>,
+    /// Where the values live when not in `storage` (a GPU buffer; a zero-sized nothing without
+    /// the `cuda` feature). See `device/`.
+    device: crate::device::DeviceSlot,
 }
 
 /// Where a symbolic tensor (a [`Graph`](crate::graph::Graph) node's output) comes from. A symbolic
@@ -75,7 +78,31 @@ impl Tensor {
             storage,
             layout,
             symbol: None,
+            device: Default::default(),
         }))
+    }
+
+    /// A tensor whose values live on a device (`storage` is an empty placeholder that only
+    /// carries the dtype, as for symbolic tensors).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn from_device_parts(
+        dtype: DType,
+        layout: Layout,
+        device: crate::device::DeviceSlot,
+    ) -> Tensor {
+        Tensor(Arc::new(TensorImpl {
+            id: TensorId::new(),
+            storage: Arc::new(Storage::zeros(dtype, 0)),
+            layout,
+            symbol: None,
+            device,
+        }))
+    }
+
+    /// The device buffer holding the values (empty on the CPU).
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn device_slot(&self) -> &crate::device::DeviceSlot {
+        &self.0.device
     }
 
     /// A symbolic tensor (graph mode): `dtype` and `symbol.dims`, no values. Its [`shape`](Self::shape)
@@ -92,6 +119,7 @@ impl Tensor {
             storage: Arc::new(Storage::zeros(dtype, 0)),
             layout: Layout::contiguous(&probe),
             symbol: Some(Box::new(symbol)),
+            device: Default::default(),
         }))
     }
 
@@ -186,6 +214,7 @@ impl Tensor {
             storage: self.0.storage.clone(),
             layout: self.0.layout.clone(),
             symbol: self.0.symbol.clone(),
+            device: self.0.device.clone(),
         }))
     }
 
@@ -193,6 +222,7 @@ impl Tensor {
     /// [`try_into_storage`](Self::try_into_storage) needs to succeed).
     pub(crate) fn is_exclusive(&mut self) -> bool {
         self.0.symbol.is_none()
+            && self.0.device.is_none()
             && self.0.layout.is_contiguous()
             && self.0.layout.offset() == 0
             && self.0.storage.len() == self.0.layout.num_elements()
@@ -204,6 +234,7 @@ impl Tensor {
     /// of exclusivity); the tensor back otherwise.
     pub(crate) fn try_into_storage(self) -> std::result::Result<Storage, Tensor> {
         let whole = self.0.symbol.is_none()
+            && self.0.device.is_none()
             && self.0.layout.is_contiguous()
             && self.0.layout.offset() == 0
             && self.0.storage.len() == self.0.layout.num_elements();
@@ -218,6 +249,7 @@ impl Tensor {
                     storage,
                     layout: inner.layout,
                     symbol: inner.symbol,
+                    device: inner.device,
                 }))),
             },
             Err(arc) => Err(Tensor(arc)),
@@ -261,7 +293,13 @@ impl Tensor {
 
     /// A view with another layout on the same storage (for view ops).
     pub fn view(&self, layout: Layout) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), layout)
+        Tensor(Arc::new(TensorImpl {
+            id: TensorId::new(),
+            storage: self.0.storage.clone(),
+            layout,
+            symbol: None,
+            device: self.0.device.clone(),
+        }))
     }
 
     /// The elements in row-major order, borrowed when the layout is contiguous.
@@ -270,6 +308,10 @@ impl Tensor {
     pub fn data<T: StorageElement>(&self) -> Result<Cow<'_, [T]>> {
         if self.is_symbolic() {
             return Err(self.no_values("Tensor::data"));
+        }
+        if self.0.device.is_some() {
+            // Reading a device tensor's values copies them to the host (TF's `.numpy()`).
+            return Ok(Cow::Owned(crate::device::to_host(self)?.to_vec::<T>()?));
         }
         let s = T::slice(&self.0.storage).ok_or_else(|| {
             Error::dtype(
@@ -306,6 +348,12 @@ impl Tensor {
             crate::graph::note_symbolic_read(self);
             return Vec::new();
         }
+        if self.0.device.is_some() {
+            // Copied to the host; an unreadable device tensor reads as empty, as a symbolic one.
+            return crate::device::to_host(self)
+                .map(|t| t.to_f64_vec())
+                .unwrap_or_default();
+        }
         with_storage!(&*self.0.storage, s => {
             let l = &self.0.layout;
             l.offsets().map(|o| s[o].to_f64()).collect()
@@ -330,6 +378,9 @@ impl Tensor {
     /// A contiguous tensor with the same values (this tensor itself when already contiguous
     /// from offset 0).
     pub fn contiguous(&self) -> Tensor {
+        if self.0.device.is_some() {
+            return crate::device::contiguous(self);
+        }
         if self.is_symbolic()
             || self.is_contiguous()
                 && self.0.layout.offset() == 0

@@ -50,7 +50,8 @@ pub fn ones_like(x: &Tensor) -> Result<Tensor> {
 /// On a graph tensor this is the op [`FillLike`], so the shape is taken when the graph runs (a
 /// placeholder's unknown batch size included).
 pub fn full_like(x: &Tensor, value: f64) -> Result<Tensor> {
-    if x.is_symbolic() {
+    // On a GPU tensor the op fills on its device (`device/`), so tape seeds land beside it.
+    if x.is_symbolic() || x.device().is_gpu() {
         return execute1(FillLike { value }, &[x.clone()]);
     }
     Ok(fill(x.shape(), x.dtype(), value))

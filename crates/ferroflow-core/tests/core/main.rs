@@ -5,6 +5,7 @@ mod conv;
 mod conv_fast;
 mod convert;
 mod determinism;
+mod device_gpu;
 mod display;
 mod elementwise;
 mod function;
