@@ -10,9 +10,17 @@
 //! `2 n^3` for the matmul, `2 * batch * oh * ow * out * 3 * 3 * in` for each convolution pass
 //! (the same product for all three passes). `bench/compare.py` divides them by the all-threads
 //! peak of `examples/fma_peak.rs`. Arguments filter the kernels by name (substring).
+//!
+//! `*_forward_fused_pool` is the inference/training graph's `_FusedConv2DMaxPool` (convolution
+//! fused with bias, ReLU, max-pool 2x2: the convolution output never goes to memory) and
+//! `*_forward_unfused_pool` the same four ops one by one (`conv2d`, `bias_add`, `relu`,
+//! `max_pool2d`); both count only the convolution's FLOPs, so their ratio is the fusion's gain.
 
 use std::time::Instant;
 
+use ferroflow::graph::optimize::conv_pool::FusedConv2DMaxPool;
+use ferroflow::op::execute;
+use ferroflow::ops::conv::ConvAttrs;
 use ferroflow::ops::Padding;
 use ferroflow::{ops, DType, Result, Tensor};
 
@@ -75,6 +83,31 @@ fn main() -> Result<()> {
             if wanted(&fwd) {
                 let secs = time_median(reps, || ops::conv2d(&x, &k, s, p, d))?;
                 report(&fwd, batch, flops, secs);
+            }
+            let bias = rand(&[oc], 6)?;
+            let fused = format!("{name}_forward_fused_pool");
+            if wanted(&fused) {
+                let op = FusedConv2DMaxPool::new(
+                    ConvAttrs {
+                        strides: s,
+                        padding: p,
+                        dilations: d,
+                    },
+                    true,
+                    [2, 2],
+                )?;
+                let secs = time_median(reps, || {
+                    Ok(execute(op.clone(), &[x.clone(), k.clone(), bias.clone()])?.swap_remove(0))
+                })?;
+                report(&fused, batch, flops, secs);
+            }
+            let unfused = format!("{name}_forward_unfused_pool");
+            if wanted(&unfused) {
+                let secs = time_median(reps, || {
+                    let z = ops::relu(&ops::bias_add(&ops::conv2d(&x, &k, s, p, d)?, &bias)?)?;
+                    ops::max_pool2d(&z, [2, 2], [2, 2], Padding::Valid)
+                })?;
+                report(&unfused, batch, flops, secs);
             }
             let bin = format!("{name}_backward_input");
             if wanted(&bin) {
