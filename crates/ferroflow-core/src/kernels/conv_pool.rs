@@ -46,6 +46,9 @@ const PAR_MIN_WORK: usize = 1 << 17;
 /// same way whatever the number of rows (one `kc` block), unless `oc > 64`.
 const GEMM_ONE_BLOCK_K: usize = 512;
 
+/// One task of the fused pass: `(scratch, first pooled row, pooled rows, argmax rows)`.
+type PoolTask<'a, T> = dyn Fn(&mut Vec<T>, usize, &mut [T], &mut [u8]) + Sync + 'a;
+
 /// A max-pool window with `strides == window` and `valid` padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolWindow {
@@ -90,8 +93,18 @@ pub(crate) fn path(g: &Conv2dGeom) -> Path {
     Path::Tiled
 }
 
+/// Channels per block of [`pool_rows`]' index pass.
+const POOL_CB: usize = 64;
+
 /// Max-pools `ph` convolution rows `conv` (`ph` rows of `ow*oc`) into one pooled row `prow`
 /// (`pw_out*oc`) and its argmax `arow`: the first maximum in row-major window order.
+///
+/// Two vectorisable passes: the maximum `m` with MaxPool's own rule (start from the window's
+/// first element, a strictly greater value replaces it: the same bits as `MaxPool`), then the
+/// index of the first element equal to `m`, found scanning the window backwards. That index is
+/// the one the strictly-greater scan of `MaxPoolGrad` picks (every earlier element is smaller
+/// than `m`); when `m` is NaN (only when the window's first element is) no element equals it and
+/// the index stays 0, as in that scan.
 #[inline]
 fn pool_rows<T: Float>(
     conv: &[T],
@@ -102,25 +115,41 @@ fn pool_rows<T: Float>(
     arow: &mut [u8],
 ) {
     let pw_out = prow.len() / oc.max(1);
+    let taps = win.ph * win.pw;
+    // Offset of window element t from the window's first element.
+    let mut offs = [0usize; MAX_WINDOW];
+    for (t, o) in offs[..taps].iter_mut().enumerate() {
+        *o = ((t / win.pw) * ow + t % win.pw) * oc;
+    }
+    let offs = &offs[..taps];
+    let at = |t: usize, px: usize| offs[t] + px * win.pw * oc;
+    let mut idx = [0u32; POOL_CB];
     for px in 0..pw_out {
         let best = &mut prow[px * oc..(px + 1) * oc];
-        let idx = &mut arow[px * oc..(px + 1) * oc];
-        let first = px * win.pw * oc;
+        let first = at(0, px);
         best.copy_from_slice(&conv[first..first + oc]);
-        idx.fill(0);
-        let mut t = 0u8;
-        for i in 0..win.ph {
-            for j in 0..win.pw {
-                if i + j > 0 {
-                    let p = (i * ow + px * win.pw + j) * oc;
-                    for ((b, a), &v) in best.iter_mut().zip(idx.iter_mut()).zip(&conv[p..p + oc]) {
-                        // The max-pool rule: only a strictly greater value wins.
-                        let greater = v > *b;
-                        *b = if greater { v } else { *b };
-                        *a = if greater { t } else { *a };
-                    }
+        for t in 1..taps {
+            let p = at(t, px);
+            for (b, &v) in best.iter_mut().zip(&conv[p..p + oc]) {
+                *b = if v > *b { v } else { *b };
+            }
+        }
+        for c0 in (0..oc).step_by(POOL_CB) {
+            let cn = POOL_CB.min(oc - c0);
+            let idx = &mut idx[..cn];
+            idx.fill(0);
+            let best = &best[c0..c0 + cn];
+            for t in (0..taps).rev() {
+                let p = at(t, px) + c0;
+                for ((a, &v), &b) in idx.iter_mut().zip(&conv[p..p + cn]).zip(best) {
+                    *a = if v == b { t as u32 } else { *a };
                 }
-                t = t.wrapping_add(1);
+            }
+            for (o, &a) in arow[px * oc + c0..px * oc + c0 + cn]
+                .iter_mut()
+                .zip(idx.iter())
+            {
+                *o = a as u8;
             }
         }
     }
@@ -183,26 +212,25 @@ pub(crate) fn forward_on<T: Float>(
     let par = work >= PAR_MIN_WORK && rayon::current_num_threads() > 1;
     // Runs `task(state, first pooled row, pooled rows, argmax rows)` over chunks of `per_task`
     // pooled rows (boundaries fixed by the problem size).
-    let mut run =
-        |per_task: usize, task: &(dyn Fn(&mut Vec<T>, usize, &mut [T], &mut [u8]) + Sync)| {
-            let chunk = per_task * prow_len;
-            if par {
-                pooled
-                    .par_chunks_mut(chunk)
-                    .zip(argmax.par_chunks_mut(chunk))
-                    .enumerate()
-                    .for_each_init(Vec::new, |s, (t, (p, a))| task(s, t * per_task, p, a));
-            } else {
-                let mut s = Vec::new();
-                for (t, (p, a)) in pooled
-                    .chunks_mut(chunk)
-                    .zip(argmax.chunks_mut(chunk))
-                    .enumerate()
-                {
-                    task(&mut s, t * per_task, p, a);
-                }
+    let mut run = |per_task: usize, task: &PoolTask<'_, T>| {
+        let chunk = per_task * prow_len;
+        if par {
+            pooled
+                .par_chunks_mut(chunk)
+                .zip(argmax.par_chunks_mut(chunk))
+                .enumerate()
+                .for_each_init(Vec::new, |s, (t, (p, a))| task(s, t * per_task, p, a));
+        } else {
+            let mut s = Vec::new();
+            for (t, (p, a)) in pooled
+                .chunks_mut(chunk)
+                .zip(argmax.chunks_mut(chunk))
+                .enumerate()
+            {
+                task(&mut s, t * per_task, p, a);
             }
-        };
+        }
+    };
     match path {
         Path::Direct => {
             let plan = FwdPlan::new(isa, g, x, w, epi);
@@ -333,9 +361,14 @@ pub fn max_pool_relu_grad<T: Float>(
             for j in 0..win.pw {
                 let t = (i * win.pw + j) as u8;
                 let out = &mut row[(px * win.pw + j) * c..(px * win.pw + j + 1) * c];
-                for (((o, &pv), &av), &dv) in out.iter_mut().zip(p).zip(a).zip(d) {
-                    let hit = av == t && (!relu || pv > zero);
-                    *o = if hit { dv } else { zero };
+                if relu {
+                    for (((o, &pv), &av), &dv) in out.iter_mut().zip(p).zip(a).zip(d) {
+                        *o = if (av == t) & (pv > zero) { dv } else { zero };
+                    }
+                } else {
+                    for ((o, &av), &dv) in out.iter_mut().zip(a).zip(d) {
+                        *o = if av == t { dv } else { zero };
+                    }
                 }
             }
         }
