@@ -306,7 +306,7 @@ fn two_block_net() -> (Graph, Tensor, Tensor, Tensor, Tensor, Vec<Tensor>) {
         let len = s.iter().product();
         Variable::new(t32(test_values(len, seed, -0.5, 0.5), s), n)
     };
-    let vars = vec![
+    let vars = [
         v("w1", &[3, 3, 2, 8], 1),
         v("b1", &[8], 2),
         v("w2", &[3, 3, 8, 6], 3),
