@@ -605,6 +605,14 @@ mod tests {
     }
 
     #[test]
+    fn the_cases_cover_every_path() {
+        let paths: Vec<Path> = cases().iter().map(|c| path(&c.g)).collect();
+        for p in [Path::Direct, Path::Tiled, Path::Unfused] {
+            assert!(paths.contains(&p), "{p:?} not covered");
+        }
+    }
+
+    #[test]
     fn every_path_isa_and_thread_count_is_bit_identical_to_unfused_f32() {
         for (ci, case) in cases().iter().enumerate() {
             let g = &case.g;
