@@ -512,6 +512,8 @@ mod tests {
             (7, 9, 1, 5, 2, 1, false),
             (12, 12, 3, 1, 3, 1, false),
             (8, 9, 70, 3, 3, 1, false),
+            // k = 576 > 512 with more than 64 output channels: the tiled path.
+            (10, 9, 64, 80, 3, 1, true),
         ];
         for (t, &(h, w, c, oc, k, st, same)) in fixed.iter().enumerate() {
             let pad = if same { Padding::Same } else { Padding::Valid };
