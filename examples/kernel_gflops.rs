@@ -17,9 +17,23 @@
 //! same run, alternated: `dense_packed_*` through `kernels::dense_gemm::matmul_packed` (what
 //! `ops::matmul` uses for these shapes unless `FF_DENSE_GEMM=off`) and `dense_gemm_*` through the
 //! `gemm` crate (`kernels::gemm::matmul`), on raw slices (no op overhead in either).
+//!
+//! `*_forward_fused_pool` is the inference/training graph's `_FusedConv2DMaxPool` (convolution
+//! fused with bias, ReLU, max-pool 2x2: the convolution output never goes to memory) and
+//! `*_forward_unfused_pool` what the graph runs without that rewrite (`_FusedConv2D` then
+//! `MaxPool`); both count only the convolution's FLOPs, so their ratio is the fusion's gain.
+//! `maxpool_relu_grad_*` time the backward of the pooling + ReLU: `_MaxPoolReluGrad` (fused)
+//! against `MaxPoolGrad` + `ReluGrad` (unfused); no FLOPs counted.
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use ferroflow::graph::optimize::conv_pool::{FusedConv2DMaxPool, MaxPoolReluGrad};
+use ferroflow::graph::optimize::fused::FusedBiasActivation;
+use ferroflow::op::{execute, execute1};
+use ferroflow::ops::conv::{Conv2D, ConvAttrs, ConvKind};
+use ferroflow::ops::unary::UnaryOp;
 use ferroflow::ops::Padding;
 use ferroflow::{ops, DType, Result, Tensor};
 
@@ -84,6 +98,81 @@ fn main() -> Result<()> {
             if wanted(&fwd) {
                 let secs = time_median(reps, || ops::conv2d(&x, &k, s, p, d))?;
                 report(&fwd, batch, flops, secs);
+            }
+            let bias = rand(&[oc], 6)?;
+            let fused = format!("{name}_forward_fused_pool");
+            if wanted(&fused) {
+                let op = FusedConv2DMaxPool::new(
+                    ConvAttrs {
+                        strides: s,
+                        padding: p,
+                        dilations: d,
+                    },
+                    true,
+                    [2, 2],
+                )?;
+                let secs = time_median(reps, || {
+                    Ok(execute(op.clone(), &[x.clone(), k.clone(), bias.clone()])?.swap_remove(0))
+                })?;
+                report(&fused, batch, flops, secs);
+            }
+            let unfused = format!("{name}_forward_unfused_pool");
+            if wanted(&unfused) {
+                // What the graph runs without the rewrite: `_FusedConv2D` then `MaxPool`.
+                let conv = FusedBiasActivation::new(
+                    Arc::new(Conv2D {
+                        kind: ConvKind::Regular,
+                        attrs: ConvAttrs {
+                            strides: s,
+                            padding: p,
+                            dilations: d,
+                        },
+                    }),
+                    Some(UnaryOp::Relu),
+                )?;
+                let secs = time_median(reps, || {
+                    let z = execute1(conv.clone(), &[x.clone(), k.clone(), bias.clone()])?;
+                    ops::max_pool2d(&z, [2, 2], [2, 2], Padding::Valid)
+                })?;
+                report(&unfused, batch, flops, secs);
+            }
+            // The backward of the pooling + ReLU: `_MaxPoolReluGrad` vs `MaxPoolGrad` + `ReluGrad`
+            // (no FLOPs counted).
+            let (gf, gu) = (
+                format!("maxpool_relu_grad_{name}_fused"),
+                format!("maxpool_relu_grad_{name}_unfused"),
+            );
+            if wanted(&gf) || wanted(&gu) {
+                let op = FusedConv2DMaxPool::new(
+                    ConvAttrs {
+                        strides: s,
+                        padding: p,
+                        dilations: d,
+                    },
+                    true,
+                    [2, 2],
+                )?;
+                let out = execute(op, &[x.clone(), k.clone(), bias.clone()])?;
+                let dp = rand(out[0].shape(), 7)?;
+                let z = ops::relu(&ops::bias_add(&ops::conv2d(&x, &k, s, p, d)?, &bias)?)?;
+                let attrs = ops::pool::PoolAttrs {
+                    ksize: [2, 2],
+                    strides: [2, 2],
+                    padding: Padding::Valid,
+                };
+                let g = MaxPoolReluGrad {
+                    conv_hw: [oh, ow],
+                    window: [2, 2],
+                    relu: true,
+                };
+                let secs = time_median(reps, || {
+                    execute1(g.clone(), &[out[0].clone(), out[1].clone(), dp.clone()])
+                })?;
+                report(&gf, batch, 0.0, secs);
+                let secs = time_median(reps, || {
+                    ops::relu_grad(&ops::pool::max_pool_grad(&z, &dp, attrs)?, &z)
+                })?;
+                report(&gu, batch, 0.0, secs);
             }
             let bin = format!("{name}_backward_input");
             if wanted(&bin) {

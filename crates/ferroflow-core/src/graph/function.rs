@@ -325,6 +325,26 @@ impl ConcreteFunction {
         self.outputs.iter().map(TensorSpec::of).collect()
     }
 
+    /// The optimised graph that [`call`](Self::call) runs (the session's specialized plan for
+    /// the traced argument shapes, every argument fed): to look at with [`Graph::dump`] (which
+    /// ops the graph passes fused). Errors when an argument's shape is not fully known.
+    pub fn optimized_graph(&self) -> Result<Graph> {
+        let mut fetches: Vec<&Tensor> = self.outputs.iter().filter(|o| o.is_symbolic()).collect();
+        fetches.extend(self.updates.iter());
+        let mut values = Vec::with_capacity(self.inputs.len());
+        for t in &self.inputs {
+            let shape = TensorSpec::of(t).known_shape().ok_or_else(|| {
+                Error::invalid(
+                    "ConcreteFunction::optimized_graph",
+                    "an argument's shape is not fully known",
+                )
+            })?;
+            values.push(crate::ops::zeros(&shape, t.dtype()));
+        }
+        let feeds: Vec<(&Tensor, Tensor)> = self.inputs.iter().zip(values).collect();
+        Ok(self.session.optimized_graph(&fetches, &feeds)?.0)
+    }
+
     /// How many assignments (side effects on variables) each call runs.
     pub fn num_side_effects(&self) -> usize {
         self.updates.len()

@@ -219,7 +219,7 @@ fn add_run<T: Float>(dst: &mut [T], src: &[T]) {
 
 /// Fills one im2col row block: the `ow` rows (each `kh*kw*c` long) of output row `oy` of one
 /// image.
-fn im2col_row<T: Float>(g: &Conv2dGeom, x_img: &[T], oy: usize, out: &mut [T]) {
+pub(crate) fn im2col_row<T: Float>(g: &Conv2dGeom, x_img: &[T], oy: usize, out: &mut [T]) {
     let (c, kw) = (g.c, g.kw);
     let k_len = g.k_len();
     let seg_len = kw * c;
@@ -366,7 +366,7 @@ pub fn conv2d_forward_fused<T: Float>(
 }
 
 /// Output rows per task of the tiled path (whole rows; at least one).
-fn tile_rows<T>(g: &Conv2dGeom) -> usize {
+pub(crate) fn tile_rows<T>(g: &Conv2dGeom) -> usize {
     let row_bytes = (g.ow * g.k_len() * std::mem::size_of::<T>()).max(1);
     (TILE_BYTES / row_bytes).max(1)
 }
@@ -563,7 +563,7 @@ fn apply_epilogue<T: Float>(oc: usize, y: &mut [T], epi: Epilogue<'_, T>) {
 
 /// The epilogue over whole rows of `oc` outputs.
 #[inline]
-fn epilogue_rows<T: Float>(oc: usize, rows: &mut [T], epi: Epilogue<'_, T>) {
+pub(crate) fn epilogue_rows<T: Float>(oc: usize, rows: &mut [T], epi: Epilogue<'_, T>) {
     if epi.bias.is_none() && !epi.relu {
         return;
     }

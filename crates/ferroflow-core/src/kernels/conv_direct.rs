@@ -377,6 +377,92 @@ isa_variants!(
     (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &[T], ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T])
 );
 
+/// The prepared forward pass of the direct kernel (padded filter and bias, tap table): computes
+/// one output row at a time, so callers can consume rows while they are in cache (the fused
+/// conv + max-pool kernel of `kernels::conv_pool`). Every element is computed exactly as
+/// [`forward`] computes it.
+pub(crate) struct FwdPlan<'a, T> {
+    isa: Isa,
+    g: &'a Conv2dGeom,
+    x: &'a [T],
+    /// The filter, when its columns need no padding.
+    w: &'a [T],
+    /// The filter padded to `ocp` columns (empty when `w` is used as is).
+    padded: Vec<T>,
+    ocp: usize,
+    taps: Taps,
+    bias: Vec<T>,
+    relu: bool,
+}
+
+impl<'a, T: Float> FwdPlan<'a, T> {
+    /// Prepares the pass for `x` (`[n, h, w, c]`) and `w` (`[kh, kw, c, oc]`) on `isa` (which the
+    /// CPU must support: take it from [`detect_isa`]). The caller checks [`applies`].
+    pub(crate) fn new(
+        isa: Isa,
+        g: &'a Conv2dGeom,
+        x: &'a [T],
+        w: &'a [T],
+        epi: Epilogue<'_, T>,
+    ) -> Self {
+        debug_assert!(applies(g));
+        let k = g.kh * g.kw * g.c;
+        let ocp = round_up(g.oc, NB);
+        let padded = if ocp == g.oc {
+            Vec::new()
+        } else {
+            padded_filter(w, k, g.oc, ocp)
+        };
+        let bias: Vec<T> = match epi.bias {
+            Some(b) => {
+                let mut v = vec![T::zero(); ocp];
+                v[..g.oc].copy_from_slice(b);
+                v
+            }
+            None => Vec::new(),
+        };
+        FwdPlan {
+            isa,
+            g,
+            x,
+            w,
+            padded,
+            ocp,
+            taps: Taps::new(g),
+            bias,
+            relu: epi.relu,
+        }
+    }
+
+    /// A scratch buffer for [`row`](Self::row) (one per thread).
+    pub(crate) fn scratch(&self) -> Vec<T> {
+        vec![T::zero(); self.g.kh * self.taps.prow]
+    }
+
+    /// Output row `r` (`image*oh + oy`) into `yrow` (`ow*oc`), with the epilogue.
+    #[inline]
+    pub(crate) fn row(&self, rows: &mut [T], r: usize, yrow: &mut [T]) {
+        let wp = if self.padded.is_empty() {
+            self.w
+        } else {
+            &self.padded[..]
+        };
+        let (g, taps, x, ocp) = (self.g, &self.taps, self.x, self.ocp);
+        let (bias, relu) = (&self.bias[..], self.relu);
+        match self.isa {
+            Isa::Portable => fwd_row_portable(g, taps, x, wp, ocp, r, rows, yrow, bias, relu),
+            // SAFETY: `isa` is only Avx2/Avx512 when `detect_isa` found the feature on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { fwd_row_avx2(g, taps, x, wp, ocp, r, rows, yrow, bias, relu) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe {
+                fwd_row_avx512(g, taps, x, wp, ocp, r, rows, yrow, bias, relu)
+            },
+        }
+    }
+}
+
 /// Direct forward convolution `y = epilogue(conv2d(x, w))` on the instruction set `isa`
 /// (which the CPU must support: take it from [`detect_isa`]).
 ///
@@ -393,50 +479,26 @@ pub(crate) fn forward<T: Float>(
     debug_assert!(applies(g));
     debug_assert_eq!(y.len(), g.output_len());
     let k = g.kh * g.kw * g.c;
-    let ocp = round_up(g.oc, NB);
-    let padded;
-    let wp: &[T] = if ocp == g.oc {
-        w
-    } else {
-        padded = padded_filter(w, k, g.oc, ocp);
-        &padded
-    };
-    let taps = Taps::new(g);
-    let taps = &taps;
-    let bias: Vec<T> = match epi.bias {
-        Some(b) => {
-            let mut v = vec![T::zero(); ocp];
-            v[..g.oc].copy_from_slice(b);
-            v
-        }
-        None => Vec::new(),
-    };
-    let (bias, relu) = (&bias[..], epi.relu);
+    let plan = FwdPlan::new(isa, g, x, w, epi);
+    let plan = &plan;
     let row_len = g.ow * g.oc;
-    let run = |rows: &mut Vec<T>, r: usize, yrow: &mut [T]| match isa {
-        Isa::Portable => fwd_row_portable(g, taps, x, wp, ocp, r, rows, yrow, bias, relu),
-        // SAFETY: `isa` is only Avx2/Avx512 when `detect_isa` found the feature on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { fwd_row_avx2(g, taps, x, wp, ocp, r, rows, yrow, bias, relu) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { fwd_row_avx512(g, taps, x, wp, ocp, r, rows, yrow, bias, relu) },
-    };
-    let new_rows = || vec![T::zero(); g.kh * taps.prow];
     let work = g.output_len().saturating_mul(k);
     if work < PAR_MIN_WORK || rayon::current_num_threads() == 1 {
-        let mut rows = new_rows();
+        let mut rows = plan.scratch();
         for (r, yrow) in y.chunks_exact_mut(row_len).enumerate() {
-            run(&mut rows, r, yrow);
+            plan.row(&mut rows, r, yrow);
         }
     } else {
         y.par_chunks_mut(row_len * ROWS_PER_TASK)
             .enumerate()
-            .for_each_init(new_rows, |rows, (t, ys)| {
-                for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
-                    run(rows, t * ROWS_PER_TASK + j, yrow);
-                }
-            });
+            .for_each_init(
+                || plan.scratch(),
+                |rows, (t, ys)| {
+                    for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
+                        plan.row(rows, t * ROWS_PER_TASK + j, yrow);
+                    }
+                },
+            );
     }
 }
 

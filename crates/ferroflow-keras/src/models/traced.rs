@@ -163,6 +163,26 @@ impl Model {
         })
     }
 
+    /// Every traced step's optimised graph (what its session runs, after the graph passes'
+    /// fusions), as `"<kind>\n<dump>"` with kind `Train`, `Test` or `Predict` (in no
+    /// particular order).
+    pub fn traced_optimized_step_graphs(&self) -> Result<Vec<String>> {
+        let Some(c) = self.compiled.as_ref() else {
+            return Ok(Vec::new());
+        };
+        c.traced
+            .steps
+            .iter()
+            .map(|(k, s)| {
+                Ok(format!(
+                    "{:?}\n{}",
+                    k.kind,
+                    s.function.optimized_graph()?.dump()
+                ))
+            })
+            .collect()
+    }
+
     /// Why the model's steps run eagerly although `run_eagerly` is false (`None` when they are
     /// traced).
     pub fn eager_fallback_reason(&self) -> Option<String> {

@@ -2,6 +2,7 @@
 
 mod activations;
 mod callbacks;
+mod conv_pool_fusion;
 mod datasets;
 mod distribute;
 mod fit_dataset;

@@ -45,9 +45,10 @@ fn elem_fn(w: &Work, n: usize) -> Option<ElemFn> {
     f.filter(|_| float_out(w, n))
 }
 
-/// Runs both fusions.
+/// Runs the fusions (the conv + max-pool rewrite after the bias fusion it builds on).
 pub(crate) fn run(w: &mut Work) -> Result<()> {
     fuse_bias_activation(w)?;
+    super::conv_pool_rewrite::run(w);
     fuse_elementwise(w)
 }
 
