@@ -17,7 +17,9 @@
 //! sequence of separate multiplies and adds (no FMA contraction) in the same order in all three,
 //! so they agree bit for bit (tested).
 
-use crate::kernels::conv::Conv2dGeom;
+use crate::kernels::conv::{Conv2dGeom, DyRows};
+#[cfg(test)]
+use crate::kernels::conv::DySlice;
 use crate::kernels::Float;
 use rayon::prelude::*;
 
@@ -257,11 +259,11 @@ fn fwd_row_body<T: Float>(
 /// (`[K, ocp]`, overwritten).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn bwd_filter_chunk_body<T: Float>(
+fn bwd_filter_chunk_body<T: Float, D: DyRows<T>>(
     g: &Conv2dGeom,
     taps: &Taps,
     x: &[T],
-    dy: &[T],
+    dy: &D,
     ocp: usize,
     r0: usize,
     nrows: usize,
@@ -270,22 +272,14 @@ fn bwd_filter_chunk_body<T: Float>(
     part: &mut [T],
 ) {
     let k = taps.off.len();
-    let (oc, ow) = (g.oc, g.ow);
+    let ow = g.ow;
     let img_in = g.h * g.w * g.c;
     let pstep = g.sw * g.c;
     part.fill(T::zero());
     for r in r0..r0 + nrows {
         let (img, oy) = (r / g.oh, r % g.oh);
         gather_rows(g, taps, &x[img * img_in..(img + 1) * img_in], oy, rows);
-        let dy_row = &dy[r * ow * oc..(r + 1) * ow * oc];
-        let dyr: &[T] = if oc == ocp {
-            dy_row
-        } else {
-            for (d, s) in dyp.chunks_exact_mut(ocp).zip(dy_row.chunks_exact(oc)) {
-                d[..oc].copy_from_slice(s);
-            }
-            dyp
-        };
+        let dyr: &[T] = dy.row_padded(g, r, ocp, dyp);
         let mut kb = 0;
         while kb + KB <= k {
             bwd_filter_block::<T, KB>(rows, &taps.off[kb..kb + KB], pstep, kb, dyr, ocp, ow, part);
@@ -337,9 +331,9 @@ fn bwd_filter_block<T: Float, const QQ: usize>(
 }
 
 macro_rules! isa_variants {
-    ($body:ident, $portable:ident, $avx2:ident, $avx512:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($body:ident, $portable:ident, $avx2:ident, $avx512:ident, [$($gen:tt)*], ($($arg:ident: $ty:ty),*)) => {
         #[allow(clippy::too_many_arguments)]
-        fn $portable<T: Float>($($arg: $ty),*) {
+        fn $portable<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)
         }
         /// # Safety
@@ -347,7 +341,7 @@ macro_rules! isa_variants {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx2<T: Float>($($arg: $ty),*) {
+        unsafe fn $avx2<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)
         }
         /// # Safety
@@ -355,7 +349,7 @@ macro_rules! isa_variants {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx512<T: Float>($($arg: $ty),*) {
+        unsafe fn $avx512<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)
         }
     };
@@ -366,6 +360,7 @@ isa_variants!(
     fwd_row_portable,
     fwd_row_avx2,
     fwd_row_avx512,
+    [T: Float],
     (g: &Conv2dGeom, taps: &Taps, x: &[T], wp: &[T], ocp: usize, r: usize, rows: &mut [T], yrow: &mut [T], bias: &[T], relu: bool)
 );
 
@@ -374,7 +369,8 @@ isa_variants!(
     bwd_filter_chunk_portable,
     bwd_filter_chunk_avx2,
     bwd_filter_chunk_avx512,
-    (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &[T], ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T])
+    [T: Float, D: DyRows<T>],
+    (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &D, ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T])
 );
 
 /// Direct forward convolution `y = epilogue(conv2d(x, w))` on the instruction set `isa`
@@ -445,7 +441,21 @@ pub(crate) fn forward<T: Float>(
 ///
 /// `x`: `[n, h, w, c]`, `dy`: `[n, oh, ow, oc]`, `dw`: `[kh, kw, c, oc]` (overwritten). The caller
 /// checks [`applies`].
+#[cfg(test)]
 pub(crate) fn backward_filter<T: Float>(isa: Isa, g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]) {
+    debug_assert_eq!(dy.len(), g.output_len());
+    backward_filter_rows(isa, g, x, &DySlice(dy), dw);
+}
+
+/// [`backward_filter`] reading the output gradient row by row from `dy` (a slice, or rows
+/// expanded on the fly by `_FusedConv2DMaxPoolGrad`): the same chunks, the same arithmetic.
+pub(crate) fn backward_filter_rows<T: Float, D: DyRows<T>>(
+    isa: Isa,
+    g: &Conv2dGeom,
+    x: &[T],
+    dy: &D,
+    dw: &mut [T],
+) {
     debug_assert!(applies(g));
     debug_assert_eq!(dw.len(), g.filter_len());
     let k = g.kh * g.kw * g.c;
@@ -479,7 +489,7 @@ pub(crate) fn backward_filter<T: Float>(isa: Isa, g: &Conv2dGeom, x: &[T], dy: &
     let new_bufs = || {
         (
             vec![T::zero(); g.kh * taps.prow],
-            vec![T::zero(); if ocp == g.oc { 0 } else { g.ow * ocp }],
+            vec![T::zero(); if ocp == g.oc && !dy.expands() { 0 } else { g.ow * ocp }],
         )
     };
     let work = g.output_len().saturating_mul(k);

@@ -7,6 +7,7 @@
 
 pub mod conv;
 pub mod conv_direct;
+pub mod conv_pool_grad;
 pub mod copy;
 pub mod elementwise;
 pub mod float;
