@@ -198,13 +198,11 @@ pub(crate) trait DyRows<T: Float>: Sync {
     fn expands(&self) -> bool;
     /// Output rows `r0..r0+nr` (`nr*ow*oc` values, pixel stride `oc`), borrowed or written into
     /// `buf` (resized as needed).
-    fn rows<'a>(&'a self, g: &Conv2dGeom, r0: usize, nr: usize, buf: &'a mut Vec<T>)
-        -> &'a [T];
+    fn rows<'a>(&'a self, g: &Conv2dGeom, r0: usize, nr: usize, buf: &'a mut Vec<T>) -> &'a [T];
     /// Output row `r` with pixel stride `ocp >= oc`: `buf` is `ow*ocp` long (or empty when
     /// `ocp == oc` and [`expands`](Self::expands) is false); lanes `oc..ocp` of each pixel
     /// are zero and stay zero.
-    fn row_padded<'a>(&'a self, g: &Conv2dGeom, r: usize, ocp: usize, buf: &'a mut [T])
-        -> &'a [T];
+    fn row_padded<'a>(&'a self, g: &Conv2dGeom, r: usize, ocp: usize, buf: &'a mut [T]) -> &'a [T];
     /// The whole gradient (expanded in full where not borrowed: the fallback of the rare paths).
     fn whole(&self, g: &Conv2dGeom) -> std::borrow::Cow<'_, [T]>;
 }
@@ -218,13 +216,7 @@ impl<T: Float> DyRows<T> for DySlice<'_, T> {
         false
     }
     #[inline(always)]
-    fn rows<'a>(
-        &'a self,
-        g: &Conv2dGeom,
-        r0: usize,
-        nr: usize,
-        _buf: &'a mut Vec<T>,
-    ) -> &'a [T] {
+    fn rows<'a>(&'a self, g: &Conv2dGeom, r0: usize, nr: usize, _buf: &'a mut Vec<T>) -> &'a [T] {
         let row = g.ow * g.oc;
         &self.0[r0 * row..(r0 + nr) * row]
     }

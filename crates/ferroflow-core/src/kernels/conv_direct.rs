@@ -17,9 +17,9 @@
 //! sequence of separate multiplies and adds (no FMA contraction) in the same order in all three,
 //! so they agree bit for bit (tested).
 
-use crate::kernels::conv::{Conv2dGeom, DyRows};
 #[cfg(test)]
 use crate::kernels::conv::DySlice;
+use crate::kernels::conv::{Conv2dGeom, DyRows};
 use crate::kernels::Float;
 use rayon::prelude::*;
 
@@ -489,7 +489,14 @@ pub(crate) fn backward_filter_rows<T: Float, D: DyRows<T>>(
     let new_bufs = || {
         (
             vec![T::zero(); g.kh * taps.prow],
-            vec![T::zero(); if ocp == g.oc && !dy.expands() { 0 } else { g.ow * ocp }],
+            vec![
+                T::zero();
+                if ocp == g.oc && !dy.expands() {
+                    0
+                } else {
+                    g.ow * ocp
+                }
+            ],
         )
     };
     let work = g.output_len().saturating_mul(k);

@@ -216,7 +216,13 @@ impl<T: Float> DyRows<T> for Expand<'_, T> {
         &buf[..nr * row]
     }
     #[inline(always)]
-    fn row_padded<'a>(&'a self, _g: &Conv2dGeom, r: usize, ocp: usize, buf: &'a mut [T]) -> &'a [T] {
+    fn row_padded<'a>(
+        &'a self,
+        _g: &Conv2dGeom,
+        r: usize,
+        ocp: usize,
+        buf: &'a mut [T],
+    ) -> &'a [T] {
         self.write_row(r, buf, ocp);
         buf
     }

@@ -165,13 +165,9 @@ impl Op for FusedConv2DMaxPoolGrad {
                 ),
             ));
         }
-        let conv_out = self.conv.output_shape(
-            NAME,
-            ConvKind::Regular,
-            &x.shape,
-            &w.shape,
-            &shapes[..2],
-        )?;
+        let conv_out =
+            self.conv
+                .output_shape(NAME, ConvKind::Regular, &x.shape, &w.shape, &shapes[..2])?;
         let want: Vec<Dim> = vec![
             conv_out[0],
             conv_out[1].map(|d| d / ph),
@@ -188,8 +184,9 @@ impl Op for FusedConv2DMaxPoolGrad {
                 return Err(Error::shape(
                     NAME,
                     format!(
-                        "{what} must have the pooled shape [n, conv_h / {ph}, conv_w / {pw}, \
-                         out_channels] (second shape; 0 = unknown), got the first"
+                        "{what} (first shape) must have the shape of the pooled convolution \
+                         output [n, conv_h / {ph}, conv_w / {pw}, out_channels] (second shape; \
+                         0 = unknown)"
                     ),
                     &[&s.shape_for_error(), &want_s],
                 ));
@@ -252,10 +249,7 @@ impl Op for FusedConv2DMaxPoolGrad {
             };
             let dx_out = if op.want_dx { Some(&mut dx[..]) } else { None };
             conv2d_max_pool_backward(g, src, &x, &w, &mut dw, &mut db, dx_out);
-            let mut out = vec![
-                tensor_from(dw, inputs[1].shape()),
-                tensor_from(db, &[g.oc]),
-            ];
+            let mut out = vec![tensor_from(dw, inputs[1].shape()), tensor_from(db, &[g.oc])];
             if op.want_dx {
                 out.push(tensor_from(dx, inputs[0].shape()));
             }

@@ -58,8 +58,9 @@ fn ref_pool(c: &[f64], shape: [usize; 4], win: [usize; 2]) -> (Vec<f64>, Vec<u8>
         for py in 0..qh {
             for px in 0..qw {
                 for o in 0..ch {
-                    let at =
-                        |i: usize, j: usize| c[((b * h + py * win[0] + i) * w + px * win[1] + j) * ch + o];
+                    let at = |i: usize, j: usize| {
+                        c[((b * h + py * win[0] + i) * w + px * win[1] + j) * ch + o]
+                    };
                     let (mut best, mut bi) = (at(0, 0), 0);
                     for i in 0..win[0] {
                         for j in 0..win[1] {
@@ -95,13 +96,43 @@ fn cases() -> Vec<Case> {
         win,
     };
     vec![
-        c([3, 28, 28, 1], [3, 3, 1, 32], [1, 1], Padding::Valid, [2, 2]),
-        c([2, 13, 13, 32], [3, 3, 32, 64], [1, 1], Padding::Valid, [2, 2]),
+        c(
+            [3, 28, 28, 1],
+            [3, 3, 1, 32],
+            [1, 1],
+            Padding::Valid,
+            [2, 2],
+        ),
+        c(
+            [2, 13, 13, 32],
+            [3, 3, 32, 64],
+            [1, 1],
+            Padding::Valid,
+            [2, 2],
+        ),
         c([2, 9, 11, 3], [3, 3, 3, 10], [1, 1], Padding::Same, [2, 2]),
         c([2, 15, 14, 3], [3, 3, 3, 10], [2, 2], Padding::Same, [3, 3]),
-        c([2, 17, 13, 1], [3, 3, 1, 64], [2, 1], Padding::Valid, [3, 2]),
-        c([2, 12, 11, 32], [3, 3, 32, 10], [2, 2], Padding::Same, [2, 3]),
-        c([1, 10, 9, 32], [3, 3, 32, 32], [1, 1], Padding::Valid, [3, 3]),
+        c(
+            [2, 17, 13, 1],
+            [3, 3, 1, 64],
+            [2, 1],
+            Padding::Valid,
+            [3, 2],
+        ),
+        c(
+            [2, 12, 11, 32],
+            [3, 3, 32, 10],
+            [2, 2],
+            Padding::Same,
+            [2, 3],
+        ),
+        c(
+            [1, 10, 9, 32],
+            [3, 3, 32, 32],
+            [1, 1],
+            Padding::Valid,
+            [3, 3],
+        ),
     ]
 }
 
@@ -112,11 +143,7 @@ fn check_case(case: &Case, relu: bool, f64_: bool, seed: u64, grid: bool) {
         padding: case.padding,
         dilations: [1, 1],
     };
-    let x = tensor(
-        &values(case.x.iter().product(), seed, grid),
-        &case.x,
-        f64_,
-    );
+    let x = tensor(&values(case.x.iter().product(), seed, grid), &case.x, f64_);
     let w = tensor(
         &values(case.w.iter().product(), seed + 1, grid),
         &case.w,
@@ -131,7 +158,10 @@ fn check_case(case: &Case, relu: bool, f64_: bool, seed: u64, grid: bool) {
     .unwrap();
     let c = if relu { ops::relu(&z).unwrap() } else { z };
     let cshape: [usize; 4] = c.shape().try_into().unwrap();
-    let cv = ops::cast(&c, ferroflow_core::DType::F64).unwrap().to_vec::<f64>().unwrap();
+    let cv = ops::cast(&c, ferroflow_core::DType::F64)
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap();
     let (pooled_v, arg, pshape) = ref_pool(&cv, cshape, case.win);
     let pooled = tensor(&pooled_v, &pshape, f64_);
     // The reference pool agrees with MaxPool.
@@ -173,7 +203,10 @@ fn check_case(case: &Case, relu: bool, f64_: bool, seed: u64, grid: bool) {
                     .unwrap(),
             )
         });
-        let what = format!("{:?} {:?} relu={relu} f64={f64_} threads={threads}", case.x, case.w);
+        let what = format!(
+            "{:?} {:?} relu={relu} f64={f64_} threads={threads}",
+            case.x, case.w
+        );
         assert_eq!(with_dx.len(), 3, "{what}");
         assert_eq!(without.len(), 2, "{what}");
         assert_eq!(with_dx[0].shape(), &case.w[..]);
@@ -227,7 +260,10 @@ fn fused_conv_max_pool_grad_shape_errors_name_op_and_shapes() {
     let msg = err.to_string();
     assert!(matches!(err, Error::Shape { .. }), "{msg}");
     assert!(msg.contains("_FusedConv2DMaxPoolGrad"), "{msg}");
-    assert!(msg.contains("[2, 3, 2, 4]") && msg.contains("[2, 2, 2, 4]"), "{msg}");
+    assert!(
+        msg.contains("(2, 3, 2, 4)") && msg.contains("(2, 2, 2, 4)"),
+        "{msg}"
+    );
     // dpooled with the wrong channel count
     let bad = Tensor::from_vec(vec![1.0f32; 2 * 2 * 2 * 5], &[2, 2, 2, 5]).unwrap();
     let err = op().call(&x, &w, &p, &a, &bad).unwrap_err();
@@ -295,5 +331,7 @@ fn fused_conv_max_pool_grad_hand_example() {
     // pooled <= 0 under ReLU: nothing flows.
     let neg = Tensor::from_vec(vec![0.0f64], &[1, 1, 1, 1]).unwrap();
     let out = op.call(&x, &w, &neg, &a, &dp).unwrap();
-    assert!(out.iter().all(|t| t.to_vec::<f64>().unwrap().iter().all(|&v| v == 0.0)));
+    assert!(out
+        .iter()
+        .all(|t| t.to_vec::<f64>().unwrap().iter().all(|&v| v == 0.0)));
 }
