@@ -27,6 +27,8 @@ use rayon::prelude::*;
 pub(crate) const DIRECT_MAX_K: usize = 32;
 /// Output channels per register block (one 512-bit vector of f32).
 const NB: usize = 16;
+/// Output channels per register block of the AVX-512 backward-filter pass.
+const NB2: usize = 2 * NB;
 /// Output pixels per register block.
 const PIX: usize = 4;
 /// Taps per register block in the backward-filter pass.
@@ -270,6 +272,7 @@ fn bwd_filter_chunk_body<T: Float, D: DyRows<T>>(
     rows: &mut [T],
     dyp: &mut [T],
     part: &mut [T],
+    wide: bool,
 ) {
     let k = taps.off.len();
     let ow = g.ow;
@@ -282,22 +285,43 @@ fn bwd_filter_chunk_body<T: Float, D: DyRows<T>>(
         let dyr: &[T] = dy.row_padded(g, r, ocp, dyp);
         let mut kb = 0;
         while kb + KB <= k {
-            bwd_filter_block::<T, KB>(rows, &taps.off[kb..kb + KB], pstep, kb, dyr, ocp, ow, part);
+            bwd_filter_taps::<T, KB>(
+                wide,
+                rows,
+                &taps.off[kb..kb + KB],
+                pstep,
+                kb,
+                dyr,
+                ocp,
+                ow,
+                part,
+            );
             kb += KB;
         }
         while kb < k {
-            bwd_filter_block::<T, 1>(rows, &taps.off[kb..kb + 1], pstep, kb, dyr, ocp, ow, part);
+            bwd_filter_taps::<T, 1>(
+                wide,
+                rows,
+                &taps.off[kb..kb + 1],
+                pstep,
+                kb,
+                dyr,
+                ocp,
+                ow,
+                part,
+            );
             kb += 1;
         }
     }
 }
 
-/// `part[kb..kb+QQ, :] += A[:, kb..kb+QQ]^T · dyr` over the `ow` pixels of one row (pixel `ox`,
-/// tap `kb + q` reads `rows[ox*pstep + off[q]]`), in register blocks of `QQ` taps x [`NB`]
-/// channels.
+/// Taps `kb..kb+QQ` of one row over all channel blocks: blocks of `2*NB` channels when `wide`
+/// (AVX-512: twice the independent accumulators, one tap broadcast serving both), then of
+/// [`NB`]. Every element sums the same products in the same order whatever the blocking.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn bwd_filter_block<T: Float, const QQ: usize>(
+fn bwd_filter_taps<T: Float, const QQ: usize>(
+    wide: bool,
     rows: &[T],
     off: &[usize],
     pstep: usize,
@@ -307,26 +331,53 @@ fn bwd_filter_block<T: Float, const QQ: usize>(
     ow: usize,
     part: &mut [T],
 ) {
-    let off: &[usize; QQ] = off.try_into().expect("QQ tap offsets");
-    for ob in (0..ocp).step_by(NB) {
-        let mut acc = [[T::zero(); NB]; QQ];
-        for (q, accq) in acc.iter_mut().enumerate() {
-            accq.copy_from_slice(&part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + NB]);
+    let mut ob = 0;
+    if wide {
+        while ob + NB2 <= ocp {
+            bwd_filter_block::<T, QQ, NB2>(rows, off, pstep, kb, dyr, ocp, ob, ow, part);
+            ob += NB2;
         }
-        for ox in 0..ow {
-            let d: &[T; NB] = dyr[ox * ocp + ob..ox * ocp + ob + NB]
-                .try_into()
-                .expect("NB-wide gradient row");
-            for (q, accq) in acc.iter_mut().enumerate() {
-                let a = rows[ox * pstep + off[q]];
-                for j in 0..NB {
-                    accq[j] += a * d[j];
-                }
+    }
+    while ob < ocp {
+        bwd_filter_block::<T, QQ, NB>(rows, off, pstep, kb, dyr, ocp, ob, ow, part);
+        ob += NB;
+    }
+}
+
+/// `part[kb..kb+QQ, ob..ob+W] += A[:, kb..kb+QQ]^T · dyr[:, ob..ob+W]` over the `ow` pixels of
+/// one row (pixel `ox`, tap `kb + q` reads `rows[ox*pstep + off[q]]`), in one register block of
+/// `QQ` taps x `W` channels.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn bwd_filter_block<T: Float, const QQ: usize, const W: usize>(
+    rows: &[T],
+    off: &[usize],
+    pstep: usize,
+    kb: usize,
+    dyr: &[T],
+    ocp: usize,
+    ob: usize,
+    ow: usize,
+    part: &mut [T],
+) {
+    let off: &[usize; QQ] = off.try_into().expect("QQ tap offsets");
+    let mut acc = [[T::zero(); W]; QQ];
+    for (q, accq) in acc.iter_mut().enumerate() {
+        accq.copy_from_slice(&part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + W]);
+    }
+    for ox in 0..ow {
+        let d: &[T; W] = dyr[ox * ocp + ob..ox * ocp + ob + W]
+            .try_into()
+            .expect("W-wide gradient row");
+        for (q, accq) in acc.iter_mut().enumerate() {
+            let a = rows[ox * pstep + off[q]];
+            for j in 0..W {
+                accq[j] += a * d[j];
             }
         }
-        for (q, accq) in acc.iter().enumerate() {
-            part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + NB].copy_from_slice(accq);
-        }
+    }
+    for (q, accq) in acc.iter().enumerate() {
+        part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + W].copy_from_slice(accq);
     }
 }
 
@@ -370,7 +421,7 @@ isa_variants!(
     bwd_filter_chunk_avx2,
     bwd_filter_chunk_avx512,
     [T: Float, D: DyRows<T>],
-    (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &D, ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T])
+    (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &D, ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T], wide: bool)
 );
 
 /// Direct forward convolution `y = epilogue(conv2d(x, w))` on the instruction set `isa`
@@ -472,17 +523,17 @@ pub(crate) fn backward_filter_rows<T: Float, D: DyRows<T>>(
         let (prows, dyp) = bufs;
         match isa {
             Isa::Portable => {
-                bwd_filter_chunk_portable(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+                bwd_filter_chunk_portable(g, taps, x, dy, ocp, r0, nr, prows, dyp, part, false)
             }
             // SAFETY: `isa` is only Avx2/Avx512 when `detect_isa` found the feature on this CPU.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe {
-                bwd_filter_chunk_avx2(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+                bwd_filter_chunk_avx2(g, taps, x, dy, ocp, r0, nr, prows, dyp, part, false)
             },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe {
-                bwd_filter_chunk_avx512(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+                bwd_filter_chunk_avx512(g, taps, x, dy, ocp, r0, nr, prows, dyp, part, true)
             },
         }
     };
