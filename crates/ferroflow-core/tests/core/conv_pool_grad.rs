@@ -298,7 +298,7 @@ fn fused_conv_max_pool_grad_has_no_gradient() {
     let op = op();
     let outputs = op.call(&x, &w, &p, &a, &dp).unwrap();
     let inputs = [x, w, p, a, dp];
-    let grads: Vec<Tensor> = outputs.iter().map(|t| t.clone()).collect();
+    let grads: Vec<Tensor> = outputs.to_vec();
     let ctx = GradCtx {
         inputs: &inputs,
         outputs: &outputs,
