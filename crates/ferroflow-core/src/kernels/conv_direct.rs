@@ -365,12 +365,18 @@ fn bwd_filter_block<T: Float, const QQ: usize, const W: usize>(
     for (q, accq) in acc.iter_mut().enumerate() {
         accq.copy_from_slice(&part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + W]);
     }
+    if ow == 0 {
+        return;
+    }
+    // Every read of the loop below is in bounds: the last pixel's reads are checked here, once.
+    let max_off = off.iter().copied().max().unwrap_or(0);
+    assert!((ow - 1) * pstep + max_off < rows.len() && (ow - 1) * ocp + ob + W <= dyr.len());
     for ox in 0..ow {
-        let d: &[T; W] = dyr[ox * ocp + ob..ox * ocp + ob + W]
-            .try_into()
-            .expect("W-wide gradient row");
+        // SAFETY: `ox*ocp + ob + W <= (ow-1)*ocp + ob + W <= dyr.len()` (asserted above).
+        let d: &[T; W] = unsafe { &*(dyr.as_ptr().add(ox * ocp + ob) as *const [T; W]) };
         for (q, accq) in acc.iter_mut().enumerate() {
-            let a = rows[ox * pstep + off[q]];
+            // SAFETY: `ox*pstep + off[q] <= (ow-1)*pstep + max_off < rows.len()` (asserted above).
+            let a = unsafe { *rows.get_unchecked(ox * pstep + off[q]) };
             for j in 0..W {
                 accq[j] += a * d[j];
             }

@@ -124,7 +124,7 @@ impl<'a, T: Float> Expand<'a, T> {
 
     /// Adds the `dz` terms of row `r`, columns `a..b`, to `acc` (`oc` long) in column order,
     /// skipping the zero terms.
-    #[inline]
+    #[inline(always)]
     fn add_row_terms(&self, r: usize, a: usize, b: usize, acc: &mut [T]) {
         let (oc, oh) = (self.g.oc, self.g.oh);
         let (pw, qw) = (self.pw, self.qw);
@@ -173,15 +173,22 @@ impl<'a, T: Float> Expand<'a, T> {
         }
         let per_block = (CHUNK / c).max(1);
         let blocks = pixels.div_ceil(per_block);
+        let level = crate::kernels::simd::detected();
         let block = |bi: usize| {
             let mut acc = vec![T::zero(); c];
             let (p0, p1) = (bi * per_block, ((bi + 1) * per_block).min(pixels));
-            let mut p = p0;
-            while p < p1 {
-                let (r, a) = (p / ow, p % ow);
-                let b = ow.min(a + (p1 - p));
-                self.add_row_terms(r, a, b, &mut acc);
-                p += b - a;
+            match level {
+                // SAFETY: `detected()` reports AVX-512 F/BW/DQ/VL only when the CPU has them.
+                #[cfg(target_arch = "x86_64")]
+                crate::kernels::simd::Level::Avx512 => unsafe {
+                    bias_block_avx512(self, p0, p1, &mut acc)
+                },
+                // SAFETY: `detected()` reports AVX2 only when the CPU has AVX2 and FMA.
+                #[cfg(target_arch = "x86_64")]
+                crate::kernels::simd::Level::Avx2 => unsafe {
+                    bias_block_avx2(self, p0, p1, &mut acc)
+                },
+                _ => bias_block_body(self, p0, p1, &mut acc),
             }
             acc
         };
@@ -197,6 +204,39 @@ impl<'a, T: Float> Expand<'a, T> {
             }
         }
     }
+}
+
+/// Pixels `p0..p1` of one `BiasAddGrad` block, added to `acc` in pixel order.
+#[inline(always)]
+fn bias_block_body<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
+    let ow = e.g.ow;
+    let mut p = p0;
+    while p < p1 {
+        let (r, a) = (p / ow, p % ow);
+        let b = ow.min(a + (p1 - p));
+        e.add_row_terms(r, a, b, acc);
+        p += b - a;
+    }
+}
+
+/// [`bias_block_body`] compiled for AVX-512 (same operations, wider vectors).
+///
+/// # Safety
+/// The CPU must support AVX-512 F and BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn bias_block_avx512<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
+    bias_block_body(e, p0, p1, acc)
+}
+
+/// [`bias_block_body`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn bias_block_avx2<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
+    bias_block_body(e, p0, p1, acc)
 }
 
 impl<T: Float> DyRows<T> for Expand<'_, T> {
@@ -540,6 +580,60 @@ mod tests {
             let want = run(Isa::Portable);
             for &isa in &isas[1..] {
                 assert_eq!(bits(&run(isa)), bits(&want), "{isa:?} {input:?}");
+            }
+        }
+    }
+
+    /// The bias-gradient blocks compiled for AVX-512 / AVX2 give the portable body's bits.
+    #[test]
+    fn bias_blocks_isas_agree_bitwise() {
+        for relu in [true, false] {
+            let g = Conv2dGeom::new([3, 17, 15, 1], [3, 3], 40, [1, 1], [1, 1], Padding::Same);
+            let x = rand_vec::<f32>(g.input_len(), 17);
+            let w = rand_vec::<f32>(g.filter_len(), 18);
+            let mut c = vec![0f32; g.output_len()];
+            conv2d_forward_fused(&g, &x, &w, None, relu, &mut c);
+            let (pooled, argmax) = ref_pool(&g, &c, 3, 2);
+            let dp = rand_vec::<f32>(pooled.len(), 19);
+            let src = PoolGradSource {
+                window: [3, 2],
+                relu,
+                pooled: &pooled,
+                argmax: &argmax,
+                dpooled: &dp,
+            };
+            let e = Expand::new(&g, src);
+            let pixels = g.n * g.oh * g.ow;
+            // Uneven ranges: blocks that start and end inside rows.
+            for (p0, p1) in [(0, pixels), (7, 200), (33, 34), (100, pixels - 5)] {
+                let mut want = vec![0f32; g.oc];
+                bias_block_body(&e, p0, p1, &mut want);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::is_x86_feature_detected!("avx2") {
+                        let mut got = vec![0f32; g.oc];
+                        // SAFETY: AVX2 detected just above.
+                        unsafe { bias_block_avx2(&e, p0, p1, &mut got) };
+                        assert_eq!(bits(&got), bits(&want));
+                    }
+                    if std::is_x86_feature_detected!("avx512f")
+                        && std::is_x86_feature_detected!("avx512bw")
+                    {
+                        let mut got = vec![0f32; g.oc];
+                        // SAFETY: AVX-512 F/BW detected just above.
+                        unsafe { bias_block_avx512(&e, p0, p1, &mut got) };
+                        assert_eq!(bits(&got), bits(&want));
+                    }
+                }
+                // And the body equals a plain in-order sum over the expanded gradient.
+                let dz = expand_pool_grad(&g, src);
+                let mut plain = vec![0f32; g.oc];
+                for px in p0..p1 {
+                    for (s, &v) in plain.iter_mut().zip(&dz[px * g.oc..(px + 1) * g.oc]) {
+                        *s += v;
+                    }
+                }
+                assert_eq!(bits(&plain), bits(&want), "{p0}..{p1}");
             }
         }
     }
