@@ -284,6 +284,24 @@ fn bwd_filter_chunk_body<T: Float, D: DyRows<T>>(
         gather_rows(g, taps, &x[img * img_in..(img + 1) * img_in], oy, rows);
         let dyr: &[T] = dy.row_padded(g, r, ocp, dyp);
         let mut kb = 0;
+        // 3x3 taps over one channel (k = 9): three blocks of 3 taps rather than 4 + 4 + 1 (a
+        // lone tap leaves too few independent accumulators to hide the add latency).
+        if k % KB != 0 && k % 3 == 0 {
+            while kb + 3 <= k {
+                bwd_filter_taps::<T, 3>(
+                    wide,
+                    rows,
+                    &taps.off[kb..kb + 3],
+                    pstep,
+                    kb,
+                    dyr,
+                    ocp,
+                    ow,
+                    part,
+                );
+                kb += 3;
+            }
+        }
         while kb + KB <= k {
             bwd_filter_taps::<T, KB>(
                 wide,
