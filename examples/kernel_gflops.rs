@@ -24,6 +24,15 @@
 //! `MaxPool`); both count only the convolution's FLOPs, so their ratio is the fusion's gain.
 //! `maxpool_relu_grad_*` time the backward of the pooling + ReLU: `_MaxPoolReluGrad` (fused)
 //! against `MaxPoolGrad` + `ReluGrad` (unfused); no FLOPs counted.
+//!
+//! Rows `*_pool_grad_*` (labelled "fused with max-pool/ReLU gradient"): the backward pass of
+//! `maxpool2x2(relu(conv + bias))` from the pooled gradient — filter + bias gradient (conv1) and
+//! filter + bias + input gradient (conv2) — through `_FusedConv2DMaxPoolGrad` (`_fused`, the
+//! full-size `dz` never in memory) against the unfused chain on the same inputs (`_unfused`:
+//! `MaxPoolGrad`, `ReluGrad`, `BiasAddGrad`, `Conv2DBackpropFilter`[, `Conv2DBackpropInput`]) and
+//! against `dz` expanded in full from the argmax then the same three ops (`_expand`, what a
+//! `_MaxPoolReluGrad` expansion op feeds). The three are timed alternately in the same loop;
+//! FLOPs count the convolution passes only.
 
 use std::time::Instant;
 
@@ -189,6 +198,152 @@ fn main() -> Result<()> {
                     ops::conv2d_backprop_filter(&x, &sizes, &dy, s, p, d)
                 })?;
                 report(&bfl, batch, flops, secs);
+            }
+        }
+    }
+    pool_grad_rows(reps, &wanted)?;
+    Ok(())
+}
+
+/// Medians of `reps` alternated rounds of each closure (after 3 warm-up rounds).
+fn time_alternated<const N: usize>(
+    reps: usize,
+    fs: [&mut dyn FnMut() -> Result<Vec<Tensor>>; N],
+) -> Result<[f64; N]> {
+    let mut fs = fs;
+    for _ in 0..3 {
+        for f in fs.iter_mut() {
+            std::hint::black_box(f()?);
+        }
+    }
+    let mut t = vec![Vec::with_capacity(reps); N];
+    for _ in 0..reps {
+        for (f, ti) in fs.iter_mut().zip(t.iter_mut()) {
+            let s = Instant::now();
+            std::hint::black_box(f()?);
+            ti.push(s.elapsed().as_secs_f64());
+        }
+    }
+    let mut out = [0.0; N];
+    for (o, mut ti) in out.iter_mut().zip(t) {
+        ti.sort_by(|a, b| a.total_cmp(b));
+        *o = ti[ti.len() / 2];
+    }
+    Ok(out)
+}
+
+/// First maximum of each disjoint `2x2` window (row-major; a later element wins only if
+/// strictly greater): `(pooled, argmax)` for `c` `[n, h, w, ch]`.
+fn pool_argmax(c: &[f32], [n, h, w, ch]: [usize; 4]) -> (Vec<f32>, Vec<u8>) {
+    let (qh, qw) = (h / 2, w / 2);
+    let (mut pooled, mut arg) = (Vec::new(), Vec::new());
+    for b in 0..n {
+        for py in 0..qh {
+            for px in 0..qw {
+                for o in 0..ch {
+                    let at =
+                        |i: usize, j: usize| c[((b * h + 2 * py + i) * w + 2 * px + j) * ch + o];
+                    let (mut best, mut bi) = (at(0, 0), 0u8);
+                    for (t, (i, j)) in [(0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+                        if at(i, j) > best {
+                            best = at(i, j);
+                            bi = t as u8 + 1;
+                        }
+                    }
+                    pooled.push(best);
+                    arg.push(bi);
+                }
+            }
+        }
+    }
+    (pooled, arg)
+}
+
+fn pool_grad_rows(reps: usize, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
+    use ferroflow::kernels::conv::Conv2dGeom;
+    use ferroflow::kernels::conv_pool_grad::{expand_pool_grad, PoolGradSource};
+    use ferroflow::ops::conv::ConvAttrs;
+    use ferroflow::ops::conv_pool_grad::FusedConv2DMaxPoolGrad;
+    use ferroflow::ops::pool::{max_pool_grad, PoolAttrs};
+    let layers = [
+        ("conv1_28x28x1_32", 28, 28, 1, 32, false),
+        ("conv2_13x13x32_64", 13, 13, 32, 64, true),
+    ];
+    for (name, h, w, ci, oc, want_dx) in layers {
+        for batch in [32usize, 128] {
+            let base = format!(
+                "{name}_pool_grad_{}",
+                if want_dx {
+                    "filter_bias_input"
+                } else {
+                    "filter_bias"
+                }
+            );
+            if !wanted(&base) {
+                continue;
+            }
+            let (oh, ow) = (h - 2, w - 2);
+            let passes = if want_dx { 2.0 } else { 1.0 };
+            let flops = passes * 2.0 * (batch * oh * ow * oc * 9 * ci) as f64;
+            let (s, p, d) = ([1, 1], Padding::Valid, [1, 1]);
+            let x = rand(&[batch, h, w, ci], 3)?;
+            let k = rand(&[3, 3, ci, oc], 4)?;
+            let b = rand(&[oc], 6)?;
+            let c = ops::relu(&ops::bias_add(&ops::conv2d(&x, &k, s, p, d)?, &b)?)?;
+            let (pooled_v, arg) = pool_argmax(&c.to_vec::<f32>()?, [batch, oh, ow, oc]);
+            let pshape = [batch, oh / 2, ow / 2, oc];
+            let pooled = Tensor::from_vec(pooled_v, &pshape)?;
+            let argmax = Tensor::from_vec(arg, &pshape)?;
+            let dp = rand(&pshape, 5)?;
+            let conv = ConvAttrs {
+                strides: s,
+                padding: p,
+                dilations: d,
+            };
+            let fused = FusedConv2DMaxPoolGrad::new(conv, [2, 2], true, want_dx);
+            let pattrs = PoolAttrs {
+                ksize: [2, 2],
+                strides: [2, 2],
+                padding: Padding::Valid,
+            };
+            let (xs, ks) = ([batch, h, w, ci], [3, 3, ci, oc]);
+            let tail = |dz: &Tensor| -> Result<Vec<Tensor>> {
+                let mut out = vec![
+                    ops::conv2d_backprop_filter(&x, &ks, dz, s, p, d)?,
+                    ops::bias_add_grad(dz)?,
+                ];
+                if want_dx {
+                    out.push(ops::conv2d_backprop_input(&xs, &k, dz, s, p, d)?);
+                }
+                Ok(out)
+            };
+            let g = Conv2dGeom::new(xs, [3, 3], oc, s, d, p);
+            let (pv, av, dv) = (
+                pooled.to_vec::<f32>()?,
+                argmax.to_vec::<u8>()?,
+                dp.to_vec::<f32>()?,
+            );
+            let mut unfused = || tail(&ops::relu_grad(&max_pool_grad(&c, &dp, pattrs)?, &c)?);
+            let mut expand = || {
+                let src = PoolGradSource {
+                    window: [2, 2],
+                    relu: true,
+                    pooled: &pv,
+                    argmax: &av,
+                    dpooled: &dv,
+                };
+                tail(&Tensor::from_vec(
+                    expand_pool_grad(&g, src),
+                    &[batch, oh, ow, oc],
+                )?)
+            };
+            let mut fused_f = || fused.call(&x, &k, &pooled, &argmax, &dp);
+            let [tu, te, tf] = time_alternated(reps, [&mut unfused, &mut expand, &mut fused_f])?;
+            for (variant, secs) in [("unfused", tu), ("expand", te), ("fused", tf)] {
+                println!(
+                    "{{\"kernel\": \"{base}_{variant}\", \"label\": \"fused with max-pool/ReLU gradient\", \"batch\": {batch}, \"flops\": {flops:.0}, \"median_s\": {secs:.6e}, \"gflops\": {:.1}}}",
+                    flops / secs / 1e9
+                );
             }
         }
     }

@@ -189,6 +189,55 @@ impl Conv2dGeom {
     }
 }
 
+/// Where a backward pass reads the output gradient `dy` (`[n*oh, ow, oc]`, row `r` = image
+/// `r / oh`, output row `r % oh`) from: a slice ([`DySlice`]), or rows expanded on the fly into a
+/// task's small scratch (`_FusedConv2DMaxPoolGrad`, `kernels::conv_pool_grad`), so the same
+/// kernels run the same arithmetic without a full-size `dy` in memory.
+pub(crate) trait DyRows<T: Float>: Sync {
+    /// Whether rows are written into the caller's buffer (rather than borrowed).
+    fn expands(&self) -> bool;
+    /// Output rows `r0..r0+nr` (`nr*ow*oc` values, pixel stride `oc`), borrowed or written into
+    /// `buf` (resized as needed).
+    fn rows<'a>(&'a self, g: &Conv2dGeom, r0: usize, nr: usize, buf: &'a mut Vec<T>) -> &'a [T];
+    /// Output row `r` with pixel stride `ocp >= oc`: `buf` is `ow*ocp` long (or empty when
+    /// `ocp == oc` and [`expands`](Self::expands) is false); lanes `oc..ocp` of each pixel
+    /// are zero and stay zero.
+    fn row_padded<'a>(&'a self, g: &Conv2dGeom, r: usize, ocp: usize, buf: &'a mut [T]) -> &'a [T];
+    /// The whole gradient (expanded in full where not borrowed: the fallback of the rare paths).
+    fn whole(&self, g: &Conv2dGeom) -> std::borrow::Cow<'_, [T]>;
+}
+
+/// A `dy` held in full.
+pub(crate) struct DySlice<'a, T>(pub &'a [T]);
+
+impl<T: Float> DyRows<T> for DySlice<'_, T> {
+    #[inline(always)]
+    fn expands(&self) -> bool {
+        false
+    }
+    #[inline(always)]
+    fn rows<'a>(&'a self, g: &Conv2dGeom, r0: usize, nr: usize, _buf: &'a mut Vec<T>) -> &'a [T] {
+        let row = g.ow * g.oc;
+        &self.0[r0 * row..(r0 + nr) * row]
+    }
+    #[inline(always)]
+    fn row_padded<'a>(&'a self, g: &Conv2dGeom, r: usize, ocp: usize, buf: &'a mut [T]) -> &'a [T] {
+        let (oc, ow) = (g.oc, g.ow);
+        let dy_row = &self.0[r * ow * oc..(r + 1) * ow * oc];
+        if oc == ocp {
+            dy_row
+        } else {
+            for (d, s) in buf.chunks_exact_mut(ocp).zip(dy_row.chunks_exact(oc)) {
+                d[..oc].copy_from_slice(s);
+            }
+            buf
+        }
+    }
+    fn whole(&self, _g: &Conv2dGeom) -> std::borrow::Cow<'_, [T]> {
+        std::borrow::Cow::Borrowed(self.0)
+    }
+}
+
 /// Valid `k` range `[lo, hi)` of taps `base + k` (unit dilation) that land inside `[0, size)`.
 #[inline]
 fn tap_range(base: isize, taps: usize, size: usize) -> (usize, usize) {
@@ -452,25 +501,30 @@ fn conv2d_forward_tiled<T: Float>(
 
 /// Tiled input gradient: one image per task; `dcols = dy_img · wᵀ` into the task's buffer, then
 /// col2im into the image's rows of `dx` (each element written once, by its image's task).
-fn conv2d_backward_input_tiled<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T]) {
+fn conv2d_backward_input_tiled<T: Float, D: DyRows<T>>(
+    g: &Conv2dGeom,
+    dy: &D,
+    w: &[T],
+    dx: &mut [T],
+) {
     let k_len = g.k_len();
     let img_in = g.h * g.w * g.c;
     let px = g.oh * g.ow;
-    let img_out = px * g.oc;
     let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
     for_each_task(
         dx,
         img_in,
         par,
-        Vec::new,
-        |dcols: &mut Vec<T>, img, dx_img| {
+        || (Vec::new(), Vec::new()),
+        |(dcols, dyb): &mut (Vec<T>, Vec<T>), img, dx_img| {
             dcols.resize(px * k_len, T::zero());
+            let dy_img = dy.rows(g, img * g.oh, g.oh, dyb);
             matmul_strided_on(
                 Parallelism::None,
                 px,
                 g.oc,
                 k_len,
-                &dy[img * img_out..(img + 1) * img_out],
+                dy_img,
                 g.oc,
                 1,
                 w,
@@ -491,7 +545,12 @@ fn conv2d_backward_input_tiled<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: 
 /// Tiled filter gradient: the batch's output rows are cut into at most [`MAX_FILTER_PARTS`]
 /// fixed parts; each part sums `colsᵀ · dy` over its tiles into its own partial (one thread, tile
 /// by tile), then the partials are added in part order, in parallel over filter elements.
-fn conv2d_backward_filter_tiled<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]) {
+fn conv2d_backward_filter_tiled<T: Float, D: DyRows<T>>(
+    g: &Conv2dGeom,
+    x: &[T],
+    dy: &D,
+    dw: &mut [T],
+) {
     let k_len = g.k_len();
     let rows = tile_rows::<T>(g);
     let total_rows = g.n * g.oh;
@@ -500,15 +559,14 @@ fn conv2d_backward_filter_tiled<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw:
     let tiles_per_part = tiles.div_ceil(parts);
     let parts = tiles.div_ceil(tiles_per_part);
     let part_len = g.filter_len();
-    let row_out = g.ow * g.oc;
     let mut partials = vec![T::zero(); parts * part_len];
     let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
     for_each_task(
         &mut partials,
         part_len,
         par,
-        Vec::new,
-        |cols: &mut Vec<T>, p, part| {
+        || (Vec::new(), Vec::new()),
+        |(cols, dyb): &mut (Vec<T>, Vec<T>), p, part| {
             for ti in 0..tiles_per_part {
                 let r0 = (p * tiles_per_part + ti) * rows;
                 if r0 >= total_rows {
@@ -517,6 +575,7 @@ fn conv2d_backward_filter_tiled<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw:
                 let nr = rows.min(total_rows - r0);
                 cols.resize(nr * g.ow * k_len, T::zero());
                 im2col_rows(g, x, r0, nr, cols);
+                let dy_rows = dy.rows(g, r0, nr, dyb);
                 // part (K x OC) (+)= colsᵀ (K x M) · dy_rows (M x OC).
                 matmul_strided_on(
                     Parallelism::None,
@@ -526,7 +585,7 @@ fn conv2d_backward_filter_tiled<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw:
                     cols,
                     1,
                     k_len,
-                    &dy[r0 * row_out..(r0 + nr) * row_out],
+                    dy_rows,
                     g.oc,
                     1,
                     part,
@@ -637,6 +696,17 @@ fn conv2d_forward_budget<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], y: &mut [T]
 ///
 /// `dy`: `[n, oh, ow, oc]`, `w`: `[kh, kw, c, oc]`, `dx`: `[n, h, w, c]` (overwritten).
 pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &mut [T]) {
+    debug_assert_eq!(dy.len(), g.output_len());
+    conv2d_backward_input_rows(g, &DySlice(dy), w, dx);
+}
+
+/// [`conv2d_backward_input`] reading `dy` through a [`DyRows`] (same paths, same arithmetic).
+pub(crate) fn conv2d_backward_input_rows<T: Float, D: DyRows<T>>(
+    g: &Conv2dGeom,
+    dy: &D,
+    w: &[T],
+    dx: &mut [T],
+) {
     let per_image = g.oh * g.ow * g.k_len() * std::mem::size_of::<T>();
     if g.is_pointwise()
         || dx.is_empty()
@@ -646,10 +716,9 @@ pub fn conv2d_backward_input<T: Float>(g: &Conv2dGeom, dy: &[T], w: &[T], dx: &m
         || g.k_len() == 0
         || per_image > COL_BUDGET_BYTES
     {
-        conv2d_backward_input_budget(g, dy, w, dx, COL_BUDGET_BYTES);
+        conv2d_backward_input_budget(g, &dy.whole(g), w, dx, COL_BUDGET_BYTES);
         return;
     }
-    debug_assert_eq!(dy.len(), g.output_len());
     debug_assert_eq!(w.len(), g.filter_len());
     debug_assert_eq!(dx.len(), g.input_len());
     conv2d_backward_input_tiled(g, dy, w, dx);
@@ -720,19 +789,28 @@ fn conv2d_backward_input_budget<T: Float>(
 ///
 /// Small reductions (`kh*kw*c <= 32`) take the direct kernel ([`crate::kernels::conv_direct`]).
 pub fn conv2d_backward_filter<T: Float>(g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]) {
+    debug_assert_eq!(dy.len(), g.output_len());
+    conv2d_backward_filter_rows(g, x, &DySlice(dy), dw);
+}
+
+/// [`conv2d_backward_filter`] reading `dy` through a [`DyRows`] (same paths, same arithmetic).
+pub(crate) fn conv2d_backward_filter_rows<T: Float, D: DyRows<T>>(
+    g: &Conv2dGeom,
+    x: &[T],
+    dy: &D,
+    dw: &mut [T],
+) {
     if conv_direct::applies(g) && !g.is_pointwise() {
         debug_assert_eq!(x.len(), g.input_len());
-        debug_assert_eq!(dy.len(), g.output_len());
         debug_assert_eq!(dw.len(), g.filter_len());
-        conv_direct::backward_filter(conv_direct::detect_isa(), g, x, dy, dw);
+        conv_direct::backward_filter_rows(conv_direct::detect_isa(), g, x, dy, dw);
         return;
     }
-    if g.is_pointwise() || dw.is_empty() || dy.is_empty() || g.k_len() == 0 {
-        conv2d_backward_filter_budget(g, x, dy, dw, COL_BUDGET_BYTES);
+    if g.is_pointwise() || dw.is_empty() || g.output_len() == 0 || g.k_len() == 0 {
+        conv2d_backward_filter_budget(g, x, &dy.whole(g), dw, COL_BUDGET_BYTES);
         return;
     }
     debug_assert_eq!(x.len(), g.input_len());
-    debug_assert_eq!(dy.len(), g.output_len());
     conv2d_backward_filter_tiled(g, x, dy, dw);
 }
 

@@ -17,7 +17,9 @@
 //! sequence of separate multiplies and adds (no FMA contraction) in the same order in all three,
 //! so they agree bit for bit (tested).
 
-use crate::kernels::conv::Conv2dGeom;
+#[cfg(test)]
+use crate::kernels::conv::DySlice;
+use crate::kernels::conv::{Conv2dGeom, DyRows};
 use crate::kernels::Float;
 use rayon::prelude::*;
 
@@ -25,6 +27,8 @@ use rayon::prelude::*;
 pub(crate) const DIRECT_MAX_K: usize = 32;
 /// Output channels per register block (one 512-bit vector of f32).
 const NB: usize = 16;
+/// Output channels per register block of the AVX-512 backward-filter pass.
+const NB2: usize = 2 * NB;
 /// Output pixels per register block.
 const PIX: usize = 4;
 /// Taps per register block in the backward-filter pass.
@@ -257,53 +261,85 @@ fn fwd_row_body<T: Float>(
 /// (`[K, ocp]`, overwritten).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn bwd_filter_chunk_body<T: Float>(
+fn bwd_filter_chunk_body<T: Float, D: DyRows<T>>(
     g: &Conv2dGeom,
     taps: &Taps,
     x: &[T],
-    dy: &[T],
+    dy: &D,
     ocp: usize,
     r0: usize,
     nrows: usize,
     rows: &mut [T],
     dyp: &mut [T],
     part: &mut [T],
+    wide: bool,
 ) {
     let k = taps.off.len();
-    let (oc, ow) = (g.oc, g.ow);
+    let ow = g.ow;
     let img_in = g.h * g.w * g.c;
     let pstep = g.sw * g.c;
     part.fill(T::zero());
     for r in r0..r0 + nrows {
         let (img, oy) = (r / g.oh, r % g.oh);
         gather_rows(g, taps, &x[img * img_in..(img + 1) * img_in], oy, rows);
-        let dy_row = &dy[r * ow * oc..(r + 1) * ow * oc];
-        let dyr: &[T] = if oc == ocp {
-            dy_row
-        } else {
-            for (d, s) in dyp.chunks_exact_mut(ocp).zip(dy_row.chunks_exact(oc)) {
-                d[..oc].copy_from_slice(s);
-            }
-            dyp
-        };
+        let dyr: &[T] = dy.row_padded(g, r, ocp, dyp);
         let mut kb = 0;
+        // 3x3 taps over one channel (k = 9): three blocks of 3 taps rather than 4 + 4 + 1 (a
+        // lone tap leaves too few independent accumulators to hide the add latency).
+        if k % KB != 0 && k % 3 == 0 {
+            while kb + 3 <= k {
+                bwd_filter_taps::<T, 3>(
+                    wide,
+                    rows,
+                    &taps.off[kb..kb + 3],
+                    pstep,
+                    kb,
+                    dyr,
+                    ocp,
+                    ow,
+                    part,
+                );
+                kb += 3;
+            }
+        }
         while kb + KB <= k {
-            bwd_filter_block::<T, KB>(rows, &taps.off[kb..kb + KB], pstep, kb, dyr, ocp, ow, part);
+            bwd_filter_taps::<T, KB>(
+                wide,
+                rows,
+                &taps.off[kb..kb + KB],
+                pstep,
+                kb,
+                dyr,
+                ocp,
+                ow,
+                part,
+            );
             kb += KB;
         }
         while kb < k {
-            bwd_filter_block::<T, 1>(rows, &taps.off[kb..kb + 1], pstep, kb, dyr, ocp, ow, part);
+            bwd_filter_taps::<T, 1>(
+                wide,
+                rows,
+                &taps.off[kb..kb + 1],
+                pstep,
+                kb,
+                dyr,
+                ocp,
+                ow,
+                part,
+            );
             kb += 1;
         }
     }
 }
 
-/// `part[kb..kb+QQ, :] += A[:, kb..kb+QQ]^T · dyr` over the `ow` pixels of one row (pixel `ox`,
-/// tap `kb + q` reads `rows[ox*pstep + off[q]]`), in register blocks of `QQ` taps x [`NB`]
-/// channels.
+/// Taps `kb..kb+QQ` of one row over all channel blocks: blocks of `2*NB` channels when `wide`
+/// (AVX-512: twice the independent accumulators, one tap broadcast serving both), then of
+/// [`NB`]. Every element sums the same products in the same order whatever the blocking.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn bwd_filter_block<T: Float, const QQ: usize>(
+fn bwd_filter_taps<T: Float, const QQ: usize>(
+    wide: bool,
     rows: &[T],
     off: &[usize],
     pstep: usize,
@@ -313,33 +349,66 @@ fn bwd_filter_block<T: Float, const QQ: usize>(
     ow: usize,
     part: &mut [T],
 ) {
-    let off: &[usize; QQ] = off.try_into().expect("QQ tap offsets");
-    for ob in (0..ocp).step_by(NB) {
-        let mut acc = [[T::zero(); NB]; QQ];
-        for (q, accq) in acc.iter_mut().enumerate() {
-            accq.copy_from_slice(&part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + NB]);
+    let mut ob = 0;
+    if wide {
+        while ob + NB2 <= ocp {
+            bwd_filter_block::<T, QQ, NB2>(rows, off, pstep, kb, dyr, ocp, ob, ow, part);
+            ob += NB2;
         }
-        for ox in 0..ow {
-            let d: &[T; NB] = dyr[ox * ocp + ob..ox * ocp + ob + NB]
-                .try_into()
-                .expect("NB-wide gradient row");
-            for (q, accq) in acc.iter_mut().enumerate() {
-                let a = rows[ox * pstep + off[q]];
-                for j in 0..NB {
-                    accq[j] += a * d[j];
-                }
+    }
+    while ob < ocp {
+        bwd_filter_block::<T, QQ, NB>(rows, off, pstep, kb, dyr, ocp, ob, ow, part);
+        ob += NB;
+    }
+}
+
+/// `part[kb..kb+QQ, ob..ob+W] += A[:, kb..kb+QQ]^T · dyr[:, ob..ob+W]` over the `ow` pixels of
+/// one row (pixel `ox`, tap `kb + q` reads `rows[ox*pstep + off[q]]`), in one register block of
+/// `QQ` taps x `W` channels.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn bwd_filter_block<T: Float, const QQ: usize, const W: usize>(
+    rows: &[T],
+    off: &[usize],
+    pstep: usize,
+    kb: usize,
+    dyr: &[T],
+    ocp: usize,
+    ob: usize,
+    ow: usize,
+    part: &mut [T],
+) {
+    let off: &[usize; QQ] = off.try_into().expect("QQ tap offsets");
+    let mut acc = [[T::zero(); W]; QQ];
+    for (q, accq) in acc.iter_mut().enumerate() {
+        accq.copy_from_slice(&part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + W]);
+    }
+    if ow == 0 {
+        return;
+    }
+    // Every read of the loop below is in bounds: the last pixel's reads are checked here, once.
+    let max_off = off.iter().copied().max().unwrap_or(0);
+    assert!((ow - 1) * pstep + max_off < rows.len() && (ow - 1) * ocp + ob + W <= dyr.len());
+    for ox in 0..ow {
+        // SAFETY: `ox*ocp + ob + W <= (ow-1)*ocp + ob + W <= dyr.len()` (asserted above).
+        let d: &[T; W] = unsafe { &*(dyr.as_ptr().add(ox * ocp + ob) as *const [T; W]) };
+        for (q, accq) in acc.iter_mut().enumerate() {
+            // SAFETY: `ox*pstep + off[q] <= (ow-1)*pstep + max_off < rows.len()` (asserted above).
+            let a = unsafe { *rows.get_unchecked(ox * pstep + off[q]) };
+            for j in 0..W {
+                accq[j] += a * d[j];
             }
         }
-        for (q, accq) in acc.iter().enumerate() {
-            part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + NB].copy_from_slice(accq);
-        }
+    }
+    for (q, accq) in acc.iter().enumerate() {
+        part[(kb + q) * ocp + ob..(kb + q) * ocp + ob + W].copy_from_slice(accq);
     }
 }
 
 macro_rules! isa_variants {
-    ($body:ident, $portable:ident, $avx2:ident, $avx512:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($body:ident, $portable:ident, $avx2:ident, $avx512:ident, [$($gen:tt)*], ($($arg:ident: $ty:ty),*)) => {
         #[allow(clippy::too_many_arguments)]
-        fn $portable<T: Float>($($arg: $ty),*) {
+        fn $portable<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)
         }
         /// # Safety
@@ -347,7 +416,7 @@ macro_rules! isa_variants {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx2<T: Float>($($arg: $ty),*) {
+        unsafe fn $avx2<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)
         }
         /// # Safety
@@ -355,7 +424,7 @@ macro_rules! isa_variants {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx512<T: Float>($($arg: $ty),*) {
+        unsafe fn $avx512<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)
         }
     };
@@ -366,6 +435,7 @@ isa_variants!(
     fwd_row_portable,
     fwd_row_avx2,
     fwd_row_avx512,
+    [T: Float],
     (g: &Conv2dGeom, taps: &Taps, x: &[T], wp: &[T], ocp: usize, r: usize, rows: &mut [T], yrow: &mut [T], bias: &[T], relu: bool)
 );
 
@@ -374,7 +444,8 @@ isa_variants!(
     bwd_filter_chunk_portable,
     bwd_filter_chunk_avx2,
     bwd_filter_chunk_avx512,
-    (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &[T], ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T])
+    [T: Float, D: DyRows<T>],
+    (g: &Conv2dGeom, taps: &Taps, x: &[T], dy: &D, ocp: usize, r0: usize, nrows: usize, rows: &mut [T], dyp: &mut [T], part: &mut [T], wide: bool)
 );
 
 /// The prepared forward pass of the direct kernel (padded filter and bias, tap table): computes
@@ -507,7 +578,21 @@ pub(crate) fn forward<T: Float>(
 ///
 /// `x`: `[n, h, w, c]`, `dy`: `[n, oh, ow, oc]`, `dw`: `[kh, kw, c, oc]` (overwritten). The caller
 /// checks [`applies`].
+#[cfg(test)]
 pub(crate) fn backward_filter<T: Float>(isa: Isa, g: &Conv2dGeom, x: &[T], dy: &[T], dw: &mut [T]) {
+    debug_assert_eq!(dy.len(), g.output_len());
+    backward_filter_rows(isa, g, x, &DySlice(dy), dw);
+}
+
+/// [`backward_filter`] reading the output gradient row by row from `dy` (a slice, or rows
+/// expanded on the fly by `_FusedConv2DMaxPoolGrad`): the same chunks, the same arithmetic.
+pub(crate) fn backward_filter_rows<T: Float, D: DyRows<T>>(
+    isa: Isa,
+    g: &Conv2dGeom,
+    x: &[T],
+    dy: &D,
+    dw: &mut [T],
+) {
     debug_assert!(applies(g));
     debug_assert_eq!(dw.len(), g.filter_len());
     let k = g.kh * g.kw * g.c;
@@ -524,24 +609,31 @@ pub(crate) fn backward_filter<T: Float>(isa: Isa, g: &Conv2dGeom, x: &[T], dy: &
         let (prows, dyp) = bufs;
         match isa {
             Isa::Portable => {
-                bwd_filter_chunk_portable(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+                bwd_filter_chunk_portable(g, taps, x, dy, ocp, r0, nr, prows, dyp, part, false)
             }
             // SAFETY: `isa` is only Avx2/Avx512 when `detect_isa` found the feature on this CPU.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe {
-                bwd_filter_chunk_avx2(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+                bwd_filter_chunk_avx2(g, taps, x, dy, ocp, r0, nr, prows, dyp, part, false)
             },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe {
-                bwd_filter_chunk_avx512(g, taps, x, dy, ocp, r0, nr, prows, dyp, part)
+                bwd_filter_chunk_avx512(g, taps, x, dy, ocp, r0, nr, prows, dyp, part, true)
             },
         }
     };
     let new_bufs = || {
         (
             vec![T::zero(); g.kh * taps.prow],
-            vec![T::zero(); if ocp == g.oc { 0 } else { g.ow * ocp }],
+            vec![
+                T::zero();
+                if ocp == g.oc && !dy.expands() {
+                    0
+                } else {
+                    g.ow * ocp
+                }
+            ],
         )
     };
     let work = g.output_len().saturating_mul(k);

@@ -8,6 +8,7 @@
 pub mod conv;
 pub mod conv_direct;
 pub mod conv_pool;
+pub mod conv_pool_grad;
 pub mod copy;
 pub mod dense_gemm;
 pub mod elementwise;

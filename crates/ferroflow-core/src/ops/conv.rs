@@ -231,7 +231,7 @@ pub struct ConvAttrs {
 impl ConvAttrs {
     /// Validates the attributes and the input (`x`, NHWC) / filter (`w`) shapes, and returns the
     /// output shape `[n, oh, ow, out_channels]` (unknown where the inputs are unknown).
-    fn output_shape(
+    pub(crate) fn output_shape(
         &self,
         op: &str,
         kind: ConvKind,

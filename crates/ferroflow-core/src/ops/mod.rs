@@ -7,6 +7,7 @@ pub mod array;
 pub mod binary;
 pub mod compare;
 pub mod conv;
+pub mod conv_pool_grad;
 pub mod create;
 pub mod gather;
 pub mod image;

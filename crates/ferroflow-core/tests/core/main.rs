@@ -4,6 +4,7 @@ mod broadcast_props;
 mod conv;
 mod conv_fast;
 mod conv_pool;
+mod conv_pool_grad;
 mod convert;
 mod determinism;
 mod device_gpu;

@@ -1,0 +1,658 @@
+//! Backward pass of `Conv2D + bias [+ ReLU] + MaxPool` (disjoint windows, strides == window)
+//! straight from the pooled gradient: filter gradient `dw`, bias gradient `db` and optionally the
+//! input gradient `dx`, without the full-size `dz` in memory (`_FusedConv2DMaxPoolGrad`).
+//!
+//! The unfused chain is `dz = ReluGrad(MaxPoolGrad(c, pooled, dpooled), c)`, then
+//! `BiasAddGrad(dz)`, `Conv2DBackpropFilter(x, dz)`, `Conv2DBackpropInput(dz, w)`. Here `dz` is
+//! described by `(pooled, argmax, dpooled)`: in the window of pooled element `(n, py, px, o)`,
+//! the element `argmax = i*pw + j` (the first maximum in row-major order, the one `MaxPoolGrad`
+//! routes to) gets `dpooled` when `pooled > 0` (ReLU) or always (no ReLU); every other element,
+//! rows/columns outside every window included, is `+0` — exactly the values the unfused ops write
+//! (`MaxPoolGrad`'s disjoint path selects `dy` or 0, `ReluGrad` selects `g` or 0).
+//!
+//! The convolution kernels read `dz` through [`DyRows`]: the direct filter-gradient kernel
+//! expands one output row at a time into its task's row buffer, the tiled filter gradient the few
+//! rows of a tile, the tiled input gradient one image — each in cache, each inside the kernel's
+//! own tiling, with the kernel's own arithmetic, so `dw` and `dx` are bit-identical to the
+//! unfused ops on the expanded `dz` (and deterministic whatever the thread count). `db` follows
+//! the `BiasAddGrad` kernel's order ([`crate::kernels::nn::bias_add_grad`]: blocks of
+//! `CHUNK / oc` pixels summed from zero, partials added in block order) but reads only the
+//! window elements of each row: the terms it skips are zeros, and adding a zero to a sum that
+//! started at `+0` never changes it (such a sum is never `-0` under round-to-nearest).
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
+use crate::kernels::conv::{
+    conv2d_backward_filter_rows, conv2d_backward_input_rows, Conv2dGeom, DyRows,
+};
+use crate::kernels::parallel::{CHUNK, PAR_THRESHOLD};
+use crate::kernels::Float;
+
+/// The pooled side of a fused `Conv2D + bias [+ ReLU] + MaxPool` forward pass and its gradient.
+///
+/// `pooled`, `argmax` and `dpooled` are `[n, oh / ph, ow / pw, oc]` (VALID pooling with
+/// `strides == window`: the last `oh % ph` rows and `ow % pw` columns of the convolution output
+/// belong to no window). `argmax` holds `i*pw + j`, the position inside its window of the element
+/// the gradient is routed to (`ph*pw <= 256`).
+#[derive(Clone, Copy, Debug)]
+pub struct PoolGradSource<'a, T> {
+    /// Pooling window `[ph, pw]` (also the strides).
+    pub window: [usize; 2],
+    /// Whether a ReLU sat between the bias and the pooling (then only `pooled > 0` passes).
+    pub relu: bool,
+    /// The pooled forward output.
+    pub pooled: &'a [T],
+    /// Position of each window's routed element.
+    pub argmax: &'a [u8],
+    /// Gradient of the pooled output.
+    pub dpooled: &'a [T],
+}
+
+/// `dz` of one geometry, expanded on demand.
+pub(crate) struct Expand<'a, T> {
+    g: Conv2dGeom,
+    ph: usize,
+    pw: usize,
+    qh: usize,
+    qw: usize,
+    src: PoolGradSource<'a, T>,
+}
+
+impl<'a, T: Float> Expand<'a, T> {
+    /// The expansion of `src` for convolution `g`. The caller checks the lengths
+    /// (`n*(oh/ph)*(ow/pw)*oc` each) and `1 <= ph*pw <= 256`.
+    pub(crate) fn new(g: &Conv2dGeom, src: PoolGradSource<'a, T>) -> Self {
+        let [ph, pw] = src.window;
+        let (qh, qw) = (g.oh / ph, g.ow / pw);
+        let len = g.n * qh * qw * g.oc;
+        debug_assert!(ph >= 1 && pw >= 1 && ph * pw <= 256);
+        debug_assert_eq!(src.pooled.len(), len);
+        debug_assert_eq!(src.argmax.len(), len);
+        debug_assert_eq!(src.dpooled.len(), len);
+        Expand {
+            g: *g,
+            ph,
+            pw,
+            qh,
+            qw,
+            src,
+        }
+    }
+
+    /// Writes output row `r` (`image*oh + oy`) of `dz` into `dst`, pixel `ox` at
+    /// `dst[ox*stride..ox*stride + oc]` (other lanes untouched).
+    #[inline(always)]
+    fn write_row(&self, r: usize, dst: &mut [T], stride: usize) {
+        let (oc, ow, oh) = (self.g.oc, self.g.ow, self.g.oh);
+        let (pw, qw) = (self.pw, self.qw);
+        let zero = T::zero();
+        let (img, oy) = (r / oh, r % oh);
+        let (py, i) = (oy / self.ph, oy % self.ph);
+        if py >= self.qh {
+            for ox in 0..ow {
+                dst[ox * stride..ox * stride + oc].fill(zero);
+            }
+            return;
+        }
+        let base = (img * self.qh + py) * qw * oc;
+        for px in 0..qw {
+            let at = base + px * oc;
+            let pv = &self.src.pooled[at..at + oc];
+            let av = &self.src.argmax[at..at + oc];
+            let dv = &self.src.dpooled[at..at + oc];
+            for j in 0..pw {
+                let t = (i * pw + j) as u8;
+                let o = (px * pw + j) * stride;
+                let out = &mut dst[o..o + oc];
+                if self.src.relu {
+                    for (((d, &a), &p), &g) in out.iter_mut().zip(av).zip(pv).zip(dv) {
+                        *d = if (a == t) & (p > zero) { g } else { zero };
+                    }
+                } else {
+                    for ((d, &a), &g) in out.iter_mut().zip(av).zip(dv) {
+                        *d = if a == t { g } else { zero };
+                    }
+                }
+            }
+        }
+        for ox in qw * pw..ow {
+            dst[ox * stride..ox * stride + oc].fill(zero);
+        }
+    }
+
+    /// Adds the `dz` terms of row `r`, columns `a..b`, to `acc` (`oc` long) in column order,
+    /// skipping the zero terms.
+    #[inline(always)]
+    fn add_row_terms(&self, r: usize, a: usize, b: usize, acc: &mut [T]) {
+        let (oc, oh) = (self.g.oc, self.g.oh);
+        let (pw, qw) = (self.pw, self.qw);
+        let zero = T::zero();
+        let (img, oy) = (r / oh, r % oh);
+        let (py, i) = (oy / self.ph, oy % self.ph);
+        if py >= self.qh || a >= b || a >= qw * pw {
+            return;
+        }
+        let base = (img * self.qh + py) * qw * oc;
+        let px_end = (b - 1) / pw + 1;
+        for px in a / pw..px_end.min(qw) {
+            // Columns of this window inside a..b: j in ja..jb.
+            let ja = a.max(px * pw) - px * pw;
+            let jb = b.min(px * pw + pw) - px * pw;
+            if ja >= jb {
+                continue;
+            }
+            let lo = (i * pw + ja) as u8;
+            let n = (jb - ja) as u8;
+            let at = base + px * oc;
+            let pv = &self.src.pooled[at..at + oc];
+            let av = &self.src.argmax[at..at + oc];
+            let dv = &self.src.dpooled[at..at + oc];
+            if self.src.relu {
+                for (((s, &am), &p), &g) in acc.iter_mut().zip(av).zip(pv).zip(dv) {
+                    let hit = (am.wrapping_sub(lo) < n) & (p > zero);
+                    *s += if hit { g } else { zero };
+                }
+            } else {
+                for ((s, &am), &g) in acc.iter_mut().zip(av).zip(dv) {
+                    *s += if am.wrapping_sub(lo) < n { g } else { zero };
+                }
+            }
+        }
+    }
+
+    /// The bias gradient, in the order of [`crate::kernels::nn::bias_add_grad`] over `dz`.
+    pub(crate) fn bias_grad(&self, db: &mut [T]) {
+        let c = self.g.oc;
+        let ow = self.g.ow;
+        let pixels = self.g.n * self.g.oh * ow;
+        db.fill(T::zero());
+        if c == 0 || pixels == 0 {
+            return;
+        }
+        let per_block = (CHUNK / c).max(1);
+        let blocks = pixels.div_ceil(per_block);
+        let level = crate::kernels::simd::detected();
+        let block = |bi: usize| {
+            let mut acc = vec![T::zero(); c];
+            let (p0, p1) = (bi * per_block, ((bi + 1) * per_block).min(pixels));
+            match level {
+                // SAFETY: `detected()` reports AVX-512 F/BW/DQ/VL only when the CPU has them.
+                #[cfg(target_arch = "x86_64")]
+                crate::kernels::simd::Level::Avx512 => unsafe {
+                    bias_block_avx512(self, p0, p1, &mut acc)
+                },
+                // SAFETY: `detected()` reports AVX2 only when the CPU has AVX2 and FMA.
+                #[cfg(target_arch = "x86_64")]
+                crate::kernels::simd::Level::Avx2 => unsafe {
+                    bias_block_avx2(self, p0, p1, &mut acc)
+                },
+                _ => bias_block_body(self, p0, p1, &mut acc),
+            }
+            acc
+        };
+        let partial: Vec<Vec<T>> =
+            if pixels * c < PAR_THRESHOLD || rayon::current_num_threads() == 1 {
+                (0..blocks).map(block).collect()
+            } else {
+                (0..blocks).into_par_iter().map(block).collect()
+            };
+        for p in partial {
+            for (o, v) in db.iter_mut().zip(p) {
+                *o += v;
+            }
+        }
+    }
+}
+
+/// Pixels `p0..p1` of one `BiasAddGrad` block, added to `acc` in pixel order.
+#[inline(always)]
+fn bias_block_body<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
+    let ow = e.g.ow;
+    let mut p = p0;
+    while p < p1 {
+        let (r, a) = (p / ow, p % ow);
+        let b = ow.min(a + (p1 - p));
+        e.add_row_terms(r, a, b, acc);
+        p += b - a;
+    }
+}
+
+/// [`bias_block_body`] compiled for AVX-512 (same operations, wider vectors).
+///
+/// # Safety
+/// The CPU must support AVX-512 F and BW.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn bias_block_avx512<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
+    bias_block_body(e, p0, p1, acc)
+}
+
+/// [`bias_block_body`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn bias_block_avx2<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
+    bias_block_body(e, p0, p1, acc)
+}
+
+impl<T: Float> DyRows<T> for Expand<'_, T> {
+    #[inline(always)]
+    fn expands(&self) -> bool {
+        true
+    }
+    #[inline(always)]
+    fn rows<'a>(&'a self, g: &Conv2dGeom, r0: usize, nr: usize, buf: &'a mut Vec<T>) -> &'a [T] {
+        let row = g.ow * g.oc;
+        if buf.len() < nr * row {
+            buf.resize(nr * row, T::zero());
+        }
+        for (j, dst) in buf.chunks_exact_mut(row).take(nr).enumerate() {
+            self.write_row(r0 + j, dst, g.oc);
+        }
+        &buf[..nr * row]
+    }
+    #[inline(always)]
+    fn row_padded<'a>(
+        &'a self,
+        _g: &Conv2dGeom,
+        r: usize,
+        ocp: usize,
+        buf: &'a mut [T],
+    ) -> &'a [T] {
+        self.write_row(r, buf, ocp);
+        buf
+    }
+    fn whole(&self, g: &Conv2dGeom) -> Cow<'_, [T]> {
+        let mut out = vec![T::zero(); g.output_len()];
+        let row = g.ow * g.oc;
+        if row > 0 {
+            for (r, dst) in out.chunks_exact_mut(row).enumerate() {
+                self.write_row(r, dst, g.oc);
+            }
+        }
+        Cow::Owned(out)
+    }
+}
+
+/// Filter, bias and (when `dx` is given) input gradients of `maxpool(relu?(conv2d(x, w) + b))`
+/// from the pooled gradient, bit-identical to `BiasAddGrad(dz)`, `Conv2DBackpropFilter(x, dz)`
+/// and `Conv2DBackpropInput(dz, w)` on `dz = ReluGrad(MaxPoolGrad(..))` (see the module docs),
+/// with `dz` expanded tile by tile inside each kernel instead of in full.
+///
+/// `x`: `[n, h, w, c]`, `w`: `[kh, kw, c, oc]`, `dw`: `[kh, kw, c, oc]`, `db`: `[oc]`,
+/// `dx`: `[n, h, w, c]` (all overwritten). The caller checks the shapes (see
+/// [`PoolGradSource`]).
+pub fn conv2d_max_pool_backward<T: Float>(
+    g: &Conv2dGeom,
+    src: PoolGradSource<'_, T>,
+    x: &[T],
+    w: &[T],
+    dw: &mut [T],
+    db: &mut [T],
+    dx: Option<&mut [T]>,
+) {
+    debug_assert_eq!(x.len(), g.input_len());
+    debug_assert_eq!(w.len(), g.filter_len());
+    debug_assert_eq!(dw.len(), g.filter_len());
+    debug_assert_eq!(db.len(), g.oc);
+    let e = Expand::new(g, src);
+    conv2d_backward_filter_rows(g, x, &e, dw);
+    e.bias_grad(db);
+    if let Some(dx) = dx {
+        debug_assert_eq!(dx.len(), g.input_len());
+        conv2d_backward_input_rows(g, &e, w, dx);
+    }
+}
+
+/// The full-size `dz` the fused backward never materialises (for references and benchmarks).
+#[doc(hidden)]
+pub fn expand_pool_grad<T: Float>(g: &Conv2dGeom, src: PoolGradSource<'_, T>) -> Vec<T> {
+    Expand::new(g, src).whole(g).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv::{
+        conv2d_backward_filter, conv2d_backward_input, conv2d_forward_fused,
+    };
+    use crate::kernels::conv_direct::{self as cd, Isa};
+    use crate::kernels::nn::bias_add_grad;
+    use crate::kernels::padding::Padding;
+    use crate::kernels::pool::{max_pool2d_backward, Pool2dGeom};
+
+    /// Values on a coarse grid (multiples of 1/4 in [-1, 1]): many exact ties and zeros.
+    fn grid_vec<T: Float>(len: usize, seed: u64) -> Vec<T> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                T::from_f64c(((s >> 33) % 9) as f64 / 4.0 - 1.0)
+            })
+            .collect()
+    }
+
+    /// Uniform values in [-1, 1) with every fifth one zero.
+    fn rand_vec<T: Float>(len: usize, seed: u64) -> Vec<T> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let v = ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0;
+                T::from_f64c(if i % 5 == 3 { 0.0 } else { v })
+            })
+            .collect()
+    }
+
+    fn bits<T: Float>(v: &[T]) -> Vec<u64> {
+        v.iter().map(|x| x.to_f64c().to_bits()).collect()
+    }
+
+    /// Reference max-pool forward written here: VALID, strides == window, the FIRST maximum in
+    /// row-major order wins (a later element only if strictly greater).
+    fn ref_pool<T: Float>(g: &Conv2dGeom, c: &[T], ph: usize, pw: usize) -> (Vec<T>, Vec<u8>) {
+        let (qh, qw, oc) = (g.oh / ph, g.ow / pw, g.oc);
+        let mut pooled = Vec::new();
+        let mut arg = Vec::new();
+        for n in 0..g.n {
+            for py in 0..qh {
+                for px in 0..qw {
+                    for o in 0..oc {
+                        let at = |i: usize, j: usize| {
+                            c[((n * g.oh + py * ph + i) * g.ow + px * pw + j) * oc + o]
+                        };
+                        let (mut best, mut bi) = (at(0, 0), 0usize);
+                        for i in 0..ph {
+                            for j in 0..pw {
+                                if at(i, j) > best {
+                                    best = at(i, j);
+                                    bi = i * pw + j;
+                                }
+                            }
+                        }
+                        pooled.push(best);
+                        arg.push(bi as u8);
+                    }
+                }
+            }
+        }
+        (pooled, arg)
+    }
+
+    struct Case {
+        input: [usize; 4],
+        k: [usize; 2],
+        oc: usize,
+        st: [usize; 2],
+        pad: Padding,
+        win: [usize; 2],
+    }
+
+    fn cases() -> Vec<Case> {
+        let c = |input, k, oc, st, pad, win| Case {
+            input,
+            k,
+            oc,
+            st,
+            pad,
+            win,
+        };
+        vec![
+            // The seed CNN's conv1 and conv2 (direct and tiled paths).
+            c([4, 28, 28, 1], [3, 3], 32, [1, 1], Padding::Valid, [2, 2]),
+            c([3, 13, 13, 32], [3, 3], 64, [1, 1], Padding::Valid, [2, 2]),
+            // Odd sizes (remainder rows/columns), SAME, stride 2, 3x3 pools, oc not a multiple of 16.
+            c([2, 9, 11, 3], [3, 3], 10, [1, 1], Padding::Same, [2, 2]),
+            c([2, 15, 14, 3], [3, 3], 10, [2, 2], Padding::Same, [3, 3]),
+            c([3, 17, 13, 1], [3, 3], 64, [2, 1], Padding::Valid, [3, 2]),
+            c([2, 12, 10, 32], [3, 3], 10, [2, 2], Padding::Same, [2, 3]),
+            c([2, 11, 9, 32], [2, 2], 32, [1, 1], Padding::Valid, [3, 3]),
+            c([2, 8, 8, 3], [1, 1], 10, [1, 1], Padding::Valid, [2, 2]),
+        ]
+    }
+
+    /// The unfused chain on the kernels the ops call: MaxPoolGrad, ReluGrad's select,
+    /// BiasAddGrad, the filter and input gradients.
+    #[allow(clippy::type_complexity)]
+    fn unfused<T: Float>(
+        g: &Conv2dGeom,
+        win: [usize; 2],
+        relu: bool,
+        x: &[T],
+        w: &[T],
+        c: &[T],
+        dp: &[T],
+    ) -> (Vec<T>, Vec<T>, Vec<T>) {
+        let pg = Pool2dGeom::new([g.n, g.oh, g.ow, g.oc], win, win, Padding::Valid);
+        let mut dz = vec![T::zero(); g.output_len()];
+        if pg.oh > 0 && pg.ow > 0 {
+            max_pool2d_backward(&pg, c, dp, &mut dz);
+        }
+        if relu {
+            for (d, &cv) in dz.iter_mut().zip(c) {
+                *d = if cv > T::zero() { *d } else { T::zero() };
+            }
+        }
+        let db = bias_add_grad(&dz, g.oc);
+        let mut dw = vec![T::zero(); g.filter_len()];
+        conv2d_backward_filter(g, x, &dz, &mut dw);
+        let mut dx = vec![T::zero(); g.input_len()];
+        conv2d_backward_input(g, &dz, w, &mut dx);
+        (dw, db, dx)
+    }
+
+    fn run_case<T: Float>(case: &Case, relu: bool, seed: u64, grid: bool) {
+        let g = Conv2dGeom::new(case.input, case.k, case.oc, case.st, [1, 1], case.pad);
+        let gen = |len, s| {
+            if grid {
+                grid_vec::<T>(len, s)
+            } else {
+                rand_vec::<T>(len, s)
+            }
+        };
+        let x = gen(g.input_len(), seed);
+        let w = gen(g.filter_len(), seed + 1);
+        let b = gen(g.oc, seed + 2);
+        let mut c = vec![T::zero(); g.output_len()];
+        conv2d_forward_fused(&g, &x, &w, Some(&b), relu, &mut c);
+        let (pooled, argmax) = ref_pool(&g, &c, case.win[0], case.win[1]);
+        let dp = gen(pooled.len(), seed + 3);
+        let (dw0, db0, dx0) = unfused(&g, case.win, relu, &x, &w, &c, &dp);
+        let src = PoolGradSource {
+            window: case.win,
+            relu,
+            pooled: &pooled,
+            argmax: &argmax,
+            dpooled: &dp,
+        };
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut dw = vec![T::nan(); g.filter_len()];
+                    let mut db = vec![T::nan(); g.oc];
+                    let mut dx = vec![T::nan(); g.input_len()];
+                    conv2d_max_pool_backward(&g, src, &x, &w, &mut dw, &mut db, Some(&mut dx));
+                    (dw, db, dx)
+                })
+        };
+        for threads in [1, 2] {
+            let (dw, db, dx) = run(threads);
+            let what = format!("{:?} relu={relu} threads={threads}", g);
+            assert_eq!(bits(&dw), bits(&dw0), "dw {what}");
+            assert_eq!(bits(&db), bits(&db0), "db {what}");
+            assert_eq!(bits(&dx), bits(&dx0), "dx {what}");
+        }
+    }
+
+    #[test]
+    fn fused_backward_matches_unfused_chain_bitwise() {
+        for (i, case) in cases().iter().enumerate() {
+            for relu in [true, false] {
+                let seed = 100 + 10 * i as u64;
+                run_case::<f32>(case, relu, seed, false);
+                run_case::<f32>(case, relu, seed + 5, true);
+                run_case::<f64>(case, relu, seed + 7, false);
+            }
+        }
+    }
+
+    /// The expansion writes exactly the unfused `dz`, zero rows/columns outside the windows.
+    #[test]
+    fn expansion_equals_max_pool_grad_then_relu_grad() {
+        let g = Conv2dGeom::new([2, 11, 9, 3], [3, 3], 10, [1, 1], [1, 1], Padding::Same);
+        let x = grid_vec::<f32>(g.input_len(), 1);
+        let w = grid_vec::<f32>(g.filter_len(), 2);
+        let mut c = vec![0f32; g.output_len()];
+        conv2d_forward_fused(&g, &x, &w, None, true, &mut c);
+        let (pooled, argmax) = ref_pool(&g, &c, 2, 2);
+        let dp = grid_vec::<f32>(pooled.len(), 3);
+        let pg = Pool2dGeom::new([g.n, g.oh, g.ow, g.oc], [2, 2], [2, 2], Padding::Valid);
+        let mut want = vec![0f32; g.output_len()];
+        max_pool2d_backward(&pg, &c, &dp, &mut want);
+        for (d, &cv) in want.iter_mut().zip(&c) {
+            *d = if cv > 0.0 { *d } else { 0.0 };
+        }
+        let src = PoolGradSource {
+            window: [2, 2],
+            relu: true,
+            pooled: &pooled,
+            argmax: &argmax,
+            dpooled: &dp,
+        };
+        let got = expand_pool_grad(&g, src);
+        assert_eq!(bits(&got), bits(&want));
+        // The last row (oy = 10) and column (ox = 8) of every image belong to no window.
+        for (i, &v) in got.iter().enumerate() {
+            let (oy, ox) = ((i / g.oc / g.ow) % g.oh, (i / g.oc) % g.ow);
+            if oy == 10 || ox == 8 {
+                assert_eq!(v.to_bits(), 0, "element {i}");
+            }
+        }
+    }
+
+    /// The direct filter-gradient kernel reading expanded rows gives the same bits on every
+    /// instruction set.
+    #[test]
+    fn direct_path_isas_agree_bitwise() {
+        let mut isas = vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                isas.push(Isa::Avx2);
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                isas.push(Isa::Avx512);
+            }
+        }
+        for (input, oc) in [([3, 28, 28, 1], 32), ([2, 15, 13, 3], 10)] {
+            let g = Conv2dGeom::new(input, [3, 3], oc, [1, 1], [1, 1], Padding::Valid);
+            assert!(cd::applies(&g));
+            let x = rand_vec::<f32>(g.input_len(), 7);
+            let w = rand_vec::<f32>(g.filter_len(), 8);
+            let mut c = vec![0f32; g.output_len()];
+            conv2d_forward_fused(&g, &x, &w, None, true, &mut c);
+            let (pooled, argmax) = ref_pool(&g, &c, 2, 2);
+            let dp = rand_vec::<f32>(pooled.len(), 9);
+            let src = PoolGradSource {
+                window: [2, 2],
+                relu: true,
+                pooled: &pooled,
+                argmax: &argmax,
+                dpooled: &dp,
+            };
+            let e = Expand::new(&g, src);
+            let run = |isa| {
+                let mut dw = vec![0f32; g.filter_len()];
+                cd::backward_filter_rows(isa, &g, &x, &e, &mut dw);
+                dw
+            };
+            let want = run(Isa::Portable);
+            for &isa in &isas[1..] {
+                assert_eq!(bits(&run(isa)), bits(&want), "{isa:?} {input:?}");
+            }
+        }
+    }
+
+    /// The bias-gradient blocks compiled for AVX-512 / AVX2 give the portable body's bits.
+    #[test]
+    fn bias_blocks_isas_agree_bitwise() {
+        for relu in [true, false] {
+            let g = Conv2dGeom::new([3, 17, 15, 1], [3, 3], 40, [1, 1], [1, 1], Padding::Same);
+            let x = rand_vec::<f32>(g.input_len(), 17);
+            let w = rand_vec::<f32>(g.filter_len(), 18);
+            let mut c = vec![0f32; g.output_len()];
+            conv2d_forward_fused(&g, &x, &w, None, relu, &mut c);
+            let (pooled, argmax) = ref_pool(&g, &c, 3, 2);
+            let dp = rand_vec::<f32>(pooled.len(), 19);
+            let src = PoolGradSource {
+                window: [3, 2],
+                relu,
+                pooled: &pooled,
+                argmax: &argmax,
+                dpooled: &dp,
+            };
+            let e = Expand::new(&g, src);
+            let pixels = g.n * g.oh * g.ow;
+            // Uneven ranges: blocks that start and end inside rows.
+            for (p0, p1) in [(0, pixels), (7, 200), (33, 34), (100, pixels - 5)] {
+                let mut want = vec![0f32; g.oc];
+                bias_block_body(&e, p0, p1, &mut want);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::is_x86_feature_detected!("avx2") {
+                        let mut got = vec![0f32; g.oc];
+                        // SAFETY: AVX2 detected just above.
+                        unsafe { bias_block_avx2(&e, p0, p1, &mut got) };
+                        assert_eq!(bits(&got), bits(&want));
+                    }
+                    if std::is_x86_feature_detected!("avx512f")
+                        && std::is_x86_feature_detected!("avx512bw")
+                    {
+                        let mut got = vec![0f32; g.oc];
+                        // SAFETY: AVX-512 F/BW detected just above.
+                        unsafe { bias_block_avx512(&e, p0, p1, &mut got) };
+                        assert_eq!(bits(&got), bits(&want));
+                    }
+                }
+                // And the body equals a plain in-order sum over the expanded gradient.
+                let dz = expand_pool_grad(&g, src);
+                let mut plain = vec![0f32; g.oc];
+                for px in p0..p1 {
+                    for (s, &v) in plain.iter_mut().zip(&dz[px * g.oc..(px + 1) * g.oc]) {
+                        *s += v;
+                    }
+                }
+                assert_eq!(bits(&plain), bits(&want), "{p0}..{p1}");
+            }
+        }
+    }
+
+    /// A pooled output with no windows (conv output smaller than the window) gives zeros.
+    #[test]
+    fn no_windows_gives_zero_gradients() {
+        let g = Conv2dGeom::new([2, 3, 3, 1], [3, 3], 4, [1, 1], [1, 1], Padding::Valid);
+        let x = rand_vec::<f64>(g.input_len(), 1);
+        let w = rand_vec::<f64>(g.filter_len(), 2);
+        let src = PoolGradSource {
+            window: [2, 2],
+            relu: false,
+            pooled: &[],
+            argmax: &[],
+            dpooled: &[],
+        };
+        let (mut dw, mut db, mut dx) = (vec![f64::NAN; 36], vec![f64::NAN; 4], vec![f64::NAN; 18]);
+        conv2d_max_pool_backward(&g, src, &x, &w, &mut dw, &mut db, Some(&mut dx));
+        assert!(dw.iter().chain(&db).chain(&dx).all(|&v| v == 0.0));
+    }
+}
