@@ -8,7 +8,7 @@
 //! | `constant_folding` | `constant_folding.rs` | evaluates an op whose inputs are all constants, once, into a `Const` |
 //! | `arithmetic` | `arithmetic.rs` | `x*1`, `1*x`, `x/1`, `x+0`, `0+x`, `x-0` → `x`; transpose of transpose; reshape chains and no-op reshapes; `Greater(z, 0)` next to `Relu(z)` reads `Relu(z)` (so a ReLU's gradient no longer keeps `z` alive) |
 //! | `common_subexpression_elimination` | `cse.rs` | merges nodes doing the same op on the same inputs (and equal small constants) |
-//! | `remapping` | `remapping.rs`, `conv_pool_rewrite.rs` | fuses MatMul/Conv2D + BiasAdd (+ activation) into `_FusedMatMul`/`_FusedConv2D`, then `_FusedConv2D` + disjoint `MaxPool` (and its `MaxPoolGrad` + `ReluGrad` in training graphs) into `_FusedConv2DMaxPool` + `_MaxPoolReluGrad` ([`conv_pool`]; `FF_CONV_POOL=0` disables), and trees of elementwise ops into one `FusedElementwise` kernel ([`fused`]) |
+//! | `remapping` | `remapping.rs`, `conv_pool_rewrite.rs` | fuses MatMul/Conv2D + BiasAdd (+ activation) into `_FusedMatMul`/`_FusedConv2D`, then `_FusedConv2D` + disjoint `MaxPool` (and its `MaxPoolGrad` + `ReluGrad` in training graphs) into `_FusedConv2DMaxPool` + `_MaxPoolReluGrad`, whose readers `BiasAddGrad` + `Conv2DBackprop*` become one `_FusedConv2DMaxPoolGrad` (`conv_pool_grad_rewrite.rs`) ([`conv_pool`]; `FF_CONV_POOL=0` disables both, `FF_CONV_POOL_GRAD=0` the second), and trees of elementwise ops into one `FusedElementwise` kernel ([`fused`]) |
 //! | `memory_optimization` | `memory.rs` | a static memory plan: each intermediate is freed as soon as its last consumer has run, and elementwise ops write into a dead, uniquely owned input buffer (in place) |
 //!
 //! All are on by default. Set them for every new plan with [`set_experimental_options`], or per
@@ -36,6 +36,7 @@
 mod arithmetic;
 mod constant_folding;
 pub mod conv_pool;
+mod conv_pool_grad_rewrite;
 mod conv_pool_rewrite;
 mod cse;
 pub mod fused;

@@ -49,6 +49,7 @@ fn elem_fn(w: &Work, n: usize) -> Option<ElemFn> {
 pub(crate) fn run(w: &mut Work) -> Result<()> {
     fuse_bias_activation(w)?;
     super::conv_pool_rewrite::run(w);
+    super::conv_pool_grad_rewrite::run(w);
     fuse_elementwise(w)
 }
 
