@@ -56,8 +56,8 @@ pub(crate) fn run(w: &mut Work) {
             }
         }
     }
-    for g in 0..w.nodes.len() {
-        if !live[g] || w.keep.contains(&g) {
+    for (g, &is_live) in live.iter().enumerate() {
+        if !is_live || w.keep.contains(&g) {
             continue;
         }
         let Some(grad) = w
