@@ -106,7 +106,7 @@ const POOL_CB: usize = 64;
 /// backwards. That index is the one the strictly-greater scan of `MaxPoolGrad` picks (every
 /// earlier element is smaller than `m`); when `m` is NaN (only when the window's first element
 /// is) no element equals it and the index stays 0, as in that scan. (A one-pass select of value
-/// and index measured 5x slower: it did not vectorise.)
+/// and index was tried; its one measurement, on a loaded machine, was slower.)
 #[inline]
 fn pool_rows<T: Float>(
     conv: &[T],
