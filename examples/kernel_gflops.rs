@@ -125,6 +125,24 @@ fn main() -> Result<()> {
                 })?;
                 report(&fused, batch, flops, secs);
             }
+            // The inference graph's form: no argmax computed.
+            let infer = format!("{name}_forward_fused_pool_noargmax");
+            if wanted(&infer) {
+                let op = FusedConv2DMaxPool::new(
+                    ConvAttrs {
+                        strides: s,
+                        padding: p,
+                        dilations: d,
+                    },
+                    true,
+                    [2, 2],
+                )?
+                .without_argmax();
+                let secs = time_median(reps, || {
+                    Ok(execute(op.clone(), &[x.clone(), k.clone(), bias.clone()])?.swap_remove(0))
+                })?;
+                report(&infer, batch, flops, secs);
+            }
             let unfused = format!("{name}_forward_unfused_pool");
             if wanted(&unfused) {
                 // What the graph runs without the rewrite: `_FusedConv2D` then `MaxPool`.

@@ -97,14 +97,16 @@ pub(crate) fn path(g: &Conv2dGeom) -> Path {
 const POOL_CB: usize = 64;
 
 /// Max-pools `ph` convolution rows `conv` (`ph` rows of `ow*oc`) into one pooled row `prow`
-/// (`pw_out*oc`) and its argmax `arow`: the first maximum in row-major window order.
+/// (`pw_out*oc`) and its argmax `arow`: the first maximum in row-major window order. An empty
+/// `arow` skips the index (inference graphs, where nobody reads the argmax).
 ///
 /// Two vectorisable passes: the maximum `m` with MaxPool's own rule (start from the window's
-/// first element, a strictly greater value replaces it: the same bits as `MaxPool`), then the
-/// index of the first element equal to `m`, found scanning the window backwards. That index is
-/// the one the strictly-greater scan of `MaxPoolGrad` picks (every earlier element is smaller
-/// than `m`); when `m` is NaN (only when the window's first element is) no element equals it and
-/// the index stays 0, as in that scan.
+/// first element, a strictly greater value replaces it: the same bits as `MaxPool`), then (only
+/// with an argmax) the index of the first element equal to `m`, found scanning the window
+/// backwards. That index is the one the strictly-greater scan of `MaxPoolGrad` picks (every
+/// earlier element is smaller than `m`); when `m` is NaN (only when the window's first element
+/// is) no element equals it and the index stays 0, as in that scan. (A one-pass select of value
+/// and index was tried; its one measurement, on a loaded machine, was slower.)
 #[inline]
 fn pool_rows<T: Float>(
     conv: &[T],
@@ -123,6 +125,20 @@ fn pool_rows<T: Float>(
     }
     let offs = &offs[..taps];
     let at = |t: usize, px: usize| offs[t] + px * win.pw * oc;
+    if arow.is_empty() {
+        for px in 0..pw_out {
+            let best = &mut prow[px * oc..(px + 1) * oc];
+            let first = at(0, px);
+            best.copy_from_slice(&conv[first..first + oc]);
+            for t in 1..taps {
+                let p = at(t, px);
+                for (b, &v) in best.iter_mut().zip(&conv[p..p + oc]) {
+                    *b = if v > *b { v } else { *b };
+                }
+            }
+        }
+        return;
+    }
     let mut idx = [0u32; POOL_CB];
     for px in 0..pw_out {
         let best = &mut prow[px * oc..(px + 1) * oc];
@@ -155,10 +171,32 @@ fn pool_rows<T: Float>(
     }
 }
 
+/// `(k, pooled row k, argmax row k)` over the rows of a task; the argmax rows are empty when
+/// `as_` is (no argmax).
+fn rows_of<'a, T>(
+    ps: &'a mut [T],
+    as_: &'a mut [u8],
+    prow_len: usize,
+) -> impl Iterator<Item = (usize, (&'a mut [T], &'a mut [u8]))> {
+    let with = !as_.is_empty();
+    let mut arows = as_.chunks_exact_mut(prow_len.max(1));
+    ps.chunks_exact_mut(prow_len.max(1))
+        .map(move |p| {
+            let a: &'a mut [u8] = if with {
+                arows.next().unwrap_or_default()
+            } else {
+                &mut []
+            };
+            (p, a)
+        })
+        .enumerate()
+}
+
 /// Fused forward: `pooled = maxpool(relu?(conv2d(x, w) + bias))` and its `argmax`.
 ///
 /// `x`: `[n, h, w, c]`, `w`: `[kh, kw, c, oc]` (HWIO), `bias`: `oc` (when given);
-/// `pooled` and `argmax`: `[n, oh/ph, ow/pw, oc]` (overwritten). `win` must be valid
+/// `pooled` and `argmax`: `[n, oh/ph, ow/pw, oc]` (overwritten). `argmax: None` skips the index
+/// computation (the pooled values are the same bits). `win` must be valid
 /// ([`PoolWindow::is_valid`]).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_maxpool_forward<T: Float>(
@@ -169,7 +207,7 @@ pub fn conv2d_maxpool_forward<T: Float>(
     relu: bool,
     win: PoolWindow,
     pooled: &mut [T],
-    argmax: &mut [u8],
+    argmax: Option<&mut [u8]>,
 ) {
     forward_on(
         conv_direct::detect_isa(),
@@ -195,7 +233,7 @@ pub(crate) fn forward_on<T: Float>(
     epi: Epilogue<'_, T>,
     win: PoolWindow,
     pooled: &mut [T],
-    argmax: &mut [u8],
+    argmax: Option<&mut [u8]>,
 ) {
     debug_assert!(win.is_valid());
     debug_assert_eq!(x.len(), g.input_len());
@@ -203,7 +241,9 @@ pub(crate) fn forward_on<T: Float>(
     let (poh, pow) = win.pooled(g.oh, g.ow);
     let prow_len = pow * g.oc;
     debug_assert_eq!(pooled.len(), g.n * poh * prow_len);
-    debug_assert_eq!(argmax.len(), pooled.len());
+    if let Some(a) = &argmax {
+        debug_assert_eq!(a.len(), pooled.len());
+    }
     if pooled.is_empty() {
         return;
     }
@@ -212,22 +252,35 @@ pub(crate) fn forward_on<T: Float>(
     let par = work >= PAR_MIN_WORK && rayon::current_num_threads() > 1;
     // Runs `task(state, first pooled row, pooled rows, argmax rows)` over chunks of `per_task`
     // pooled rows (boundaries fixed by the problem size).
+    // Without an argmax, tasks get empty argmax slices.
+    let mut argmax = argmax;
     let mut run = |per_task: usize, task: &PoolTask<'_, T>| {
         let chunk = per_task * prow_len;
-        if par {
-            pooled
+        match (par, argmax.as_deref_mut()) {
+            (true, Some(argmax)) => pooled
                 .par_chunks_mut(chunk)
                 .zip(argmax.par_chunks_mut(chunk))
                 .enumerate()
-                .for_each_init(Vec::new, |s, (t, (p, a))| task(s, t * per_task, p, a));
-        } else {
-            let mut s = Vec::new();
-            for (t, (p, a)) in pooled
-                .chunks_mut(chunk)
-                .zip(argmax.chunks_mut(chunk))
+                .for_each_init(Vec::new, |s, (t, (p, a))| task(s, t * per_task, p, a)),
+            (true, None) => pooled
+                .par_chunks_mut(chunk)
                 .enumerate()
-            {
-                task(&mut s, t * per_task, p, a);
+                .for_each_init(Vec::new, |s, (t, p)| task(s, t * per_task, p, &mut [])),
+            (false, Some(argmax)) => {
+                let mut s = Vec::new();
+                for (t, (p, a)) in pooled
+                    .chunks_mut(chunk)
+                    .zip(argmax.chunks_mut(chunk))
+                    .enumerate()
+                {
+                    task(&mut s, t * per_task, p, a);
+                }
+            }
+            (false, None) => {
+                let mut s = Vec::new();
+                for (t, p) in pooled.chunks_mut(chunk).enumerate() {
+                    task(&mut s, t * per_task, p, &mut []);
+                }
             }
         }
     };
@@ -240,11 +293,7 @@ pub(crate) fn forward_on<T: Float>(
                 // buf = [gather scratch | ph convolution rows]
                 buf.resize(scratch_len + win.ph * conv_row, T::zero());
                 let (scratch, conv) = buf.split_at_mut(scratch_len);
-                for (k, (prow, arow)) in ps
-                    .chunks_exact_mut(prow_len)
-                    .zip(as_.chunks_exact_mut(prow_len))
-                    .enumerate()
-                {
+                for (k, (prow, arow)) in rows_of(ps, as_, prow_len) {
                     let pr = pr0 + k;
                     let (img, py) = (pr / poh, pr % poh);
                     for (i, yrow) in conv.chunks_exact_mut(conv_row).enumerate() {
@@ -291,11 +340,7 @@ pub(crate) fn forward_on<T: Float>(
                     false,
                 );
                 epilogue_rows(g.oc, conv, epi);
-                for (k, (prow, arow)) in ps
-                    .chunks_exact_mut(prow_len)
-                    .zip(as_.chunks_exact_mut(prow_len))
-                    .enumerate()
-                {
+                for (k, (prow, arow)) in rows_of(ps, as_, prow_len) {
                     let band = &conv[k * win.ph * conv_row..(k + 1) * win.ph * conv_row];
                     pool_rows(band, g.ow, g.oc, win, prow, arow);
                 }
@@ -306,11 +351,7 @@ pub(crate) fn forward_on<T: Float>(
             conv2d_forward_fused(g, x, w, epi.bias, epi.relu, &mut y);
             let y = &y;
             run(8, &|_: &mut Vec<T>, pr0, ps, as_| {
-                for (k, (prow, arow)) in ps
-                    .chunks_exact_mut(prow_len)
-                    .zip(as_.chunks_exact_mut(prow_len))
-                    .enumerate()
-                {
+                for (k, (prow, arow)) in rows_of(ps, as_, prow_len) {
                     let pr = pr0 + k;
                     let (img, py) = (pr / poh, pr % poh);
                     let r0 = img * g.oh + py * win.ph;
@@ -565,7 +606,20 @@ mod tests {
                 let (want, want_a) = reference(g, &x, &w, &b, case.relu, case.win);
                 let mut p = vec![0.0; want.len()];
                 let mut a = vec![0u8; want.len()];
-                conv2d_maxpool_forward(g, &x, &w, Some(&b), case.relu, case.win, &mut p, &mut a);
+                conv2d_maxpool_forward(
+                    g,
+                    &x,
+                    &w,
+                    Some(&b),
+                    case.relu,
+                    case.win,
+                    &mut p,
+                    Some(&mut a),
+                );
+                // Without the argmax: the same pooled values.
+                let mut p_only = vec![f64::NAN; want.len()];
+                conv2d_maxpool_forward(g, &x, &w, Some(&b), case.relu, case.win, &mut p_only, None);
+                assert_eq!(p_only, p, "case {ci}: without argmax");
                 for (i, (&u, &v)) in p.iter().zip(&want).enumerate() {
                     assert!((u - v).abs() <= 1e-12, "case {ci} at {i}: {u} vs {v}");
                 }
@@ -635,13 +689,20 @@ mod tests {
                             bias: Some(&b[..]),
                             relu: case.relu,
                         };
+                        let mut got_only = vec![f32::NAN; want.len()];
                         pool(threads).install(|| {
-                            forward_on(isa, p, g, &x, &w, epi, case.win, &mut got, &mut a)
+                            forward_on(isa, p, g, &x, &w, epi, case.win, &mut got, Some(&mut a));
+                            forward_on(isa, p, g, &x, &w, epi, case.win, &mut got_only, None)
                         });
                         assert_eq!(
                             bits32(&got),
                             bits32(&want),
                             "case {ci} {g:?} path {p:?} isa {isa:?} threads {threads}"
+                        );
+                        assert_eq!(
+                            bits32(&got_only),
+                            bits32(&want),
+                            "case {ci} {g:?} path {p:?} isa {isa:?} threads {threads}: no argmax"
                         );
                         match &first_a {
                             Some(a0) => assert_eq!(&a, a0, "case {ci}: argmax differs"),
@@ -665,7 +726,16 @@ mod tests {
                 let (z, p) = unfused(g, &x, &w, &b, case.relu, case.win);
                 let mut p2 = vec![0.0; p.len()];
                 let mut a = vec![0u8; p.len()];
-                conv2d_maxpool_forward(g, &x, &w, Some(&b), case.relu, case.win, &mut p2, &mut a);
+                conv2d_maxpool_forward(
+                    g,
+                    &x,
+                    &w,
+                    Some(&b),
+                    case.relu,
+                    case.win,
+                    &mut p2,
+                    Some(&mut a),
+                );
                 // Negative gradients too, so a wrong sign of zero would show.
                 let dp = rand_vec(p.len(), 31 + ci as u64, false);
                 let pg = Pool2dGeom::new(

@@ -149,6 +149,29 @@ fn argmax_is_the_first_maximum_of_each_window() {
 }
 
 #[test]
+fn without_argmax_has_one_output_with_the_same_bits() {
+    for (i, c) in CASES.iter().enumerate() {
+        let a = attrs(c.6, c.7);
+        for (coarse, f64_) in [(false, false), (true, false), (false, true)] {
+            let [x, w, b] = inputs(c, 50 + 10 * i as u64, coarse, f64_);
+            let want = unfused(&x, &w, &b, a, c.8, c.9);
+            let op = FusedConv2DMaxPool::new(a, c.8, [c.9, c.9])
+                .unwrap()
+                .without_argmax();
+            assert!(!op.argmax);
+            let got = execute(op, &[x, w, b]).unwrap();
+            assert_eq!(got.len(), 1, "case {i}");
+            assert_eq!(got[0].shape(), want.shape(), "case {i}");
+            assert_eq!(
+                bits(&got[0]),
+                bits(&want),
+                "case {i} coarse {coarse} f64 {f64_}"
+            );
+        }
+    }
+}
+
+#[test]
 fn max_pool_relu_grad_is_relu_grad_of_max_pool_grad() {
     for (i, c) in CASES.iter().enumerate() {
         let a = attrs(c.6, c.7);
@@ -206,9 +229,21 @@ fn gradients_equal_the_unfused_ops_bit_for_bit() {
         };
         let want = grads(&|x, w, b| unfused(x, w, b, a, c.8, c.9));
         let got = grads(&|x, w, b| fused(x, w, b, a, c.8, c.9).swap_remove(0));
-        for (k, (g, e)) in got.iter().zip(&want).enumerate() {
-            let (g, e) = (g.as_ref().unwrap(), e.as_ref().unwrap());
+        // The inference form's gradient recomputes the argmax: the same bits.
+        let got_inf = grads(&|x, w, b| {
+            let op = FusedConv2DMaxPool::new(a, c.8, [c.9, c.9])
+                .unwrap()
+                .without_argmax();
+            execute1(op, &[x.clone(), w.clone(), b.clone()]).unwrap()
+        });
+        for (k, ((g, gi), e)) in got.iter().zip(&got_inf).zip(&want).enumerate() {
+            let (g, gi, e) = (
+                g.as_ref().unwrap(),
+                gi.as_ref().unwrap(),
+                e.as_ref().unwrap(),
+            );
             assert_eq!(bits(g), bits(e), "case {i} input {k}");
+            assert_eq!(bits(gi), bits(e), "case {i} input {k}: without argmax");
         }
     }
 }
@@ -347,10 +382,18 @@ fn the_rewrite_fires_in_inference_and_training_graphs_and_keeps_the_bits() {
     assert_eq!(count(&d, "_FusedConv2DMaxPool"), 2, "{d}");
     assert_eq!(count(&d, "MaxPool"), 0, "{d}");
     assert_eq!(count(&d, "_FusedConv2D"), 0, "{d}");
+    // Nobody reads an argmax there: the fused ops compute none.
+    assert!(!d.contains("uint8"), "{d}");
     // Training: the gradient chains too.
     let (tr, _) = sess.optimized_graph(&[&logits, &train], &feeds).unwrap();
     let d = tr.dump();
     assert_eq!(count(&d, "_FusedConv2DMaxPool"), 2, "{d}");
+    // There the argmax is produced (and read by _FusedConv2DMaxPoolGrad).
+    let with_argmax = d
+        .lines()
+        .filter(|l| l.contains("= _FusedConv2DMaxPool(") && l.contains("uint8"))
+        .count();
+    assert_eq!(with_argmax, 2, "{d}");
     // ... and the gradients of both convolutions read the pooled gradient directly.
     assert_eq!(count(&d, "_FusedConv2DMaxPoolGrad"), 2, "{d}");
     for gone in [

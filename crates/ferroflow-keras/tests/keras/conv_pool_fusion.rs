@@ -79,9 +79,18 @@ fn seed_cnn_traced_steps_use_the_fused_conv_max_pool() {
     for gone in ["MaxPool", "MaxPoolGrad", "_FusedConv2D", "Conv2D"] {
         assert_eq!(count(d, gone), 0, "{gone} left in the train step: {d}");
     }
+    // The train step's fused ops output the argmax the backward reads.
+    let with_argmax = |d: &str| {
+        d.lines()
+            .filter(|l| l.contains("= _FusedConv2DMaxPool(") && l.contains("uint8"))
+            .count()
+    };
+    assert_eq!(with_argmax(train[0]), 2, "{}", train[0]);
     let d = predict[0];
     assert_eq!(count(d, "_FusedConv2DMaxPool"), 2, "{d}");
     assert_eq!(count(d, "MaxPool"), 0, "{d}");
+    // The predict step's do not compute it (nothing reads it).
+    assert_eq!(with_argmax(d), 0, "{d}");
 }
 
 #[test]

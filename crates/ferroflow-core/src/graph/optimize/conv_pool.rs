@@ -70,6 +70,10 @@ fn pooled_dim(op: &str, axis: &str, o: Dim, p: usize, shapes: &[&[usize]]) -> Re
 /// Bit-identical to `Conv2D` → `BiasAdd` → `Relu` → `MaxPool`; the convolution's output is never
 /// written in full. The gradient is `_MaxPoolReluGrad`, then BiasAdd's and Conv2D's own rules.
 ///
+/// [`without_argmax`](Self::without_argmax) gives the inference form (the remapper's choice when
+/// no gradient reads the argmax): one output, the pooled values (the same bits), no index pass.
+/// Its gradient recomputes the forward with the argmax, then proceeds as above.
+///
 /// ```
 /// use ferroflow_core::graph::optimize::conv_pool::FusedConv2DMaxPool;
 /// use ferroflow_core::kernels::padding::Padding;
@@ -94,14 +98,45 @@ pub struct FusedConv2DMaxPool {
     pub relu: bool,
     /// The pooling window `[ph, pw]` (= its strides).
     pub window: [usize; 2],
+    /// Whether the op computes and outputs the argmax (output 1); `false`: one output.
+    pub argmax: bool,
 }
 
 impl FusedConv2DMaxPool {
-    /// The fused op; errors for a window of more than 256 elements (the argmax is a `u8`) or an
-    /// empty one.
+    /// The fused op (with its argmax output); errors for a window of more than 256 elements (the
+    /// argmax is a `u8`) or an empty one.
     pub fn new(conv: ConvAttrs, relu: bool, window: [usize; 2]) -> Result<FusedConv2DMaxPool> {
         check_window("_FusedConv2DMaxPool", window)?;
-        Ok(FusedConv2DMaxPool { conv, relu, window })
+        Ok(FusedConv2DMaxPool {
+            conv,
+            relu,
+            window,
+            argmax: true,
+        })
+    }
+
+    /// The inference form: only output 0 (the pooled values), no argmax computed.
+    ///
+    /// ```
+    /// use ferroflow_core::graph::optimize::conv_pool::FusedConv2DMaxPool;
+    /// use ferroflow_core::kernels::padding::Padding;
+    /// use ferroflow_core::ops::conv::ConvAttrs;
+    /// use ferroflow_core::{op::execute, Tensor};
+    /// let conv = ConvAttrs { strides: [1, 1], padding: Padding::Valid, dilations: [1, 1] };
+    /// let op = FusedConv2DMaxPool::new(conv, false, [1, 2])?.without_argmax();
+    /// let x = Tensor::from_vec(vec![1.0f32, 5.0], &[1, 1, 2, 1])?;
+    /// let w = Tensor::from_vec(vec![2.0f32], &[1, 1, 1, 1])?;
+    /// let b = Tensor::from_vec(vec![0.5f32], &[1])?;
+    /// let out = execute(op, &[x, w, b])?;
+    /// assert_eq!(out.len(), 1);
+    /// assert_eq!(out[0].to_vec::<f32>()?, vec![10.5]);
+    /// # Ok::<(), ferroflow_core::Error>(())
+    /// ```
+    pub fn without_argmax(self) -> FusedConv2DMaxPool {
+        FusedConv2DMaxPool {
+            argmax: false,
+            ..self
+        }
     }
 
     fn conv_op(&self) -> Conv2D {
@@ -126,6 +161,10 @@ impl FusedConv2DMaxPool {
         let shape = [g.n, poh, pow, g.oc];
         let len = shape.iter().product();
         let mut pooled = vec![T::zero(); len];
+        if !self.argmax {
+            conv2d_maxpool_forward(g, &x, &w, Some(&b), self.relu, win, &mut pooled, None);
+            return Ok(vec![tensor_from(pooled, &shape)]);
+        }
         let mut argmax = vec![0u8; len];
         conv2d_maxpool_forward(
             g,
@@ -135,7 +174,7 @@ impl FusedConv2DMaxPool {
             self.relu,
             win,
             &mut pooled,
-            &mut argmax,
+            Some(&mut argmax),
         );
         Ok(vec![
             tensor_from(pooled, &shape),
@@ -168,11 +207,15 @@ impl Op for FusedConv2DMaxPool {
             pooled_dim(op, "width", z.shape[2], self.window[1], &shapes)?,
             z.shape[3],
         ];
+        let pooled = TensorSpec {
+            dtype,
+            shape: shape.clone(),
+        };
+        if !self.argmax {
+            return Ok(vec![pooled]);
+        }
         Ok(vec![
-            TensorSpec {
-                dtype,
-                shape: shape.clone(),
-            },
+            pooled,
             TensorSpec {
                 dtype: DType::U8,
                 shape,
@@ -202,9 +245,21 @@ impl Op for FusedConv2DMaxPool {
     }
     /// `_MaxPoolReluGrad` gives the gradient at the pooling's input `z`; then BiasAdd's and
     /// Conv2D's own rules, as `_FusedConv2D` replays them (the same ops on the same values as
-    /// the unfused graph, so the same bits). The argmax output has no gradient.
+    /// the unfused graph, so the same bits). The argmax output has no gradient. Without the
+    /// argmax output ([`without_argmax`](Self::without_argmax)) the forward is recomputed with it.
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let (x, w, b) = (ctx.x(0), ctx.x(1), ctx.x(2));
+        let recomputed;
+        let (pooled, argmax) = if self.argmax {
+            (ctx.y(0).clone(), ctx.y(1).clone())
+        } else {
+            let op = FusedConv2DMaxPool {
+                argmax: true,
+                ..self.clone()
+            };
+            recomputed = op.compute(&[x.clone(), w.clone(), b.clone()])?;
+            (recomputed[0].clone(), recomputed[1].clone())
+        };
         let (xs, ws) = (x.shape(), w.shape());
         let g = Conv2dGeom::new(
             [xs[0], xs[1], xs[2], xs[3]],
@@ -220,7 +275,7 @@ impl Op for FusedConv2DMaxPool {
                 window: self.window,
                 relu: self.relu,
             },
-            &[ctx.y(0).clone(), ctx.y(1).clone(), ctx.g(0).clone()],
+            &[pooled, argmax, ctx.g(0).clone()],
         )?;
         let zs = [dz.clone()];
         let gzs = [dz.clone()];

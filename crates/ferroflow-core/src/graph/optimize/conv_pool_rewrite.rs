@@ -2,10 +2,11 @@
 //! are already `_FusedConv2D` with no activation or ReLU):
 //!
 //! * inference: `C = _FusedConv2D(x, w, b)` read only by `P = MaxPool(C)` with disjoint `valid`
-//!   windows (`strides == ksize`) → `(P, A) = _FusedConv2DMaxPool(x, w, b)` in `P`'s node (its
-//!   output 0 is `P`'s value, output 1 the argmax);
+//!   windows (`strides == ksize`) → `P = _FusedConv2DMaxPool(x, w, b)` without its argmax output
+//!   (nothing reads it) in `P`'s node;
 //! * training: `C` read only by that `MaxPool`, by `G1 = MaxPoolGrad(C, dP)` and (with ReLU) by
-//!   `G2 = ReluGrad(G1, C)`, `G1` read only by `G2` → the same `P` node, and
+//!   `G2 = ReluGrad(G1, C)`, `G1` read only by `G2` → `(P, A) = _FusedConv2DMaxPool(x, w, b)`
+//!   (output 1 the argmax) in `P`'s node, and
 //!   `G2 = _MaxPoolReluGrad(P, A, dP)` in `G2`'s node (in `G1`'s without ReLU). `C` and `G1`
 //!   are then dead.
 //!
@@ -168,18 +169,25 @@ pub(crate) fn run(w: &mut Work) {
         let Ok(fused) = FusedConv2DMaxPool::new(conv_attrs, relu, attrs.ksize) else {
             continue;
         };
-        let pooled = w.nodes[p].outputs[0].clone();
-        let argmax = TensorSpec {
-            dtype: DType::U8,
-            shape: pooled.shape.clone(),
-        };
         let inputs = w.nodes[c].inputs.clone();
         if inputs.iter().any(|&(i, _)| i >= p) {
             continue;
         }
-        w.nodes[p].kind = NodeKind::Op(Arc::new(fused));
+        let pooled = w.nodes[p].outputs[0].clone();
+        if grad.is_some() {
+            let argmax = TensorSpec {
+                dtype: DType::U8,
+                shape: pooled.shape.clone(),
+            };
+            w.nodes[p].kind = NodeKind::Op(Arc::new(fused));
+            w.nodes[p].outputs = vec![pooled, argmax];
+        } else {
+            // Inference: nothing reads the argmax (the MaxPool had one output), so it is not
+            // computed.
+            w.nodes[p].kind = NodeKind::Op(Arc::new(fused.without_argmax()));
+            w.nodes[p].outputs = vec![pooled];
+        }
         w.nodes[p].inputs = inputs;
-        w.nodes[p].outputs = vec![pooled, argmax];
         if let Some((target, _g1, dp)) = grad {
             let conv_hw = w.nodes[c].outputs[0]
                 .known_shape()
