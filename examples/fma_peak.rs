@@ -9,8 +9,8 @@
 //! - `portable`: 48 scalar chains with a separate multiply and add (the compiler vectorises
 //!   them with the baseline SIMD, SSE2 on x86-64; a lower bound, not the peak).
 //!
-//! The AVX-512 loop is inline assembly because the AVX-512 intrinsics need a newer Rust than the
-//! project's minimum (1.85). Each chain computes `acc = 0.5 * acc + 0.5` from `acc = 1.0`, a
+//! The AVX-512 loop is inline assembly (written when the AVX-512 intrinsics were not yet
+//! stable). Each chain computes `acc = 0.5 * acc + 0.5` from `acc = 1.0`, a
 //! fixed point, so no value overflows or turns subnormal. `FMA_THREADS` overrides the number of
 //! threads of the all-threads run (default: the available parallelism); `FMA_ISA=avx2` or
 //! `FMA_ISA=portable` forces a narrower path (to check the fallbacks).

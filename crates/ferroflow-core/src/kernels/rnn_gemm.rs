@@ -7,8 +7,8 @@
 //! that streams one panel at a time (it stays in L1 while every row tile of the block uses it).
 //!
 //! Kernels, chosen at run time ([`Isa::detect`]):
-//! - AVX-512F (`f32`): tiles of 8 rows × 32 columns in 16 `zmm` accumulators (inline assembly:
-//!   AVX-512 intrinsics are not stable on the workspace's minimum Rust, 1.85);
+//! - AVX-512F (`f32`): tiles of 8 rows × 32 columns in 16 `zmm` accumulators (inline assembly,
+//!   written when the AVX-512 intrinsics were not yet stable (they are since Rust 1.89));
 //! - `Portable`: the same tile loop in plain Rust, also compiled with AVX2+FMA enabled when the
 //!   CPU has them (the compiler vectorises its 32-wide inner loop), and run as is elsewhere.
 //!
