@@ -328,7 +328,7 @@ fn col2im_row<T: Float>(g: &Conv2dGeom, dcols: &[T], img: usize, iy: usize, dx_r
     dx_row.fill(T::zero());
     for ky in 0..g.kh {
         let t = (iy + g.pad_top) as isize - (ky * g.dh) as isize;
-        if t < 0 || t as usize % g.sh != 0 {
+        if t < 0 || !(t as usize).is_multiple_of(g.sh) {
             continue;
         }
         let oy = t as usize / g.sh;
@@ -1101,7 +1101,7 @@ pub fn depthwise_conv2d_backward_input<T: Float>(
         let dy_img = &dy[img * img_out..(img + 1) * img_out];
         for ky in 0..g.kh {
             let t = (iy + g.pad_top) as isize - (ky * g.dh) as isize;
-            if t < 0 || t as usize % g.sh != 0 || t as usize / g.sh >= g.oh {
+            if t < 0 || !(t as usize).is_multiple_of(g.sh) || t as usize / g.sh >= g.oh {
                 continue;
             }
             let oy = t as usize / g.sh;

@@ -286,7 +286,7 @@ fn bwd_filter_chunk_body<T: Float, D: DyRows<T>>(
         let mut kb = 0;
         // 3x3 taps over one channel (k = 9): three blocks of 3 taps rather than 4 + 4 + 1 (a
         // lone tap leaves too few independent accumulators to hide the add latency).
-        if k % KB != 0 && k % 3 == 0 {
+        if !k.is_multiple_of(KB) && k.is_multiple_of(3) {
             while kb + 3 <= k {
                 bwd_filter_taps::<T, 3>(
                     wide,

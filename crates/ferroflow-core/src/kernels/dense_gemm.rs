@@ -132,7 +132,7 @@ pub fn matmul<T: PackedGemm>(
 fn cost(m: usize, k: usize, n: usize, b_unit: bool) -> usize {
     let fmas = m.div_ceil(MR) * MR * n.div_ceil(NR) * NR * k;
     let b_pack = if b_unit {
-        if n % NR != 0 {
+        if !n.is_multiple_of(NR) {
             k * NR
         } else {
             0
@@ -140,7 +140,7 @@ fn cost(m: usize, k: usize, n: usize, b_unit: bool) -> usize {
     } else {
         k * n.div_ceil(NR) * NR
     };
-    let a_pack = if m % MR != 0 { k * MR } else { 0 };
+    let a_pack = if !m.is_multiple_of(MR) { k * MR } else { 0 };
     fmas + 16 * (b_pack + a_pack)
 }
 
@@ -182,38 +182,19 @@ pub fn matmul_packed<T: PackedGemm>(
     c_cs: usize,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
+    let views = ((a, a_rs, a_cs), (b, b_rs, b_cs));
+    if !gemm::check_views(
+        "matmul_packed",
+        m,
+        k,
+        n,
+        views.0,
+        views.1,
+        (&mut *c, c_rs, c_cs),
+        accumulate,
+    ) {
         return;
     }
-    assert!(
-        gemm::last_index(m, n, c_rs, c_cs) < c.len(),
-        "matmul_packed: C view {m}x{n} (strides {c_rs},{c_cs}) exceeds slice of length {}",
-        c.len()
-    );
-    assert!(
-        gemm::is_injective(m, n, c_rs, c_cs),
-        "matmul_packed: C strides ({c_rs},{c_cs}) alias elements of a {m}x{n} view"
-    );
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                for j in 0..n {
-                    c[i * c_rs + j * c_cs] = T::zero();
-                }
-            }
-        }
-        return;
-    }
-    assert!(
-        gemm::last_index(m, k, a_rs, a_cs) < a.len(),
-        "matmul_packed: A view {m}x{k} (strides {a_rs},{a_cs}) exceeds slice of length {}",
-        a.len()
-    );
-    assert!(
-        gemm::last_index(k, n, b_rs, b_cs) < b.len(),
-        "matmul_packed: B view {k}x{n} (strides {b_rs},{b_cs}) exceeds slice of length {}",
-        b.len()
-    );
     assert!(
         isa == Isa::Portable
             || match Isa::best() {

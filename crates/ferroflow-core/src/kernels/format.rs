@@ -586,7 +586,7 @@ fn dragon4(
     if mantissa == 0 {
         return (vec![b'0'], 0);
     }
-    let is_even = mantissa % 2 == 0;
+    let is_even = mantissa.is_multiple_of(2);
     // value = sv / scale; margin_low = ml / scale is half the gap to the lower neighbour.
     let (mut sv, mut scale, mut ml) = {
         let extra = if unequal_margins { 2 } else { 1 };

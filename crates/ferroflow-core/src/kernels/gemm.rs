@@ -70,6 +70,60 @@ pub fn matmul_strided<T: Float>(
     )
 }
 
+/// The checks every strided product makes before touching memory (`op` names it in the panic
+/// messages): C's view lies inside its slice and maps distinct elements to distinct offsets;
+/// when `k == 0` C is zeroed (left alone when `accumulate`) and there is nothing more to do;
+/// otherwise A's and B's views lie inside their slices. Returns whether the product has work
+/// (`m`, `n` and `k` all non-zero).
+///
+/// # Panics
+/// If a view reaches outside its slice or C's strides make elements alias.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_views<T: Float>(
+    op: &str,
+    m: usize,
+    k: usize,
+    n: usize,
+    (a, a_rs, a_cs): (&[T], usize, usize),
+    (b, b_rs, b_cs): (&[T], usize, usize),
+    (c, c_rs, c_cs): (&mut [T], usize, usize),
+    accumulate: bool,
+) -> bool {
+    if m == 0 || n == 0 {
+        return false;
+    }
+    assert!(
+        last_index(m, n, c_rs, c_cs) < c.len(),
+        "{op}: C view {m}x{n} (strides {c_rs},{c_cs}) exceeds slice of length {}",
+        c.len()
+    );
+    assert!(
+        is_injective(m, n, c_rs, c_cs),
+        "{op}: C strides ({c_rs},{c_cs}) alias elements of a {m}x{n} view"
+    );
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    c[i * c_rs + j * c_cs] = T::zero();
+                }
+            }
+        }
+        return false;
+    }
+    assert!(
+        last_index(m, k, a_rs, a_cs) < a.len(),
+        "{op}: A view {m}x{k} (strides {a_rs},{a_cs}) exceeds slice of length {}",
+        a.len()
+    );
+    assert!(
+        last_index(k, n, b_rs, b_cs) < b.len(),
+        "{op}: B view {k}x{n} (strides {b_rs},{b_cs}) exceeds slice of length {}",
+        b.len()
+    );
+    true
+}
+
 /// [`matmul_strided`] with the caller's choice of gemm threads (`Parallelism::None` where the
 /// caller already parallelises over blocks, as the fused recurrent kernels do).
 #[allow(clippy::too_many_arguments)]
@@ -89,38 +143,18 @@ pub(crate) fn matmul_strided_on<T: Float>(
     c_cs: usize,
     accumulate: bool,
 ) {
-    if m == 0 || n == 0 {
+    if !check_views(
+        "matmul",
+        m,
+        k,
+        n,
+        (a, a_rs, a_cs),
+        (b, b_rs, b_cs),
+        (c, c_rs, c_cs),
+        accumulate,
+    ) {
         return;
     }
-    assert!(
-        last_index(m, n, c_rs, c_cs) < c.len(),
-        "matmul: C view {m}x{n} (strides {c_rs},{c_cs}) exceeds slice of length {}",
-        c.len()
-    );
-    assert!(
-        is_injective(m, n, c_rs, c_cs),
-        "matmul: C strides ({c_rs},{c_cs}) alias elements of a {m}x{n} view"
-    );
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                for j in 0..n {
-                    c[i * c_rs + j * c_cs] = T::zero();
-                }
-            }
-        }
-        return;
-    }
-    assert!(
-        last_index(m, k, a_rs, a_cs) < a.len(),
-        "matmul: A view {m}x{k} (strides {a_rs},{a_cs}) exceeds slice of length {}",
-        a.len()
-    );
-    assert!(
-        last_index(k, n, b_rs, b_cs) < b.len(),
-        "matmul: B view {k}x{n} (strides {b_rs},{b_cs}) exceeds slice of length {}",
-        b.len()
-    );
     // Offsets are < slice lengths, which are <= isize::MAX, so these casts are lossless.
     // SAFETY: the asserts above guarantee every element of the A, B and C views lies inside its
     // slice (all strides are non-negative, so the largest offset is `last_index`), and that C's

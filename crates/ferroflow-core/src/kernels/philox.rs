@@ -281,7 +281,7 @@ pub fn fill_normal<T: Float>(seed: u64, offset: u64, out: &mut [T], mean: T, std
                     z
                 }
             };
-            let z = if i % 2 == 0 { pair.0 } else { pair.1 };
+            let z = if i.is_multiple_of(2) { pair.0 } else { pair.1 };
             *o = mean + stddev * z;
         }
     });

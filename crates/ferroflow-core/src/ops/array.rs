@@ -77,7 +77,7 @@ fn resolve_shape(op: &str, from: &[usize], shape: &[isize]) -> Result<Vec<usize>
     }
     let mut out: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = unknown {
-        if known == 0 || n % known != 0 {
+        if known == 0 || !n.is_multiple_of(known) {
             return Err(Error::shape(
                 op,
                 format!("cannot reshape {n} elements into {shape:?}"),

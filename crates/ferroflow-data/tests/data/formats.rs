@@ -228,7 +228,7 @@ fn npz_round_trip_every_dtype() {
 /// A `.npy` file's bytes with a hand-written header.
 fn npy_with_header(dict: &str, version: u8, data: &[u8]) -> Vec<u8> {
     let mut h = dict.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

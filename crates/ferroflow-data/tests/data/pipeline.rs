@@ -707,7 +707,7 @@ fn all_dtypes(i: usize) -> Result<Element> {
     let tuple = Element::Tuple(vec![
         Element::Tensor(Tensor::scalar(i as i64 * 1_000_000_007)),
         Element::Tensor(Tensor::from_vec(vec![i as u8, 255, 0], &[3])?),
-        Element::Tensor(Tensor::from_vec(vec![i % 2 == 0, true], &[2, 1])?),
+        Element::Tensor(Tensor::from_vec(vec![i.is_multiple_of(2), true], &[2, 1])?),
         Element::Tensor(Tensor::from_vec(Vec::<f32>::new(), &[0, 3])?),
     ]);
     d.insert("z_tuple".to_string(), tuple);

@@ -1161,7 +1161,7 @@ pub fn decode_tensor(
         )
     };
     let size = dt.size();
-    if size == 0 || raw.len() % size != 0 {
+    if size == 0 || !raw.len().is_multiple_of(size) {
         return Err(unsupported());
     }
     let ordered = |c: &[u8], order: ByteOrder| -> [u8; 8] {

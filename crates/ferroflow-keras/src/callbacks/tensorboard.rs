@@ -316,7 +316,7 @@ impl Callback for TensorBoard {
             return Ok(());
         };
         let step = self.global_train_batch;
-        if step % n != 0 {
+        if !step.is_multiple_of(n) {
             return Ok(());
         }
         let sps = self
@@ -388,7 +388,7 @@ impl Callback for TensorBoard {
             }
             w.flush()?;
         }
-        if self.histogram_freq > 0 && epoch % self.histogram_freq == 0 {
+        if self.histogram_freq > 0 && epoch.is_multiple_of(self.histogram_freq) {
             self.log_weights(model, step)?;
         }
         if self.write_profile {

@@ -22,7 +22,7 @@ pub(crate) fn element_weights(
     if v.len() == 1 {
         return Ok(vec![v[0]; len]);
     }
-    if n > 0 && v.len() == n && len % n == 0 {
+    if n > 0 && v.len() == n && len.is_multiple_of(n) {
         let per = len / n;
         return Ok(v
             .iter()
