@@ -1535,16 +1535,7 @@ mod tests {
     #[test]
     fn direct_kernel_isas_agree_bitwise() {
         use crate::kernels::conv_direct::{self as cd, Isa};
-        let mut isas = vec![Isa::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                isas.push(Isa::Avx2);
-            }
-            if std::is_x86_feature_detected!("avx512f") {
-                isas.push(Isa::Avx512);
-            }
-        }
+        let isas = cd::available_isas();
         let mut s = 0xD1CE_u64;
         let mut tested = 0;
         for i in 0..40 {

@@ -65,6 +65,22 @@ pub(crate) fn detect_isa() -> Isa {
     }
 }
 
+/// Every instruction set the direct kernels can run on this CPU, portable first (for the tests
+/// that compare them bit for bit; [`simd::available`](super::simd::available) mapped).
+#[cfg(test)]
+pub(crate) fn available_isas() -> Vec<Isa> {
+    super::simd::available()
+        .into_iter()
+        .map(|l| match l {
+            #[cfg(target_arch = "x86_64")]
+            super::simd::Level::Avx512 => Isa::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            super::simd::Level::Avx2 => Isa::Avx2,
+            _ => Isa::Portable,
+        })
+        .collect()
+}
+
 /// Whether the direct kernels handle this geometry.
 pub(crate) fn applies(g: &Conv2dGeom) -> bool {
     let k = g.kh * g.kw * g.c;

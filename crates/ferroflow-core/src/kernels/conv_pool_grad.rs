@@ -545,16 +545,7 @@ mod tests {
     /// instruction set.
     #[test]
     fn direct_path_isas_agree_bitwise() {
-        let mut isas = vec![Isa::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                isas.push(Isa::Avx2);
-            }
-            if std::is_x86_feature_detected!("avx512f") {
-                isas.push(Isa::Avx512);
-            }
-        }
+        let isas = crate::kernels::conv_direct::available_isas();
         for (input, oc) in [([3, 28, 28, 1], 32), ([2, 15, 13, 3], 10)] {
             let g = Conv2dGeom::new(input, [3, 3], oc, [1, 1], [1, 1], Padding::Valid);
             assert!(cd::applies(&g));
