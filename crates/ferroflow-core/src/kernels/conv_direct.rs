@@ -20,6 +20,7 @@
 #[cfg(test)]
 use crate::kernels::conv::DySlice;
 use crate::kernels::conv::{Conv2dGeom, DyRows};
+use crate::kernels::conv_direct_fwd::FastFwd;
 use crate::kernels::Float;
 use rayon::prelude::*;
 
@@ -480,6 +481,9 @@ pub(crate) struct FwdPlan<'a, T> {
     taps: Taps,
     bias: Vec<T>,
     relu: bool,
+    /// The AVX-512 `f32` kernels of [`conv_direct_fwd`](super::conv_direct_fwd), when they take
+    /// the call.
+    fast: Option<FastFwd<'a>>,
 }
 
 impl<'a, T: Float> FwdPlan<'a, T> {
@@ -518,17 +522,31 @@ impl<'a, T: Float> FwdPlan<'a, T> {
             taps: Taps::new(g),
             bias,
             relu: epi.relu,
+            fast: FastFwd::new(isa, g, x, w, epi),
         }
+    }
+
+    /// The AVX-512 `f32` plan, when it takes this call (the fused 2x2 max-pool uses it whole).
+    pub(crate) fn fast(&self) -> Option<&FastFwd<'a>> {
+        self.fast.as_ref()
     }
 
     /// A scratch buffer for [`row`](Self::row) (one per thread).
     pub(crate) fn scratch(&self) -> Vec<T> {
-        vec![T::zero(); self.g.kh * self.taps.prow]
+        let len = match &self.fast {
+            Some(f) => f.row_scratch_len(),
+            None => self.g.kh * self.taps.prow,
+        };
+        vec![T::zero(); len]
     }
 
     /// Output row `r` (`image*oh + oy`) into `yrow` (`ow*oc`), with the epilogue.
     #[inline]
     pub(crate) fn row(&self, rows: &mut [T], r: usize, yrow: &mut [T]) {
+        if let Some(f) = &self.fast {
+            f.row(rows, r, yrow);
+            return;
+        }
         let wp = if self.padded.is_empty() {
             self.w
         } else {

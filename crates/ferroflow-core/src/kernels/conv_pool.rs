@@ -287,6 +287,11 @@ pub(crate) fn forward_on<T: Float>(
     match path {
         Path::Direct => {
             let plan = FwdPlan::new(isa, g, x, w, epi);
+            if let Some(fast) = plan.fast().filter(|_| win == PoolWindow { ph: 2, pw: 2 }) {
+                // AVX-512 f32, 2x2: both convolution rows, the max and the argmax in registers.
+                run(2, &|buf: &mut Vec<T>, pr0, ps, as_| fast.pool2x2_rows(buf, pr0, ps, as_));
+                return;
+            }
             let scratch_len = plan.scratch().len();
             let plan = &plan;
             run(2, &|buf: &mut Vec<T>, pr0, ps, as_| {

@@ -7,6 +7,7 @@
 
 pub mod conv;
 pub mod conv_direct;
+pub mod conv_direct_fwd;
 pub mod conv_pool;
 pub mod conv_pool_grad;
 pub mod copy;

@@ -1,0 +1,937 @@
+//! AVX-512F `f32` micro-kernels of the direct forward convolution (small `K = kh*kw*c`, see
+//! [`conv_direct`](super::conv_direct)): plain output rows (with `_FusedConv2D`'s bias and ReLU),
+//! and the fused 2x2 max-pool of `_FusedConv2DMaxPool` with its max and argmax taken in
+//! registers.
+//!
+//! The generic kernel of `conv_direct` keeps blocks of 4 pixels x 16 channels (4 accumulators:
+//! bound by the add latency). Here, for each tap, the filter's channel vectors are loaded once and
+//! reused over a block of many output pixels: 12 pixels x 2 vectors (32 channels) or 16 pixels x
+//! 1 vector = 16 to 24 independent accumulators in `zmm` registers, the input value broadcast from
+//! the gathered padded rows; tap loop outside, pixel loop inside; then the epilogue (bias, ReLU)
+//! and the store (masked for the last vector when `oc` is not a multiple of 16).
+//!
+//! The pooled kernel computes the two convolution rows of a pooled row together (2 rows x 2Q
+//! columns x V vectors of accumulators, `4QV <= 24`), applies bias and ReLU, takes the max and the
+//! argmax of each 2x2 window in registers and writes only the pooled row (and its `u8` argmax, or
+//! nothing more when nobody reads it). Other windows take `conv_direct`'s row kernel (which runs
+//! this file's row kernel) and `conv_pool`'s pooling pass.
+//!
+//! Bit-identical to the portable kernel: every convolution element starts at `+0`, then for each
+//! tap in order `acc = acc + x*w` (a separate multiply and add, never an FMA), then `+ bias`, then
+//! ReLU as `if v > 0 { v } else { 0 }` (`max(v, 0)` with x86's operand rule: the second operand
+//! unless the first is greater). The pooled value is MaxPool's (the window's first element, a
+//! strictly greater value replaces it: `max(v, best)` again, or a `>` compare and a blend), the
+//! argmax `i*pw + j` of the first maximum in row-major order, as `conv_pool`'s `pool_rows`
+//! documents (NaN rule included: an unordered compare never replaces).
+//!
+//! Chosen at run time: [`FastFwd::new`] returns a plan only for `f32` on [`Isa::Avx512`] (which the
+//! caller took from `conv_direct::detect_isa`), unless the process was started with
+//! `FF_CONV_DIRECT_FWD=off` (or `0`), which sends everything back to the generic kernel (A/B
+//! timing in one binary).
+
+use crate::kernels::conv::Conv2dGeom;
+use crate::kernels::conv_direct::{Epilogue, Isa};
+use crate::kernels::Float;
+use std::any::TypeId;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Vector width in `f32` lanes.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const L: usize = 16;
+/// Most output pixels per block of the plain kernel with 2 vectors (24 accumulators).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const PIX2: usize = 12;
+/// Most output pixels per block of the plain kernel with 1 vector (16 accumulators).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const PIX1: usize = 16;
+/// Most pooled columns per block of the pooled kernel with 2 vectors (2x2x3x2 = 24 accumulators).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const PQ2: usize = 3;
+/// Most pooled columns per block of the pooled kernel with 1 vector (2x2x4 = 16 accumulators).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const PQ1: usize = 4;
+
+/// 0: not read yet; 1: on; 2: off.
+static MODE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether these kernels are switched on (`FF_CONV_DIRECT_FWD` unset or anything but `off`/`0`;
+/// read once per process).
+pub fn enabled() -> bool {
+    match MODE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let off = matches!(
+                std::env::var("FF_CONV_DIRECT_FWD").ok().as_deref(),
+                Some("off") | Some("0")
+            );
+            MODE.store(if off { 2 } else { 1 }, Ordering::Relaxed);
+            !off
+        }
+    }
+}
+
+/// `s` as `&[f32]` when `T` is `f32`.
+fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: `T` is `f32` (equal `TypeId`s): same layout, same length, same lifetime.
+    Some(unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
+}
+
+/// `s` as `&mut [f32]` when `T` is `f32`.
+fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: `T` is `f32` (equal `TypeId`s): same layout, same length; the borrow is moved.
+    Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
+}
+
+/// The prepared AVX-512 forward pass of one call: the filter and bias padded to `ocp` (a multiple
+/// of 16) channels, the padded-row layout and each tap's offset in the gathered rows.
+pub(crate) struct FastFwd<'a> {
+    g: &'a Conv2dGeom,
+    x: &'a [f32],
+    /// `[K, ocp]`, zero columns past `oc`.
+    w: Vec<f32>,
+    /// `ocp` long, or empty for no bias.
+    bias: Vec<f32>,
+    relu: bool,
+    ocp: usize,
+    /// Length of one padded input row (`wpad * c`), covering input columns `-pad_left..`.
+    prow: usize,
+    /// Offset of tap `kk = (ky*kw + kx)*c + ci` in the gathered rows: `ky*dh*prow + kx*dw*c + ci`.
+    off: Vec<usize>,
+}
+
+impl<'a> FastFwd<'a> {
+    /// The plan, when these kernels take the call: `T` is `f32`, `isa` is [`Isa::Avx512`] (which
+    /// the CPU must support: take it from `conv_direct::detect_isa`) and they are [`enabled`].
+    /// The caller checks `conv_direct::applies`.
+    pub(crate) fn new<T: Float>(
+        isa: Isa,
+        g: &'a Conv2dGeom,
+        x: &'a [T],
+        w: &[T],
+        epi: Epilogue<'_, T>,
+    ) -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        let ok = isa == Isa::Avx512;
+        #[cfg(not(target_arch = "x86_64"))]
+        let ok = {
+            let _ = isa;
+            false
+        };
+        if !ok || !enabled() {
+            return None;
+        }
+        let x = as_f32(x)?;
+        let w = as_f32(w)?;
+        let k = g.kh * g.kw * g.c;
+        let ocp = g.oc.div_ceil(L) * L;
+        let mut wp = vec![0f32; k * ocp];
+        for (dst, src) in wp.chunks_exact_mut(ocp).zip(w.chunks_exact(g.oc)) {
+            dst[..g.oc].copy_from_slice(src);
+        }
+        let bias = match epi.bias {
+            Some(b) => {
+                let b = as_f32(b)?;
+                let mut v = vec![0f32; ocp];
+                v[..g.oc].copy_from_slice(b);
+                v
+            }
+            None => Vec::new(),
+        };
+        let wpad = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+        let prow = wpad * g.c;
+        let mut off = Vec::with_capacity(k);
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                for ci in 0..g.c {
+                    off.push(ky * g.dh * prow + kx * g.dw * g.c + ci);
+                }
+            }
+        }
+        Some(FastFwd {
+            g,
+            x,
+            w: wp,
+            bias,
+            relu: epi.relu,
+            ocp,
+            prow,
+            off,
+        })
+    }
+
+    /// Input rows that `nrows` consecutive output rows read.
+    fn span(&self, nrows: usize) -> usize {
+        let g = self.g;
+        (nrows - 1) * g.sh + (g.kh - 1) * g.dh + 1
+    }
+
+    /// Length of the gather scratch of [`row`](Self::row).
+    pub(crate) fn row_scratch_len(&self) -> usize {
+        self.span(1) * self.prow
+    }
+
+    /// Copies the input rows that output rows `oy0..oy0+nrows` of image `img` read into `rows`
+    /// (`span(nrows)` padded rows of `prow`), zeros for padding: input row `oy0*sh - pad_top + t`
+    /// lands at row `t`, input column `ix` at `(ix + pad_left) * c`.
+    fn gather(&self, img: usize, oy0: usize, nrows: usize, rows: &mut [f32]) {
+        let g = self.g;
+        let c = g.c;
+        let row_len = g.w * c;
+        let x_img = &self.x[img * g.h * row_len..(img + 1) * g.h * row_len];
+        let span = self.span(nrows);
+        let lead = g.pad_left.min(self.prow / c);
+        let avail = g.w.min(self.prow / c - lead);
+        for (t, dst) in rows[..span * self.prow]
+            .chunks_exact_mut(self.prow)
+            .enumerate()
+        {
+            let iy = (oy0 * g.sh + t) as isize - g.pad_top as isize;
+            if iy < 0 || iy >= g.h as isize {
+                dst.fill(0.0);
+                continue;
+            }
+            let src = &x_img[iy as usize * row_len..(iy as usize + 1) * row_len];
+            dst[..lead * c].fill(0.0);
+            dst[lead * c..(lead + avail) * c].copy_from_slice(&src[..avail * c]);
+            dst[(lead + avail) * c..].fill(0.0);
+        }
+    }
+
+    /// Output row `r` (`image*oh + oy`) into `yrow` (`ow*oc`), with the epilogue; `rows` is a
+    /// scratch of at least [`row_scratch_len`](Self::row_scratch_len). `T` is `f32` (the plan
+    /// exists only then).
+    pub(crate) fn row<T: Float>(&self, rows: &mut [T], r: usize, yrow: &mut [T]) {
+        let (Some(rows), Some(yrow)) = (as_f32_mut(rows), as_f32_mut(yrow)) else {
+            return;
+        };
+        let g = self.g;
+        self.gather(r / g.oh, r % g.oh, 1, rows);
+        assert!(yrow.len() >= g.ow * g.oc && rows.len() >= self.row_scratch_len());
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the plan exists only for `Isa::Avx512`, which callers take from `detect_isa`
+        // (the CPU has AVX-512F); the slice lengths are checked just above.
+        unsafe {
+            avx512::plain_row(self, rows, yrow)
+        };
+    }
+
+    /// Pooled rows `pr0..` (`pr = image*poh + py`) of the 2x2 max-pool (stride 2, valid) of the
+    /// convolution with its epilogue into `ps` (whole rows of `(ow/2)*oc`), and their argmax into
+    /// `as_` (the same length, or empty for none). `buf` is a scratch (resized here). `T` is
+    /// `f32` (the plan exists only then).
+    pub(crate) fn pool2x2_rows<T: Float>(
+        &self,
+        buf: &mut Vec<T>,
+        pr0: usize,
+        ps: &mut [T],
+        as_: &mut [u8],
+    ) {
+        let g = self.g;
+        let (poh, pow) = (g.oh / 2, g.ow / 2);
+        let prow_len = pow * g.oc;
+        if prow_len == 0 {
+            return;
+        }
+        buf.resize(self.span(2) * self.prow, T::zero());
+        let (Some(rows), Some(ps)) = (as_f32_mut(buf), as_f32_mut(ps)) else {
+            return;
+        };
+        let with_arg = !as_.is_empty();
+        assert!(!with_arg || as_.len() == ps.len());
+        for (k, prow) in ps.chunks_exact_mut(prow_len).enumerate() {
+            let pr = pr0 + k;
+            let (img, py) = (pr / poh, pr % poh);
+            self.gather(img, 2 * py, 2, rows);
+            let arow: &mut [u8] = if with_arg {
+                &mut as_[k * prow_len..(k + 1) * prow_len]
+            } else {
+                &mut []
+            };
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the plan exists only for `Isa::Avx512` (see `row`); `rows` holds
+            // `span(2)` padded rows (resized above), `prow` and `arow` one pooled row each.
+            unsafe {
+                avx512::pool_row(self, rows, prow, arow)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (rows.len(), prow.len(), arow.len());
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{FastFwd, L, PIX1, PIX2, PQ1, PQ2};
+    use std::arch::x86_64::*;
+
+    /// Where a block reads and writes (raw pointers into slices its caller checked).
+    #[derive(Clone, Copy)]
+    struct Blk<'p> {
+        /// First pixel's base in the gathered rows (tap `kk` of pixel `p` is at
+        /// `src + p*pstep + off[kk]`).
+        src: *const f32,
+        /// Distance between two adjacent output pixels in the gathered rows (`sw*c`).
+        pstep: usize,
+        /// Distance between the two convolution rows of a pooled row (`sh*prow`).
+        rstep: usize,
+        /// Tap offsets.
+        off: &'p [usize],
+        /// The padded filter at the block's first channel (row stride `ocp`).
+        w: *const f32,
+        ocp: usize,
+        /// The padded bias at the block's first channel, or null for none.
+        bias: *const f32,
+        relu: bool,
+        /// Output at the block's first pixel and channel (pixel stride `oc`).
+        out: *mut f32,
+        /// Argmax at the block's first pooled pixel and channel (pixel stride `oc`), or null.
+        arg: *mut u8,
+        oc: usize,
+        /// Lanes of the block's last vector to store (all 16 unless `oc` ends inside it).
+        tail: __mmask16,
+    }
+
+    /// Bias and ReLU on one accumulator, as the portable kernel: `acc + b`, then
+    /// `if v > 0 { v } else { 0 }` (`max(v, 0)` returns its second operand unless `v > 0`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn epilogue(v: __m512, b: __m512, bias: bool, relu: bool) -> __m512 {
+        let v = if bias { _mm512_add_ps(v, b) } else { v };
+        if relu {
+            _mm512_max_ps(v, _mm512_setzero_ps())
+        } else {
+            v
+        }
+    }
+
+    /// One block of `P` output pixels x `V` vectors of channels of a plain row.
+    ///
+    /// # Safety
+    /// AVX-512F; every read (`src + p*pstep + off[kk]`, `w + kk*ocp + 16v`, `bias + 16v`) and
+    /// every write (`out + p*oc + 16v + lane` for the stored lanes) is inside its slice.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn plain_block<const P: usize, const V: usize>(b: Blk<'_>) {
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; P];
+        let mut wk = b.w;
+        for &o in b.off {
+            let mut wv = [zero; V];
+            for (v, wv) in wv.iter_mut().enumerate() {
+                // SAFETY: filter row `kk`, vector `v`: inside the padded filter (caller).
+                *wv = unsafe { _mm512_loadu_ps(wk.add(v * L)) };
+            }
+            // SAFETY: the tap's base; every pixel's read below is inside the rows (caller).
+            let s = unsafe { b.src.add(o) };
+            for (p, accp) in acc.iter_mut().enumerate() {
+                // SAFETY: as above.
+                let a = _mm512_set1_ps(unsafe { *s.add(p * b.pstep) });
+                for (av, &wv) in accp.iter_mut().zip(&wv) {
+                    *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                }
+            }
+            // SAFETY: the next filter row (one past the last after the last tap: never read).
+            wk = unsafe { wk.add(b.ocp) };
+        }
+        let has_bias = !b.bias.is_null();
+        let mut bv = [zero; V];
+        if has_bias {
+            for (v, bv) in bv.iter_mut().enumerate() {
+                // SAFETY: inside the padded bias (caller).
+                *bv = unsafe { _mm512_loadu_ps(b.bias.add(v * L)) };
+            }
+        }
+        for (p, accp) in acc.iter().enumerate() {
+            for (v, &a) in accp.iter().enumerate() {
+                let r = epilogue(a, bv[v], has_bias, b.relu);
+                // SAFETY: pixel `p`, vector `v` of the output: the stored lanes are inside it.
+                unsafe {
+                    let dst = b.out.add(p * b.oc + v * L);
+                    if v + 1 == V && b.tail != 0xFFFF {
+                        _mm512_mask_storeu_ps(dst, b.tail, r);
+                    } else {
+                        _mm512_storeu_ps(dst, r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One block of `Q` pooled pixels x `V` vectors of channels: the 2x2 windows' four
+    /// convolution elements each (rows `i`, columns `2q + j`, element `e = 2i + j`), then the
+    /// epilogue, the max and (when `arg` is not null) the argmax.
+    ///
+    /// # Safety
+    /// AVX-512F; as [`plain_block`], with the second row's reads at `+ rstep` and the argmax
+    /// writes (`arg + q*oc + 16v + lane`) inside their slice.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pool_block<const Q: usize, const V: usize>(b: Blk<'_>) {
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[[zero; V]; 4]; Q];
+        let mut wk = b.w;
+        let two = 2 * b.pstep;
+        for &o in b.off {
+            let mut wv = [zero; V];
+            for (v, wv) in wv.iter_mut().enumerate() {
+                // SAFETY: filter row `kk`, vector `v`: inside the padded filter (caller).
+                *wv = unsafe { _mm512_loadu_ps(wk.add(v * L)) };
+            }
+            // SAFETY: the tap's base; every read below is inside the rows (caller).
+            let s = unsafe { b.src.add(o) };
+            for (q, accq) in acc.iter_mut().enumerate() {
+                for (e, acce) in accq.iter_mut().enumerate() {
+                    let at = (e >> 1) * b.rstep + q * two + (e & 1) * b.pstep;
+                    // SAFETY: as above.
+                    let a = _mm512_set1_ps(unsafe { *s.add(at) });
+                    for (av, &wv) in acce.iter_mut().zip(&wv) {
+                        *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                    }
+                }
+            }
+            // SAFETY: the next filter row (one past the last after the last tap: never read).
+            wk = unsafe { wk.add(b.ocp) };
+        }
+        let has_bias = !b.bias.is_null();
+        let mut bv = [zero; V];
+        if has_bias {
+            for (v, bv) in bv.iter_mut().enumerate() {
+                // SAFETY: inside the padded bias (caller).
+                *bv = unsafe { _mm512_loadu_ps(b.bias.add(v * L)) };
+            }
+        }
+        let with_arg = !b.arg.is_null();
+        for (q, accq) in acc.iter().enumerate() {
+            for v in 0..V {
+                let last = v + 1 == V && b.tail != 0xFFFF;
+                let e0 = epilogue(accq[0][v], bv[v], has_bias, b.relu);
+                let at = q * b.oc + v * L;
+                if with_arg {
+                    let mut best = e0;
+                    let mut idx = _mm512_setzero_si512();
+                    for (e, acce) in accq.iter().enumerate().skip(1) {
+                        let r = epilogue(acce[v], bv[v], has_bias, b.relu);
+                        // Only a strictly greater (ordered) value replaces: the first maximum.
+                        let m = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(r, best);
+                        best = _mm512_mask_blend_ps(m, best, r);
+                        idx = _mm512_mask_mov_epi32(idx, m, _mm512_set1_epi32(e as i32));
+                    }
+                    let idx8 = _mm512_cvtepi32_epi8(idx);
+                    // SAFETY: pooled pixel `q`, vector `v` of the pooled and argmax rows: the
+                    // stored lanes are inside them (caller).
+                    unsafe {
+                        if last {
+                            _mm512_mask_storeu_ps(b.out.add(at), b.tail, best);
+                            let mut tmp = [0u8; L];
+                            _mm_storeu_si128(tmp.as_mut_ptr() as *mut __m128i, idx8);
+                            let n = b.tail.count_ones() as usize;
+                            std::ptr::copy_nonoverlapping(tmp.as_ptr(), b.arg.add(at), n);
+                        } else {
+                            _mm512_storeu_ps(b.out.add(at), best);
+                            _mm_storeu_si128(b.arg.add(at) as *mut __m128i, idx8);
+                        }
+                    }
+                } else {
+                    let mut best = e0;
+                    for acce in accq.iter().skip(1) {
+                        let r = epilogue(acce[v], bv[v], has_bias, b.relu);
+                        // `r > best ? r : best`: MaxPool's rule.
+                        best = _mm512_max_ps(r, best);
+                    }
+                    // SAFETY: as above.
+                    unsafe {
+                        if last {
+                            _mm512_mask_storeu_ps(b.out.add(at), b.tail, best);
+                        } else {
+                            _mm512_storeu_ps(b.out.add(at), best);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Splits `n` items into the fewest blocks of at most `max`, as even as possible: calls
+    /// `f(first, len)` for each.
+    #[inline(always)]
+    fn blocks(n: usize, max: usize, mut f: impl FnMut(usize, usize)) {
+        if n == 0 {
+            return;
+        }
+        let nb = n.div_ceil(max);
+        let (base, extra) = (n / nb, n % nb);
+        let mut at = 0;
+        for i in 0..nb {
+            let len = base + usize::from(i < extra);
+            f(at, len);
+            at += len;
+        }
+    }
+
+    /// The block of the channel group at `ob` (`V` vectors) for a row of the plan.
+    fn blk<'p>(
+        plan: &'p FastFwd<'_>,
+        rows: &[f32],
+        ob: usize,
+        nv: usize,
+        out: *mut f32,
+        arg: *mut u8,
+    ) -> Blk<'p> {
+        let g = plan.g;
+        let end = ob + nv * L;
+        let tail = if end <= g.oc {
+            0xFFFF
+        } else {
+            ((1u32 << (g.oc - (end - L))) - 1) as __mmask16
+        };
+        Blk {
+            src: rows.as_ptr(),
+            pstep: g.sw * g.c,
+            rstep: g.sh * plan.prow,
+            off: &plan.off,
+            w: plan.w[ob..].as_ptr(),
+            ocp: plan.ocp,
+            bias: if plan.bias.is_empty() {
+                std::ptr::null()
+            } else {
+                plan.bias[ob..].as_ptr()
+            },
+            relu: plan.relu,
+            out,
+            arg,
+            oc: g.oc,
+            tail,
+        }
+    }
+
+    /// One output row (`rows` gathered for it) into `yrow`.
+    ///
+    /// # Safety
+    /// AVX-512F; `rows.len() >= plan.row_scratch_len()` and `yrow.len() >= ow*oc`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn plain_row(plan: &FastFwd<'_>, rows: &[f32], yrow: &mut [f32]) {
+        let g = plan.g;
+        let pstep = g.sw * g.c;
+        let mut ob = 0;
+        while ob < plan.ocp {
+            let nv = if plan.ocp - ob >= 2 * L { 2 } else { 1 };
+            let base = blk(plan, rows, ob, nv, yrow.as_mut_ptr(), std::ptr::null_mut());
+            let max = if nv == 2 { PIX2 } else { PIX1 };
+            blocks(g.ow, max, |p0, n| {
+                // SAFETY: pixels `p0..p0+n <= ow` of the row: the last reads end at
+                // `(ow-1)*pstep + max(off) = span*prow - 1` (the gathered rows), the writes at
+                // `(ow-1)*oc + oc` (the row); the channels `ob..ob+16nv <= ocp` are inside the
+                // padded filter and bias, the stored lanes `< oc`.
+                unsafe {
+                    let b = Blk {
+                        src: base.src.add(p0 * pstep),
+                        out: base.out.add(p0 * g.oc + ob),
+                        ..base
+                    };
+                    if nv == 2 {
+                        match n {
+                            1 => plain_block::<1, 2>(b),
+                            2 => plain_block::<2, 2>(b),
+                            3 => plain_block::<3, 2>(b),
+                            4 => plain_block::<4, 2>(b),
+                            5 => plain_block::<5, 2>(b),
+                            6 => plain_block::<6, 2>(b),
+                            7 => plain_block::<7, 2>(b),
+                            8 => plain_block::<8, 2>(b),
+                            9 => plain_block::<9, 2>(b),
+                            10 => plain_block::<10, 2>(b),
+                            11 => plain_block::<11, 2>(b),
+                            _ => plain_block::<12, 2>(b),
+                        }
+                    } else {
+                        match n {
+                            1 => plain_block::<1, 1>(b),
+                            2 => plain_block::<2, 1>(b),
+                            3 => plain_block::<3, 1>(b),
+                            4 => plain_block::<4, 1>(b),
+                            5 => plain_block::<5, 1>(b),
+                            6 => plain_block::<6, 1>(b),
+                            7 => plain_block::<7, 1>(b),
+                            8 => plain_block::<8, 1>(b),
+                            9 => plain_block::<9, 1>(b),
+                            10 => plain_block::<10, 1>(b),
+                            11 => plain_block::<11, 1>(b),
+                            12 => plain_block::<12, 1>(b),
+                            13 => plain_block::<13, 1>(b),
+                            14 => plain_block::<14, 1>(b),
+                            15 => plain_block::<15, 1>(b),
+                            _ => plain_block::<16, 1>(b),
+                        }
+                    }
+                }
+            });
+            ob += nv * L;
+        }
+    }
+
+    /// One pooled row (`rows` gathered for its two convolution rows) into `prow` and `arow`
+    /// (empty: no argmax).
+    ///
+    /// # Safety
+    /// AVX-512F; `rows.len() >= span(2)*prow`, `prow.len() == (ow/2)*oc` and `arow` empty or as
+    /// long as `prow`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn pool_row(plan: &FastFwd<'_>, rows: &[f32], prow: &mut [f32], arow: &mut [u8]) {
+        let g = plan.g;
+        let pow = g.ow / 2;
+        let qstep = 2 * g.sw * g.c;
+        let arg0 = if arow.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            arow.as_mut_ptr()
+        };
+        let mut ob = 0;
+        while ob < plan.ocp {
+            let nv = if plan.ocp - ob >= 2 * L { 2 } else { 1 };
+            let base = blk(plan, rows, ob, nv, prow.as_mut_ptr(), arg0);
+            let max = if nv == 2 { PQ2 } else { PQ1 };
+            blocks(pow, max, |q0, n| {
+                // SAFETY: pooled pixels `q0..q0+n <= ow/2`: convolution columns `< 2*(ow/2) <=
+                // ow` of rows 0 and 1, whose reads end inside the `span(2)` gathered rows (row 1
+                // is `sh*prow` further); the writes end at `(ow/2 - 1)*oc + oc` (the pooled and
+                // argmax rows); channels as in `plain_row`.
+                unsafe {
+                    let b = Blk {
+                        src: base.src.add(q0 * qstep),
+                        out: base.out.add(q0 * g.oc + ob),
+                        arg: if base.arg.is_null() {
+                            base.arg
+                        } else {
+                            base.arg.add(q0 * g.oc + ob)
+                        },
+                        ..base
+                    };
+                    if nv == 2 {
+                        match n {
+                            1 => pool_block::<1, 2>(b),
+                            2 => pool_block::<2, 2>(b),
+                            _ => pool_block::<3, 2>(b),
+                        }
+                    } else {
+                        match n {
+                            1 => pool_block::<1, 1>(b),
+                            2 => pool_block::<2, 1>(b),
+                            3 => pool_block::<3, 1>(b),
+                            _ => pool_block::<4, 1>(b),
+                        }
+                    }
+                }
+            });
+            ob += nv * L;
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::kernels::conv_direct::{self as cd, available_isas};
+    use crate::kernels::conv_pool::{forward_on, Path, PoolWindow};
+    use crate::kernels::padding::Padding;
+
+    /// Whether this CPU runs the kernels (else the tests have nothing to compare).
+    fn have() -> bool {
+        let ok = available_isas().contains(&Isa::Avx512) && enabled();
+        if !ok {
+            eprintln!("skipped: no AVX-512F on this CPU or FF_CONV_DIRECT_FWD=off");
+        }
+        ok
+    }
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, m: usize) -> usize {
+            (self.next() % m as u64) as usize
+        }
+        /// Uniform in [-1, 1), or multiples of 1/4 in [-1, 1) when `coarse` (exact sums, ties).
+        fn vec(&mut self, len: usize, coarse: bool) -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+                    if coarse {
+                        (((u * 8.0).floor() - 4.0) / 4.0) as f32
+                    } else {
+                        (u * 2.0 - 1.0) as f32
+                    }
+                })
+                .collect()
+        }
+    }
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Random geometries over the shapes the brief lists: odd widths, `oc` in
+    /// {1, 7, 16, 20, 32, 40, 64}, `c` in {1, 3}, strides 1-2, same/valid, batch 1 and 3, plus
+    /// 2x2 and 1x3 filters and a dilation.
+    fn geoms() -> Vec<Conv2dGeom> {
+        let mut r = Rng(0xC0FF_EE12_3457);
+        let mut out = vec![Conv2dGeom::new(
+            [3, 28, 28, 1],
+            [3, 3],
+            32,
+            [1, 1],
+            [1, 1],
+            Padding::Valid,
+        )];
+        for (i, &oc) in [1, 7, 16, 20, 32, 40, 64].iter().enumerate() {
+            for c in [1, 3] {
+                for t in 0..2 {
+                    let (kh, kw) = [(3, 3), (2, 2), (1, 3), (3, 2)][(i + t) % 4];
+                    let st = 1 + r.below(2);
+                    let dil = if (i + c + t) % 5 == 0 { 2 } else { 1 };
+                    let pad = if r.below(2) == 0 {
+                        Padding::Same
+                    } else {
+                        Padding::Valid
+                    };
+                    let n = [1, 3][r.below(2)];
+                    let h = 6 + r.below(12);
+                    let w = 2 * r.below(9) + 7; // odd
+                    let g = Conv2dGeom::new(
+                        [n, h, w, c],
+                        [kh, kw],
+                        oc,
+                        [st, st],
+                        [dil, dil],
+                        pad,
+                    );
+                    if cd::applies(&g) && !g.is_pointwise() {
+                        out.push(g);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The four epilogues of `_FusedConv2D`.
+    fn epilogues(b: &[f32]) -> [Epilogue<'_, f32>; 4] {
+        [
+            Epilogue {
+                bias: None,
+                relu: false,
+            },
+            Epilogue {
+                bias: Some(b),
+                relu: false,
+            },
+            Epilogue {
+                bias: None,
+                relu: true,
+            },
+            Epilogue {
+                bias: Some(b),
+                relu: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn plain_rows_match_the_portable_kernel_bit_for_bit() {
+        if !have() {
+            return;
+        }
+        let mut r = Rng(77);
+        for g in geoms() {
+            let x = r.vec(g.input_len(), false);
+            let w = r.vec(g.filter_len(), false);
+            let b = r.vec(g.oc, false);
+            assert!(FastFwd::new(Isa::Avx512, &g, &x, &w, epilogues(&b)[0]).is_some());
+            for epi in epilogues(&b) {
+                let mut want = vec![0f32; g.output_len()];
+                cd::forward(Isa::Portable, &g, &x, &w, &mut want, epi);
+                for threads in [1, 2] {
+                    let mut got = vec![f32::NAN; g.output_len()];
+                    pool(threads).install(|| cd::forward(Isa::Avx512, &g, &x, &w, &mut got, epi));
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{g:?} bias {} relu {} threads {threads}",
+                        epi.bias.is_some(),
+                        epi.relu
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_2x2_pool_matches_the_portable_kernel_bit_for_bit() {
+        if !have() {
+            return;
+        }
+        let win = PoolWindow { ph: 2, pw: 2 };
+        let mut r = Rng(99);
+        for g in geoms() {
+            let (poh, pow) = win.pooled(g.oh, g.ow);
+            let len = g.n * poh * pow * g.oc;
+            if len == 0 {
+                continue;
+            }
+            for coarse in [false, true] {
+                let x = r.vec(g.input_len(), coarse);
+                let w = r.vec(g.filter_len(), coarse);
+                let b = r.vec(g.oc, coarse);
+                for epi in epilogues(&b) {
+                    let mut want = vec![0f32; len];
+                    let mut want_a = vec![0u8; len];
+                    let p = Path::Direct;
+                    forward_on(Isa::Portable, p, &g, &x, &w, epi, win, &mut want, Some(&mut want_a));
+                    for threads in [1, 2] {
+                        let mut got = vec![f32::NAN; len];
+                        let mut got_a = vec![9u8; len];
+                        let mut only = vec![f32::NAN; len];
+                        pool(threads).install(|| {
+                            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut got, Some(&mut got_a));
+                            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut only, None);
+                        });
+                        let what = format!(
+                            "{g:?} coarse {coarse} bias {} relu {} threads {threads}",
+                            epi.bias.is_some(),
+                            epi.relu
+                        );
+                        assert_eq!(bits(&got), bits(&want), "{what}");
+                        assert_eq!(got_a, want_a, "{what}: argmax");
+                        assert_eq!(bits(&only), bits(&want), "{what}: no argmax");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Independent reference: plain loops in f64 over coarse data (every sum exact in f32), bias,
+    /// ReLU, then the 2x2 max-pool with the first-maximum rule written out.
+    #[test]
+    fn fused_2x2_pool_matches_reference_loops_exactly_on_coarse_data() {
+        if !have() {
+            return;
+        }
+        let win = PoolWindow { ph: 2, pw: 2 };
+        let mut r = Rng(4242);
+        for g in geoms() {
+            let (poh, pow) = win.pooled(g.oh, g.ow);
+            if poh * pow == 0 {
+                continue;
+            }
+            let x = r.vec(g.input_len(), true);
+            let w = r.vec(g.filter_len(), true);
+            let b = r.vec(g.oc, true);
+            let conv = |n: usize, oy: usize, ox: usize, o: usize| {
+                let mut acc = 0f64;
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
+                        if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                            continue;
+                        }
+                        for ci in 0..g.c {
+                            let xv = x[((n * g.h + iy as usize) * g.w + ix as usize) * g.c + ci];
+                            let wv = w[((ky * g.kw + kx) * g.c + ci) * g.oc + o];
+                            acc += xv as f64 * wv as f64;
+                        }
+                    }
+                }
+                (acc + b[o] as f64).max(0.0)
+            };
+            let len = g.n * poh * pow * g.oc;
+            let mut got = vec![0f32; len];
+            let mut got_a = vec![0u8; len];
+            let epi = Epilogue {
+                bias: Some(&b[..]),
+                relu: true,
+            };
+            let p = Path::Direct;
+            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut got, Some(&mut got_a));
+            for n in 0..g.n {
+                for py in 0..poh {
+                    for px in 0..pow {
+                        for o in 0..g.oc {
+                            let (mut best, mut arg) = (f64::NEG_INFINITY, 0u8);
+                            for i in 0..2 {
+                                for j in 0..2 {
+                                    let v = conv(n, 2 * py + i, 2 * px + j, o);
+                                    if v > best {
+                                        best = v;
+                                        arg = (2 * i + j) as u8;
+                                    }
+                                }
+                            }
+                            let at = ((n * poh + py) * pow + px) * g.oc + o;
+                            assert_eq!(got[at] as f64, best, "{g:?} at {at}");
+                            assert_eq!(got_a[at], arg, "{g:?} argmax at {at}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// NaN inputs: ReLU maps NaN to 0; without ReLU the pool keeps MaxPool's rule (a NaN first
+    /// element stays, a later NaN never replaces) and the argmax the strictly-greater scan's.
+    #[test]
+    fn nan_inputs_follow_the_portable_rules() {
+        if !have() {
+            return;
+        }
+        let win = PoolWindow { ph: 2, pw: 2 };
+        let g = Conv2dGeom::new([2, 12, 11, 1], [3, 3], 20, [1, 1], [1, 1], Padding::Same);
+        let mut r = Rng(5);
+        let mut x = r.vec(g.input_len(), false);
+        for i in (0..x.len()).step_by(17) {
+            x[i] = f32::NAN;
+        }
+        let w = r.vec(g.filter_len(), false);
+        let b = r.vec(g.oc, false);
+        let (poh, pow) = win.pooled(g.oh, g.ow);
+        let len = g.n * poh * pow * g.oc;
+        let same = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .all(|(u, v)| u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()))
+        };
+        for epi in epilogues(&b) {
+            let mut want_y = vec![0f32; g.output_len()];
+            let mut got_y = vec![0f32; g.output_len()];
+            cd::forward(Isa::Portable, &g, &x, &w, &mut want_y, epi);
+            cd::forward(Isa::Avx512, &g, &x, &w, &mut got_y, epi);
+            assert!(same(&got_y, &want_y), "rows relu {}", epi.relu);
+            assert_eq!(epi.relu, !got_y.iter().any(|v| v.is_nan()));
+            let (mut want, mut want_a) = (vec![0f32; len], vec![0u8; len]);
+            let (mut got, mut got_a) = (vec![0f32; len], vec![0u8; len]);
+            let p = Path::Direct;
+            forward_on(Isa::Portable, p, &g, &x, &w, epi, win, &mut want, Some(&mut want_a));
+            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut got, Some(&mut got_a));
+            assert!(same(&got, &want), "pooled relu {}", epi.relu);
+            assert_eq!(got_a, want_a, "argmax relu {}", epi.relu);
+        }
+    }
+}
