@@ -30,7 +30,7 @@
 //! timing in one binary).
 
 use crate::kernels::conv::Conv2dGeom;
-use crate::kernels::conv_direct::{Epilogue, Isa};
+use crate::kernels::conv_direct::{self, Epilogue, Isa};
 use crate::kernels::Float;
 use std::any::TypeId;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -177,6 +177,11 @@ impl<'a> FastFwd<'a> {
         self.span(1) * self.prow
     }
 
+    /// Length of the gather scratch of the pooled kernel (two convolution rows).
+    fn pool_scratch_len(&self) -> usize {
+        self.span(2) * self.prow
+    }
+
     /// Copies the input rows that output rows `oy0..oy0+nrows` of image `img` read into `rows`
     /// (`span(nrows)` padded rows of `prow`), zeros for padding: input row `oy0*sh - pad_top + t`
     /// lands at row `t`, input column `ix` at `(ix + pad_left) * c`.
@@ -211,15 +216,71 @@ impl<'a> FastFwd<'a> {
         let (Some(rows), Some(yrow)) = (as_f32_mut(rows), as_f32_mut(yrow)) else {
             return;
         };
+        assert!(yrow.len() >= self.g.ow * self.g.oc);
+        // SAFETY: `yrow` holds `ow*oc` elements (checked just above).
+        unsafe { self.row_to(rows, r, yrow.as_mut_ptr()) };
+    }
+
+    /// [`row`](Self::row) writing through a raw pointer.
+    ///
+    /// # Safety
+    /// `out` is valid for `ow*oc` writes.
+    unsafe fn row_to(&self, rows: &mut [f32], r: usize, out: *mut f32) {
         let g = self.g;
+        assert!(rows.len() >= self.row_scratch_len());
         self.gather(r / g.oh, r % g.oh, 1, rows);
-        assert!(yrow.len() >= g.ow * g.oc && rows.len() >= self.row_scratch_len());
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the plan exists only for `Isa::Avx512`, which callers take from `detect_isa`
-        // (the CPU has AVX-512F); the slice lengths are checked just above.
+        // (the CPU has AVX-512F); `rows` is long enough (checked above), `out` by contract.
         unsafe {
-            avx512::plain_row(self, rows, yrow)
+            avx512::plain_row(self, rows, out)
         };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = out;
+    }
+
+    /// Pooled rows `pr0..pr0+nrows` (`pr = image*poh + py`) of the 2x2 max-pool (stride 2, valid)
+    /// of the convolution with its epilogue, through raw pointers: the pooled rows at `out`, their
+    /// argmax at `arg` (null: none); `rows` is a scratch of [`pool_scratch_len`](Self::pool_scratch_len).
+    ///
+    /// # Safety
+    /// `out` (and `arg` unless null) valid for `nrows * (ow/2) * oc` writes.
+    unsafe fn pool_rows_to(
+        &self,
+        rows: &mut [f32],
+        pr0: usize,
+        nrows: usize,
+        out: *mut f32,
+        arg: *mut u8,
+    ) {
+        let g = self.g;
+        let poh = g.oh / 2;
+        let prow_len = (g.ow / 2) * g.oc;
+        if prow_len == 0 {
+            return;
+        }
+        assert!(rows.len() >= self.pool_scratch_len());
+        for k in 0..nrows {
+            let pr = pr0 + k;
+            self.gather(pr / poh, 2 * (pr % poh), 2, rows);
+            // SAFETY: row `k` of the `nrows` the caller's pointers are valid for.
+            let (o, a) = unsafe {
+                let a = if arg.is_null() {
+                    arg
+                } else {
+                    arg.add(k * prow_len)
+                };
+                (out.add(k * prow_len), a)
+            };
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the plan exists only for `Isa::Avx512` (see `row_to`); `rows` holds
+            // `span(2)` padded rows (checked above), `o` and `a` one pooled row each.
+            unsafe {
+                avx512::pool_row(self, rows, o, a)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (o, a);
+        }
     }
 
     /// Pooled rows `pr0..` (`pr = image*poh + py`) of the 2x2 max-pool (stride 2, valid) of the
@@ -233,37 +294,196 @@ impl<'a> FastFwd<'a> {
         ps: &mut [T],
         as_: &mut [u8],
     ) {
-        let g = self.g;
-        let (poh, pow) = (g.oh / 2, g.ow / 2);
-        let prow_len = pow * g.oc;
-        if prow_len == 0 {
-            return;
-        }
-        buf.resize(self.span(2) * self.prow, T::zero());
+        let prow_len = (self.g.ow / 2) * self.g.oc;
+        buf.resize(self.pool_scratch_len(), T::zero());
         let (Some(rows), Some(ps)) = (as_f32_mut(buf), as_f32_mut(ps)) else {
             return;
         };
-        let with_arg = !as_.is_empty();
-        assert!(!with_arg || as_.len() == ps.len());
-        for (k, prow) in ps.chunks_exact_mut(prow_len).enumerate() {
-            let pr = pr0 + k;
-            let (img, py) = (pr / poh, pr % poh);
-            self.gather(img, 2 * py, 2, rows);
-            let arow: &mut [u8] = if with_arg {
-                &mut as_[k * prow_len..(k + 1) * prow_len]
-            } else {
-                &mut []
-            };
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the plan exists only for `Isa::Avx512` (see `row`); `rows` holds
-            // `span(2)` padded rows (resized above), `prow` and `arow` one pooled row each.
-            unsafe {
-                avx512::pool_row(self, rows, prow, arow)
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = (rows.len(), prow.len(), arow.len());
+        if prow_len == 0 {
+            return;
+        }
+        assert!(as_.is_empty() || as_.len() == ps.len());
+        let arg = if as_.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            as_.as_mut_ptr()
+        };
+        // SAFETY: `ps` (and `as_` when not empty) hold `ps.len() / prow_len` whole rows.
+        unsafe { self.pool_rows_to(rows, pr0, ps.len() / prow_len, ps.as_mut_ptr(), arg) };
+    }
+
+    /// The whole output `[n, oh, ow, oc]` in a new vector, each element written once (never
+    /// zero-filled first); rows in parallel in tasks of `ROWS_PER_TASK`.
+    fn forward_new(&self) -> Vec<f32> {
+        let g = self.g;
+        let row_len = g.ow * g.oc;
+        let len = g.n * g.oh * row_len;
+        let work = len.saturating_mul(self.off.len());
+        let mut y: Vec<f32> = Vec::with_capacity(len);
+        par_rows(
+            &mut y.spare_capacity_mut()[..len],
+            row_len,
+            &mut [] as &mut [u8],
+            0,
+            ROWS_PER_TASK,
+            work,
+            |rows, r0, ys, _| {
+                rows.resize(self.row_scratch_len(), 0.0);
+                for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
+                    // SAFETY: `yrow` is one row of `row_len` elements.
+                    unsafe { self.row_to(rows, r0 + j, yrow.as_mut_ptr() as *mut f32) };
+                }
+            },
+        );
+        // SAFETY: `par_rows` ran the closure over every whole row of the `len` elements, and
+        // `plain_row` writes every element of a row (all pixels, every channel `< oc`).
+        unsafe { y.set_len(len) };
+        y
+    }
+
+    /// The pooled output `[n, oh/2, ow/2, oc]` and (when `with_arg`) its argmax in new vectors,
+    /// each element written once (never zero-filled first); pooled rows in parallel.
+    fn pool2x2_new(&self, with_arg: bool) -> (Vec<f32>, Vec<u8>) {
+        let g = self.g;
+        let prow_len = (g.ow / 2) * g.oc;
+        let len = g.n * (g.oh / 2) * prow_len;
+        let alen = if with_arg { len } else { 0 };
+        let work = (2 * len * 2).saturating_mul(self.off.len());
+        let mut p: Vec<f32> = Vec::with_capacity(len);
+        let mut a: Vec<u8> = Vec::with_capacity(alen);
+        if len > 0 {
+            par_rows(
+                &mut p.spare_capacity_mut()[..len],
+                prow_len,
+                &mut a.spare_capacity_mut()[..alen],
+                if with_arg { prow_len } else { 0 },
+                POOL_ROWS_PER_TASK,
+                work,
+                |rows, pr0, ps, as_| {
+                    rows.resize(self.pool_scratch_len(), 0.0);
+                    let arg = if as_.is_empty() {
+                        std::ptr::null_mut()
+                    } else {
+                        as_.as_mut_ptr() as *mut u8
+                    };
+                    // SAFETY: `ps` (and `as_` when not empty) hold whole pooled rows.
+                    unsafe {
+                        self.pool_rows_to(
+                            rows,
+                            pr0,
+                            ps.len() / prow_len,
+                            ps.as_mut_ptr() as *mut f32,
+                            arg,
+                        )
+                    };
+                },
+            );
+        }
+        // SAFETY: `par_rows` ran the closure over every whole pooled row, and `pool_row` writes
+        // every element of a pooled row (and of its argmax row when asked).
+        unsafe {
+            p.set_len(len);
+            a.set_len(alen);
+        }
+        (p, a)
+    }
+}
+
+/// Output rows per parallel task of [`FastFwd::forward_new`] (as `conv_direct`'s forward).
+const ROWS_PER_TASK: usize = 4;
+/// Pooled rows per parallel task of the pooled kernel (as `conv_pool`'s direct path).
+const POOL_ROWS_PER_TASK: usize = 2;
+/// Below this many multiply-adds a pass stays on the calling thread (as `conv_direct`).
+const PAR_MIN_WORK: usize = 1 << 17;
+
+/// Runs `f(scratch, first row, rows of a, rows of b)` over chunks of `per_task` rows of `a`
+/// (rows of `a_row` elements) and of `b` (rows of `b_row`; `b` may be empty), in parallel when
+/// the work (`work` multiply-adds) is large enough and there are several threads. Every element
+/// of a row depends only on the row, so the split never changes a result.
+#[allow(clippy::too_many_arguments)]
+fn par_rows<A: Send, B: Send>(
+    a: &mut [A],
+    a_row: usize,
+    b: &mut [B],
+    b_row: usize,
+    per_task: usize,
+    work: usize,
+    f: impl Fn(&mut Vec<f32>, usize, &mut [A], &mut [B]) + Sync,
+) {
+    use rayon::prelude::*;
+    if a.is_empty() {
+        return;
+    }
+    let par = work >= PAR_MIN_WORK && rayon::current_num_threads() > 1;
+    let ca = a_row * per_task;
+    let cb = (b_row * per_task).max(1);
+    match (par, b.is_empty()) {
+        (true, true) => a
+            .par_chunks_mut(ca)
+            .enumerate()
+            .for_each_init(Vec::new, |s, (t, a)| f(s, t * per_task, a, &mut [])),
+        (true, false) => a
+            .par_chunks_mut(ca)
+            .zip(b.par_chunks_mut(cb))
+            .enumerate()
+            .for_each_init(Vec::new, |s, (t, (a, b))| f(s, t * per_task, a, b)),
+        (false, true) => {
+            let mut s = Vec::new();
+            for (t, a) in a.chunks_mut(ca).enumerate() {
+                f(&mut s, t * per_task, a, &mut []);
+            }
+        }
+        (false, false) => {
+            let mut s = Vec::new();
+            for (t, (a, b)) in a.chunks_mut(ca).zip(b.chunks_mut(cb)).enumerate() {
+                f(&mut s, t * per_task, a, b);
+            }
         }
     }
+}
+
+/// `v` as a `Vec<T>` when `T` is `f32`.
+fn vec_from_f32<T: 'static>(v: Vec<f32>) -> Option<Vec<T>> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: `T` is `f32` (equal `TypeId`s): same layout and allocation; `v` is not dropped.
+    Some(unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) })
+}
+
+/// `conv_direct::forward` (`y = epilogue(conv2d(x, w))`) into a new vector that is never
+/// zero-filled, when these kernels take the call (`f32`, AVX-512F, a direct geometry,
+/// [`enabled`]); `None` otherwise (the caller allocates and runs the generic path).
+pub(crate) fn forward_vec<T: Float>(
+    g: &Conv2dGeom,
+    x: &[T],
+    w: &[T],
+    epi: Epilogue<'_, T>,
+) -> Option<Vec<T>> {
+    if !conv_direct::applies(g) || g.is_pointwise() {
+        return None;
+    }
+    let plan = FastFwd::new(conv_direct::detect_isa(), g, x, w, epi)?;
+    vec_from_f32(plan.forward_new())
+}
+
+/// The 2x2 (stride 2, valid) max-pool of `epilogue(conv2d(x, w))` and (when `with_arg`) its
+/// argmax, in new vectors that are never zero-filled, when these kernels take the call (as
+/// [`forward_vec`]); `None` otherwise. Same bits as `conv_pool::conv2d_maxpool_forward`.
+pub(crate) fn maxpool2x2_vec<T: Float>(
+    g: &Conv2dGeom,
+    x: &[T],
+    w: &[T],
+    epi: Epilogue<'_, T>,
+    with_arg: bool,
+) -> Option<(Vec<T>, Vec<u8>)> {
+    if !conv_direct::applies(g) || g.is_pointwise() {
+        return None;
+    }
+    let plan = FastFwd::new(conv_direct::detect_isa(), g, x, w, epi)?;
+    let (p, a) = plan.pool2x2_new(with_arg);
+    Some((vec_from_f32(p)?, a))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -514,15 +734,15 @@ mod avx512 {
     /// One output row (`rows` gathered for it) into `yrow`.
     ///
     /// # Safety
-    /// AVX-512F; `rows.len() >= plan.row_scratch_len()` and `yrow.len() >= ow*oc`.
+    /// AVX-512F; `rows.len() >= plan.row_scratch_len()` and `yrow` valid for `ow*oc` writes.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn plain_row(plan: &FastFwd<'_>, rows: &[f32], yrow: &mut [f32]) {
+    pub(super) unsafe fn plain_row(plan: &FastFwd<'_>, rows: &[f32], yrow: *mut f32) {
         let g = plan.g;
         let pstep = g.sw * g.c;
         let mut ob = 0;
         while ob < plan.ocp {
             let nv = if plan.ocp - ob >= 2 * L { 2 } else { 1 };
-            let base = blk(plan, rows, ob, nv, yrow.as_mut_ptr(), std::ptr::null_mut());
+            let base = blk(plan, rows, ob, nv, yrow, std::ptr::null_mut());
             let max = if nv == 2 { PIX2 } else { PIX1 };
             blocks(g.ow, max, |p0, n| {
                 // SAFETY: pixels `p0..p0+n <= ow` of the row: the last reads end at
@@ -580,22 +800,18 @@ mod avx512 {
     /// (empty: no argmax).
     ///
     /// # Safety
-    /// AVX-512F; `rows.len() >= span(2)*prow`, `prow.len() == (ow/2)*oc` and `arow` empty or as
-    /// long as `prow`.
+    /// AVX-512F; `rows.len() >= span(2)*prow`, `prow` valid for `(ow/2)*oc` writes and `arow`
+    /// null (no argmax) or valid for as many.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn pool_row(plan: &FastFwd<'_>, rows: &[f32], prow: &mut [f32], arow: &mut [u8]) {
+    pub(super) unsafe fn pool_row(plan: &FastFwd<'_>, rows: &[f32], prow: *mut f32, arow: *mut u8) {
         let g = plan.g;
         let pow = g.ow / 2;
         let qstep = 2 * g.sw * g.c;
-        let arg0 = if arow.is_empty() {
-            std::ptr::null_mut()
-        } else {
-            arow.as_mut_ptr()
-        };
+        let arg0 = arow;
         let mut ob = 0;
         while ob < plan.ocp {
             let nv = if plan.ocp - ob >= 2 * L { 2 } else { 1 };
-            let base = blk(plan, rows, ob, nv, prow.as_mut_ptr(), arg0);
+            let base = blk(plan, rows, ob, nv, prow, arg0);
             let max = if nv == 2 { PQ2 } else { PQ1 };
             blocks(pow, max, |q0, n| {
                 // SAFETY: pooled pixels `q0..q0+n <= ow/2`: convolution columns `< 2*(ow/2) <=
@@ -715,14 +931,7 @@ mod tests {
                     let n = [1, 3][r.below(2)];
                     let h = 6 + r.below(12);
                     let w = 2 * r.below(9) + 7; // odd
-                    let g = Conv2dGeom::new(
-                        [n, h, w, c],
-                        [kh, kw],
-                        oc,
-                        [st, st],
-                        [dil, dil],
-                        pad,
-                    );
+                    let g = Conv2dGeom::new([n, h, w, c], [kh, kw], oc, [st, st], [dil, dil], pad);
                     if cd::applies(&g) && !g.is_pointwise() {
                         out.push(g);
                     }
@@ -804,13 +1013,33 @@ mod tests {
                     let mut want = vec![0f32; len];
                     let mut want_a = vec![0u8; len];
                     let p = Path::Direct;
-                    forward_on(Isa::Portable, p, &g, &x, &w, epi, win, &mut want, Some(&mut want_a));
+                    forward_on(
+                        Isa::Portable,
+                        p,
+                        &g,
+                        &x,
+                        &w,
+                        epi,
+                        win,
+                        &mut want,
+                        Some(&mut want_a),
+                    );
                     for threads in [1, 2] {
                         let mut got = vec![f32::NAN; len];
                         let mut got_a = vec![9u8; len];
                         let mut only = vec![f32::NAN; len];
                         pool(threads).install(|| {
-                            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut got, Some(&mut got_a));
+                            forward_on(
+                                Isa::Avx512,
+                                p,
+                                &g,
+                                &x,
+                                &w,
+                                epi,
+                                win,
+                                &mut got,
+                                Some(&mut got_a),
+                            );
                             forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut only, None);
                         });
                         let what = format!(
@@ -870,7 +1099,17 @@ mod tests {
                 relu: true,
             };
             let p = Path::Direct;
-            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut got, Some(&mut got_a));
+            forward_on(
+                Isa::Avx512,
+                p,
+                &g,
+                &x,
+                &w,
+                epi,
+                win,
+                &mut got,
+                Some(&mut got_a),
+            );
             for n in 0..g.n {
                 for py in 0..poh {
                     for px in 0..pow {
@@ -893,6 +1132,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The entry points that allocate (never zero-filling: the ops' path) give the same bits as
+    /// the portable kernels writing into zeroed slices, on 1 and 2 threads.
+    #[test]
+    fn new_buffers_match_the_portable_slice_paths() {
+        if !have() {
+            return;
+        }
+        let win = PoolWindow { ph: 2, pw: 2 };
+        let mut r = Rng(31337);
+        for g in geoms() {
+            let x = r.vec(g.input_len(), false);
+            let w = r.vec(g.filter_len(), false);
+            let b = r.vec(g.oc, false);
+            let (poh, pow) = win.pooled(g.oh, g.ow);
+            let len = g.n * poh * pow * g.oc;
+            for epi in epilogues(&b) {
+                let mut want = vec![0f32; g.output_len()];
+                cd::forward(Isa::Portable, &g, &x, &w, &mut want, epi);
+                let (mut want_p, mut want_a) = (vec![0f32; len], vec![0u8; len]);
+                let p = Path::Direct;
+                forward_on(
+                    Isa::Portable,
+                    p,
+                    &g,
+                    &x,
+                    &w,
+                    epi,
+                    win,
+                    &mut want_p,
+                    Some(&mut want_a),
+                );
+                for threads in [1, 2] {
+                    let (y, (p1, a1), (p0, a0)) = pool(threads).install(|| {
+                        (
+                            forward_vec(&g, &x, &w, epi).expect("AVX-512 f32 takes the call"),
+                            maxpool2x2_vec(&g, &x, &w, epi, true).expect("takes the call"),
+                            maxpool2x2_vec(&g, &x, &w, epi, false).expect("takes the call"),
+                        )
+                    });
+                    let what = format!("{g:?} relu {} threads {threads}", epi.relu);
+                    assert_eq!(bits(&y), bits(&want), "{what}");
+                    assert_eq!(bits(&p1), bits(&want_p), "{what}: pooled");
+                    assert_eq!(a1, want_a, "{what}: argmax");
+                    assert_eq!(bits(&p0), bits(&want_p), "{what}: pooled, no argmax");
+                    assert!(a0.is_empty());
+                }
+            }
+        }
+        // f64 is not taken.
+        let g = Conv2dGeom::new([1, 5, 5, 1], [3, 3], 4, [1, 1], [1, 1], Padding::Valid);
+        let (x, w) = (vec![1f64; 25], vec![1f64; 36]);
+        let epi = Epilogue {
+            bias: None,
+            relu: false,
+        };
+        assert!(forward_vec(&g, &x, &w, epi).is_none());
+        assert!(maxpool2x2_vec(&g, &x, &w, epi, true).is_none());
     }
 
     /// NaN inputs: ReLU maps NaN to 0; without ReLU the pool keeps MaxPool's rule (a NaN first
@@ -928,8 +1226,28 @@ mod tests {
             let (mut want, mut want_a) = (vec![0f32; len], vec![0u8; len]);
             let (mut got, mut got_a) = (vec![0f32; len], vec![0u8; len]);
             let p = Path::Direct;
-            forward_on(Isa::Portable, p, &g, &x, &w, epi, win, &mut want, Some(&mut want_a));
-            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut got, Some(&mut got_a));
+            forward_on(
+                Isa::Portable,
+                p,
+                &g,
+                &x,
+                &w,
+                epi,
+                win,
+                &mut want,
+                Some(&mut want_a),
+            );
+            forward_on(
+                Isa::Avx512,
+                p,
+                &g,
+                &x,
+                &w,
+                epi,
+                win,
+                &mut got,
+                Some(&mut got_a),
+            );
             assert!(same(&got, &want), "pooled relu {}", epi.relu);
             assert_eq!(got_a, want_a, "argmax relu {}", epi.relu);
         }

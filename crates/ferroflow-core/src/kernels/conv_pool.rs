@@ -30,6 +30,7 @@ use crate::kernels::conv::{
     conv2d_forward_fused, epilogue_rows, im2col_row, tile_rows, Conv2dGeom,
 };
 use crate::kernels::conv_direct::{self, Epilogue, FwdPlan, Isa};
+use crate::kernels::conv_direct_fwd;
 use crate::kernels::gemm::matmul_strided_on;
 use crate::kernels::parallel;
 use crate::kernels::Float;
@@ -222,6 +223,39 @@ pub fn conv2d_maxpool_forward<T: Float>(
     );
 }
 
+/// [`conv2d_maxpool_forward`] into new vectors `(pooled, argmax)`, the argmax empty unless
+/// `with_argmax`. The AVX-512 `f32` 2x2 kernel ([`conv_direct_fwd`](super::conv_direct_fwd))
+/// writes each element once, never zero-filling the buffers first; other calls allocate zeros
+/// and run [`conv2d_maxpool_forward`]. The same bits either way.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_maxpool_forward_vec<T: Float>(
+    g: &Conv2dGeom,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    relu: bool,
+    win: PoolWindow,
+    with_argmax: bool,
+) -> (Vec<T>, Vec<u8>) {
+    if win == (PoolWindow { ph: 2, pw: 2 }) && path(g) == Path::Direct {
+        let epi = Epilogue { bias, relu };
+        if let Some(out) = conv_direct_fwd::maxpool2x2_vec(g, x, w, epi, with_argmax) {
+            return out;
+        }
+    }
+    let (poh, pow) = win.pooled(g.oh, g.ow);
+    let len = g.n * poh * pow * g.oc;
+    let mut pooled = vec![T::zero(); len];
+    let mut argmax = vec![0u8; if with_argmax { len } else { 0 }];
+    let a = if with_argmax {
+        Some(&mut argmax[..])
+    } else {
+        None
+    };
+    conv2d_maxpool_forward(g, x, w, bias, relu, win, &mut pooled, a);
+    (pooled, argmax)
+}
+
 /// [`conv2d_maxpool_forward`] on a given instruction set and path (tests).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward_on<T: Float>(
@@ -289,7 +323,9 @@ pub(crate) fn forward_on<T: Float>(
             let plan = FwdPlan::new(isa, g, x, w, epi);
             if let Some(fast) = plan.fast().filter(|_| win == PoolWindow { ph: 2, pw: 2 }) {
                 // AVX-512 f32, 2x2: both convolution rows, the max and the argmax in registers.
-                run(2, &|buf: &mut Vec<T>, pr0, ps, as_| fast.pool2x2_rows(buf, pr0, ps, as_));
+                run(2, &|buf: &mut Vec<T>, pr0, ps, as_| {
+                    fast.pool2x2_rows(buf, pr0, ps, as_)
+                });
                 return;
             }
             let scratch_len = plan.scratch().len();

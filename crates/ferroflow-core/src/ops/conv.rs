@@ -20,6 +20,8 @@ use crate::kernels::conv::{
     depthwise_conv2d_backward_filter, depthwise_conv2d_backward_input, depthwise_conv2d_forward,
     Conv2dGeom, DepthwiseGeom,
 };
+use crate::kernels::conv_direct::Epilogue;
+use crate::kernels::conv_direct_fwd;
 use crate::kernels::elementwise::{cast as cast_kernel, tensor_from};
 use crate::kernels::padding::{out_size_and_pads, Padding};
 use crate::kernels::Float;
@@ -390,6 +392,9 @@ impl Op for Conv2D {
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let (x, w) = (&inputs[0], &inputs[1]);
         let g = Geom::new(self.kind, &self.attrs, known4(x.shape()), known4(w.shape()));
+        if let Some(y) = direct_forward_new(&g, x, w)? {
+            return Ok(vec![y]);
+        }
         let out = out_shape_of(&g);
         Ok(vec![compute_float(
             self.name(),
@@ -404,6 +409,25 @@ impl Op for Conv2D {
         let dw = backprop_filter_op(self.kind, self.attrs, x, w.shape(), g)?;
         Ok(vec![Some(dx), Some(dw)])
     }
+}
+
+/// The AVX-512 direct forward of a regular `f32` convolution into a buffer it writes once (never
+/// zero-filled first), when it takes the call ([`conv_direct_fwd::forward_vec`]); `None` for
+/// anything else. The same bits as the generic path.
+fn direct_forward_new(g: &Geom, x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
+    let Geom::Regular(g) = g else {
+        return Ok(None);
+    };
+    if x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (xd, wd) = (x.data::<f32>()?, w.data::<f32>()?);
+    let epi = Epilogue {
+        bias: None,
+        relu: false,
+    };
+    Ok(conv_direct_fwd::forward_vec(g, &xd, &wd, epi)
+        .map(|y| tensor_from(y, &[g.n, g.oh, g.ow, g.oc])))
 }
 
 /// `_FusedConv2D`'s fast path: when `base` is a regular [`Conv2D`], `inputs` are
@@ -454,8 +478,19 @@ pub(crate) fn fused_conv2d_bias_relu(
         relu: bool,
     ) -> Result<Tensor> {
         let (xd, wd, bd) = (x.data::<T>()?, w.data::<T>()?, b.data::<T>()?);
-        let mut out = vec![T::zero(); g.output_len()];
-        conv2d_forward_fused(g, &xd, &wd, Some(&bd), relu, &mut out);
+        let epi = Epilogue {
+            bias: Some(&bd),
+            relu,
+        };
+        // The AVX-512 kernel writes each element once (no zero fill); else the generic path.
+        let out = match conv_direct_fwd::forward_vec(g, &xd, &wd, epi) {
+            Some(out) => out,
+            None => {
+                let mut out = vec![T::zero(); g.output_len()];
+                conv2d_forward_fused(g, &xd, &wd, Some(&bd), relu, &mut out);
+                out
+            }
+        };
         Ok(tensor_from(out, &[g.n, g.oh, g.ow, g.oc]))
     }
     Ok(Some(match dtype {

@@ -9,7 +9,7 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::conv::Conv2dGeom;
-use crate::kernels::conv_pool::{conv2d_maxpool_forward, max_pool_relu_grad, PoolWindow};
+use crate::kernels::conv_pool::{conv2d_maxpool_forward_vec, max_pool_relu_grad, PoolWindow};
 use crate::kernels::elementwise::tensor_from;
 use crate::kernels::Float;
 use crate::op::{execute1, no_gradient, Dim, GradCtx, Op, TensorSpec};
@@ -160,22 +160,13 @@ impl FusedConv2DMaxPool {
         let (poh, pow) = win.pooled(g.oh, g.ow);
         let shape = [g.n, poh, pow, g.oc];
         let len = shape.iter().product();
-        let mut pooled = vec![T::zero(); len];
+        // Written once by the kernel (never zero-filled first on the AVX-512 path).
+        let (pooled, argmax) =
+            conv2d_maxpool_forward_vec(g, &x, &w, Some(&b), self.relu, win, self.argmax);
+        debug_assert_eq!(pooled.len(), len);
         if !self.argmax {
-            conv2d_maxpool_forward(g, &x, &w, Some(&b), self.relu, win, &mut pooled, None);
             return Ok(vec![tensor_from(pooled, &shape)]);
         }
-        let mut argmax = vec![0u8; len];
-        conv2d_maxpool_forward(
-            g,
-            &x,
-            &w,
-            Some(&b),
-            self.relu,
-            win,
-            &mut pooled,
-            Some(&mut argmax),
-        );
         Ok(vec![
             tensor_from(pooled, &shape),
             tensor_from(argmax, &shape),
