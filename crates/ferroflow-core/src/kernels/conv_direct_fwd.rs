@@ -100,9 +100,15 @@ pub(crate) struct FastFwd<'a> {
     bias: Vec<f32>,
     relu: bool,
     ocp: usize,
-    /// Length of one padded input row (`wpad * c`), covering input columns `-pad_left..`.
+    /// Row stride of the rows the kernels read: one padded input row (`wpad * c`, covering input
+    /// columns `-pad_left..`) in the gather scratch, or `w * c` when they read `x` in place.
     prow: usize,
-    /// Offset of tap `kk = (ky*kw + kx)*c + ci` in the gathered rows: `ky*dh*prow + kx*dw*c + ci`.
+    /// Elements of a row the kernels read (`wpad * c`).
+    wpadc: usize,
+    /// No padding is ever read (no top/left padding, every row and column read inside the
+    /// input): the kernels read the input rows in place, with no gather.
+    direct: bool,
+    /// Offset of tap `kk = (ky*kw + kx)*c + ci` in the rows read: `ky*dh*prow + kx*dw*c + ci`.
     off: Vec<usize>,
 }
 
@@ -145,7 +151,11 @@ impl<'a> FastFwd<'a> {
             None => Vec::new(),
         };
         let wpad = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-        let prow = wpad * g.c;
+        let direct = g.pad_top == 0
+            && g.pad_left == 0
+            && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h
+            && wpad <= g.w;
+        let prow = if direct { g.w * g.c } else { wpad * g.c };
         let mut off = Vec::with_capacity(k);
         for ky in 0..g.kh {
             for kx in 0..g.kw {
@@ -162,6 +172,8 @@ impl<'a> FastFwd<'a> {
             relu: epi.relu,
             ocp,
             prow,
+            wpadc: wpad * g.c,
+            direct,
             off,
         })
     }
@@ -172,14 +184,42 @@ impl<'a> FastFwd<'a> {
         (nrows - 1) * g.sh + (g.kh - 1) * g.dh + 1
     }
 
-    /// Length of the gather scratch of [`row`](Self::row).
+    /// Length of the gather scratch of [`row`](Self::row) (none when reading in place).
     pub(crate) fn row_scratch_len(&self) -> usize {
-        self.span(1) * self.prow
+        if self.direct {
+            0
+        } else {
+            self.span(1) * self.prow
+        }
     }
 
     /// Length of the gather scratch of the pooled kernel (two convolution rows).
     fn pool_scratch_len(&self) -> usize {
-        self.span(2) * self.prow
+        if self.direct {
+            0
+        } else {
+            self.span(2) * self.prow
+        }
+    }
+
+    /// The rows that output rows `oy0..oy0+nrows` of image `img` read, `(span-1)*prow + wpad*c`
+    /// long (the kernels' last read is its last element): `x` itself when `direct`, else
+    /// gathered into `scratch` (at least `span*prow` long).
+    fn src<'s>(
+        &'s self,
+        img: usize,
+        oy0: usize,
+        nrows: usize,
+        scratch: &'s mut [f32],
+    ) -> &'s [f32] {
+        let need = (self.span(nrows) - 1) * self.prow + self.wpadc;
+        if self.direct {
+            let g = self.g;
+            let at = (img * g.h + oy0 * g.sh) * g.w * g.c;
+            return &self.x[at..at + need];
+        }
+        self.gather(img, oy0, nrows, scratch);
+        &scratch[..need]
     }
 
     /// Copies the input rows that output rows `oy0..oy0+nrows` of image `img` read into `rows`
@@ -227,11 +267,11 @@ impl<'a> FastFwd<'a> {
     /// `out` is valid for `ow*oc` writes.
     unsafe fn row_to(&self, rows: &mut [f32], r: usize, out: *mut f32) {
         let g = self.g;
-        assert!(rows.len() >= self.row_scratch_len());
-        self.gather(r / g.oh, r % g.oh, 1, rows);
+        let rows = self.src(r / g.oh, r % g.oh, 1, rows);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the plan exists only for `Isa::Avx512`, which callers take from `detect_isa`
-        // (the CPU has AVX-512F); `rows` is long enough (checked above), `out` by contract.
+        // (the CPU has AVX-512F); `rows` is `src`'s (its length is what `plain_row` reads),
+        // `out` by contract.
         unsafe {
             avx512::plain_row(self, rows, out)
         };
@@ -259,10 +299,9 @@ impl<'a> FastFwd<'a> {
         if prow_len == 0 {
             return;
         }
-        assert!(rows.len() >= self.pool_scratch_len());
         for k in 0..nrows {
             let pr = pr0 + k;
-            self.gather(pr / poh, 2 * (pr % poh), 2, rows);
+            let src = self.src(pr / poh, 2 * (pr % poh), 2, rows);
             // SAFETY: row `k` of the `nrows` the caller's pointers are valid for.
             let (o, a) = unsafe {
                 let a = if arg.is_null() {
@@ -273,13 +312,13 @@ impl<'a> FastFwd<'a> {
                 (out.add(k * prow_len), a)
             };
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the plan exists only for `Isa::Avx512` (see `row_to`); `rows` holds
-            // `span(2)` padded rows (checked above), `o` and `a` one pooled row each.
+            // SAFETY: the plan exists only for `Isa::Avx512` (see `row_to`); `src` is `src`'s
+            // rows of two convolution rows, `o` and `a` one pooled row each.
             unsafe {
-                avx512::pool_row(self, rows, o, a)
+                avx512::pool_row(self, src, o, a)
             };
             #[cfg(not(target_arch = "x86_64"))]
-            let _ = (o, a);
+            let _ = (o, a, src);
         }
     }
 
@@ -734,11 +773,14 @@ mod avx512 {
     /// One output row (`rows` gathered for it) into `yrow`.
     ///
     /// # Safety
-    /// AVX-512F; `rows.len() >= plan.row_scratch_len()` and `yrow` valid for `ow*oc` writes.
+    /// AVX-512F; `rows.len() >= (span(1)-1)*prow + wpad*c` (`FastFwd::src`) and `yrow` valid
+    /// for `ow*oc` writes.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn plain_row(plan: &FastFwd<'_>, rows: &[f32], yrow: *mut f32) {
         let g = plan.g;
         let pstep = g.sw * g.c;
+        let max_off = plan.off.last().copied().unwrap_or(0);
+        assert!((g.ow - 1) * pstep + max_off < rows.len());
         let mut ob = 0;
         while ob < plan.ocp {
             let nv = if plan.ocp - ob >= 2 * L { 2 } else { 1 };
@@ -746,7 +788,7 @@ mod avx512 {
             let max = if nv == 2 { PIX2 } else { PIX1 };
             blocks(g.ow, max, |p0, n| {
                 // SAFETY: pixels `p0..p0+n <= ow` of the row: the last reads end at
-                // `(ow-1)*pstep + max(off) = span*prow - 1` (the gathered rows), the writes at
+                // `(ow-1)*pstep + max(off) < rows.len()` (asserted above), the writes at
                 // `(ow-1)*oc + oc` (the row); the channels `ob..ob+16nv <= ocp` are inside the
                 // padded filter and bias, the stored lanes `< oc`.
                 unsafe {
@@ -800,13 +842,15 @@ mod avx512 {
     /// (empty: no argmax).
     ///
     /// # Safety
-    /// AVX-512F; `rows.len() >= span(2)*prow`, `prow` valid for `(ow/2)*oc` writes and `arow`
+    /// AVX-512F; `rows.len() >= (span(2)-1)*prow + wpad*c`, `prow` valid for `(ow/2)*oc` writes and `arow`
     /// null (no argmax) or valid for as many.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn pool_row(plan: &FastFwd<'_>, rows: &[f32], prow: *mut f32, arow: *mut u8) {
         let g = plan.g;
         let pow = g.ow / 2;
         let qstep = 2 * g.sw * g.c;
+        let max_off = plan.off.last().copied().unwrap_or(0);
+        assert!(pow == 0 || (2 * pow - 1) * g.sw * g.c + g.sh * plan.prow + max_off < rows.len());
         let arg0 = arow;
         let mut ob = 0;
         while ob < plan.ocp {
@@ -815,8 +859,8 @@ mod avx512 {
             let max = if nv == 2 { PQ2 } else { PQ1 };
             blocks(pow, max, |q0, n| {
                 // SAFETY: pooled pixels `q0..q0+n <= ow/2`: convolution columns `< 2*(ow/2) <=
-                // ow` of rows 0 and 1, whose reads end inside the `span(2)` gathered rows (row 1
-                // is `sh*prow` further); the writes end at `(ow/2 - 1)*oc + oc` (the pooled and
+                // ow` of rows 0 and 1, whose reads end inside `rows` (asserted above; row 1 is
+                // `sh*prow` further); the writes end at `(ow/2 - 1)*oc + oc` (the pooled and
                 // argmax rows); channels as in `plain_row`.
                 unsafe {
                     let b = Blk {
