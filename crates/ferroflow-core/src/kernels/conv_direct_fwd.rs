@@ -312,7 +312,8 @@ impl<'a> FastFwd<'a> {
                 (out.add(k * prow_len), a)
             };
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the plan exists only for `Isa::Avx512` (see `row_to`); `src` is `src`'s
+            // SAFETY: the plan exists only for `Isa::Avx512` (see `row_to`; `simd::detected`
+            // reports that level only with AVX-512 F, BW, DQ and VL); `src` is `src`'s
             // rows of two convolution rows, `o` and `a` one pooled row each.
             unsafe {
                 avx512::pool_row(self, src, o, a)
@@ -628,10 +629,10 @@ mod avx512 {
     /// epilogue, the max and (when `arg` is not null) the argmax.
     ///
     /// # Safety
-    /// AVX-512F; as [`plain_block`], with the second row's reads at `+ rstep` and the argmax
-    /// writes (`arg + q*oc + 16v + lane`) inside their slice.
+    /// AVX-512F/BW/VL; as [`plain_block`], with the second row's reads at `+ rstep` and the
+    /// argmax writes (`arg + q*oc + 16v + lane`) inside their slice.
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn pool_block<const Q: usize, const V: usize>(b: Blk<'_>) {
         let zero = _mm512_setzero_ps();
         let mut acc = [[[zero; V]; 4]; Q];
@@ -674,24 +675,21 @@ mod avx512 {
                 let at = q * b.oc + v * L;
                 if with_arg {
                     let mut best = e0;
-                    let mut idx = _mm512_setzero_si512();
+                    // The 16 lanes' indices as bytes (AVX-512BW/VL masked byte moves).
+                    let mut idx8 = _mm_setzero_si128();
                     for (e, acce) in accq.iter().enumerate().skip(1) {
                         let r = epilogue(acce[v], bv[v], has_bias, b.relu);
                         // Only a strictly greater (ordered) value replaces: the first maximum.
                         let m = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(r, best);
                         best = _mm512_mask_blend_ps(m, best, r);
-                        idx = _mm512_mask_mov_epi32(idx, m, _mm512_set1_epi32(e as i32));
+                        idx8 = _mm_mask_mov_epi8(idx8, m, _mm_set1_epi8(e as i8));
                     }
-                    let idx8 = _mm512_cvtepi32_epi8(idx);
                     // SAFETY: pooled pixel `q`, vector `v` of the pooled and argmax rows: the
                     // stored lanes are inside them (caller).
                     unsafe {
                         if last {
                             _mm512_mask_storeu_ps(b.out.add(at), b.tail, best);
-                            let mut tmp = [0u8; L];
-                            _mm_storeu_si128(tmp.as_mut_ptr() as *mut __m128i, idx8);
-                            let n = b.tail.count_ones() as usize;
-                            std::ptr::copy_nonoverlapping(tmp.as_ptr(), b.arg.add(at), n);
+                            _mm_mask_storeu_epi8(b.arg.add(at) as *mut i8, b.tail, idx8);
                         } else {
                             _mm512_storeu_ps(b.out.add(at), best);
                             _mm_storeu_si128(b.arg.add(at) as *mut __m128i, idx8);
@@ -842,9 +840,9 @@ mod avx512 {
     /// (empty: no argmax).
     ///
     /// # Safety
-    /// AVX-512F; `rows.len() >= (span(2)-1)*prow + wpad*c`, `prow` valid for `(ow/2)*oc` writes and `arow`
+    /// AVX-512F/BW/VL; `rows.len() >= (span(2)-1)*prow + wpad*c`, `prow` valid for `(ow/2)*oc` writes and `arow`
     /// null (no argmax) or valid for as many.
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn pool_row(plan: &FastFwd<'_>, rows: &[f32], prow: *mut f32, arow: *mut u8) {
         let g = plan.g;
         let pow = g.ow / 2;
