@@ -276,7 +276,7 @@ impl<'a> FastFwd<'a> {
             avx512::plain_row(self, rows, out)
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = out;
+        let _ = (out, rows);
     }
 
     /// Pooled rows `pr0..pr0+nrows` (`pr = image*poh + py`) of the 2x2 max-pool (stride 2, valid)
