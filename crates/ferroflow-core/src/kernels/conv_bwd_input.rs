@@ -46,6 +46,7 @@ use crate::kernels::Float;
 const LANES: usize = 16;
 /// Most pixels per register block of the channel kernel (x 2 vectors of accumulators).
 const PMAX_C: usize = 10;
+const _: () = assert!(PMAX_C <= PMAX_O);
 /// Most pixels per register block of the output-channel kernel (one accumulator each).
 const PMAX_O: usize = 12;
 /// Below this many multiply-adds the pass stays on the calling thread.
@@ -180,6 +181,16 @@ pub(crate) struct BlockCtx<'a, T> {
     c: usize,
     /// Padded width of the repacked filter's rows (`cp` or `ocp`, a multiple of 16).
     wp: usize,
+    /// Smallest and largest entry of `toffs`, largest of `taps` (for the bounds checks).
+    toff_min: usize,
+    /// See `toff_min`.
+    toff_max: usize,
+    /// See `toff_min`.
+    tap_max: usize,
+    /// [`Kind::Outputs`]: the `(tap, 16-wide o chunk)` steps in order, flattened: `dz` offset
+    /// from a pixel's base (`16*j - toff`), filter offset for `ci = 0` (`tap*c*wp + 16*j`) and
+    /// the lane mask of the chunk (`o < oc`).
+    steps: &'a [(isize, usize, u16)],
 }
 
 /// The register-blocked micro-kernels of one instruction set.
@@ -287,6 +298,7 @@ mod x86 {
     pub(super) struct Avx512;
 
     /// Checks that every read and write of a block stays inside its slices (once per block).
+    #[inline(always)]
     fn check<const P: usize>(
         cx: &BlockCtx<'_, f32>,
         bases: &[usize; P],
@@ -295,15 +307,12 @@ mod x86 {
         out_w: usize,
         w_len: usize,
     ) {
-        let max_toff = cx.toffs.iter().copied().max().unwrap_or(0);
-        let min_toff = cx.toffs.iter().copied().min().unwrap_or(0);
-        let max_tap = cx.taps.iter().copied().max().unwrap_or(0);
+        // Every tap reads dz[base - toff .. base - toff + oc].
         for p in 0..P {
-            assert!(bases[p] >= max_toff && bases[p] - min_toff + cx.oc <= cx.dz.len());
+            assert!(bases[p] >= cx.toff_max && bases[p] - cx.toff_min + cx.oc <= cx.dz.len());
             assert!(douts[p] + out_w <= dx_len);
         }
-        // Every tap reads dz[base - toff .. base - toff + oc], inside the bounds just checked.
-        assert!(cx.taps.is_empty() || (max_tap + 1) * w_len <= cx.wr.len());
+        assert!((cx.tap_max + 1) * w_len <= cx.wr.len());
     }
 
     /// `acc[p][v] += dz(p, o) * w[tap][o][ci0 + 16v..]` over the class's taps and all `o`.
@@ -368,7 +377,8 @@ mod x86 {
         _mm512_cvtss_f32(s)
     }
 
-    /// Lane partial sums over the class's taps and 16-wide `o` chunks, then [`tree16_avx512`].
+    /// Lane partial sums over the class's taps and 16-wide `o` chunks (`cx.steps`), then
+    /// [`tree16_avx512`].
     ///
     /// # Safety
     /// The CPU must support AVX-512F; the block must have passed [`check`].
@@ -379,33 +389,22 @@ mod x86 {
         douts: &[usize; P],
         dx: &mut [f32],
     ) {
-        let (oc, c, wp) = (cx.oc, cx.c, cx.wp);
-        let full = oc / LANES;
-        let rem = oc % LANES;
-        let tail: __mmask16 = ((1u32 << rem) - 1) as u16;
+        let (c, wp) = (cx.c, cx.wp);
         let dz = cx.dz.as_ptr();
+        let ptrs: [*const f32; P] = std::array::from_fn(|p| dz.wrapping_add(bases[p]));
         for ci in 0..c {
             let mut acc = [_mm512_setzero_ps(); P];
-            for (&toff, &tap) in cx.toffs.iter().zip(cx.taps) {
-                // SAFETY: as in `chan_avx512`: the `dz` reads stay in `base - toff ..
-                // base - toff + oc` (the tail load is masked to `oc`), the filter reads in
-                // `(tap*c + ci)*wp .. + wp` with `wp = ocp`.
+            let w0 = cx.wr.as_ptr().wrapping_add(ci * wp);
+            for &(doff, woff, mask) in cx.steps {
+                // SAFETY: `check` asserted `toff <= bases[p]` and `bases[p] - toff + oc <=
+                // dz.len()` for every tap: a step reads `dz[bases[p] - toff + 16j ..]`, masked
+                // to `o < oc`; the filter read `(tap*c + ci)*wp + 16j .. + 16` is inside
+                // `(tap_max + 1)*c*wp <= wr.len()`.
                 unsafe {
-                    let wt = cx.wr.as_ptr().add((tap * c + ci) * wp);
-                    let ptrs: [*const f32; P] = std::array::from_fn(|p| dz.add(bases[p] - toff));
-                    for j in 0..full {
-                        let wv = _mm512_loadu_ps(wt.add(j * LANES));
-                        for p in 0..P {
-                            let d = _mm512_loadu_ps(ptrs[p].add(j * LANES));
-                            acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(d, wv));
-                        }
-                    }
-                    if rem > 0 {
-                        let wv = _mm512_loadu_ps(wt.add(full * LANES));
-                        for p in 0..P {
-                            let d = _mm512_maskz_loadu_ps(tail, ptrs[p].add(full * LANES));
-                            acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(d, wv));
-                        }
+                    let wv = _mm512_loadu_ps(w0.add(woff));
+                    for p in 0..P {
+                        let d = _mm512_maskz_loadu_ps(mask, ptrs[p].wrapping_offset(doff));
+                        acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(d, wv));
                     }
                 }
             }
@@ -448,6 +447,10 @@ mod x86 {
             oc: cx.oc,
             c: cx.c,
             wp: cx.wp,
+            toff_min: cx.toff_min,
+            toff_max: cx.toff_max,
+            tap_max: cx.tap_max,
+            steps: cx.steps,
         })
     }
 
@@ -564,6 +567,7 @@ struct Scratch<T> {
     dz: Vec<T>,
     toffs: Vec<usize>,
     taps: Vec<usize>,
+    steps: Vec<(isize, usize, u16)>,
 }
 
 /// Input rows `iy0..iy1` of image `img` into `dxb` (`(iy1-iy0)*w*c`, overwritten).
@@ -620,6 +624,17 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
                 }
                 continue;
             }
+            s.steps.clear();
+            if plan.kind == Kind::Outputs {
+                for (&toff, &tap) in s.toffs.iter().zip(&s.taps) {
+                    for j in 0..oc.div_ceil(LANES) {
+                        let n = (oc - j * LANES).min(LANES);
+                        let mask = if n == LANES { 0xffff } else { (1u16 << n) - 1 };
+                        let doff = (j * LANES) as isize - toff as isize;
+                        s.steps.push((doff, tap * c * plan.wp + j * LANES, mask));
+                    }
+                }
+            }
             let cx = BlockCtx {
                 dz,
                 toffs: &s.toffs,
@@ -628,6 +643,10 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
                 oc,
                 c,
                 wp: plan.wp,
+                toff_min: s.toffs.iter().copied().min().unwrap_or(0),
+                toff_max: s.toffs.iter().copied().max().unwrap_or(0),
+                tap_max: s.taps.iter().copied().max().unwrap_or(0),
+                steps: &s.steps,
             };
             let pmax = match plan.kind {
                 Kind::Channels => PMAX_C,
@@ -635,16 +654,23 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
             };
             // Balanced blocks: nb blocks of `npx / nb` or one more pixels.
             let nb = npx.div_ceil(pmax);
-            let mut q = 0;
+            // Position of the block's first pixel, advanced without divisions.
+            let (mut by, mut bx) = (r0, c0);
             for bi in 0..nb {
                 let p = npx / nb + usize::from(bi < npx % nb);
-                let pix = |k: usize| {
-                    let (iy, ix) = (r0 + (q + k) / cw, c0 + (q + k) % cw);
-                    (
-                        ((iy + g.pad_top - oy_lo) * g.ow + ix + g.pad_left) * oc,
-                        ((iy - iy0) * wdt + ix) * c,
-                    )
-                };
+                let mut pos = [(0usize, 0usize); PMAX_O];
+                for slot in pos.iter_mut().take(p) {
+                    *slot = (
+                        ((by + g.pad_top - oy_lo) * g.ow + bx + g.pad_left) * oc,
+                        ((by - iy0) * wdt + bx) * c,
+                    );
+                    bx += 1;
+                    if bx == c1 {
+                        bx = c0;
+                        by += 1;
+                    }
+                }
+                let pix = |k: usize| pos[k];
                 with_p!(p, P => {
                     let bases: [usize; P] = std::array::from_fn(|k| pix(k).0);
                     let douts: [usize; P] = std::array::from_fn(|k| pix(k).1);
@@ -664,7 +690,6 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
                         Kind::Outputs => m.outs::<P>(&cx, &bases, &douts, dxb),
                     }
                 });
-                q += p;
             }
         }
     }
