@@ -146,13 +146,23 @@ fn tree16<T: Float>(l: &[T; LANES]) -> T {
 #[inline]
 fn tap_range(i: usize, pad: usize, d: usize, taps: usize, out: usize) -> (usize, usize) {
     let t = i + pad;
-    let lo = if t + 1 > out { (t + 1 - out).div_ceil(d) } else { 0 };
+    let lo = if t + 1 > out {
+        (t + 1 - out).div_ceil(d)
+    } else {
+        0
+    };
     let hi = (t / d + 1).min(taps);
     (lo.min(hi), hi)
 }
 
 /// Runs of consecutive positions `0..size` with the same tap range: `(start, end, lo, hi)`.
-fn runs(size: usize, pad: usize, d: usize, taps: usize, out: usize) -> Vec<(usize, usize, usize, usize)> {
+fn runs(
+    size: usize,
+    pad: usize,
+    d: usize,
+    taps: usize,
+    out: usize,
+) -> Vec<(usize, usize, usize, usize)> {
     let mut v: Vec<(usize, usize, usize, usize)> = Vec::new();
     for i in 0..size {
         let (lo, hi) = tap_range(i, pad, d, taps, out);
@@ -499,18 +509,54 @@ mod x86 {
 macro_rules! with_p {
     ($p:expr, $P:ident => $body:expr) => {
         match $p {
-            1 => { const $P: usize = 1; $body }
-            2 => { const $P: usize = 2; $body }
-            3 => { const $P: usize = 3; $body }
-            4 => { const $P: usize = 4; $body }
-            5 => { const $P: usize = 5; $body }
-            6 => { const $P: usize = 6; $body }
-            7 => { const $P: usize = 7; $body }
-            8 => { const $P: usize = 8; $body }
-            9 => { const $P: usize = 9; $body }
-            10 => { const $P: usize = 10; $body }
-            11 => { const $P: usize = 11; $body }
-            12 => { const $P: usize = 12; $body }
+            1 => {
+                const $P: usize = 1;
+                $body
+            }
+            2 => {
+                const $P: usize = 2;
+                $body
+            }
+            3 => {
+                const $P: usize = 3;
+                $body
+            }
+            4 => {
+                const $P: usize = 4;
+                $body
+            }
+            5 => {
+                const $P: usize = 5;
+                $body
+            }
+            6 => {
+                const $P: usize = 6;
+                $body
+            }
+            7 => {
+                const $P: usize = 7;
+                $body
+            }
+            8 => {
+                const $P: usize = 8;
+                $body
+            }
+            9 => {
+                const $P: usize = 9;
+                $body
+            }
+            10 => {
+                const $P: usize = 10;
+                $body
+            }
+            11 => {
+                const $P: usize = 11;
+                $body
+            }
+            12 => {
+                const $P: usize = 12;
+                $body
+            }
             _ => unreachable!("block of at most 12 pixels"),
         }
     };
@@ -587,7 +633,9 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
     let (c, oc, wdt) = (g.c, g.oc, g.w);
     // dz rows read by this band: oy in oy_lo..oy_hi.
     let oy_hi = (iy1 + g.pad_top).min(g.oh);
-    let oy_lo = (iy0 + g.pad_top).saturating_sub((g.kh - 1) * g.dh).min(oy_hi);
+    let oy_lo = (iy0 + g.pad_top)
+        .saturating_sub((g.kh - 1) * g.dh)
+        .min(oy_hi);
     if oy_lo == oy_hi {
         dxb.fill(T::zero());
         return;
