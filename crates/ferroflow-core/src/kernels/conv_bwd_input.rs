@@ -614,6 +614,9 @@ struct Scratch<T> {
     toffs: Vec<usize>,
     taps: Vec<usize>,
     steps: Vec<(isize, usize, u16)>,
+    /// [`Kind::Outputs`]: the task's `dz` rows copied to a 64-byte boundary (whole-vector loads
+    /// then never straddle two cache lines when `oc` is a multiple of 16).
+    aligned: Vec<T>,
 }
 
 /// Input rows `iy0..iy1` of image `img` into `dxb` (`(iy1-iy0)*w*c`, overwritten).
@@ -641,6 +644,15 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
         return;
     }
     let dz = dy.rows(g, img * g.oh + oy_lo, oy_hi - oy_lo, &mut s.dz);
+    let dz: &[T] = if plan.kind == Kind::Outputs {
+        let lanes = 64 / std::mem::size_of::<T>();
+        s.aligned.resize(dz.len() + lanes, T::zero());
+        let skip = s.aligned.as_ptr().align_offset(64).min(lanes);
+        s.aligned[skip..skip + dz.len()].copy_from_slice(dz);
+        &s.aligned[skip..skip + dz.len()]
+    } else {
+        dz
+    };
     let row_runs = {
         let mut v: Vec<(usize, usize, usize, usize)> = Vec::new();
         for iy in iy0..iy1 {
