@@ -45,7 +45,7 @@ use crate::kernels::Float;
 /// Lanes of one vector (512-bit f32).
 const LANES: usize = 16;
 /// Most pixels per register block of the channel kernel (x 2 vectors of accumulators).
-const PMAX_C: usize = 10;
+const PMAX_C: usize = 12;
 const _: () = assert!(PMAX_C <= PMAX_O);
 /// Most pixels per register block of the output-channel kernel (one accumulator each).
 const PMAX_O: usize = 12;
