@@ -707,6 +707,12 @@ pub(crate) fn conv2d_backward_input_rows<T: Float, D: DyRows<T>>(
     w: &[T],
     dx: &mut [T],
 ) {
+    // Stride-1 geometries: the direct register-blocked kernels (`kernels::conv_bwd_input`).
+    if let Some(kind) = crate::kernels::conv_bwd_input::kind(g) {
+        let isa = conv_direct::detect_isa();
+        crate::kernels::conv_bwd_input::backward_input_rows(isa, kind, g, dy, w, dx);
+        return;
+    }
     let per_image = g.oh * g.ow * g.k_len() * std::mem::size_of::<T>();
     if g.is_pointwise()
         || dx.is_empty()
