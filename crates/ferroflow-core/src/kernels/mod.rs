@@ -7,6 +7,7 @@
 
 pub mod conv;
 pub mod conv_direct;
+pub(crate) mod conv_direct_filter;
 pub mod conv_pool;
 pub mod conv_pool_grad;
 pub mod copy;
