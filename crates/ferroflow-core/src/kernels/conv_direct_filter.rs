@@ -121,9 +121,7 @@ impl<'a> FilterPlan<'a> {
 
     /// [`new`](Self::new) without the environment switch.
     fn build<T: Float>(g: &Conv2dGeom, x: &'a [T], dz: Dz<'a, T>, ocp: usize) -> Option<Self> {
-        if !cfg!(target_arch = "x86_64")
-            || super::simd::detected() != super::simd::Level::Avx512
-        {
+        if !cfg!(target_arch = "x86_64") || super::simd::detected() != super::simd::Level::Avx512 {
             return None;
         }
         let k = g.kh * g.kw * g.c;
@@ -253,7 +251,8 @@ mod avx512 {
             let mut vb = 0;
             while vb < nv {
                 let v = if nv - vb >= 2 { 2 } else { 1 };
-                let f: BlockFn = pick(q, v);
+                let full = (vb + v) * L <= p.g.oc;
+                let f: BlockFn = pick(q, v, full);
                 // SAFETY: forwarded from the caller; `kb + q <= K` and `vb + v <= ocp / 16`.
                 unsafe { f(p, r0, nr, kb, vb, rows, part) };
                 vb += v;
@@ -262,36 +261,72 @@ mod avx512 {
     }
 
     macro_rules! table {
-        ($q:ident, $v:ident; $($Q:literal)*) => {
-            match ($q, $v) {
+        ($q:ident, $v:ident, $full:ident; $($Q:literal)*) => {
+            match ($q, $v, $full) {
                 $(
-                    ($Q, 1) => block::<$Q, 1> as BlockFn,
-                    ($Q, 2) => block::<$Q, 2> as BlockFn,
+                    ($Q, 1, true) => block::<$Q, 1, true> as BlockFn,
+                    ($Q, 2, true) => block::<$Q, 2, true> as BlockFn,
+                    ($Q, 1, false) => block::<$Q, 1, false> as BlockFn,
+                    ($Q, 2, false) => block::<$Q, 2, false> as BlockFn,
                 )*
                 _ => unreachable!("tap blocks hold 1..=QMAX taps, vector blocks 1 or 2"),
             }
         };
     }
 
-    /// The instantiation for `q` taps x `v` vectors.
-    fn pick(q: usize, v: usize) -> BlockFn {
-        table!(q, v; 1 2 3 4 5 6 7 8 9 10)
+    /// The instantiation for `q` taps x `v` vectors, `full` when all their lanes are inside `oc`.
+    fn pick(q: usize, v: usize, full: bool) -> BlockFn {
+        table!(q, v, full; 1 2 3 4 5 6 7 8 9 10)
+    }
+
+    /// Runs `$body` with `$i` bound to each literal below `$n` (a const generic): fully unrolled,
+    /// so the accumulator arrays are indexed by constants and live in registers.
+    macro_rules! unroll {
+        ($i:ident < $n:expr; $body:block) => {
+            unroll!(@ $i < $n; [0 1 2 3 4 5 6 7 8 9] $body)
+        };
+        (@ $i:ident < $n:expr; [$($k:literal)*] $body:block) => {
+            $(
+                if $k < $n {
+                    let $i: usize = $k;
+                    $body
+                }
+            )*
+        };
     }
 
     /// `acc[q][v] += broadcast(x at xp + off[q]) * d[v]` for one output pixel (separate
     /// multiply and add).
     macro_rules! pixel {
-        ($acc:ident, $xp:expr, $off:ident, $d:ident) => {{
+        ($acc:ident, $xp:expr, $off:ident, $d:ident, $Q:ident, $V:ident) => {{
             let xp: *const f32 = $xp;
-            for (accq, &o) in $acc.iter_mut().zip($off.iter()) {
+            unroll!(q < $Q; {
                 // SAFETY: the caller's row pointer and the tap offsets stay inside the input
                 // (or the gathered rows) for every pixel `ox < ow` (see `block`).
-                let a = _mm512_set1_ps(unsafe { *xp.add(o) });
-                for (accv, &dv) in accq.iter_mut().zip($d.iter()) {
-                    *accv = _mm512_add_ps(*accv, _mm512_mul_ps(a, dv));
-                }
-            }
+                let a = _mm512_set1_ps(unsafe { *xp.add($off[q]) });
+                unroll!(v < $V; {
+                    $acc[q][v] = _mm512_add_ps($acc[q][v], _mm512_mul_ps(a, $d[v]));
+                });
+            });
         }};
+    }
+
+    /// One vector at `p`: all 16 lanes when `FULL`, else the lanes of `mask` (the others `+0`
+    /// and not read). Masked loads are slow on some CPUs: the full vectors use plain ones.
+    ///
+    /// # Safety
+    /// The lanes read must be inside one allocation.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load<const FULL: bool>(mask: u16, p: *const f32) -> __m512 {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if FULL {
+                _mm512_loadu_ps(p)
+            } else {
+                _mm512_maskz_loadu_ps(mask, p)
+            }
+        }
     }
 
     /// Copies the `kh` input rows that output row `oy` reads into `rows` (`kh` rows of `prow`),
@@ -319,9 +354,10 @@ mod avx512 {
     /// rows `r0..r0+nr` and pixels `ox` ascending, then stored into `part`.
     ///
     /// # Safety
-    /// As [`chunk`], with `kb + Q <= K` and `vb + V <= ocp / 16`.
+    /// As [`chunk`], with `kb + Q <= K`, `vb + V <= ocp / 16`, and `FULL` only when
+    /// `(vb + V) * 16 <= oc`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn block<const Q: usize, const V: usize>(
+    unsafe fn block<const Q: usize, const V: usize, const FULL: bool>(
         p: &FilterPlan<'_>,
         r0: usize,
         nr: usize,
@@ -330,120 +366,180 @@ mod avx512 {
         rows: &mut [f32],
         part: &mut [f32],
     ) {
-        let g = &p.g;
-        let (oc, ow, ocp) = (g.oc, g.ow, p.ocp);
-        // Lanes of each vector inside `oc` (vector `vb + v` starts below `oc`).
-        let mut masks = [0u16; V];
-        for (v, m) in masks.iter_mut().enumerate() {
-            let n = (oc - (vb + v) * L).min(L);
-            *m = if n == L { u16::MAX } else { (1u16 << n) - 1 };
-        }
-        let doff: [usize; Q] = p.direct_off[kb..kb + Q].try_into().expect("Q taps");
-        let goff: [usize; Q] = p.gather_off[kb..kb + Q].try_into().expect("Q taps");
-        let zero = _mm512_setzero_ps();
-        let mut acc = [[zero; V]; Q];
-        let img_in = g.h * g.w * g.c;
-        let pstep = g.sw * g.c;
-        let zd = [zero; V];
-        for r in r0..r0 + nr {
-            let (img, oy) = (r / g.oh, r % g.oh);
-            let x_img = &p.x[img * img_in..(img + 1) * img_in];
-            let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
-            // In place when the `kh` rows are inside the image and no column is padded: the last
-            // read, `(iy0 + (kh-1)*dh)*w*c + ((ow-1)*sw + (kw-1)*dw)*c + c-1`, is below
-            // `h*w*c`. Otherwise from the gathered rows: the last read is
-            // `(kh-1)*prow + wpad*c - 1 < kh*prow <= rows.len()`.
-            let (xrow, off): (*const f32, &[usize; Q]) =
-                if p.direct_cols && iy0 >= 0 && iy0 as usize + (g.kh - 1) * g.dh < g.h {
-                    (x_img[iy0 as usize * g.w * g.c..].as_ptr(), &doff)
-                } else {
-                    gather(g, p.prow, x_img, oy, rows);
-                    (rows.as_ptr(), &goff)
-                };
-            match p.dz {
-                Dz::Slice(dy) => {
-                    let drow = &dy[r * ow * oc..(r + 1) * ow * oc];
-                    for ox in 0..ow {
-                        let mut d = zd;
-                        for (v, dv) in d.iter_mut().enumerate() {
-                            // SAFETY: lane 0 (`ox*oc + (vb+v)*16 < (ox+1)*oc`) is inside
-                            // `drow`, the masked-off lanes are not read.
-                            *dv = unsafe {
-                                _mm512_maskz_loadu_ps(
-                                    masks[v],
-                                    drow.as_ptr().add(ox * oc + (vb + v) * L),
-                                )
-                            };
-                        }
-                        pixel!(acc, xrow.wrapping_add(ox * pstep), off, d);
-                    }
-                }
-                Dz::Pooled(s) => {
-                    let [ph, pw] = s.window;
-                    let (qh, qw) = (g.oh / ph, g.ow / pw);
-                    let (py, i) = (oy / ph, oy % ph);
-                    let mut ox = 0;
-                    if py < qh {
-                        let base = (img * qh + py) * qw * oc + vb * L;
-                        for px in 0..qw {
-                            let at = base + px * oc;
-                            // Per vector: the window's argmax bytes and the lanes that pass
-                            // (inside `oc`, and `pooled > 0` under ReLU).
-                            let mut arg = [_mm_setzero_si128(); V];
-                            let mut pass = masks;
-                            for v in 0..V {
-                                // SAFETY: lane 0 (`at + v*16`) is an element of the pooled
-                                // arrays (`n*qh*qw*oc` long); masked-off lanes are not read.
-                                unsafe {
-                                    arg[v] = _mm_maskz_loadu_epi8(
-                                        masks[v],
-                                        s.argmax.as_ptr().add(at + v * L).cast::<i8>(),
-                                    );
-                                    if s.relu {
-                                        let pv = _mm512_maskz_loadu_ps(
-                                            masks[v],
-                                            s.pooled.as_ptr().add(at + v * L),
-                                        );
-                                        pass[v] =
-                                            _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(masks[v], pv, zero);
-                                    }
-                                }
-                            }
-                            for j in 0..pw {
-                                let t = _mm_set1_epi8((i * pw + j) as u8 as i8);
-                                let mut d = zd;
-                                for (v, dv) in d.iter_mut().enumerate() {
-                                    let hit = _mm_mask_cmpeq_epi8_mask(pass[v], arg[v], t);
-                                    // SAFETY: as above, for `dpooled`.
-                                    *dv = unsafe {
-                                        _mm512_maskz_loadu_ps(
-                                            hit,
-                                            s.dpooled.as_ptr().add(at + v * L),
-                                        )
-                                    };
-                                }
-                                pixel!(acc, xrow.wrapping_add(ox * pstep), off, d);
-                                ox += 1;
-                            }
-                        }
-                    }
-                    // Rows and columns outside every window: `dz` is +0 (the products are still
-                    // computed, as the generic bodies compute them).
-                    while ox < ow {
-                        pixel!(acc, xrow.wrapping_add(ox * pstep), off, zd);
-                        ox += 1;
-                    }
-                }
-            }
-        }
+        let acc = match p.dz {
+            // SAFETY: forwarded from the caller.
+            Dz::Slice(dy) => unsafe { block_plain::<Q, V, FULL>(p, dy, r0, nr, kb, vb, rows) },
+            // SAFETY: forwarded from the caller.
+            Dz::Pooled(_) => unsafe { block_pooled::<Q, V, FULL>(p, r0, nr, kb, vb, rows) },
+        };
         for (q, accq) in acc.iter().enumerate() {
-            let at = (kb + q) * ocp + vb * L;
+            let at = (kb + q) * p.ocp + vb * L;
             let dst = &mut part[at..at + V * L];
             for (v, &a) in accq.iter().enumerate() {
                 // SAFETY: `dst` holds `V` vectors of 16 lanes.
                 unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add(v * L), a) };
             }
         }
+    }
+
+    /// Lanes of each vector `vb + v` inside `oc` (every such vector starts below `oc`).
+    #[inline(always)]
+    fn lane_masks<const V: usize>(oc: usize, vb: usize) -> [u16; V] {
+        let mut masks = [0u16; V];
+        for (v, m) in masks.iter_mut().enumerate() {
+            let n = (oc - (vb + v) * L).min(L);
+            *m = if n == L { u16::MAX } else { (1u16 << n) - 1 };
+        }
+        masks
+    }
+
+    /// The input that output row `r` reads: a pointer to its first input row in place (when the
+    /// `kh` rows are inside the image and no column is padded: the last read,
+    /// `(iy0 + (kh-1)*dh)*w*c + ((ow-1)*sw + (kw-1)*dw)*c + c-1`, is below `h*w*c`) with the
+    /// in-place tap offsets, or to the rows gathered into `rows` (last read
+    /// `(kh-1)*prow + wpad*c - 1 < kh*prow <= rows.len()`) with the gathered offsets.
+    #[inline(always)]
+    fn input_row<'b, const Q: usize>(
+        p: &FilterPlan<'_>,
+        r: usize,
+        rows: &mut [f32],
+        doff: &'b [usize; Q],
+        goff: &'b [usize; Q],
+    ) -> (*const f32, &'b [usize; Q]) {
+        let g = &p.g;
+        let img_in = g.h * g.w * g.c;
+        let (img, oy) = (r / g.oh, r % g.oh);
+        let x_img = &p.x[img * img_in..(img + 1) * img_in];
+        let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+        if p.direct_cols && iy0 >= 0 && iy0 as usize + (g.kh - 1) * g.dh < g.h {
+            (x_img[iy0 as usize * g.w * g.c..].as_ptr(), doff)
+        } else {
+            gather(g, p.prow, x_img, oy, rows);
+            (rows.as_ptr(), goff)
+        }
+    }
+
+    /// [`block`]'s sums over a gradient held in full.
+    ///
+    /// # Safety
+    /// As [`block`]; `dy` is `n*oh*ow*oc` long.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block_plain<const Q: usize, const V: usize, const FULL: bool>(
+        p: &FilterPlan<'_>,
+        dy: &[f32],
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        vb: usize,
+        rows: &mut [f32],
+    ) -> [[__m512; V]; Q] {
+        let g = &p.g;
+        let (oc, ow) = (g.oc, g.ow);
+        let masks = lane_masks::<V>(oc, vb);
+        let doff: [usize; Q] = p.direct_off[kb..kb + Q].try_into().expect("Q taps");
+        let goff: [usize; Q] = p.gather_off[kb..kb + Q].try_into().expect("Q taps");
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; Q];
+        let pstep = g.sw * g.c;
+        for r in r0..r0 + nr {
+            let (xrow, off) = input_row(p, r, rows, &doff, &goff);
+            let drow = &dy[r * ow * oc..(r + 1) * ow * oc];
+            for ox in 0..ow {
+                let mut d = [zero; V];
+                unroll!(v < V; {
+                    // SAFETY: lane 0 (`ox*oc + (vb+v)*16 < (ox+1)*oc`) is inside `drow`; only
+                    // lanes below `oc` are read.
+                    d[v] = unsafe {
+                        load::<FULL>(masks[v], drow.as_ptr().add(ox * oc + (vb + v) * L))
+                    };
+                });
+                pixel!(acc, xrow.wrapping_add(ox * pstep), off, d, Q, V);
+            }
+        }
+        acc
+    }
+
+    /// [`block`]'s sums over the gradient described by `(pooled, argmax, dpooled)`: per window,
+    /// the argmax bytes, `dpooled` and the lanes that pass (inside `oc`, `pooled > 0` under
+    /// ReLU) are loaded once; pixel `(i, j)` of the window takes `dpooled` where
+    /// `argmax == i*pw + j` and passes, else `+0`. Pixels in no window (the last `oh % ph` rows
+    /// and `ow % pw` columns) take `+0` — their products are still computed, as the generic
+    /// bodies compute them.
+    ///
+    /// # Safety
+    /// As [`block`]; the plan's source is [`Dz::Pooled`] with lengths checked.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block_pooled<const Q: usize, const V: usize, const FULL: bool>(
+        p: &FilterPlan<'_>,
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        vb: usize,
+        rows: &mut [f32],
+    ) -> [[__m512; V]; Q] {
+        let Dz::Pooled(s) = p.dz else {
+            unreachable!("block_pooled runs on a pooled source only")
+        };
+        let g = &p.g;
+        let (oc, ow) = (g.oc, g.ow);
+        let [ph, pw] = s.window;
+        let (qh, qw) = (g.oh / ph, g.ow / pw);
+        let masks = lane_masks::<V>(oc, vb);
+        let doff: [usize; Q] = p.direct_off[kb..kb + Q].try_into().expect("Q taps");
+        let goff: [usize; Q] = p.gather_off[kb..kb + Q].try_into().expect("Q taps");
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; Q];
+        let pstep = g.sw * g.c;
+        for r in r0..r0 + nr {
+            let (xrow, off) = input_row(p, r, rows, &doff, &goff);
+            let (img, oy) = (r / g.oh, r % g.oh);
+            let (py, i) = (oy / ph, oy % ph);
+            let base = (img * qh + py.min(qh.saturating_sub(1))) * qw * oc + vb * L;
+            let mut ox = 0;
+            // Windows `px < qw` of a row `py < qh`, then one more "window" of the pixels in no
+            // window (nothing passes).
+            for px in 0..=qw {
+                let inside = py < qh && px < qw;
+                let n = if px < qw { pw } else { ow - qw * pw };
+                let mut arg = [_mm_setzero_si128(); V];
+                let mut dpv = [zero; V];
+                let mut pass = [0u16; V];
+                if inside {
+                    let at = base + px * oc;
+                    unroll!(v < V; {
+                        // SAFETY: lane 0 (`at + v*16`) is an element of the pooled arrays
+                        // (`n*qh*qw*oc` long); only lanes below `oc` are read.
+                        unsafe {
+                            let a = s.argmax.as_ptr().add(at + v * L);
+                            arg[v] = if FULL {
+                                _mm_loadu_si128(a.cast::<__m128i>())
+                            } else {
+                                _mm_maskz_loadu_epi8(masks[v], a.cast::<i8>())
+                            };
+                            dpv[v] = load::<FULL>(masks[v], s.dpooled.as_ptr().add(at + v * L));
+                            pass[v] = if s.relu {
+                                let pv = load::<FULL>(masks[v], s.pooled.as_ptr().add(at + v * L));
+                                _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(masks[v], pv, zero)
+                            } else {
+                                masks[v]
+                            };
+                        }
+                    });
+                }
+                for j in 0..n {
+                    let t = _mm_set1_epi8((i * pw + j) as u8 as i8);
+                    let mut d = [zero; V];
+                    unroll!(v < V; {
+                        let hit = _mm_mask_cmpeq_epi8_mask(pass[v], arg[v], t);
+                        d[v] = _mm512_maskz_mov_ps(hit, dpv[v]);
+                    });
+                    pixel!(acc, xrow.wrapping_add(ox * pstep), off, d, Q, V);
+                    ox += 1;
+                }
+            }
+        }
+        acc
     }
 }
 
@@ -480,7 +576,15 @@ mod tests {
     }
 
     /// (input, kernel, oc, strides, dilations, padding, pooling window).
-    type Case = ([usize; 4], [usize; 2], usize, [usize; 2], [usize; 2], Padding, [usize; 2]);
+    type Case = (
+        [usize; 4],
+        [usize; 2],
+        usize,
+        [usize; 2],
+        [usize; 2],
+        Padding,
+        [usize; 2],
+    );
 
     fn cases() -> Vec<Case> {
         use Padding::{Same, Valid};
