@@ -496,47 +496,49 @@ mod avx512 {
             let (img, oy) = (r / g.oh, r % g.oh);
             let (py, i) = (oy / ph, oy % ph);
             let base = (img * qh + py.min(qh.saturating_sub(1))) * qw * oc + vb * L;
-            let mut ox = 0;
-            // Windows `px < qw` of a row `py < qh`, then one more "window" of the pixels in no
-            // window (nothing passes).
-            for px in 0..=qw {
-                let inside = py < qh && px < qw;
-                let n = if px < qw { pw } else { ow - qw * pw };
-                let mut arg = [_mm_setzero_si128(); V];
-                let mut dpv = [zero; V];
-                let mut pass = [0u16; V];
-                if inside {
-                    let at = base + px * oc;
-                    unroll!(v < V; {
-                        // SAFETY: lane 0 (`at + v*16`) is an element of the pooled arrays
-                        // (`n*qh*qw*oc` long); only lanes below `oc` are read.
-                        unsafe {
-                            let a = s.argmax.as_ptr().add(at + v * L);
-                            arg[v] = if FULL {
-                                _mm_loadu_si128(a.cast::<__m128i>())
-                            } else {
-                                _mm_maskz_loadu_epi8(masks[v], a.cast::<i8>())
-                            };
-                            dpv[v] = load::<FULL>(masks[v], s.dpooled.as_ptr().add(at + v * L));
-                            pass[v] = if s.relu {
-                                let pv = load::<FULL>(masks[v], s.pooled.as_ptr().add(at + v * L));
-                                _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(masks[v], pv, zero)
-                            } else {
-                                masks[v]
-                            };
-                        }
-                    });
+            // One flat pixel loop (the window's vectors reloaded every `pw` pixels): pixels in
+            // no window (a row `py >= qh`, columns from `qw*pw`) have nothing passing.
+            let mut arg = [_mm_setzero_si128(); V];
+            let mut dpv = [zero; V];
+            let mut pass = [0u16; V];
+            let (mut px, mut j) = (0, pw);
+            for ox in 0..ow {
+                if j == pw {
+                    j = 0;
+                    pass = [0u16; V];
+                    if py < qh && px < qw {
+                        let at = base + px * oc;
+                        unroll!(v < V; {
+                            // SAFETY: lane 0 (`at + v*16`) is an element of the pooled arrays
+                            // (`n*qh*qw*oc` long); only lanes below `oc` are read.
+                            unsafe {
+                                let a = s.argmax.as_ptr().add(at + v * L);
+                                arg[v] = if FULL {
+                                    _mm_loadu_si128(a.cast::<__m128i>())
+                                } else {
+                                    _mm_maskz_loadu_epi8(masks[v], a.cast::<i8>())
+                                };
+                                dpv[v] = load::<FULL>(masks[v], s.dpooled.as_ptr().add(at + v * L));
+                                pass[v] = if s.relu {
+                                    let pv =
+                                        load::<FULL>(masks[v], s.pooled.as_ptr().add(at + v * L));
+                                    _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(masks[v], pv, zero)
+                                } else {
+                                    masks[v]
+                                };
+                            }
+                        });
+                    }
+                    px += 1;
                 }
-                for j in 0..n {
-                    let t = _mm_set1_epi8((i * pw + j) as u8 as i8);
-                    let mut d = [zero; V];
-                    unroll!(v < V; {
-                        let hit = _mm_mask_cmpeq_epi8_mask(pass[v], arg[v], t);
-                        d[v] = _mm512_maskz_mov_ps(hit, dpv[v]);
-                    });
-                    pixel!(acc, xrow.wrapping_add(ox * pstep), off, d, Q, V);
-                    ox += 1;
-                }
+                let t = _mm_set1_epi8((i * pw + j) as u8 as i8);
+                let mut d = [zero; V];
+                unroll!(v < V; {
+                    let hit = _mm_mask_cmpeq_epi8_mask(pass[v], arg[v], t);
+                    d[v] = _mm512_maskz_mov_ps(hit, dpv[v]);
+                });
+                pixel!(acc, xrow.wrapping_add(ox * pstep), off, d, Q, V);
+                j += 1;
             }
         }
         acc
