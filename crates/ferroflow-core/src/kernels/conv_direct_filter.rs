@@ -223,62 +223,12 @@ impl<'a> FilterPlan<'a> {
     }
 }
 
-/// Pixels `p0..p1` (`image*oh*ow + oy*ow + ox`) of one `BiasAddGrad` block of the pooled
-/// gradient `src`, added to `acc` (`oc` long) in pixel order, reading only the window elements —
-/// the terms and order of `conv_pool_grad`'s `bias_block_body` (per row segment, per window:
-/// `acc + (hit ? dpooled : +0)`, `hit` = the routed element is in the segment's columns of the
-/// window, and `pooled > 0` under ReLU), with 16 channels per vector. Returns `false` (touching
-/// nothing) unless `T` is f32, the CPU has AVX-512 F/BW/VL, the kernel is on and the lengths
-/// match, so the caller runs its generic body.
-pub(crate) fn bias_block<T: Float>(
-    g: &Conv2dGeom,
-    src: &PoolGradSource<'_, T>,
-    p0: usize,
-    p1: usize,
-    acc: &mut [T],
-) -> bool {
-    if !enabled() || super::simd::detected() != super::simd::Level::Avx512 {
-        return false;
-    }
-    let [ph, pw] = src.window;
-    if ph == 0 || pw == 0 || ph * pw > 256 || acc.len() != g.oc || p1 > g.n * g.oh * g.ow {
-        return false;
-    }
-    let len = g.n * (g.oh / ph) * (g.ow / pw) * g.oc;
-    if src.pooled.len() != len || src.argmax.len() != len || src.dpooled.len() != len {
-        return false;
-    }
-    let (Some(pooled), Some(dpooled), Some(acc)) = (
-        same_ref::<T, f32>(src.pooled),
-        same_ref::<T, f32>(src.dpooled),
-        same_mut::<T, f32>(acc),
-    ) else {
-        return false;
-    };
-    let src = PoolGradSource {
-        window: src.window,
-        relu: src.relu,
-        pooled,
-        argmax: src.argmax,
-        dpooled,
-    };
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512 F/BW/VL detected above; the lengths were checked against `g`.
-    unsafe {
-        avx512::bias_block(g, &src, p0, p1, acc)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (src, p0, acc);
-    cfg!(target_arch = "x86_64")
-}
-
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{Dz, FilterPlan, L};
     use crate::kernels::conv::Conv2dGeom;
-    use crate::kernels::conv_pool_grad::PoolGradSource;
 
     /// The block kernel's signature (for the table of instantiations).
     type BlockFn =
@@ -397,84 +347,6 @@ mod avx512 {
             dst[..lead * c].fill(0.0);
             dst[lead * c..(lead + avail) * c].copy_from_slice(&src[..avail * c]);
             dst[(lead + avail) * c..].fill(0.0);
-        }
-    }
-
-    /// [`super::bias_block`] on AVX-512.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512 F/BW/VL; the pooled arrays are `n*(oh/ph)*(ow/pw)*oc`
-    /// long, `acc` is `oc` long and `p1 <= n*oh*ow`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub(super) unsafe fn bias_block(
-        g: &Conv2dGeom,
-        s: &PoolGradSource<'_, f32>,
-        p0: usize,
-        p1: usize,
-        acc: &mut [f32],
-    ) {
-        let (oc, ow, oh) = (g.oc, g.ow, g.oh);
-        let [ph, pw] = s.window;
-        let (qh, qw) = (oh / ph, ow / pw);
-        let zero = _mm512_setzero_ps();
-        let mut ob = 0;
-        while ob < oc {
-            let n = (oc - ob).min(L);
-            let full = n == L;
-            let m: u16 = if full { u16::MAX } else { (1u16 << n) - 1 };
-            // SAFETY: lanes `ob..ob+n` of `acc` (`oc` long).
-            let mut a = unsafe { _mm512_maskz_loadu_ps(m, acc.as_ptr().add(ob)) };
-            let mut p = p0;
-            while p < p1 {
-                let (r, c0) = (p / ow, p % ow);
-                let c1 = ow.min(c0 + (p1 - p));
-                p += c1 - c0;
-                let (img, oy) = (r / oh, r % oh);
-                let (py, i) = (oy / ph, oy % ph);
-                if py >= qh || c0 >= qw * pw {
-                    continue;
-                }
-                let base = (img * qh + py) * qw * oc + ob;
-                for px in c0 / pw..((c1 - 1) / pw + 1).min(qw) {
-                    // Columns of this window inside c0..c1: j in ja..jb.
-                    let ja = c0.max(px * pw) - px * pw;
-                    let jb = c1.min(px * pw + pw) - px * pw;
-                    if ja >= jb {
-                        continue;
-                    }
-                    let lo = _mm_set1_epi8((i * pw + ja) as u8 as i8);
-                    let cnt = _mm_set1_epi8((jb - ja) as u8 as i8);
-                    let at = base + px * oc;
-                    // SAFETY: lane 0 (`at`) is an element of the pooled arrays; only lanes
-                    // below `oc` are read.
-                    unsafe {
-                        let ap = s.argmax.as_ptr().add(at);
-                        let am = if full {
-                            _mm_loadu_si128(ap.cast::<__m128i>())
-                        } else {
-                            _mm_maskz_loadu_epi8(m, ap.cast::<i8>())
-                        };
-                        let mut hit = _mm_mask_cmplt_epu8_mask(m, _mm_sub_epi8(am, lo), cnt);
-                        if s.relu {
-                            let pv = if full {
-                                load::<true>(m, s.pooled.as_ptr().add(at))
-                            } else {
-                                load::<false>(m, s.pooled.as_ptr().add(at))
-                            };
-                            hit &= _mm512_cmp_ps_mask::<_CMP_GT_OQ>(pv, zero);
-                        }
-                        let dv = if full {
-                            load::<true>(m, s.dpooled.as_ptr().add(at))
-                        } else {
-                            load::<false>(m, s.dpooled.as_ptr().add(at))
-                        };
-                        a = _mm512_add_ps(a, _mm512_maskz_mov_ps(hit, dv));
-                    }
-                }
-            }
-            // SAFETY: as the load above.
-            unsafe { _mm512_mask_storeu_ps(acc.as_mut_ptr().add(ob), m, a) };
-            ob += L;
         }
     }
 
@@ -912,51 +784,6 @@ mod tests {
         fn run(&self, isa: Isa, g: &Conv2dGeom, x: &[f32], dw: &mut [f32]) {
             cd::backward_filter_rows(isa, g, x, self, dw);
         }
-    }
-
-    /// The bias-gradient block equals a plain in-order sum of the expanded gradient's pixels
-    /// `p0..p1` (blocks starting and ending inside rows, rows outside every window).
-    #[test]
-    fn bias_block_matches_in_order_sum_bitwise() {
-        if !have_avx512() || !enabled() {
-            eprintln!("skipped: no AVX-512, or FF_CONV_DIRECT_FILTER=off");
-            return;
-        }
-        for (ci, case) in cases().iter().enumerate() {
-            let d = data(case, 400 + 10 * ci as u64, ci % 2 == 1);
-            let g = &d.g;
-            let pixels = g.n * g.oh * g.ow;
-            for relu in [true, false] {
-                let dz = expand_pool_grad(g, d.src(relu));
-                for (p0, p1) in [
-                    (0, pixels),
-                    (3, pixels - 2),
-                    (g.ow + 1, 2 * g.ow + 3),
-                    (5, 6),
-                ] {
-                    let mut want = vec![0f32; g.oc];
-                    for px in p0..p1 {
-                        for (s, &v) in want.iter_mut().zip(&dz[px * g.oc..(px + 1) * g.oc]) {
-                            *s += v;
-                        }
-                    }
-                    let mut got = vec![0f32; g.oc];
-                    assert!(bias_block(g, &d.src(relu), p0, p1, &mut got));
-                    assert_eq!(bits(&got), bits(&want), "{g:?} relu={relu} {p0}..{p1}");
-                }
-            }
-        }
-        // f64 is left to the generic body.
-        let g = Conv2dGeom::new([1, 4, 4, 1], [1, 1], 2, [1, 1], [1, 1], Padding::Valid);
-        let z = vec![0f64; 8];
-        let src = PoolGradSource {
-            window: [2, 2],
-            relu: true,
-            pooled: &z,
-            argmax: &[0; 8],
-            dpooled: &z,
-        };
-        assert!(!bias_block(&g, &src, 0, 16, &mut [0f64; 2]));
     }
 
     /// f64 and mismatched lengths get no plan (the generic bodies run).

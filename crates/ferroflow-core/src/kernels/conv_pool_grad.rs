@@ -181,12 +181,7 @@ impl<'a, T: Float> Expand<'a, T> {
                 // SAFETY: `detected()` reports AVX-512 F/BW/DQ/VL only when the CPU has them.
                 #[cfg(target_arch = "x86_64")]
                 crate::kernels::simd::Level::Avx512 => unsafe {
-                    // f32: the intrinsics version (same terms, same order).
-                    if !crate::kernels::conv_direct_filter::bias_block(
-                        &self.g, &self.src, p0, p1, &mut acc,
-                    ) {
-                        bias_block_avx512(self, p0, p1, &mut acc)
-                    }
+                    bias_block_avx512(self, p0, p1, &mut acc)
                 },
                 // SAFETY: `detected()` reports AVX2 only when the CPU has AVX2 and FMA.
                 #[cfg(target_arch = "x86_64")]
