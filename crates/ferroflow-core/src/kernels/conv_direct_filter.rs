@@ -671,7 +671,7 @@ mod tests {
                                 } else {
                                     0.0
                                 };
-                                acc = acc + xv * dz[(r * g.ow + ox) * g.oc + o];
+                                acc += xv * dz[(r * g.ow + ox) * g.oc + o];
                             }
                         }
                         out.push(acc);
