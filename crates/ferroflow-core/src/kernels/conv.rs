@@ -205,6 +205,11 @@ pub(crate) trait DyRows<T: Float>: Sync {
     fn row_padded<'a>(&'a self, g: &Conv2dGeom, r: usize, ocp: usize, buf: &'a mut [T]) -> &'a [T];
     /// The whole gradient (expanded in full where not borrowed: the fallback of the rare paths).
     fn whole(&self, g: &Conv2dGeom) -> std::borrow::Cow<'_, [T]>;
+    /// The gradient in a form the AVX-512 direct filter-gradient kernel reads straight into
+    /// registers ([`crate::kernels::conv_direct_filter`]), if it has one.
+    fn filter_dz(&self) -> Option<crate::kernels::conv_direct_filter::Dz<'_, T>> {
+        None
+    }
 }
 
 /// A `dy` held in full.
@@ -235,6 +240,9 @@ impl<T: Float> DyRows<T> for DySlice<'_, T> {
     }
     fn whole(&self, _g: &Conv2dGeom) -> std::borrow::Cow<'_, [T]> {
         std::borrow::Cow::Borrowed(self.0)
+    }
+    fn filter_dz(&self) -> Option<crate::kernels::conv_direct_filter::Dz<'_, T>> {
+        Some(crate::kernels::conv_direct_filter::Dz::Slice(self.0))
     }
 }
 

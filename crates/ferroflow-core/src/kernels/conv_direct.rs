@@ -637,10 +637,25 @@ pub(crate) fn backward_filter_rows<T: Float, D: DyRows<T>>(
     let mut parts = vec![T::zero(); chunks * part_len];
     let taps = Taps::new(g);
     let taps = &taps;
+    // AVX-512 f32: the register-blocked chunks of `conv_direct_filter` (the same sums in the
+    // same order; `None` elsewhere or with `FF_CONV_DIRECT_FILTER=off`).
+    #[cfg(target_arch = "x86_64")]
+    let fast = if isa == Isa::Avx512 {
+        super::conv_direct_filter::FilterPlan::new(g, x, dy.filter_dz(), ocp)
+    } else {
+        None
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let fast: Option<super::conv_direct_filter::FilterPlan<'_>> = None;
+    let fast = &fast;
     let run = |bufs: &mut (Vec<T>, Vec<T>), ci: usize, part: &mut [T]| {
         let r0 = ci * ROWS_PER_CHUNK;
         let nr = ROWS_PER_CHUNK.min(rows - r0);
         let (prows, dyp) = bufs;
+        if let Some(plan) = fast {
+            plan.chunk(r0, nr, prows, part);
+            return;
+        }
         match isa {
             Isa::Portable => {
                 bwd_filter_chunk_portable(g, taps, x, dy, ocp, r0, nr, prows, dyp, part, false)

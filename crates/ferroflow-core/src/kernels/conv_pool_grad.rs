@@ -276,6 +276,9 @@ impl<T: Float> DyRows<T> for Expand<'_, T> {
         }
         Cow::Owned(out)
     }
+    fn filter_dz(&self) -> Option<crate::kernels::conv_direct_filter::Dz<'_, T>> {
+        Some(crate::kernels::conv_direct_filter::Dz::Pooled(self.src))
+    }
 }
 
 /// Filter, bias and (when `dx` is given) input gradients of `maxpool(relu?(conv2d(x, w) + b))`

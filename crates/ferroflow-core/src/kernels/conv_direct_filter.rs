@@ -1,0 +1,802 @@
+//! AVX-512 register-blocked filter gradient of the direct convolution (f32, small reductions
+//! `K = kh*kw*c <= 32`), for a plain output gradient and for the pooled one of
+//! `_FusedConv2DMaxPoolGrad`.
+//!
+//! One chunk of [`conv_direct`](super::conv_direct)'s backward-filter reduction (its fixed
+//! `ROWS_PER_CHUNK` output rows) is computed with the whole `[taps x channels]` block of the
+//! partial in vector registers for the whole chunk: for the seed CNN's first layer (3x3 taps over
+//! one channel, 32 filters) that is 9 taps x 2 vectors = 18 accumulators. Per output pixel the
+//! gradient's channel vectors are loaded once, each tap's input value is broadcast, multiplied
+//! and added. Larger reductions are split into blocks of at most [`QMAX`] taps x 2 vectors, each
+//! running over the whole chunk.
+//!
+//! For `_FusedConv2DMaxPoolGrad` the gradient `dz` is never expanded to memory: each pixel's
+//! channel vectors are built in registers from `(pooled, argmax, dpooled)` — lane `o` of pixel
+//! `(oy, ox)` is `dpooled` where `argmax == i*pw + j` (and `pooled > 0` under ReLU), else `+0` —
+//! the exact values [`conv_pool_grad`](super::conv_pool_grad)'s row expansion writes.
+//!
+//! Bit-identity: every element of the partial is `+0`, then `acc = acc + x*dz` (a separate
+//! multiply and add, no FMA) over the chunk's rows, then pixels in ascending `ox` — the order of
+//! `conv_direct`'s portable, AVX2 and AVX-512 bodies — and every product is computed, zeros
+//! included; the chunk partials are then added in chunk order by the caller. So dw is the same
+//! bits as the portable path, and as the unfused ops on the expanded gradient, whatever the
+//! thread count (tested against the portable body on random shapes).
+//!
+//! `FF_CONV_DIRECT_FILTER=off` (read once) turns the kernel off: the generic direct bodies run
+//! instead (for A/B timing in one binary).
+
+use std::any::TypeId;
+use std::sync::OnceLock;
+
+use crate::kernels::conv::Conv2dGeom;
+use crate::kernels::conv_pool_grad::PoolGradSource;
+use crate::kernels::Float;
+
+/// f32 lanes per vector.
+#[cfg(target_arch = "x86_64")]
+const L: usize = 16;
+/// Most taps per register block (with 2 vectors: 20 accumulators + 2 gradient vectors).
+const QMAX: usize = 10;
+
+/// The output gradient as the kernel reads it (handed over by
+/// [`DyRows::filter_dz`](super::conv::DyRows::filter_dz)).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Dz<'a, T> {
+    /// `[n, oh, ow, oc]` held in full.
+    Slice(&'a [T]),
+    /// Described by the pooled side of `_FusedConv2DMaxPoolGrad` (`[n, oh/ph, ow/pw, oc]`).
+    Pooled(PoolGradSource<'a, T>),
+}
+
+/// Whether the kernel is on (`FF_CONV_DIRECT_FILTER` not `off`/`0`; read once).
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        !matches!(
+            std::env::var("FF_CONV_DIRECT_FILTER").as_deref(),
+            Ok("off") | Ok("0")
+        )
+    })
+}
+
+/// `&[T]` as `&[U]` when they are the same type.
+fn same_ref<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
+    if TypeId::of::<T>() == TypeId::of::<U>() {
+        // SAFETY: `T` and `U` are the same type (equal `TypeId`s), so pointer, length and
+        // lifetime describe a valid `[U]`.
+        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<U>(), x.len()) })
+    } else {
+        None
+    }
+}
+
+/// `&mut [T]` as `&mut [U]` when they are the same type.
+fn same_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
+    if TypeId::of::<T>() == TypeId::of::<U>() {
+        // SAFETY: as in `same_ref`; the borrow of `x` moves into the result.
+        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<U>(), x.len()) })
+    } else {
+        None
+    }
+}
+
+/// The prepared AVX-512 filter-gradient pass of one call: geometry, f32 views of the inputs and
+/// the tap tables. Exists only for f32 on a CPU with AVX-512 F/BW/VL (see [`FilterPlan::new`]).
+pub(crate) struct FilterPlan<'a> {
+    g: Conv2dGeom,
+    x: &'a [f32],
+    dz: Dz<'a, f32>,
+    /// Channels padded to whole vectors (the partial's row length).
+    ocp: usize,
+    /// Length of one gathered (padded) input row.
+    prow: usize,
+    /// Offset of tap `(ky, kx, ci)` from the first input row of an output row read in place:
+    /// `ky*dh*w*c + kx*dw*c + ci`.
+    direct_off: Vec<usize>,
+    /// The same in the gathered rows: `ky*prow + kx*dw*c + ci`.
+    gather_off: Vec<usize>,
+    /// Whether output rows whose input rows are all inside the image can read them in place
+    /// (no left padding, last column read inside the row).
+    direct_cols: bool,
+    /// Tap blocks `(first tap, taps)`, each at most [`QMAX`] taps.
+    blocks: Vec<(usize, usize)>,
+}
+
+impl<'a> FilterPlan<'a> {
+    /// The plan for `x` (`[n, h, w, c]`) and `dz`, or `None` (the caller runs the generic
+    /// bodies) unless `T` is f32, the CPU has AVX-512 F/BW/VL, the kernel is not switched off
+    /// (`FF_CONV_DIRECT_FILTER=off`), `dz` is given and all lengths match `g`. `ocp` is the
+    /// partial's row length (`oc` rounded up to 16).
+    pub(crate) fn new<T: Float>(
+        g: &Conv2dGeom,
+        x: &'a [T],
+        dz: Option<Dz<'a, T>>,
+        ocp: usize,
+    ) -> Option<Self> {
+        if !enabled() {
+            return None;
+        }
+        Self::build(g, x, dz?, ocp)
+    }
+
+    /// [`new`](Self::new) without the environment switch.
+    fn build<T: Float>(g: &Conv2dGeom, x: &'a [T], dz: Dz<'a, T>, ocp: usize) -> Option<Self> {
+        if !cfg!(target_arch = "x86_64") || super::simd::detected() != super::simd::Level::Avx512 {
+            return None;
+        }
+        let k = g.kh * g.kw * g.c;
+        let ok_geom = k > 0
+            && k <= super::conv_direct::DIRECT_MAX_K
+            && g.oc > 0
+            && g.ow > 0
+            && g.oh > 0
+            && ocp == g.oc.div_ceil(16) * 16;
+        if !ok_geom {
+            return None;
+        }
+        let x: &[f32] = same_ref(x)?;
+        if x.len() != g.input_len() {
+            return None;
+        }
+        let dz = match dz {
+            Dz::Slice(s) => {
+                let s: &[f32] = same_ref(s)?;
+                if s.len() != g.output_len() {
+                    return None;
+                }
+                Dz::Slice(s)
+            }
+            Dz::Pooled(p) => {
+                let [ph, pw] = p.window;
+                if ph == 0 || pw == 0 || ph * pw > 256 {
+                    return None;
+                }
+                let len = g.n * (g.oh / ph) * (g.ow / pw) * g.oc;
+                if p.pooled.len() != len || p.argmax.len() != len || p.dpooled.len() != len {
+                    return None;
+                }
+                Dz::Pooled(PoolGradSource {
+                    window: p.window,
+                    relu: p.relu,
+                    pooled: same_ref(p.pooled)?,
+                    argmax: p.argmax,
+                    dpooled: same_ref(p.dpooled)?,
+                })
+            }
+        };
+        let wpad = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+        let prow = wpad * g.c;
+        let mut direct_off = Vec::with_capacity(k);
+        let mut gather_off = Vec::with_capacity(k);
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                for ci in 0..g.c {
+                    direct_off.push(ky * g.dh * g.w * g.c + kx * g.dw * g.c + ci);
+                    gather_off.push(ky * prow + kx * g.dw * g.c + ci);
+                }
+            }
+        }
+        let nb = k.div_ceil(QMAX);
+        let (base, rem) = (k / nb, k % nb);
+        let mut blocks = Vec::with_capacity(nb);
+        let mut kb = 0;
+        for b in 0..nb {
+            let q = base + usize::from(b < rem);
+            blocks.push((kb, q));
+            kb += q;
+        }
+        Some(FilterPlan {
+            g: *g,
+            x,
+            dz,
+            ocp,
+            prow,
+            direct_off,
+            gather_off,
+            direct_cols: g.pad_left == 0 && wpad <= g.w,
+            blocks,
+        })
+    }
+
+    /// Length of the row buffer [`chunk`](Self::chunk) needs (`kh` gathered input rows).
+    pub(crate) fn rows_len(&self) -> usize {
+        self.g.kh * self.prow
+    }
+
+    /// Output rows `r0..r0+nr` summed into `part` (`[K, ocp]`, overwritten), exactly as one chunk
+    /// of `conv_direct::backward_filter_rows` sums them. `rows` is scratch of at least
+    /// [`rows_len`](Self::rows_len). `T` is f32 (the plan exists for nothing else).
+    pub(crate) fn chunk<T: Float>(&self, r0: usize, nr: usize, rows: &mut [T], part: &mut [T]) {
+        let rows: &mut [f32] = same_mut(rows).expect("a FilterPlan exists only for f32");
+        let part: &mut [f32] = same_mut(part).expect("a FilterPlan exists only for f32");
+        let k = self.direct_off.len();
+        assert!(part.len() == k * self.ocp && rows.len() >= self.rows_len());
+        assert!(r0 + nr <= self.g.n * self.g.oh);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a plan is only built when `simd::detected()` is AVX-512 (F/BW/DQ/VL), and the
+        // lengths of `x`, `dz`, `rows` and `part` were checked against the geometry.
+        unsafe {
+            avx512::chunk(self, r0, nr, rows, part)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (r0, nr, rows, part);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Dz, FilterPlan, L};
+    use crate::kernels::conv::Conv2dGeom;
+
+    /// The block kernel's signature (for the table of instantiations).
+    type BlockFn =
+        unsafe fn(&FilterPlan<'_>, usize, usize, usize, usize, &mut [f32], &mut [f32]) -> ();
+
+    /// One chunk: every tap block x every pair (or last single) of channel vectors.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F/BW/VL; `part` is `K*ocp` long, `rows` at least
+    /// `kh*prow`, `r0 + nr <= n*oh`, and the plan's slices match its geometry.
+    pub(super) unsafe fn chunk(
+        p: &FilterPlan<'_>,
+        r0: usize,
+        nr: usize,
+        rows: &mut [f32],
+        part: &mut [f32],
+    ) {
+        let nv = p.ocp / L;
+        for &(kb, q) in &p.blocks {
+            let mut vb = 0;
+            while vb < nv {
+                let v = if nv - vb >= 2 { 2 } else { 1 };
+                let full = (vb + v) * L <= p.g.oc;
+                let f: BlockFn = pick(q, v, full);
+                // SAFETY: forwarded from the caller; `kb + q <= K` and `vb + v <= ocp / 16`.
+                unsafe { f(p, r0, nr, kb, vb, rows, part) };
+                vb += v;
+            }
+        }
+    }
+
+    macro_rules! table {
+        ($q:ident, $v:ident, $full:ident; $($Q:literal)*) => {
+            match ($q, $v, $full) {
+                $(
+                    ($Q, 1, true) => block::<$Q, 1, true> as BlockFn,
+                    ($Q, 2, true) => block::<$Q, 2, true> as BlockFn,
+                    ($Q, 1, false) => block::<$Q, 1, false> as BlockFn,
+                    ($Q, 2, false) => block::<$Q, 2, false> as BlockFn,
+                )*
+                _ => unreachable!("tap blocks hold 1..=QMAX taps, vector blocks 1 or 2"),
+            }
+        };
+    }
+
+    /// The instantiation for `q` taps x `v` vectors, `full` when all their lanes are inside `oc`.
+    fn pick(q: usize, v: usize, full: bool) -> BlockFn {
+        table!(q, v, full; 1 2 3 4 5 6 7 8 9 10)
+    }
+
+    /// Runs `$body` with `$i` bound to each literal below `$n` (a const generic): fully unrolled,
+    /// so the accumulator arrays are indexed by constants and live in registers.
+    macro_rules! unroll {
+        ($i:ident < $n:expr; $body:block) => {
+            unroll!(@ $i < $n; [0 1 2 3 4 5 6 7 8 9] $body)
+        };
+        (@ $i:ident < $n:expr; [$($k:literal)*] $body:block) => {
+            $(
+                if $k < $n {
+                    let $i: usize = $k;
+                    $body
+                }
+            )*
+        };
+    }
+
+    /// `acc[q][v] += broadcast(x at xp + off[q]) * d[v]` for one output pixel (separate
+    /// multiply and add).
+    macro_rules! pixel {
+        ($acc:ident, $xp:expr, $off:ident, $d:ident, $Q:ident, $V:ident) => {{
+            let xp: *const f32 = $xp;
+            unroll!(q < $Q; {
+                // SAFETY: the caller's row pointer and the tap offsets stay inside the input
+                // (or the gathered rows) for every pixel `ox < ow` (see `block`).
+                let a = _mm512_set1_ps(unsafe { *xp.add($off[q]) });
+                unroll!(v < $V; {
+                    $acc[q][v] = _mm512_add_ps($acc[q][v], _mm512_mul_ps(a, $d[v]));
+                });
+            });
+        }};
+    }
+
+    /// One vector at `p`: all 16 lanes when `FULL`, else the lanes of `mask` (the others `+0`
+    /// and not read). Masked loads are slow on some CPUs: the full vectors use plain ones.
+    ///
+    /// # Safety
+    /// The lanes read must be inside one allocation.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn load<const FULL: bool>(mask: u16, p: *const f32) -> __m512 {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if FULL {
+                _mm512_loadu_ps(p)
+            } else {
+                _mm512_maskz_loadu_ps(mask, p)
+            }
+        }
+    }
+
+    /// Copies the `kh` input rows that output row `oy` reads into `rows` (`kh` rows of `prow`),
+    /// zeros for padding: input column `ix` lands at `(ix + pad_left) * c` (as
+    /// `conv_direct`'s gather).
+    fn gather(g: &Conv2dGeom, prow: usize, x_img: &[f32], oy: usize, rows: &mut [f32]) {
+        let c = g.c;
+        let row_len = g.w * c;
+        for (ky, dst) in rows.chunks_exact_mut(prow).take(g.kh).enumerate() {
+            let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+            if iy < 0 || iy >= g.h as isize {
+                dst.fill(0.0);
+                continue;
+            }
+            let src = &x_img[iy as usize * row_len..(iy as usize + 1) * row_len];
+            let lead = g.pad_left.min(dst.len() / c);
+            let avail = g.w.min(dst.len() / c - lead);
+            dst[..lead * c].fill(0.0);
+            dst[lead * c..(lead + avail) * c].copy_from_slice(&src[..avail * c]);
+            dst[(lead + avail) * c..].fill(0.0);
+        }
+    }
+
+    /// Taps `kb..kb+Q` x channel vectors `vb..vb+V` of one chunk, accumulated in registers over
+    /// rows `r0..r0+nr` and pixels `ox` ascending, then stored into `part`.
+    ///
+    /// # Safety
+    /// As [`chunk`], with `kb + Q <= K`, `vb + V <= ocp / 16`, and `FULL` only when
+    /// `(vb + V) * 16 <= oc`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block<const Q: usize, const V: usize, const FULL: bool>(
+        p: &FilterPlan<'_>,
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        vb: usize,
+        rows: &mut [f32],
+        part: &mut [f32],
+    ) {
+        let acc = match p.dz {
+            // SAFETY: forwarded from the caller.
+            Dz::Slice(dy) => unsafe { block_plain::<Q, V, FULL>(p, dy, r0, nr, kb, vb, rows) },
+            // SAFETY: forwarded from the caller.
+            Dz::Pooled(_) => unsafe { block_pooled::<Q, V, FULL>(p, r0, nr, kb, vb, rows) },
+        };
+        for (q, accq) in acc.iter().enumerate() {
+            let at = (kb + q) * p.ocp + vb * L;
+            let dst = &mut part[at..at + V * L];
+            for (v, &a) in accq.iter().enumerate() {
+                // SAFETY: `dst` holds `V` vectors of 16 lanes.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr().add(v * L), a) };
+            }
+        }
+    }
+
+    /// Lanes of each vector `vb + v` inside `oc` (every such vector starts below `oc`).
+    #[inline(always)]
+    fn lane_masks<const V: usize>(oc: usize, vb: usize) -> [u16; V] {
+        let mut masks = [0u16; V];
+        for (v, m) in masks.iter_mut().enumerate() {
+            let n = (oc - (vb + v) * L).min(L);
+            *m = if n == L { u16::MAX } else { (1u16 << n) - 1 };
+        }
+        masks
+    }
+
+    /// The input that output row `r` reads: a pointer to its first input row in place (when the
+    /// `kh` rows are inside the image and no column is padded: the last read,
+    /// `(iy0 + (kh-1)*dh)*w*c + ((ow-1)*sw + (kw-1)*dw)*c + c-1`, is below `h*w*c`) with the
+    /// in-place tap offsets, or to the rows gathered into `rows` (last read
+    /// `(kh-1)*prow + wpad*c - 1 < kh*prow <= rows.len()`) with the gathered offsets.
+    #[inline(always)]
+    fn input_row<'b, const Q: usize>(
+        p: &FilterPlan<'_>,
+        r: usize,
+        rows: &mut [f32],
+        doff: &'b [usize; Q],
+        goff: &'b [usize; Q],
+    ) -> (*const f32, &'b [usize; Q]) {
+        let g = &p.g;
+        let img_in = g.h * g.w * g.c;
+        let (img, oy) = (r / g.oh, r % g.oh);
+        let x_img = &p.x[img * img_in..(img + 1) * img_in];
+        let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+        if p.direct_cols && iy0 >= 0 && iy0 as usize + (g.kh - 1) * g.dh < g.h {
+            (x_img[iy0 as usize * g.w * g.c..].as_ptr(), doff)
+        } else {
+            gather(g, p.prow, x_img, oy, rows);
+            (rows.as_ptr(), goff)
+        }
+    }
+
+    /// [`block`]'s sums over a gradient held in full.
+    ///
+    /// # Safety
+    /// As [`block`]; `dy` is `n*oh*ow*oc` long.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block_plain<const Q: usize, const V: usize, const FULL: bool>(
+        p: &FilterPlan<'_>,
+        dy: &[f32],
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        vb: usize,
+        rows: &mut [f32],
+    ) -> [[__m512; V]; Q] {
+        let g = &p.g;
+        let (oc, ow) = (g.oc, g.ow);
+        let masks = lane_masks::<V>(oc, vb);
+        let doff: [usize; Q] = p.direct_off[kb..kb + Q].try_into().expect("Q taps");
+        let goff: [usize; Q] = p.gather_off[kb..kb + Q].try_into().expect("Q taps");
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; Q];
+        let pstep = g.sw * g.c;
+        for r in r0..r0 + nr {
+            let (xrow, off) = input_row(p, r, rows, &doff, &goff);
+            let drow = &dy[r * ow * oc..(r + 1) * ow * oc];
+            for ox in 0..ow {
+                let mut d = [zero; V];
+                unroll!(v < V; {
+                    // SAFETY: lane 0 (`ox*oc + (vb+v)*16 < (ox+1)*oc`) is inside `drow`; only
+                    // lanes below `oc` are read.
+                    d[v] = unsafe {
+                        load::<FULL>(masks[v], drow.as_ptr().add(ox * oc + (vb + v) * L))
+                    };
+                });
+                pixel!(acc, xrow.wrapping_add(ox * pstep), off, d, Q, V);
+            }
+        }
+        acc
+    }
+
+    /// [`block`]'s sums over the gradient described by `(pooled, argmax, dpooled)`: per window,
+    /// the argmax bytes, `dpooled` and the lanes that pass (inside `oc`, `pooled > 0` under
+    /// ReLU) are loaded once; pixel `(i, j)` of the window takes `dpooled` where
+    /// `argmax == i*pw + j` and passes, else `+0`. Pixels in no window (the last `oh % ph` rows
+    /// and `ow % pw` columns) take `+0` — their products are still computed, as the generic
+    /// bodies compute them.
+    ///
+    /// # Safety
+    /// As [`block`]; the plan's source is [`Dz::Pooled`] with lengths checked.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block_pooled<const Q: usize, const V: usize, const FULL: bool>(
+        p: &FilterPlan<'_>,
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        vb: usize,
+        rows: &mut [f32],
+    ) -> [[__m512; V]; Q] {
+        let Dz::Pooled(s) = p.dz else {
+            unreachable!("block_pooled runs on a pooled source only")
+        };
+        let g = &p.g;
+        let (oc, ow) = (g.oc, g.ow);
+        let [ph, pw] = s.window;
+        let (qh, qw) = (g.oh / ph, g.ow / pw);
+        let masks = lane_masks::<V>(oc, vb);
+        let doff: [usize; Q] = p.direct_off[kb..kb + Q].try_into().expect("Q taps");
+        let goff: [usize; Q] = p.gather_off[kb..kb + Q].try_into().expect("Q taps");
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; Q];
+        let pstep = g.sw * g.c;
+        for r in r0..r0 + nr {
+            let (xrow, off) = input_row(p, r, rows, &doff, &goff);
+            let (img, oy) = (r / g.oh, r % g.oh);
+            let (py, i) = (oy / ph, oy % ph);
+            let base = (img * qh + py.min(qh.saturating_sub(1))) * qw * oc + vb * L;
+            // One flat pixel loop (the window's vectors reloaded every `pw` pixels): pixels in
+            // no window (a row `py >= qh`, columns from `qw*pw`) have nothing passing.
+            let mut arg = [_mm_setzero_si128(); V];
+            let mut dpv = [zero; V];
+            let mut pass = [0u16; V];
+            let (mut px, mut j) = (0, pw);
+            for ox in 0..ow {
+                if j == pw {
+                    j = 0;
+                    pass = [0u16; V];
+                    if py < qh && px < qw {
+                        let at = base + px * oc;
+                        unroll!(v < V; {
+                            // SAFETY: lane 0 (`at + v*16`) is an element of the pooled arrays
+                            // (`n*qh*qw*oc` long); only lanes below `oc` are read.
+                            unsafe {
+                                let a = s.argmax.as_ptr().add(at + v * L);
+                                arg[v] = if FULL {
+                                    _mm_loadu_si128(a.cast::<__m128i>())
+                                } else {
+                                    _mm_maskz_loadu_epi8(masks[v], a.cast::<i8>())
+                                };
+                                dpv[v] = load::<FULL>(masks[v], s.dpooled.as_ptr().add(at + v * L));
+                                pass[v] = if s.relu {
+                                    let pv =
+                                        load::<FULL>(masks[v], s.pooled.as_ptr().add(at + v * L));
+                                    _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(masks[v], pv, zero)
+                                } else {
+                                    masks[v]
+                                };
+                            }
+                        });
+                    }
+                    px += 1;
+                }
+                let t = _mm_set1_epi8((i * pw + j) as u8 as i8);
+                let mut d = [zero; V];
+                unroll!(v < V; {
+                    let hit = _mm_mask_cmpeq_epi8_mask(pass[v], arg[v], t);
+                    d[v] = _mm512_maskz_mov_ps(hit, dpv[v]);
+                });
+                pixel!(acc, xrow.wrapping_add(ox * pstep), off, d, Q, V);
+                j += 1;
+            }
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv::{DyRows, DySlice};
+    use crate::kernels::conv_direct::{self as cd, Isa};
+    use crate::kernels::conv_pool_grad::{expand_pool_grad, Expand};
+    use crate::kernels::padding::Padding;
+
+    /// Values on a grid of quarters in [-1, 1] (many zeros and ties) or uniform in [-1, 1) with
+    /// every fifth one zero.
+    fn vals(len: usize, seed: u64, grid: bool) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                if grid {
+                    ((s >> 33) % 9) as f32 / 4.0 - 1.0
+                } else if i % 5 == 3 {
+                    0.0
+                } else {
+                    (((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0) as f32
+                }
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// (input, kernel, oc, strides, dilations, padding, pooling window).
+    type Case = (
+        [usize; 4],
+        [usize; 2],
+        usize,
+        [usize; 2],
+        [usize; 2],
+        Padding,
+        [usize; 2],
+    );
+
+    fn cases() -> Vec<Case> {
+        use Padding::{Same, Valid};
+        vec![
+            // The seed CNN's first layer.
+            ([4, 28, 28, 1], [3, 3], 32, [1, 1], [1, 1], Valid, [2, 2]),
+            ([2, 13, 11, 3], [3, 3], 20, [2, 2], [1, 1], Same, [2, 2]),
+            ([3, 9, 7, 1], [3, 3], 1, [1, 1], [1, 1], Same, [3, 2]),
+            ([2, 10, 9, 3], [3, 3], 7, [1, 2], [1, 1], Valid, [2, 3]),
+            ([2, 12, 15, 1], [5, 5], 40, [1, 1], [1, 1], Same, [2, 2]),
+            ([3, 11, 13, 3], [2, 2], 16, [2, 1], [1, 1], Same, [2, 2]),
+            ([2, 14, 12, 1], [3, 3], 32, [1, 1], [2, 2], Valid, [1, 1]),
+            ([2, 9, 9, 2], [4, 4], 33, [1, 1], [1, 1], Same, [2, 2]),
+            ([1, 7, 5, 3], [3, 1], 20, [2, 2], [1, 1], Valid, [3, 3]),
+        ]
+    }
+
+    struct Data {
+        g: Conv2dGeom,
+        x: Vec<f32>,
+        dy: Vec<f32>,
+        pooled: Vec<f32>,
+        argmax: Vec<u8>,
+        dpooled: Vec<f32>,
+        win: [usize; 2],
+    }
+
+    fn data(case: &Case, seed: u64, grid: bool) -> Data {
+        let (input, k, oc, st, dil, pad, win) = *case;
+        let g = Conv2dGeom::new(input, k, oc, st, dil, pad);
+        assert!(cd::applies(&g), "{g:?}");
+        let plen = g.n * (g.oh / win[0]) * (g.ow / win[1]) * oc;
+        let taps = (win[0] * win[1]) as u64;
+        // argmax values 0..=ph*pw: the last one is in no window position (never routed).
+        let argmax = vals(plen, seed + 3, false)
+            .iter()
+            .map(|v| (v.to_bits() as u64 % (taps + 1)) as u8)
+            .collect();
+        Data {
+            x: vals(g.input_len(), seed, grid),
+            dy: vals(g.output_len(), seed + 1, grid),
+            pooled: vals(plen, seed + 2, true),
+            argmax,
+            dpooled: vals(plen, seed + 4, grid),
+            win,
+            g,
+        }
+    }
+
+    impl Data {
+        fn src(&self, relu: bool) -> PoolGradSource<'_, f32> {
+            PoolGradSource {
+                window: self.win,
+                relu,
+                pooled: &self.pooled,
+                argmax: &self.argmax,
+                dpooled: &self.dpooled,
+            }
+        }
+    }
+
+    /// The chunk partial written independently: for each tap `(ky, kx, ci)` and channel, `+0`
+    /// then `acc + x*dz` over rows `r0..r0+nr`, pixels ascending (`x` zero outside the image).
+    fn ref_chunk(g: &Conv2dGeom, x: &[f32], dz: &[f32], r0: usize, nr: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                for ci in 0..g.c {
+                    for o in 0..g.oc {
+                        let mut acc = 0f32;
+                        for r in r0..r0 + nr {
+                            let (img, oy) = (r / g.oh, r % g.oh);
+                            for ox in 0..g.ow {
+                                let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+                                let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
+                                let inside = iy >= 0
+                                    && ix >= 0
+                                    && (iy as usize) < g.h
+                                    && (ix as usize) < g.w;
+                                let xv = if inside {
+                                    x[((img * g.h + iy as usize) * g.w + ix as usize) * g.c + ci]
+                                } else {
+                                    0.0
+                                };
+                                acc += xv * dz[(r * g.ow + ox) * g.oc + o];
+                            }
+                        }
+                        out.push(acc);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn have_avx512() -> bool {
+        crate::kernels::simd::detected() == crate::kernels::simd::Level::Avx512
+    }
+
+    /// Every chunk partial equals the plain loop bit for bit, for a full gradient and for the
+    /// pooled source (ReLU on and off), on rows ranges that start and end anywhere.
+    #[test]
+    fn chunk_matches_plain_loop_bitwise() {
+        if !have_avx512() {
+            eprintln!("skipped: no AVX-512 on this CPU (the kernel never runs here)");
+            return;
+        }
+        for (ci, case) in cases().iter().enumerate() {
+            for grid in [false, true] {
+                let d = data(case, 10 + 10 * ci as u64 + u64::from(grid), grid);
+                let g = &d.g;
+                let k = g.kh * g.kw * g.c;
+                let ocp = g.oc.div_ceil(16) * 16;
+                let rows = g.n * g.oh;
+                let ranges = [(0, rows), (0, 16.min(rows)), (1, rows - 1), (rows - 1, 1)];
+                let mut sources = vec![(Dz::Slice(&d.dy[..]), d.dy.clone(), "slice")];
+                for relu in [true, false] {
+                    let dz = expand_pool_grad(g, d.src(relu));
+                    sources.push((Dz::Pooled(d.src(relu)), dz, "pooled"));
+                }
+                for (dz, full, what) in sources {
+                    let plan = FilterPlan::build(g, &d.x, dz, ocp).expect("plan");
+                    let mut scratch = vec![f32::NAN; plan.rows_len()];
+                    for (r0, nr) in ranges {
+                        let mut part = vec![f32::NAN; k * ocp];
+                        plan.chunk(r0, nr, &mut scratch, &mut part);
+                        let got: Vec<f32> = part
+                            .chunks_exact(ocp)
+                            .flat_map(|row| row[..g.oc].to_vec())
+                            .collect();
+                        let want = ref_chunk(g, &d.x, &full, r0, nr);
+                        assert_eq!(bits(&got), bits(&want), "{what} {g:?} rows {r0}+{nr}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole filter gradient through `conv_direct` on AVX-512 (this kernel) equals the
+    /// portable body bit for bit — for a full gradient, and for the pooled source against the
+    /// portable body on the expanded rows and on the materialised `dz` — on 1 and 2 threads.
+    #[test]
+    fn dw_matches_portable_body_bitwise_on_1_and_2_threads() {
+        if !have_avx512() || !enabled() {
+            eprintln!("skipped: no AVX-512, or FF_CONV_DIRECT_FILTER=off");
+            return;
+        }
+        for (ci, case) in cases().iter().enumerate() {
+            let d = data(case, 200 + 10 * ci as u64, ci % 2 == 0);
+            let g = &d.g;
+            let ocp = g.oc.div_ceil(16) * 16;
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("thread pool");
+                pool.install(|| {
+                    let run = |isa: Isa, dy: &dyn DyRowsF32| {
+                        let mut dw = vec![f32::NAN; g.filter_len()];
+                        dy.run(isa, g, &d.x, &mut dw);
+                        dw
+                    };
+                    let slice = DySlice(&d.dy[..]);
+                    assert!(FilterPlan::new(g, &d.x, slice.filter_dz(), ocp).is_some());
+                    let want = run(Isa::Portable, &slice);
+                    let got = run(Isa::Avx512, &slice);
+                    assert_eq!(bits(&got), bits(&want), "slice {g:?} threads={threads}");
+                    for relu in [true, false] {
+                        let e = Expand::new(g, d.src(relu));
+                        let full = expand_pool_grad(g, d.src(relu));
+                        let want = run(Isa::Portable, &e);
+                        assert_eq!(
+                            bits(&run(Isa::Portable, &DySlice(&full[..]))),
+                            bits(&want),
+                            "expanded {g:?}"
+                        );
+                        let got = run(Isa::Avx512, &e);
+                        assert_eq!(
+                            bits(&got),
+                            bits(&want),
+                            "pooled relu={relu} {g:?} threads={threads}"
+                        );
+                    }
+                });
+            }
+        }
+    }
+
+    /// `conv_direct::backward_filter_rows` over any gradient source (object-safe helper).
+    trait DyRowsF32 {
+        fn run(&self, isa: Isa, g: &Conv2dGeom, x: &[f32], dw: &mut [f32]);
+    }
+
+    impl<D: DyRows<f32>> DyRowsF32 for D {
+        fn run(&self, isa: Isa, g: &Conv2dGeom, x: &[f32], dw: &mut [f32]) {
+            cd::backward_filter_rows(isa, g, x, self, dw);
+        }
+    }
+
+    /// f64 and mismatched lengths get no plan (the generic bodies run).
+    #[test]
+    fn no_plan_for_f64_or_bad_lengths() {
+        let g = Conv2dGeom::new([1, 6, 6, 1], [3, 3], 4, [1, 1], [1, 1], Padding::Valid);
+        let x64 = vec![0f64; g.input_len()];
+        let dy64 = vec![0f64; g.output_len()];
+        assert!(FilterPlan::build(&g, &x64, Dz::Slice(&dy64[..]), 16).is_none());
+        let x = vec![0f32; g.input_len()];
+        let short = vec![0f32; g.output_len() - 1];
+        assert!(FilterPlan::build(&g, &x, Dz::Slice(&short[..]), 16).is_none());
+        let dy = vec![0f32; g.output_len()];
+        assert!(FilterPlan::build(&g, &x, Dz::Slice(&dy[..]), 32).is_none());
+    }
+}
