@@ -8,8 +8,8 @@
 pub mod conv;
 pub(crate) mod conv_bwd_input;
 pub mod conv_direct;
-pub mod conv_direct_fwd;
 pub(crate) mod conv_direct_filter;
+pub mod conv_direct_fwd;
 pub mod conv_pool;
 pub mod conv_pool_grad;
 pub mod copy;
