@@ -34,13 +34,13 @@
 //! `FF_CONV_BWD_INPUT=off` (or `0`), read once per process, sends every geometry back to the
 //! im2col path (for A/B measurements).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 use crate::kernels::conv::{Conv2dGeom, DyRows};
 use crate::kernels::conv_direct::Isa;
-use crate::kernels::Float;
+use crate::kernels::{env_switch, Float};
 
 /// Lanes of one vector (512-bit f32).
 const LANES: usize = 16;
@@ -63,24 +63,11 @@ pub(crate) enum Kind {
     Outputs,
 }
 
-/// 0: not read yet; 1: on; 2: off.
-static MODE: AtomicU8 = AtomicU8::new(0);
-
 /// Whether the direct kernels are switched on (`FF_CONV_BWD_INPUT` unset or anything but
 /// `off`/`0`; read once per process).
 pub(crate) fn enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = matches!(
-                std::env::var("FF_CONV_BWD_INPUT").ok().as_deref(),
-                Some("off") | Some("0")
-            );
-            MODE.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
-        }
-    }
+    static ON: OnceLock<bool> = OnceLock::new();
+    env_switch::on(&ON, "FF_CONV_BWD_INPUT")
 }
 
 /// The direct kernel for this geometry, if one applies (a pure function of the geometry, apart

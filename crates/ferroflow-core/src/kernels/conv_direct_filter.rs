@@ -51,12 +51,7 @@ pub(crate) enum Dz<'a, T> {
 /// Whether the kernel is on (`FF_CONV_DIRECT_FILTER` not `off`/`0`; read once).
 fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        !matches!(
-            std::env::var("FF_CONV_DIRECT_FILTER").as_deref(),
-            Ok("off") | Ok("0")
-        )
-    })
+    crate::kernels::env_switch::on(&ON, "FF_CONV_DIRECT_FILTER")
 }
 
 /// `&[T]` as `&[U]` when they are the same type.

@@ -31,9 +31,9 @@
 
 use crate::kernels::conv::Conv2dGeom;
 use crate::kernels::conv_direct::{self, Epilogue, Isa};
-use crate::kernels::Float;
+use crate::kernels::{env_switch, Float};
 use std::any::TypeId;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 /// Vector width in `f32` lanes.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -51,24 +51,11 @@ const PQ2: usize = 3;
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const PQ1: usize = 4;
 
-/// 0: not read yet; 1: on; 2: off.
-static MODE: AtomicU8 = AtomicU8::new(0);
-
 /// Whether these kernels are switched on (`FF_CONV_DIRECT_FWD` unset or anything but `off`/`0`;
 /// read once per process).
 pub fn enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = matches!(
-                std::env::var("FF_CONV_DIRECT_FWD").ok().as_deref(),
-                Some("off") | Some("0")
-            );
-            MODE.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
-        }
-    }
+    static ON: OnceLock<bool> = OnceLock::new();
+    env_switch::on(&ON, "FF_CONV_DIRECT_FWD")
 }
 
 /// `s` as `&[f32]` when `T` is `f32`.

@@ -23,32 +23,21 @@
 //! agree bit for bit either way.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 use super::gemm;
 use super::rnn_gemm::{Isa, PackedGemm, MR, NR};
 
-/// 0: not read yet; 1: on; 2: off.
-static MODE: AtomicU8 = AtomicU8::new(0);
 /// 0: not detected yet; otherwise 1 + index of the ISA.
 static ISA: AtomicU8 = AtomicU8::new(0);
 
 /// Whether the packed path is switched on (`FF_DENSE_GEMM` unset or anything but `off`/`0`;
 /// read once per process).
 pub fn enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let off = matches!(
-                std::env::var("FF_DENSE_GEMM").ok().as_deref(),
-                Some("off") | Some("0")
-            );
-            MODE.store(if off { 2 } else { 1 }, Ordering::Relaxed);
-            !off
-        }
-    }
+    static ON: OnceLock<bool> = OnceLock::new();
+    super::env_switch::on(&ON, "FF_DENSE_GEMM")
 }
 
 /// The micro-kernel's instruction set: [`Isa::detect`] (so `FF_RNN_ISA` caps it too), read once.

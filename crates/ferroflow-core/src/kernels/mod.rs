@@ -15,6 +15,7 @@ pub mod conv_pool_grad;
 pub mod copy;
 pub mod dense_gemm;
 pub mod elementwise;
+pub(crate) mod env_switch;
 pub mod float;
 pub mod format;
 pub mod gemm;

@@ -24,13 +24,10 @@ use crate::ops::conv::{Conv2DBackpropFilter, Conv2DBackpropInput, ConvKind};
 use crate::ops::conv_pool_grad::FusedConv2DMaxPoolGrad;
 use crate::ops::nn::BiasAddGrad;
 
-/// Whether the rewrite is on (`FF_CONV_POOL=0` or `FF_CONV_POOL_GRAD=0` turn it off).
+/// Whether the rewrite is on (`FF_CONV_POOL` or `FF_CONV_POOL_GRAD` set to `0`/`off` turn it off).
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        super::conv_pool_rewrite::enabled()
-            && std::env::var("FF_CONV_POOL_GRAD").map_or(true, |v| v.trim() != "0")
-    })
+    super::conv_pool_rewrite::enabled() && crate::kernels::env_switch::on(&ON, "FF_CONV_POOL_GRAD")
 }
 
 /// The consumers of one `dz` that the fused node replaces.

@@ -28,10 +28,10 @@ use crate::ops::nn::ReluGrad;
 use crate::ops::pool::{MaxPool, MaxPoolGrad, PoolAttrs};
 use crate::ops::unary::UnaryOp;
 
-/// Whether the rewrite is on (`FF_CONV_POOL=0` turns it off).
+/// Whether the rewrite is on (`FF_CONV_POOL=0` or `off` turns it off).
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var("FF_CONV_POOL").map_or(true, |v| v.trim() != "0"))
+    crate::kernels::env_switch::on(&ON, "FF_CONV_POOL")
 }
 
 fn known_float(s: &TensorSpec) -> bool {
