@@ -390,6 +390,26 @@ pub fn conv2d_forward<T: Float>(g: &Conv2dGeom, x: &[T], w: &[T], y: &mut [T]) {
     conv2d_forward_fused(g, x, w, None, false, y);
 }
 
+/// [`conv2d_forward_fused`] into a new vector: the AVX-512 direct kernel writes each element once
+/// ([`conv_direct_fwd::forward_vec`](crate::kernels::conv_direct_fwd::forward_vec), no zero fill)
+/// when it takes the call, otherwise a zeroed vector goes through [`conv2d_forward_fused`]. Same
+/// bits either way.
+pub fn conv2d_forward_fused_vec<T: Float>(
+    g: &Conv2dGeom,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    relu: bool,
+) -> Vec<T> {
+    let epi = Epilogue { bias, relu };
+    if let Some(y) = crate::kernels::conv_direct_fwd::forward_vec(g, x, w, epi) {
+        return y;
+    }
+    let mut y = vec![T::zero(); g.output_len()];
+    conv2d_forward_fused(g, x, w, bias, relu, &mut y);
+    y
+}
+
 /// [`conv2d_forward`] followed by `+ bias[o]` (when given) and ReLU (when `relu`), applied while
 /// each block of the output is still in cache (`_FusedConv2D`). The result is bit-identical to
 /// [`conv2d_forward`], then the unfused BiasAdd (`v + b`), then Relu (`if v > 0 { v } else { 0 }`).

@@ -16,12 +16,10 @@ use std::borrow::Cow;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::conv::{
-    conv2d_backward_filter, conv2d_backward_input, conv2d_forward, conv2d_forward_fused,
+    conv2d_backward_filter, conv2d_backward_input, conv2d_forward, conv2d_forward_fused_vec,
     depthwise_conv2d_backward_filter, depthwise_conv2d_backward_input, depthwise_conv2d_forward,
     Conv2dGeom, DepthwiseGeom,
 };
-use crate::kernels::conv_direct::Epilogue;
-use crate::kernels::conv_direct_fwd;
 use crate::kernels::elementwise::{cast as cast_kernel, tensor_from};
 use crate::kernels::padding::{out_size_and_pads, Padding};
 use crate::kernels::Float;
@@ -411,9 +409,9 @@ impl Op for Conv2D {
     }
 }
 
-/// The AVX-512 direct forward of a regular `f32` convolution into a buffer it writes once (never
-/// zero-filled first), when it takes the call ([`conv_direct_fwd::forward_vec`]); `None` for
-/// anything else. The same bits as the generic path.
+/// A regular `f32` convolution through [`conv2d_forward_fused_vec`] (its output written once,
+/// without a zero fill, when the AVX-512 direct kernel takes it); `None` for anything else, which
+/// goes through [`compute_float`]. The same bits either way.
 fn direct_forward_new(g: &Geom, x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
     let Geom::Regular(g) = g else {
         return Ok(None);
@@ -422,12 +420,8 @@ fn direct_forward_new(g: &Geom, x: &Tensor, w: &Tensor) -> Result<Option<Tensor>
         return Ok(None);
     }
     let (xd, wd) = (x.data::<f32>()?, w.data::<f32>()?);
-    let epi = Epilogue {
-        bias: None,
-        relu: false,
-    };
-    Ok(conv_direct_fwd::forward_vec(g, &xd, &wd, epi)
-        .map(|y| tensor_from(y, &[g.n, g.oh, g.ow, g.oc])))
+    let y = conv2d_forward_fused_vec(g, &xd, &wd, None, false);
+    Ok(Some(tensor_from(y, &[g.n, g.oh, g.ow, g.oc])))
 }
 
 /// `_FusedConv2D`'s fast path: when `base` is a regular [`Conv2D`], `inputs` are
@@ -478,19 +472,7 @@ pub(crate) fn fused_conv2d_bias_relu(
         relu: bool,
     ) -> Result<Tensor> {
         let (xd, wd, bd) = (x.data::<T>()?, w.data::<T>()?, b.data::<T>()?);
-        let epi = Epilogue {
-            bias: Some(&bd),
-            relu,
-        };
-        // The AVX-512 kernel writes each element once (no zero fill); else the generic path.
-        let out = match conv_direct_fwd::forward_vec(g, &xd, &wd, epi) {
-            Some(out) => out,
-            None => {
-                let mut out = vec![T::zero(); g.output_len()];
-                conv2d_forward_fused(g, &xd, &wd, Some(&bd), relu, &mut out);
-                out
-            }
-        };
+        let out = conv2d_forward_fused_vec(g, &xd, &wd, Some(&bd), relu);
         Ok(tensor_from(out, &[g.n, g.oh, g.ow, g.oc]))
     }
     Ok(Some(match dtype {
