@@ -247,12 +247,13 @@ fn chunk(level: Level, p: &Plan, x: &[f32], dz: &[f32], r0: usize, nr: usize, pa
     assert!(r0 + nr <= g.n * g.oh && x.len() == g.input_len());
     #[cfg(target_arch = "x86_64")]
     if level == Level::Avx512 && simd::detected() == Level::Avx512 {
+        let bases: Vec<usize> = (r0..r0 + nr).map(|r| p.row_base(r)).collect();
         for &(kb, q, vb, v) in &p.tiles {
             let f = avx512::pick(q, v);
             // SAFETY: the CPU has AVX-512 F/BW/DQ/VL (checked above); the lengths of `x`, `dz`
             // and `part` were checked against the geometry, every tap of every pixel is inside
             // the image (`applies`), and `kb + q <= K`, `(vb + v) * 16 <= oc` (the plan's tiles).
-            unsafe { f(p, x, dz, r0, nr, kb, vb, part) };
+            unsafe { f(p, x, dz, &bases, kb, vb, part) };
         }
         return;
     }
@@ -289,7 +290,7 @@ mod avx512 {
 
     /// A tile kernel's signature (for the table of instantiations).
     pub(super) type TileFn =
-        unsafe fn(&Plan, &[f32], &[f32], usize, usize, usize, usize, &mut [f32]) -> ();
+        unsafe fn(&Plan, &[f32], &[f32], &[usize], usize, usize, &mut [f32]) -> ();
 
     macro_rules! table {
         ($q:ident, $v:ident; $($Q:literal)*) => {
@@ -327,11 +328,12 @@ mod avx512 {
     }
 
     /// Filter rows `kb..kb+Q` x channel vectors `vb..vb+V`: loaded from `part`, accumulated in
-    /// registers over rows `r0..r0+nr` and pixels `ox` ascending, stored back.
+    /// registers over the chunk's rows and pixels `ox` ascending, stored back.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F; `part` is `K*oc` long, `dz` at least `nr*ow*oc`, `x` is
-    /// the whole input, `r0 + nr <= n*oh`, every tap of every pixel is inside the image,
+    /// The CPU must support AVX-512F; `part` is `K*oc` long, `dz` at least `nr*ow*oc` with
+    /// `nr = bases.len()`, `x` is the whole input, `bases` the input offsets of output rows of
+    /// the batch ([`Plan::row_base`]), every tap of every pixel is inside the image,
     /// `kb + Q <= K` and `(vb + V) * 16 <= oc`.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
@@ -339,8 +341,7 @@ mod avx512 {
         p: &Plan,
         x: &[f32],
         dz: &[f32],
-        r0: usize,
-        nr: usize,
+        bases: &[usize],
         kb: usize,
         vb: usize,
         part: &mut [f32],
@@ -360,10 +361,10 @@ mod avx512 {
         });
         let xp0 = x.as_ptr();
         let dp0 = dz.as_ptr();
-        for j in 0..nr {
-            // SAFETY: row `r0 + j` is a row of the batch; its input pixels and taps are inside
-            // `x` (the caller's bounds), its gradient row inside `dz`.
-            let xrow = unsafe { xp0.add(p.row_base(r0 + j)) };
+        for (j, &base) in bases.iter().enumerate() {
+            // SAFETY: `base` is the input offset of a row of the batch: its input pixels and
+            // taps are inside `x` (the caller's bounds), its gradient row inside `dz`.
+            let xrow = unsafe { xp0.add(base) };
             // SAFETY: as above.
             let drow = unsafe { dp0.add(j * ow * oc + vb * L) };
             for ox in 0..ow {
