@@ -63,7 +63,7 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
         && !g.is_pointwise()
         && g.n > 0
         && g.oc > 0
-        && g.oc % L == 0
+        && g.oc.is_multiple_of(L)
         && g.oh > 0
         && g.ow > 0
         && g.pad_top == 0
