@@ -840,6 +840,10 @@ pub(crate) fn conv2d_backward_filter_rows<T: Float, D: DyRows<T>>(
         conv_direct::backward_filter_rows(conv_direct::detect_isa(), g, x, dy, dw);
         return;
     }
+    // f32, oc % 16 == 0, no padding read: the direct register-tiled kernel (`conv2_filter`).
+    if crate::kernels::conv2_filter::try_backward_filter(g, x, dy, dw) {
+        return;
+    }
     if g.is_pointwise() || dw.is_empty() || g.output_len() == 0 || g.k_len() == 0 {
         conv2d_backward_filter_budget(g, x, &dy.whole(g), dw, COL_BUDGET_BYTES);
         return;

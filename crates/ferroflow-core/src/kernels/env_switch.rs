@@ -8,6 +8,7 @@
 //! | `FF_CONV_POOL_GRAD` | the graph rewrite to `_FusedConv2DMaxPoolGrad` |
 //! | `FF_CONV_DIRECT_FWD` | the AVX-512 direct forward of small-K convolutions |
 //! | `FF_CONV_DIRECT_FILTER` | the AVX-512 direct filter gradient of small-K convolutions |
+//! | `FF_CONV_FILTER2` | the direct register-tiled filter gradient of `oc % 16 == 0` convolutions |
 //! | `FF_CONV_BWD_INPUT` | the direct input gradient of stride-1 convolutions |
 //! | `FF_DENSE_GEMM` | the packed Dense-layer micro-kernel (back to the `gemm` crate) |
 //!

@@ -6,6 +6,7 @@
 //! reduction in a thread-count-dependent way.
 
 pub mod conv;
+pub(crate) mod conv2_filter;
 pub(crate) mod conv_bwd_input;
 pub mod conv_direct;
 pub(crate) mod conv_direct_filter;
