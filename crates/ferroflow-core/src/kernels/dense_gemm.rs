@@ -13,10 +13,12 @@
 //!   `Aᵀ`'s columns contiguous needs no packing either. The product `a·b` is the same IEEE
 //!   number as `b·a`, so the orientation never changes a bit.
 //!
-//! - long reductions are cut into blocks of at most [`KC`] steps (k-blocking): a `KC × 32` block
-//!   of `B` stays in L1 while every row tile of a task runs over it, and each tile's partial
-//!   sums are stored and reloaded between blocks, which continues the same FMA chain
-//!   (`FF_DENSE_KBLOCK=off` runs the previous one-pass driver, for A/B);
+//! - the driver gives each thread one contiguous share of the side of
+//!   the larger operand, and can cut the reduction into blocks (`FF_DENSE_KC=128`: a `128 × 32`
+//!   block of `B` stays in L1 while every row tile of a task runs over it; each tile's partial
+//!   sums are stored and reloaded between blocks, which continues the same FMA chain). Blocking
+//!   is off by default (measured slower on these shapes); `FF_DENSE_KBLOCK=off` runs the
+//!   previous driver, for A/B;
 //! - products under ~8 M multiply-adds run on the calling thread: handing them to the pool costs
 //!   more than the second core saves (`FF_DENSE_PAR_MIN` overrides the threshold, for A/B).
 //!
@@ -203,12 +205,13 @@ pub fn matmul_packed<T: PackedGemm>(
         (b, b_rs, b_cs),
         (c, c_rs, c_cs),
         accumulate,
-        blocked(),
+        blocked().then(kc_max),
     );
 }
 
-/// [`matmul_packed`] on an explicit driver (`blocked`: [`Problem::run_blocked`], else
-/// [`Problem::run`]).
+/// [`matmul_packed`] on an explicit driver: `Some(kc_max)` runs [`Problem::run_blocked`] with
+/// reduction blocks of at most `kc_max` steps (0: one block), `None` the previous
+/// [`Problem::run`].
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn matmul_packed_driver<T: PackedGemm>(
     isa: Isa,
@@ -219,7 +222,7 @@ fn matmul_packed_driver<T: PackedGemm>(
     (b, b_rs, b_cs): (&[T], usize, usize),
     (c, c_rs, c_cs): (&mut [T], usize, usize),
     accumulate: bool,
-    blocked: bool,
+    blocked: Option<usize>,
 ) {
     let views = ((a, a_rs, a_cs), (b, b_rs, b_cs));
     if !gemm::check_views(
@@ -275,14 +278,14 @@ fn matmul_packed_driver<T: PackedGemm>(
             c_cs,
         }
     };
-    if blocked {
-        p.run_blocked(isa, c, accumulate);
+    if let Some(kc_max) = blocked {
+        p.run_blocked(isa, c, accumulate, kc_max);
     } else {
         p.run(isa, c, accumulate);
     }
 }
 
-/// Whether the k-blocked driver ([`Problem::run_blocked`]) runs (`FF_DENSE_KBLOCK` unset or
+/// Whether the current (k-blockable) driver runs (`FF_DENSE_KBLOCK` unset or
 /// anything but `off`/`0`; read once per process). Off: the previous driver (whole reduction
 /// per tile, all of `B` packed up front where needed), kept for A/B measurements. Both give
 /// the same bits.
@@ -291,16 +294,38 @@ pub fn blocked() -> bool {
     super::env_switch::on(&ON, "FF_DENSE_KBLOCK")
 }
 
-/// Largest block of the reduction: a packed `KC × NR` block of `B` (16 KiB) stays in L1 while
-/// every row tile of a task runs over it.
+/// A block of the reduction whose `KC × NR` block of `B` (16 KiB) stays in L1 while every row
+/// tile of a task runs over it: the block the tests split at, and a value to try with
+/// `FF_DENSE_KC`.
+#[cfg(test)]
 const KC: usize = 128;
+
+/// The largest block of the reduction the driver uses: `FF_DENSE_KC` (read once per process),
+/// default 0 = the whole reduction in one block. Measured on the seed CNN's shapes (2 cores,
+/// Zen 5): the one-pass tile already runs at 85-93% of one core's peak with `B` streamed from
+/// L2, and cutting `k = 1600` into blocks of 128 made `[128×1600]·[1600×128]` ~10% slower (each
+/// block restarts the 8 row streams of `A`), so blocking is off unless asked for. Any value
+/// gives the same bits.
+fn kc_max() -> usize {
+    static V: OnceLock<usize> = OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("FF_DENSE_KC")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    })
+}
 /// Row tiles whose partial sums a task keeps live between `k` blocks (when the reduction is
 /// split): `A`'s rows of such a chunk (`RC·MR × KC`) stay in L2 across the panels.
 const RC: usize = 16;
 
-/// The block of the reduction for `k`: `k` split into equal blocks of at most [`KC`].
-fn k_block(k: usize) -> usize {
-    k.div_ceil(k.div_ceil(KC).max(1)).max(1)
+/// The block of the reduction for `k`: `k` split into equal blocks of at most `kc_max` steps
+/// (`0`: one block).
+fn k_block(k: usize, kc_max: usize) -> usize {
+    if kc_max == 0 {
+        return k.max(1);
+    }
+    k.div_ceil(k.div_ceil(kc_max).max(1)).max(1)
 }
 
 /// Splits `units` into `parts` contiguous ranges as equal as possible.
@@ -422,7 +447,7 @@ impl<T: PackedGemm> Problem<'_, T> {
     /// FMA per `k` in increasing order from zero, so the bits equal [`Problem::run`]'s.
     /// Threads (when the product is large enough) each take one contiguous share of the side
     /// of the larger operand, so each reads its share once.
-    fn run_blocked(&self, isa: Isa, c: &mut [T], accumulate: bool) {
+    fn run_blocked(&self, isa: Isa, c: &mut [T], accumulate: bool, kc_max: usize) {
         let (m, k, n) = (self.m, self.k, self.n);
         let panels = n.div_ceil(NR);
         let tiles = m.div_ceil(MR);
@@ -459,7 +484,7 @@ impl<T: PackedGemm> Problem<'_, T> {
         let cp = CPtr(c.as_mut_ptr());
         let c_len = c.len();
         let task = |t: &((usize, usize), (usize, usize))| {
-            self.blocked_task(isa, t.0, t.1, &packed_a, cp, c_len, accumulate);
+            self.blocked_task(isa, t.0, t.1, kc_max, &packed_a, cp, c_len, accumulate);
         };
         if tasks.len() > 1 {
             tasks.par_iter().for_each(task);
@@ -476,19 +501,20 @@ impl<T: PackedGemm> Problem<'_, T> {
         isa: Isa,
         rows: (usize, usize),
         pans: (usize, usize),
+        kc_max: usize,
         packed_a: &[T],
         c: CPtr<T>,
         c_len: usize,
         accumulate: bool,
     ) {
         let (m, k, n) = (self.m, self.k, self.n);
-        let kc = k_block(k);
+        let kc = k_block(k, kc_max);
         let nkb = k.div_ceil(kc);
         let npan = pans.1 - pans.0;
         // Row chunks: all the task's tiles when the reduction is one block (nothing to keep
         // live), else RC tiles.
         let chunk = if nkb == 1 { rows.1 - rows.0 } else { RC };
-        let mut bbuf = vec![T::zero(); kc * NR];
+        let mut bbuf: Vec<T> = Vec::new();
         // Full panels of a `B` with unit column stride are read in place (measured: packing
         // them costs a pass over `B` that a few row tiles do not pay back).
         let in_place = self.b_cs == 1;
@@ -511,6 +537,9 @@ impl<T: PackedGemm> Problem<'_, T> {
                     let (bsl, b_ks): (&[T], usize) = if in_place && nc == NR {
                         (&self.b[k0 * self.b_rs + j0..], self.b_rs)
                     } else {
+                        if bbuf.len() < kc * NR {
+                            bbuf.resize(kc * NR, T::zero());
+                        }
                         self.pack_b(&mut bbuf[..kl * NR], k0, kl, j0, nc);
                         (&bbuf, NR)
                     };
@@ -518,7 +547,11 @@ impl<T: PackedGemm> Problem<'_, T> {
                         let i0 = t * MR;
                         let rows_here = MR.min(m - i0);
                         let (asl, a_rs, a_ks) = if rows_here == MR {
-                            (&self.a[i0 * self.a_rs + k0 * self.a_cs..], self.a_rs, self.a_cs)
+                            (
+                                &self.a[i0 * self.a_rs + k0 * self.a_cs..],
+                                self.a_rs,
+                                self.a_cs,
+                            )
                         } else {
                             (&packed_a[k0 * MR..], 1, MR)
                         };
@@ -1122,9 +1155,10 @@ mod tests {
                         (&b, b_rs, b_cs),
                         (&mut want, c_rs, c_cs),
                         accumulate,
-                        false,
+                        None,
                     );
-                    for isa in isas() {
+                    for (isa, kc_max) in isas().into_iter().flat_map(|i| [(i, KC), (i, 0), (i, 37)])
+                    {
                         let mut got = c0.clone();
                         matmul_packed_driver(
                             isa,
@@ -1135,11 +1169,13 @@ mod tests {
                             (&b, b_rs, b_cs),
                             (&mut got, c_rs, c_cs),
                             accumulate,
-                            true,
+                            Some(kc_max),
                         );
                         assert!(
-                            want.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()),
-                            "{isa:?} {case:?} acc={accumulate}: blocked differs from one pass"
+                            want.iter()
+                                .zip(&got)
+                                .all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{isa:?} kc {kc_max} {case:?} acc={accumulate}: differs from one pass"
                         );
                     }
                 }
@@ -1169,7 +1205,7 @@ mod tests {
                         (&bt, 1, k),
                         (&mut c, 1, m),
                         false,
-                        true,
+                        Some(KC),
                     )
                 });
                 for i in 0..m {
@@ -1190,11 +1226,56 @@ mod tests {
     }
 
     #[test]
+    fn driver_on_two_threads_equals_previous_driver_on_one() {
+        // Products above the thread threshold, split by rows (m >= n) and by panels (m < n),
+        // with and without reduction blocks: the bits of the previous driver on one thread.
+        for &(m, k, n) in &[(128, 1600, 128), (64, 1100, 200), (1600, 128, 128)] {
+            assert!(m * k * n >= PAR_MIN_FMAS);
+            let a = vals(m * k, 21);
+            let b = vals(k * n, 22);
+            for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+                let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
+                let run = |threads: usize, driver: Option<usize>| {
+                    let mut c = vec![0f32; m * n];
+                    pool(threads).install(|| {
+                        matmul_packed_driver(
+                            isa(),
+                            m,
+                            k,
+                            n,
+                            (&a, a_rs, a_cs),
+                            (&b, b_rs, b_cs),
+                            (&mut c, n, 1),
+                            false,
+                            driver,
+                        )
+                    });
+                    c
+                };
+                let want = run(1, None);
+                for driver in [Some(0), Some(KC)] {
+                    let got = run(2, driver);
+                    assert!(
+                        want.iter()
+                            .zip(&got)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{m}x{k}x{n} ta={ta} tb={tb} {driver:?}: differs on 2 threads"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn k_block_and_split_cover_everything() {
         for k in 1..=3 * KC + 5 {
-            let kc = k_block(k);
-            assert!((1..=KC).contains(&kc), "k {k}: block {kc}");
-            assert!(k.div_ceil(kc) == k.div_ceil(KC), "k {k}: more blocks than needed");
+            for kc_max in [KC, 37, 1] {
+                let kc = k_block(k, kc_max);
+                assert!((1..=kc_max).contains(&kc), "k {k}: block {kc}");
+                assert_eq!(k.div_ceil(kc), k.div_ceil(kc_max), "k {k}: too many blocks");
+            }
+            assert_eq!(k_block(k, 0), k);
         }
         for units in 1..20 {
             for parts in 1..5 {

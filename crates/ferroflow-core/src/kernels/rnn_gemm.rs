@@ -208,7 +208,9 @@ pub trait PackedGemm: Float {
         if load {
             for (r, line) in buf.chunks_exact_mut(NR).enumerate() {
                 // SAFETY: row `r` is valid for reads and exclusively ours (caller's contract).
-                unsafe { std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR)
+                };
             }
         }
         #[cfg(target_arch = "x86_64")]
@@ -556,7 +558,17 @@ impl PackedGemm for f32 {
             // are valid for reads and writes and exclusively ours (the caller's contract), so
             // they overlap no input; the caller checked that the CPU supports AVX-512F.
             unsafe {
-                x86::tile_avx512(k, a.as_ptr(), a_rs, a_ks, b.as_ptr(), b_ks, out, out_rs, load)
+                x86::tile_avx512(
+                    k,
+                    a.as_ptr(),
+                    a_rs,
+                    a_ks,
+                    b.as_ptr(),
+                    b_ks,
+                    out,
+                    out_rs,
+                    load,
+                )
             };
             return;
         }
@@ -564,7 +576,9 @@ impl PackedGemm for f32 {
         if load {
             for (r, line) in buf.chunks_exact_mut(NR).enumerate() {
                 // SAFETY: row `r` is valid for reads and exclusively ours (caller's contract).
-                unsafe { std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR)
+                };
             }
         }
         #[cfg(target_arch = "x86_64")]
@@ -608,7 +622,17 @@ impl PackedGemm for f32 {
             // rows are valid and exclusively ours (the caller's contract), so they overlap no
             // input; the caller checked that the CPU supports AVX-512F.
             unsafe {
-                x86::tile_avx512(k, a.as_ptr(), a_rs, a_ks, b.as_ptr(), b_ks, out, out_rs, false)
+                x86::tile_avx512(
+                    k,
+                    a.as_ptr(),
+                    a_rs,
+                    a_ks,
+                    b.as_ptr(),
+                    b_ks,
+                    out,
+                    out_rs,
+                    false,
+                )
             };
             return;
         }
