@@ -13,6 +13,15 @@
 //!   `Aᵀ`'s columns contiguous needs no packing either. The product `a·b` is the same IEEE
 //!   number as `b·a`, so the orientation never changes a bit.
 //!
+//! - the driver gives each thread one contiguous share of the side of
+//!   the larger operand, and can cut the reduction into blocks (`FF_DENSE_KC=128`: a `128 × 32`
+//!   block of `B` stays in L1 while every row tile of a task runs over it; each tile's partial
+//!   sums are stored and reloaded between blocks, which continues the same FMA chain). Blocking
+//!   is off by default (measured slower on these shapes); `FF_DENSE_KBLOCK=off` runs the
+//!   previous driver, for A/B;
+//! - products under ~8 M multiply-adds run on the calling thread: handing them to the pool costs
+//!   more than the second core saves (`FF_DENSE_PAR_MIN` overrides the threshold, for A/B).
+//!
 //! Every element of `C` is summed from zero by one fused multiply-add per `k` in increasing
 //! order, then stored — whatever the ISA, orientation, tile, packing or thread. Threads split
 //! the output tiles, never the reduction, so 1 and N threads give the same bits. The result may
@@ -135,8 +144,24 @@ fn cost(m: usize, k: usize, n: usize, b_unit: bool) -> usize {
 
 /// Row tiles per task (one panel each).
 const ROW_TILES_PER_TASK: usize = 8;
-/// Smallest product (multiply-adds) split over threads.
-const PAR_MIN_FMAS: usize = 1 << 20;
+/// Smallest product (multiply-adds) split over threads. Handing a product to the thread pool
+/// costs wake-ups worth tens of µs (measured: `rayon::join` of two 25 µs halves from the main
+/// thread took 40-60 µs); below ~8 M multiply-adds (~30 µs on one core) one thread wins:
+/// the MLP's 784→64 products at batch 32 and 128 ran ~2x and ~1.2x faster on one thread.
+const PAR_MIN_FMAS: usize = 1 << 23;
+
+/// The smallest product split over threads: [`PAR_MIN_FMAS`], or `FF_DENSE_PAR_MIN`
+/// (multiply-adds; read once per process) for A/B measurements — `1048576` was the previous
+/// threshold. Threads never split the reduction, so the bits do not depend on it.
+fn par_min_fmas() -> usize {
+    static V: OnceLock<usize> = OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("FF_DENSE_PAR_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(PAR_MIN_FMAS)
+    })
+}
 
 /// A raw pointer to `C` shared by the tasks, each writing its own tiles only.
 #[derive(Clone, Copy)]
@@ -170,6 +195,34 @@ pub fn matmul_packed<T: PackedGemm>(
     c_rs: usize,
     c_cs: usize,
     accumulate: bool,
+) {
+    matmul_packed_driver(
+        isa,
+        m,
+        k,
+        n,
+        (a, a_rs, a_cs),
+        (b, b_rs, b_cs),
+        (c, c_rs, c_cs),
+        accumulate,
+        blocked().then(kc_max),
+    );
+}
+
+/// [`matmul_packed`] on an explicit driver: `Some(kc_max)` runs [`Problem::run_blocked`] with
+/// reduction blocks of at most `kc_max` steps (0: one block), `None` the previous
+/// [`Problem::run`].
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn matmul_packed_driver<T: PackedGemm>(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    (a, a_rs, a_cs): (&[T], usize, usize),
+    (b, b_rs, b_cs): (&[T], usize, usize),
+    (c, c_rs, c_cs): (&mut [T], usize, usize),
+    accumulate: bool,
+    blocked: Option<usize>,
 ) {
     let views = ((a, a_rs, a_cs), (b, b_rs, b_cs));
     if !gemm::check_views(
@@ -225,7 +278,63 @@ pub fn matmul_packed<T: PackedGemm>(
             c_cs,
         }
     };
-    p.run(isa, c, accumulate);
+    if let Some(kc_max) = blocked {
+        p.run_blocked(isa, c, accumulate, kc_max);
+    } else {
+        p.run(isa, c, accumulate);
+    }
+}
+
+/// Whether the current (k-blockable) driver runs (`FF_DENSE_KBLOCK` unset or
+/// anything but `off`/`0`; read once per process). Off: the previous driver (whole reduction
+/// per tile, all of `B` packed up front where needed), kept for A/B measurements. Both give
+/// the same bits.
+pub fn blocked() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    super::env_switch::on(&ON, "FF_DENSE_KBLOCK")
+}
+
+/// A block of the reduction whose `KC × NR` block of `B` (16 KiB) stays in L1 while every row
+/// tile of a task runs over it: the block the tests split at, and a value to try with
+/// `FF_DENSE_KC`.
+#[cfg(test)]
+const KC: usize = 128;
+
+/// The largest block of the reduction the driver uses: `FF_DENSE_KC` (read once per process),
+/// default 0 = the whole reduction in one block. Measured on the seed CNN's shapes (2 cores,
+/// Zen 5): the one-pass tile already runs at 85-93% of one core's peak with `B` streamed from
+/// L2, and cutting `k = 1600` into blocks of 128 made `[128×1600]·[1600×128]` ~10% slower (each
+/// block restarts the 8 row streams of `A`), so blocking is off unless asked for. Any value
+/// gives the same bits.
+fn kc_max() -> usize {
+    static V: OnceLock<usize> = OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("FF_DENSE_KC")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    })
+}
+/// Row tiles whose partial sums a task keeps live between `k` blocks (when the reduction is
+/// split): `A`'s rows of such a chunk (`RC·MR × KC`) stay in L2 across the panels.
+const RC: usize = 16;
+
+/// The block of the reduction for `k`: `k` split into equal blocks of at most `kc_max` steps
+/// (`0`: one block).
+fn k_block(k: usize, kc_max: usize) -> usize {
+    if kc_max == 0 {
+        return k.max(1);
+    }
+    k.div_ceil(k.div_ceil(kc_max).max(1)).max(1)
+}
+
+/// Splits `units` into `parts` contiguous ranges as equal as possible.
+fn split(units: usize, parts: usize) -> Vec<(usize, usize)> {
+    let parts = parts.clamp(1, units.max(1));
+    (0..parts)
+        .map(|i| (units * i / parts, units * (i + 1) / parts))
+        .filter(|(a, b)| b > a)
+        .collect()
 }
 
 /// One oriented product (`C`'s slice passed separately).
@@ -320,10 +429,312 @@ impl<T: PackedGemm> Problem<'_, T> {
         };
         // Waking a second thread costs more than a product below ~1 M multiply-adds saves.
         let fmas = m.saturating_mul(k).saturating_mul(n);
-        if tasks > 1 && fmas >= PAR_MIN_FMAS && rayon::current_num_threads() > 1 {
-            (0..tasks).into_par_iter().for_each(task);
+        if tasks > 1 && fmas >= par_min_fmas() && rayon::current_num_threads() > 1 {
+            (0..tasks).into_par_iter().with_max_len(1).for_each(task);
         } else {
             (0..tasks).for_each(task);
+        }
+    }
+
+    /// The k-blocked driver: each task (a range of row tiles × a range of panels; threads
+    /// split the output, never the reduction) runs, per chunk of [`RC`] row tiles, per block of
+    /// at most [`KC`] steps of the reduction, per panel: takes that `kc × NR` block of `B` (in
+    /// place for a full panel of a unit-column-stride `B`, else packed contiguous into a
+    /// per-task buffer), then runs every row tile of the chunk over it while it is in L1,
+    /// continuing each tile's partial sums ([`PackedGemm::tile_cont`]). The partial sums live in
+    /// `C` itself where the tile is a full tile of a row-major `C` being overwritten, else in a
+    /// per-task buffer; the last block writes the result. Every element of `C` still gets one
+    /// FMA per `k` in increasing order from zero, so the bits equal [`Problem::run`]'s.
+    /// Threads (when the product is large enough) each take one contiguous share of the side
+    /// of the larger operand, so each reads its share once.
+    fn run_blocked(&self, isa: Isa, c: &mut [T], accumulate: bool, kc_max: usize) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        let panels = n.div_ceil(NR);
+        let tiles = m.div_ceil(MR);
+        // The last partial row tile, packed `[k][MR]` with zero rows.
+        let edge_rows = m % MR;
+        let mut packed_a: Vec<T> = Vec::new();
+        if edge_rows != 0 {
+            packed_a.resize(k * MR, T::zero());
+            let i0 = m - edge_rows;
+            for (kk, line) in packed_a.chunks_exact_mut(MR).enumerate() {
+                for (r, v) in line[..edge_rows].iter_mut().enumerate() {
+                    *v = self.a[(i0 + r) * self.a_rs + kk * self.a_cs];
+                }
+            }
+        }
+        let fmas = m.saturating_mul(k).saturating_mul(n);
+        let threads = rayon::current_num_threads();
+        let par = fmas >= par_min_fmas() && threads > 1 && tiles * panels > 1;
+        let parts = if par { threads } else { 1 };
+        // Split the side of the larger operand (A is m×k, B is k×n), so that each thread reads
+        // its share of it only; the other side when that one has too few units.
+        let tasks: Vec<((usize, usize), (usize, usize))> =
+            if (m >= n && tiles >= parts) || panels < parts {
+                split(tiles, parts)
+                    .into_iter()
+                    .map(|r| (r, (0, panels)))
+                    .collect()
+            } else {
+                split(panels, parts)
+                    .into_iter()
+                    .map(|p| ((0, tiles), p))
+                    .collect()
+            };
+        let cp = CPtr(c.as_mut_ptr());
+        let c_len = c.len();
+        let task = |t: &((usize, usize), (usize, usize))| {
+            self.blocked_task(isa, t.0, t.1, kc_max, &packed_a, cp, c_len, accumulate);
+        };
+        if tasks.len() > 1 {
+            tasks.par_iter().for_each(task);
+        } else {
+            tasks.iter().for_each(task);
+        }
+    }
+
+    /// One task of [`Problem::run_blocked`]: row tiles `rows.0..rows.1` × panels
+    /// `pans.0..pans.1`.
+    #[allow(clippy::too_many_arguments)]
+    fn blocked_task(
+        &self,
+        isa: Isa,
+        rows: (usize, usize),
+        pans: (usize, usize),
+        kc_max: usize,
+        packed_a: &[T],
+        c: CPtr<T>,
+        c_len: usize,
+        accumulate: bool,
+    ) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        let kc = k_block(k, kc_max);
+        let nkb = k.div_ceil(kc);
+        let npan = pans.1 - pans.0;
+        // Row chunks: all the task's tiles when the reduction is one block (nothing to keep
+        // live), else RC tiles.
+        let chunk = if nkb == 1 { rows.1 - rows.0 } else { RC };
+        let mut bbuf: Vec<T> = Vec::new();
+        // Full panels of a `B` with unit column stride are read in place (measured: packing
+        // them costs a pass over `B` that a few row tiles do not pay back).
+        let in_place = self.b_cs == 1;
+        // Partial sums of tiles that cannot keep them in C: [tile in chunk][panel][MR×NR].
+        let direct = |i0: usize, j0: usize| {
+            !accumulate && self.c_cs == 1 && i0 + MR <= m && j0 + NR <= n && self.c_rs >= NR
+        };
+        let mut part: Vec<T> = Vec::new();
+        let mut out = [T::zero(); MR * NR];
+        let mut r0 = rows.0;
+        while r0 < rows.1 {
+            let r1 = (r0 + chunk).min(rows.1);
+            for kb in 0..nkb {
+                let k0 = kb * kc;
+                let kl = kc.min(k - k0);
+                let last = kb + 1 == nkb;
+                for pb in pans.0..pans.1 {
+                    let j0 = pb * NR;
+                    let nc = NR.min(n - j0);
+                    let (bsl, b_ks): (&[T], usize) = if in_place && nc == NR {
+                        (&self.b[k0 * self.b_rs + j0..], self.b_rs)
+                    } else {
+                        if bbuf.len() < kc * NR {
+                            bbuf.resize(kc * NR, T::zero());
+                        }
+                        self.pack_b(&mut bbuf[..kl * NR], k0, kl, j0, nc);
+                        (&bbuf, NR)
+                    };
+                    for t in r0..r1 {
+                        let i0 = t * MR;
+                        let rows_here = MR.min(m - i0);
+                        let (asl, a_rs, a_ks) = if rows_here == MR {
+                            (
+                                &self.a[i0 * self.a_rs + k0 * self.a_cs..],
+                                self.a_rs,
+                                self.a_cs,
+                            )
+                        } else {
+                            (&packed_a[k0 * MR..], 1, MR)
+                        };
+                        if direct(i0, j0) {
+                            let base = i0 * self.c_rs + j0;
+                            assert!(base + (MR - 1) * self.c_rs + NR <= c_len);
+                            // SAFETY: rows i0..i0+8, columns j0..j0+32 of C lie inside it
+                            // (asserted; c_rs >= NR so the rows do not overlap), and this task
+                            // is the only one reading or writing them (tiles are disjoint, C's
+                            // strides are injective — checked by the caller — and no reference
+                            // into C is alive: the caller gave up its `&mut` for the raw
+                            // pointer); `isa` was checked.
+                            unsafe {
+                                T::tile_cont(
+                                    isa,
+                                    kl,
+                                    asl,
+                                    a_rs,
+                                    a_ks,
+                                    bsl,
+                                    b_ks,
+                                    c.0.add(base),
+                                    self.c_rs,
+                                    kb > 0,
+                                )
+                            };
+                            continue;
+                        }
+                        let dst: &mut [T] = if nkb == 1 {
+                            &mut out
+                        } else {
+                            let slots = (r1 - r0) * npan * MR * NR;
+                            if part.len() < slots {
+                                part.resize(slots, T::zero());
+                            }
+                            let s = ((t - r0) * npan + (pb - pans.0)) * MR * NR;
+                            &mut part[s..s + MR * NR]
+                        };
+                        // SAFETY: `dst` is a local (or task-owned) buffer of MR×NR elements,
+                        // exclusively borrowed here; `isa` was checked.
+                        unsafe {
+                            T::tile_cont(
+                                isa,
+                                kl,
+                                asl,
+                                a_rs,
+                                a_ks,
+                                bsl,
+                                b_ks,
+                                dst.as_mut_ptr(),
+                                NR,
+                                kb > 0,
+                            )
+                        };
+                        if last {
+                            self.store_tile(dst, i0, rows_here, j0, nc, c, c_len, accumulate);
+                        }
+                    }
+                }
+            }
+            r0 = r1;
+        }
+    }
+
+    /// Packs rows `k0..k0 + kl`, columns `j0..j0 + nc` of `B` into `dst` (`[kl][NR]`, columns
+    /// past `nc` zero).
+    fn pack_b(&self, dst: &mut [T], k0: usize, kl: usize, j0: usize, nc: usize) {
+        if nc < NR {
+            dst.fill(T::zero());
+        }
+        if self.b_cs == 1 && nc == NR {
+            for (p, line) in dst.chunks_exact_mut(NR).enumerate() {
+                let row = (k0 + p) * self.b_rs + j0;
+                let line: &mut [T; NR] = line.try_into().expect("NR-wide line");
+                let src: &[T; NR] = self.b[row..row + NR].try_into().expect("NR-wide row");
+                *line = *src;
+            }
+        } else if self.b_cs == 1 {
+            for (p, line) in dst.chunks_exact_mut(NR).enumerate() {
+                let row = (k0 + p) * self.b_rs + j0;
+                line[..nc].copy_from_slice(&self.b[row..row + nc]);
+            }
+        } else if self.b_rs == 1 {
+            // B's columns contiguous (e.g. Wᵀ): read each column in one run.
+            for j in 0..nc {
+                let col = &self.b[(j0 + j) * self.b_cs + k0..][..kl];
+                for (line, &v) in dst.chunks_exact_mut(NR).zip(col) {
+                    line[j] = v;
+                }
+            }
+        } else {
+            for (p, line) in dst.chunks_exact_mut(NR).enumerate() {
+                let row = (k0 + p) * self.b_rs + j0 * self.b_cs;
+                for (j, v) in line[..nc].iter_mut().enumerate() {
+                    *v = self.b[row + j * self.b_cs];
+                }
+            }
+        }
+    }
+
+    /// Writes (or adds, when `accumulate`) rows `..rows` × columns `..nc` of a finished tile
+    /// (`MR × NR`, row-major) to `C` at `(i0, j0)`.
+    #[allow(clippy::too_many_arguments)]
+    fn store_tile(
+        &self,
+        out: &[T],
+        i0: usize,
+        rows: usize,
+        j0: usize,
+        nc: usize,
+        c: CPtr<T>,
+        c_len: usize,
+        accumulate: bool,
+    ) {
+        if self.c_rs == 1 && self.c_cs != 1 {
+            // C's columns contiguous (a transposed orientation): one run of `rows` per column.
+            if rows == MR && !accumulate {
+                let last = i0 + MR - 1 + (j0 + nc - 1) * self.c_cs;
+                assert!(last < c_len);
+                for j in 0..nc {
+                    let col: [T; MR] = std::array::from_fn(|r| out[r * NR + j]);
+                    // SAFETY: the run of MR elements at i0 + (j0 + j)*c_cs ends at or before
+                    // `last < c_len` (checked); it belongs to this task's tile only (disjoint
+                    // tiles, injective strides), and `col` is a local array.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            col.as_ptr(),
+                            c.0.add(i0 + (j0 + j) * self.c_cs),
+                            MR,
+                        )
+                    };
+                }
+                return;
+            }
+            for j in 0..nc {
+                let base = i0 + (j0 + j) * self.c_cs;
+                assert!(base + rows <= c_len);
+                // SAFETY: `base + rows <= c_len` (checked); these elements belong to this
+                // task's tile only (disjoint tiles, injective strides), so no other reference
+                // to them exists while this slice lives.
+                let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(base), rows) };
+                for (r, d) in dst.iter_mut().enumerate() {
+                    let v = out[r * NR + j];
+                    if accumulate {
+                        *d += v;
+                    } else {
+                        *d = v;
+                    }
+                }
+            }
+            return;
+        }
+        for (r, line) in out.chunks_exact(NR).take(rows).enumerate() {
+            let base = (i0 + r) * self.c_rs + j0 * self.c_cs;
+            if self.c_cs == 1 {
+                assert!(base + nc <= c_len);
+                // SAFETY: `base + nc <= c_len` (checked), and the `nc` elements of row `i0 + r`
+                // from column `j0` belong to this task's tile only (disjoint tiles, injective
+                // strides), so no other reference to them exists while this slice lives.
+                let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(base), nc) };
+                if accumulate {
+                    for (d, v) in dst.iter_mut().zip(line) {
+                        *d += *v;
+                    }
+                } else {
+                    dst.copy_from_slice(&line[..nc]);
+                }
+                continue;
+            }
+            for (j, v) in line[..nc].iter().enumerate() {
+                let o = base + j * self.c_cs;
+                assert!(o < c_len);
+                // SAFETY: `o < c_len` (checked) and element `o` is written by this task only
+                // (disjoint tiles, injective strides).
+                unsafe {
+                    let d = c.0.add(o);
+                    if accumulate {
+                        *d += *v;
+                    } else {
+                        *d = *v;
+                    }
+                }
+            }
         }
     }
 
@@ -701,6 +1112,177 @@ mod tests {
                         assert_eq!(c[i * n + j].to_bits(), acc.to_bits(), "{isa:?} ({i},{j})");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn k_blocked_driver_equals_unblocked_on_odd_sizes_and_strides() {
+        // Reductions longer than one block (KC) and not a multiple of it, partial row tiles
+        // and panels, transposed and padded operands, strided C, overwrite and accumulate:
+        // the k-blocked driver gives the very bits of the one-pass driver, on every ISA.
+        let shapes = [
+            (9, KC + 1, 33),
+            (17, 2 * KC + 45, 70),
+            (8, 3 * KC, 32),
+            (33, 1600, 65),
+            (24, 1000, 64),
+            (40, 700, 100),
+            (1600, KC + 7, 40),
+            (5, 300, 20),
+        ];
+        for (s, &(m, k, n)) in shapes.iter().enumerate() {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let case = Case {
+                    m,
+                    k,
+                    n,
+                    ta,
+                    tb,
+                    pad: (s + ta as usize) % 3,
+                    c_t: (s + tb as usize) % 3 == 2,
+                };
+                let (a, a_rs, a_cs, b, b_rs, b_cs, c_rs, c_cs, c_len) = case.operands(s as u64);
+                let c0 = vals(c_len, 77 + s as u64);
+                for accumulate in [false, true] {
+                    let mut want = c0.clone();
+                    matmul_packed_driver(
+                        Isa::Portable,
+                        m,
+                        k,
+                        n,
+                        (&a, a_rs, a_cs),
+                        (&b, b_rs, b_cs),
+                        (&mut want, c_rs, c_cs),
+                        accumulate,
+                        None,
+                    );
+                    for (isa, kc_max) in isas().into_iter().flat_map(|i| [(i, KC), (i, 0), (i, 37)])
+                    {
+                        let mut got = c0.clone();
+                        matmul_packed_driver(
+                            isa,
+                            m,
+                            k,
+                            n,
+                            (&a, a_rs, a_cs),
+                            (&b, b_rs, b_cs),
+                            (&mut got, c_rs, c_cs),
+                            accumulate,
+                            Some(kc_max),
+                        );
+                        assert!(
+                            want.iter()
+                                .zip(&got)
+                                .all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{isa:?} kc {kc_max} {case:?} acc={accumulate}: differs from one pass"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn k_blocked_driver_sums_each_element_by_fma_in_k_order() {
+        // Several k blocks (k = 2·KC + 37) on partial tiles, A transposed, B strided, C
+        // transposed: each element is still acc = fma(a, b, acc) from zero in k order.
+        let (m, k, n) = (21, 2 * KC + 37, 50);
+        let a = vals(m * k, 11);
+        let b = vals(k * n, 12);
+        let at: Vec<f32> = (0..k * m).map(|x| a[(x % m) * k + x / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|x| b[(x % k) * n + x / k]).collect();
+        for isa in isas() {
+            for threads in [1, 2] {
+                let mut c = vec![0.0f32; m * n];
+                pool(threads).install(|| {
+                    matmul_packed_driver(
+                        isa,
+                        m,
+                        k,
+                        n,
+                        (&at, 1, m),
+                        (&bt, 1, k),
+                        (&mut c, 1, m),
+                        false,
+                        Some(KC),
+                    )
+                });
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut acc = 0.0f32;
+                        for p in 0..k {
+                            acc = a[i * k + p].mul_add(b[p * n + j], acc);
+                        }
+                        assert_eq!(
+                            c[j * m + i].to_bits(),
+                            acc.to_bits(),
+                            "{isa:?} {threads} threads ({i},{j})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn driver_on_two_threads_equals_previous_driver_on_one() {
+        // Products above the thread threshold, split by rows (m >= n) and by panels (m < n),
+        // with and without reduction blocks: the bits of the previous driver on one thread.
+        for &(m, k, n) in &[(128, 1600, 128), (64, 1100, 200), (1600, 128, 128)] {
+            assert!(m * k * n >= PAR_MIN_FMAS);
+            let a = vals(m * k, 21);
+            let b = vals(k * n, 22);
+            for (ta, tb) in [(false, false), (true, false), (false, true)] {
+                let (a_rs, a_cs) = if ta { (1, m) } else { (k, 1) };
+                let (b_rs, b_cs) = if tb { (1, k) } else { (n, 1) };
+                let run = |threads: usize, driver: Option<usize>| {
+                    let mut c = vec![0f32; m * n];
+                    pool(threads).install(|| {
+                        matmul_packed_driver(
+                            isa(),
+                            m,
+                            k,
+                            n,
+                            (&a, a_rs, a_cs),
+                            (&b, b_rs, b_cs),
+                            (&mut c, n, 1),
+                            false,
+                            driver,
+                        )
+                    });
+                    c
+                };
+                let want = run(1, None);
+                for driver in [Some(0), Some(KC)] {
+                    let got = run(2, driver);
+                    assert!(
+                        want.iter()
+                            .zip(&got)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{m}x{k}x{n} ta={ta} tb={tb} {driver:?}: differs on 2 threads"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn k_block_and_split_cover_everything() {
+        for k in 1..=3 * KC + 5 {
+            for kc_max in [KC, 37, 1] {
+                let kc = k_block(k, kc_max);
+                assert!((1..=kc_max).contains(&kc), "k {k}: block {kc}");
+                assert_eq!(k.div_ceil(kc), k.div_ceil(kc_max), "k {k}: too many blocks");
+            }
+            assert_eq!(k_block(k, 0), k);
+        }
+        for units in 1..20 {
+            for parts in 1..5 {
+                let r = split(units, parts);
+                assert_eq!(r.first().unwrap().0, 0);
+                assert_eq!(r.last().unwrap().1, units);
+                assert!(r.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
             }
         }
     }

@@ -11,6 +11,7 @@
 //! | `FF_CONV_FILTER2` | the direct register-tiled filter gradient of `oc % 16 == 0` convolutions |
 //! | `FF_CONV_BWD_INPUT` | the direct input gradient of stride-1 convolutions |
 //! | `FF_DENSE_GEMM` | the packed Dense-layer micro-kernel (back to the `gemm` crate) |
+//! | `FF_DENSE_KBLOCK` | the k-blocked driver of that kernel (back to one pass per tile) |
 //!
 //! A switch is off when its variable is `off` or `0` (surrounding blanks ignored) and on
 //! otherwise, unset included. Which kernel runs is then a pure function of the shapes for the

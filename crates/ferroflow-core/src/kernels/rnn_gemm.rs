@@ -176,6 +176,71 @@ pub trait PackedGemm: Float {
             unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
         }
     }
+
+    /// One block of `k` steps of a tile whose reduction is split into blocks: with `load`, the
+    /// accumulators start from the `MR × NR` values at `out` (rows `out_rs` apart: the exact
+    /// partial sums an earlier block stored there), otherwise from zero; then one fused
+    /// multiply-add per `k` in increasing order as in [`PackedGemm::tile`], and the
+    /// accumulators are stored back to `out`. Splitting `k` this way gives the same bits as one
+    /// call over the whole reduction (an `f32` partial sum is stored and reloaded exactly).
+    ///
+    /// # Safety
+    /// Those `MR` rows of `NR` elements must be valid for reads and writes and not accessed
+    /// through any other pointer or reference meanwhile; `isa` must be supported by the CPU.
+    ///
+    /// # Panics
+    /// If an input view reaches outside its slice.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_cont(
+        isa: Isa,
+        k: usize,
+        a: &[Self],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[Self],
+        b_ks: usize,
+        out: *mut Self,
+        out_rs: usize,
+        load: bool,
+    ) {
+        check_inputs(k, a, a_rs, a_ks, b, b_ks);
+        let mut buf = [Self::zero(); MR * NR];
+        if load {
+            for (r, line) in buf.chunks_exact_mut(NR).enumerate() {
+                // SAFETY: row `r` is valid for reads and exclusively ours (caller's contract).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR)
+                };
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if isa != Isa::Portable {
+            // SAFETY: callers checked that the CPU supports `isa`, and AVX2+FMA come with both
+            // non-portable kinds; the views were checked above.
+            unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load) };
+        } else {
+            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = isa;
+            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
+        }
+        for (r, line) in buf.chunks_exact(NR).enumerate() {
+            // SAFETY: row `r` is valid for writes and exclusively ours; `buf` is local.
+            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
+        }
+    }
+}
+
+/// Checks the input views of [`PackedGemm::tile_cont`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn check_inputs<T>(k: usize, a: &[T], a_rs: usize, a_ks: usize, b: &[T], b_ks: usize) {
+    assert!(
+        k == 0 || ((MR - 1) * a_rs + (k - 1) * a_ks < a.len() && (k - 1) * b_ks + NR <= b.len()),
+        "tile_cont: operand views exceed their slices"
+    );
 }
 
 /// Checks the views of [`PackedGemm::tile`].
@@ -200,7 +265,8 @@ fn check_tile<T>(
 }
 
 /// The portable tile (see [`PackedGemm::tile`]): one `mul_add` per `k` in increasing order,
-/// starting from zero, in a local accumulator copied to `out` at the end.
+/// starting from zero (or, with `load`, from the tile's current values in `out`), in a local
+/// accumulator copied to `out` at the end.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn tile_portable<T: Float>(
@@ -212,8 +278,14 @@ fn tile_portable<T: Float>(
     b_ks: usize,
     out: &mut [T],
     out_rs: usize,
+    load: bool,
 ) {
     let mut acc = [T::zero(); MR * NR];
+    if load {
+        for (r, line) in acc.chunks_exact_mut(NR).enumerate() {
+            line.copy_from_slice(&out[r * out_rs..r * out_rs + NR]);
+        }
+    }
     for p in 0..k {
         let bl = &b[p * b_ks..p * b_ks + NR];
         for (r, line) in acc.chunks_exact_mut(NR).enumerate() {
@@ -248,8 +320,9 @@ mod x86 {
         b_ks: usize,
         out: &mut [T],
         out_rs: usize,
+        load: bool,
     ) {
-        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs)
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs, load)
     }
 
     /// The 8 × 32 f32 tile in 16 zmm accumulators (AVX-512F, written in inline assembly so
@@ -257,10 +330,14 @@ mod x86 {
     /// in bytes: row `r` of A at `a + r*a_rs`, step `p` at `+ p*a_ks`; B's row `p` (32 floats)
     /// at `b + p*b_ks`; result row `r` at `out + r*out_rs`.
     ///
+    /// With `load`, the 16 accumulators start from the tile's current values in `out` (the
+    /// partial sums of earlier `k` steps, stored exactly), so that a reduction split into
+    /// blocks of `k` performs the very same FMAs as one pass; otherwise from zero.
+    ///
     /// # Safety
-    /// The CPU must support AVX-512F; `k >= 1`; every address above (for `r < 8`, `p < k`) must
-    /// be valid for the 4 (A), 128 (B, C) bytes read or written there, and the output rows must
-    /// not overlap the inputs.
+    /// The CPU must support AVX-512F; every address above (for `r < 8`, `p < k`) must be valid
+    /// for the 4 (A), 128 (B, C) bytes read or written there, and the output rows must not
+    /// overlap the inputs.
     #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn tile_avx512(
         k: usize,
@@ -271,16 +348,47 @@ mod x86 {
         b_ks: usize,
         out: *mut f32,
         out_rs: usize,
+        load: bool,
     ) {
         const { assert!(MR == 8 && NR == 32) };
         let a4 = a.wrapping_add(4 * a_rs);
         let rs3 = 3 * a_rs;
-        // SAFETY: the loop reads, for p < k, the 8 floats at a + r*a_rs + p*a_ks (r < 8, through
-        // a for rows 0-3 and a4 = a + 4*a_rs for rows 4-7) and the 32 floats at b + p*b_ks, then
-        // writes 32 floats at out + r*out_rs for r < 8 — all valid by the caller's contract. It
-        // touches no stack and every register it changes is declared.
+        // SAFETY: with `load`, the loop first reads the 32 floats at out + r*out_rs (r < 8) and
+        // steps `out` back to row 0; it then reads, for p < k, the 8 floats at a + r*a_rs +
+        // p*a_ks (r < 8, through a for rows 0-3 and a4 = a + 4*a_rs for rows 4-7) and the 32
+        // floats at b + p*b_ks, then writes 32 floats at out + r*out_rs for r < 8 — all valid
+        // by the caller's contract. It touches no stack and every register it changes is
+        // declared.
         unsafe {
             asm!(
+            "test {ld:e}, {ld:e}",
+            "jz 5f",
+            "vmovups zmm0, zmmword ptr [{out}]",
+            "vmovups zmm1, zmmword ptr [{out} + 64]",
+            "add {out}, {ors}",
+            "vmovups zmm2, zmmword ptr [{out}]",
+            "vmovups zmm3, zmmword ptr [{out} + 64]",
+            "add {out}, {ors}",
+            "vmovups zmm4, zmmword ptr [{out}]",
+            "vmovups zmm5, zmmword ptr [{out} + 64]",
+            "add {out}, {ors}",
+            "vmovups zmm6, zmmword ptr [{out}]",
+            "vmovups zmm7, zmmword ptr [{out} + 64]",
+            "add {out}, {ors}",
+            "vmovups zmm8, zmmword ptr [{out}]",
+            "vmovups zmm9, zmmword ptr [{out} + 64]",
+            "add {out}, {ors}",
+            "vmovups zmm10, zmmword ptr [{out}]",
+            "vmovups zmm11, zmmword ptr [{out} + 64]",
+            "add {out}, {ors}",
+            "vmovups zmm12, zmmword ptr [{out}]",
+            "vmovups zmm13, zmmword ptr [{out} + 64]",
+            "add {out}, {ors}",
+            "vmovups zmm14, zmmword ptr [{out}]",
+            "vmovups zmm15, zmmword ptr [{out} + 64]",
+            "sub {out}, {ors7}",
+            "jmp 6f",
+            "5:",
             "vpxord zmm0, zmm0, zmm0",
             "vpxord zmm1, zmm1, zmm1",
             "vpxord zmm2, zmm2, zmm2",
@@ -297,6 +405,7 @@ mod x86 {
             "vpxord zmm13, zmm13, zmm13",
             "vpxord zmm14, zmm14, zmm14",
             "vpxord zmm15, zmm15, zmm15",
+            "6:",
             "test {k}, {k}",
             "jz 3f",
             "2:",
@@ -366,6 +475,8 @@ mod x86 {
             aks = in(reg) 4 * a_ks,
             bks = in(reg) 4 * b_ks,
             ors = in(reg) 4 * out_rs,
+            ors7 = in(reg) 28 * out_rs,
+            ld = in(reg) load as u32,
             out("zmm0") _,
             out("zmm1") _,
             out("zmm2") _,
@@ -417,16 +528,76 @@ impl PackedGemm for f64 {
         if isa != Isa::Portable {
             // SAFETY: callers checked that the CPU supports `isa`, and AVX2+FMA come with both
             // non-portable kinds.
-            unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, out, out_rs) };
+            unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, out, out_rs, false) };
             return;
         }
         let _ = isa;
-        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs)
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs, false)
     }
 }
 
 impl PackedGemm for f32 {
     const DENSE_PACKED: bool = true;
+
+    unsafe fn tile_cont(
+        isa: Isa,
+        k: usize,
+        a: &[f32],
+        a_rs: usize,
+        a_ks: usize,
+        b: &[f32],
+        b_ks: usize,
+        out: *mut f32,
+        out_rs: usize,
+        load: bool,
+    ) {
+        check_inputs(k, a, a_rs, a_ks, b, b_ks);
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx512 {
+            // SAFETY: the inputs are inside their slices (checked just above); the output rows
+            // are valid for reads and writes and exclusively ours (the caller's contract), so
+            // they overlap no input; the caller checked that the CPU supports AVX-512F.
+            unsafe {
+                x86::tile_avx512(
+                    k,
+                    a.as_ptr(),
+                    a_rs,
+                    a_ks,
+                    b.as_ptr(),
+                    b_ks,
+                    out,
+                    out_rs,
+                    load,
+                )
+            };
+            return;
+        }
+        let mut buf = [0.0f32; MR * NR];
+        if load {
+            for (r, line) in buf.chunks_exact_mut(NR).enumerate() {
+                // SAFETY: row `r` is valid for reads and exclusively ours (caller's contract).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR)
+                };
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if isa == Isa::Avx2Fma {
+            // SAFETY: callers checked that the CPU supports AVX2 and FMA; views checked above.
+            unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load) };
+        } else {
+            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = isa;
+            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
+        }
+        for (r, line) in buf.chunks_exact(NR).enumerate() {
+            // SAFETY: row `r` is valid for writes and exclusively ours; `buf` is local.
+            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
+        }
+    }
 
     unsafe fn tile_raw(
         isa: Isa,
@@ -450,7 +621,19 @@ impl PackedGemm for f32 {
             // SAFETY: the inputs are inside their slices (asserted just above); the output
             // rows are valid and exclusively ours (the caller's contract), so they overlap no
             // input; the caller checked that the CPU supports AVX-512F.
-            unsafe { x86::tile_avx512(k, a.as_ptr(), a_rs, a_ks, b.as_ptr(), b_ks, out, out_rs) };
+            unsafe {
+                x86::tile_avx512(
+                    k,
+                    a.as_ptr(),
+                    a_rs,
+                    a_ks,
+                    b.as_ptr(),
+                    b_ks,
+                    out,
+                    out_rs,
+                    false,
+                )
+            };
             return;
         }
         let mut buf = [0.0f32; MR * NR];
@@ -489,19 +672,20 @@ impl PackedGemm for f32 {
                         b_ks,
                         out.as_mut_ptr(),
                         out_rs,
+                        false,
                     )
                 };
                 return;
             }
             Isa::Avx2Fma => {
                 // SAFETY: callers checked that the CPU supports AVX2 and FMA.
-                unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, out, out_rs) };
+                unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, out, out_rs, false) };
                 return;
             }
             Isa::Portable => {}
         }
         let _ = isa;
-        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs)
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, out, out_rs, false)
     }
 }
 
