@@ -535,6 +535,7 @@ mod x86 {
     /// # Safety
     /// AVX-512F; `rows[ky]` readable for `(G + 2) * 16 * J` floats.
     #[inline]
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx512f")]
     unsafe fn group3x3<const G: usize, const J: usize>(
         rows: &[*const f32; 3],
@@ -622,6 +623,20 @@ mod x86 {
                             }
                         }
                         slot_oy[sl] = oy;
+                        // The row copied two input rows later: on its way while these are
+                        // computed (the stream of `dz` rows comes from L2 or memory).
+                        let ahead = (oy + 2 - oy_lo) * ow * oc;
+                        if ahead + ow * oc <= dz.len() {
+                            let next = &dz[ahead..ahead + ow * oc];
+                            for line in next.chunks(16) {
+                                // SAFETY: a prefetch of an address inside `dz` (an `unsafe`
+                                // call before Rust 1.87).
+                                #[allow(unused_unsafe)]
+                                unsafe {
+                                    _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>())
+                                };
+                            }
+                        }
                     }
                     sl
                 } else {
