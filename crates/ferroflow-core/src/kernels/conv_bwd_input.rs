@@ -623,20 +623,6 @@ mod x86 {
                             }
                         }
                         slot_oy[sl] = oy;
-                        // The row copied two input rows later: on its way while these are
-                        // computed (the stream of `dz` rows comes from L2 or memory).
-                        let ahead = (oy + 2 - oy_lo) * ow * oc;
-                        if ahead + ow * oc <= dz.len() {
-                            let next = &dz[ahead..ahead + ow * oc];
-                            for line in next.chunks(16) {
-                                // SAFETY: a prefetch of an address inside `dz` (an `unsafe`
-                                // call before Rust 1.87).
-                                #[allow(unused_unsafe)]
-                                unsafe {
-                                    _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast::<i8>())
-                                };
-                            }
-                        }
                     }
                     sl
                 } else {
