@@ -211,6 +211,22 @@ trait Micro<T: Float>: Sync {
         douts: &[usize; P],
         dx: &mut [T],
     );
+    /// [`Kind::Outputs`] with [`Plan::fast3`]: a whole band by the 3x3 row kernel, if this body
+    /// has one (returns whether it ran; the portable bodies have none).
+    #[allow(clippy::too_many_arguments)]
+    fn outs3x3_band(
+        &self,
+        _plan: &Plan<T>,
+        _g: &Conv2dGeom,
+        _dz: &[T],
+        _oy_lo: usize,
+        _iy0: usize,
+        _iy1: usize,
+        _dxb: &mut [T],
+        _ring: &mut Vec<f32>,
+    ) -> bool {
+        false
+    }
 }
 
 /// The portable bodies (plain Rust; compiled for AVX2 and AVX-512 too, for f64 and the AVX2
@@ -282,11 +298,55 @@ impl<T: Float> Micro<T> for Generic {
     }
 }
 
+/// Runs `$body` with the const `$G` set to the runtime value `$n` (`1..=8`).
+macro_rules! with_g {
+    ($n:expr, $G:ident => $body:expr) => {
+        match $n {
+            1 => {
+                const $G: usize = 1;
+                $body
+            }
+            2 => {
+                const $G: usize = 2;
+                $body
+            }
+            3 => {
+                const $G: usize = 3;
+                $body
+            }
+            4 => {
+                const $G: usize = 4;
+                $body
+            }
+            5 => {
+                const $G: usize = 5;
+                $body
+            }
+            6 => {
+                const $G: usize = 6;
+                $body
+            }
+            7 => {
+                const $G: usize = 7;
+                $body
+            }
+            8 => {
+                const $G: usize = 8;
+                $body
+            }
+            _ => unreachable!("blocks of 1..=8 pixels"),
+        }
+    };
+}
+#[allow(unused_imports)]
+use with_g;
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     //! The AVX-512F f32 micro-kernels (intrinsics), same arithmetic as [`super::Generic`].
 
-    use super::{BlockCtx, Generic, Micro, LANES};
+    use super::{BlockCtx, Generic, Micro, Plan, LANES};
+    use crate::kernels::conv::Conv2dGeom;
     use crate::kernels::Float;
     use std::any::TypeId;
     use std::arch::x86_64::*;
@@ -411,6 +471,198 @@ mod x86 {
         }
     }
 
+    /// The tree sums of 8 pixels' lane partials at once, lane `k` = [`super::tree16`] of
+    /// `a[k]` (the same pairs added in the same operand order; lanes 8..16 are not used):
+    /// `s8` halves two pixels per vector, `s4` four, then `s2` and the last pair within 128-bit
+    /// lanes, then one permutation puts pixel `k` in lane `k`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn reduce8(a: &[__m512; 8]) -> __m512 {
+        // s8: [x.l0..8 + x.l8..16, y.l0..8 + y.l8..16].
+        let s8 = |x: __m512, y: __m512| {
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0b01_00_01_00>(x, y),
+                _mm512_shuffle_f32x4::<0b11_10_11_10>(x, y),
+            )
+        };
+        let (t01, t23, t45, t67) = (
+            s8(a[0], a[1]),
+            s8(a[2], a[3]),
+            s8(a[4], a[5]),
+            s8(a[6], a[7]),
+        );
+        // s4: 128-bit block k = s4 of pixel k (of four).
+        let s4 = |x: __m512, y: __m512| {
+            _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0b10_00_10_00>(x, y),
+                _mm512_shuffle_f32x4::<0b11_01_11_01>(x, y),
+            )
+        };
+        let (q0, q1) = (s4(t01, t23), s4(t45, t67));
+        // s2: block k = [s2[0], s2[1] of pixel k, s2[0], s2[1] of pixel k + 4].
+        let r = _mm512_add_ps(
+            _mm512_shuffle_ps::<0b01_00_01_00>(q0, q1),
+            _mm512_shuffle_ps::<0b11_10_11_10>(q0, q1),
+        );
+        // s2[0] + s2[1]: block k = [pixel k, pixel k + 4, ..].
+        let f = _mm512_add_ps(
+            _mm512_shuffle_ps::<0b10_00_10_00>(r, r),
+            _mm512_shuffle_ps::<0b11_01_11_01>(r, r),
+        );
+        let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+        _mm512_permutexvar_ps(idx, f)
+    }
+
+    /// [`reduce8`] on 8 arrays (tests; the CPU must support AVX-512F).
+    #[cfg(test)]
+    pub(super) fn reduce8_test(ls: &[[f32; LANES]; 8]) -> [f32; 16] {
+        assert!(crate::kernels::simd::detected() == crate::kernels::simd::Level::Avx512);
+        let mut out = [0f32; 16];
+        // SAFETY: AVX-512F was detected above; every pointer addresses 16 floats.
+        unsafe {
+            let a: [__m512; 8] = std::array::from_fn(|p| _mm512_loadu_ps(ls[p].as_ptr()));
+            _mm512_storeu_ps(out.as_mut_ptr(), reduce8(&a));
+        }
+        out
+    }
+
+    /// `G` consecutive pixels of one input row and channel: lane partials over the 9 taps
+    /// (`(ky, kx)` ascending) and the `J` 16-wide `o` chunks, the order of [`Generic::outs`],
+    /// then [`reduce8`]. `rows[ky]` points at the zero-bordered `dz` row `oy = iy + pad_top - ky`
+    /// (or a zero row), at the block's first pixel; pixel `g` with tap `kx` reads bordered
+    /// column `g + 2 - kx` of `16*J` floats.
+    ///
+    /// # Safety
+    /// AVX-512F; `rows[ky]` readable for `(G + 2) * 16 * J` floats.
+    #[inline]
+    #[allow(clippy::needless_range_loop)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group3x3<const G: usize, const J: usize>(
+        rows: &[*const f32; 3],
+        wv: &[[[__m512; J]; 3]; 3],
+    ) -> __m512 {
+        let mut acc = [_mm512_setzero_ps(); 8];
+        for ky in 0..3 {
+            for kx in 0..3 {
+                for j in 0..J {
+                    let w = wv[ky][kx][j];
+                    for (g, a) in acc.iter_mut().enumerate().take(G) {
+                        // SAFETY: column `g + 2 - kx <= G + 1`, lanes `16j..16j+16 <= 16J`.
+                        let d = unsafe {
+                            _mm512_loadu_ps(rows[ky].add(((g + 2 - kx) * J + j) * LANES))
+                        };
+                        *a = _mm512_add_ps(*a, _mm512_mul_ps(d, w));
+                    }
+                }
+            }
+        }
+        reduce8(&acc)
+    }
+
+    /// Input rows `iy0..iy1` of one image (all `c` channels) for a [`super::fast3_geom`]
+    /// geometry with `J = ceil(oc / 16)`. `dz` holds output rows `oy_lo..` (pixel stride `oc`);
+    /// `wr` is the `[tap][ci][16J]` filter. Each needed `dz` row is copied once into a ring of 3
+    /// rows with a zero border of 2 pixels each side and zero lanes from `oc` to `16J`, plus
+    /// one zero row for the rows outside the output; each input row is cut into balanced
+    /// blocks of at most 8 pixels ([`group3x3`]).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    fn band3x3<const J: usize>(
+        g: &Conv2dGeom,
+        wr: &[f32],
+        dz: &[f32],
+        oy_lo: usize,
+        iy0: usize,
+        iy1: usize,
+        dxb: &mut [f32],
+        ring: &mut Vec<f32>,
+    ) {
+        let (w, c, oc, ow) = (g.w, g.c, g.oc, g.ow);
+        let px = J * LANES;
+        let row_len = (w + 2) * px;
+        ring.clear();
+        ring.resize(4 * row_len, 0.0);
+        assert!(oc <= px && dxb.len() == (iy1 - iy0) * w * c);
+        assert!(wr.len() >= 9 * c * px);
+        let mut slot_oy = [usize::MAX; 3];
+        // Bordered column of `dz` column `ox`.
+        let shift = 2 - g.pad_left;
+        let ng = w.div_ceil(8);
+        for iy in iy0..iy1 {
+            let mut rows = [std::ptr::null::<f32>(); 3];
+            for (ky, row) in rows.iter_mut().enumerate() {
+                let oy = (iy + g.pad_top).wrapping_sub(ky);
+                let slot = if oy < g.oh {
+                    let sl = oy % 3;
+                    if slot_oy[sl] != oy {
+                        let src = &dz[(oy - oy_lo) * ow * oc..(oy - oy_lo + 1) * ow * oc];
+                        let dst = &mut ring[sl * row_len..(sl + 1) * row_len];
+                        assert!((ow + shift) * px <= dst.len());
+                        for ox in 0..ow {
+                            for j in 0..J {
+                                let n = (oc - (j * LANES).min(oc)).min(LANES);
+                                let mask: __mmask16 =
+                                    if n == LANES { 0xffff } else { (1u16 << n) - 1 };
+                                // SAFETY: lanes below `n` of `src[ox*oc + 16j..]` lie inside
+                                // `src` (`16j + n <= oc`); the store writes 16 lanes of `dst`
+                                // at `(ox + shift)*px + 16j + 16 <= (ow + shift)*px`.
+                                unsafe {
+                                    let v = if n == LANES {
+                                        _mm512_loadu_ps(src.as_ptr().add(ox * oc + j * LANES))
+                                    } else {
+                                        _mm512_maskz_loadu_ps(
+                                            mask,
+                                            src.as_ptr().wrapping_add(ox * oc + j * LANES),
+                                        )
+                                    };
+                                    _mm512_storeu_ps(
+                                        dst.as_mut_ptr().add((ox + shift) * px + j * LANES),
+                                        v,
+                                    );
+                                }
+                            }
+                        }
+                        slot_oy[sl] = oy;
+                    }
+                    sl
+                } else {
+                    3
+                };
+                *row = ring[slot * row_len..].as_ptr();
+            }
+            let drow = &mut dxb[(iy - iy0) * w * c..(iy - iy0 + 1) * w * c];
+            for ci in 0..c {
+                let mut wv = [[[_mm512_setzero_ps(); J]; 3]; 3];
+                for (t, wt) in wv.iter_mut().flatten().enumerate() {
+                    let at = (t * c + ci) * px;
+                    for (j, v) in wt.iter_mut().enumerate() {
+                        let ws = &wr[at + j * LANES..at + (j + 1) * LANES];
+                        // SAFETY: `ws` holds 16 floats.
+                        *v = unsafe { _mm512_loadu_ps(ws.as_ptr()) };
+                    }
+                }
+                let mut x0 = 0;
+                for gi in 0..ng {
+                    let n = w / ng + usize::from(gi < w % ng);
+                    // Pixel `x0 + n - 1` reads bordered columns up to `x0 + n + 1 <= w + 1`.
+                    let rb = rows.map(|r| r.wrapping_add(x0 * px));
+                    let sums = super::with_g!(n, G => {
+                        // SAFETY: AVX-512F (this function's feature); each row pointer has
+                        // `(w + 2 - x0) * px >= (G + 2) * px` floats of its ring row left.
+                        unsafe { group3x3::<G, J>(&rb, &wv) }
+                    });
+                    let mut out = [0f32; 16];
+                    // SAFETY: `out` holds 16 floats.
+                    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), sums) };
+                    for (k, &v) in out[..n].iter().enumerate() {
+                        drow[(x0 + k) * c + ci] = v;
+                    }
+                    x0 += n;
+                }
+            }
+        }
+    }
+
     /// `s` as `&[f32]` when `T` is `f32`.
     #[inline(always)]
     fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
@@ -489,6 +741,37 @@ mod x86 {
             // SAFETY: an `Avx512` is only used after detecting AVX-512F; bounds checked above.
             unsafe { outs_avx512::<P>(&cx32, bases, douts, dx) }
         }
+
+        fn outs3x3_band(
+            &self,
+            plan: &Plan<T>,
+            g: &Conv2dGeom,
+            dz: &[T],
+            oy_lo: usize,
+            iy0: usize,
+            iy1: usize,
+            dxb: &mut [T],
+            ring: &mut Vec<f32>,
+        ) -> bool {
+            let (Some(dz), Some(wr)) = (as_f32(dz), as_f32(&plan.wr)) else {
+                return false;
+            };
+            let Some(dxb) = as_f32_mut(dxb) else {
+                return false;
+            };
+            let oy_hi = (iy1 + g.pad_top).min(g.oh);
+            assert!(
+                dz.len() >= (oy_hi - oy_lo) * g.ow * g.oc
+                    && plan.wp == g.oc.div_ceil(LANES) * LANES
+            );
+            // SAFETY (both): an `Avx512` is only used after detecting AVX-512F.
+            if plan.wp == LANES {
+                unsafe { band3x3::<1>(g, wr, dz, oy_lo, iy0, iy1, dxb, ring) };
+            } else {
+                unsafe { band3x3::<2>(g, wr, dz, oy_lo, iy0, iy1, dxb, ring) };
+            }
+            true
+        }
     }
 }
 
@@ -555,6 +838,24 @@ struct Plan<T> {
     wr: Vec<T>,
     wp: usize,
     cols: Vec<(usize, usize, usize, usize)>,
+    /// [`Kind::Outputs`] geometries the AVX-512 3x3 row kernel takes ([`fast3_geom`]) with every
+    /// filter value finite (then its zero padding adds only `±0`, which changes no bit).
+    fast3: bool,
+}
+
+/// Whether the AVX-512 3x3 row kernel handles this [`Kind::Outputs`] geometry: a 3x3 filter,
+/// no dilation, `oc <= 32`, and the output inside the 2-pixel zero border of its row buffers
+/// (`pad_top, pad_left <= 2`, `oh <= h + pad_top`, `ow <= w + pad_left`: any `same`/`valid`).
+fn fast3_geom(g: &Conv2dGeom) -> bool {
+    g.kh == 3
+        && g.kw == 3
+        && g.dh == 1
+        && g.dw == 1
+        && g.oc <= 2 * LANES
+        && g.pad_top <= 2
+        && g.pad_left <= 2
+        && g.oh <= g.h + g.pad_top
+        && g.ow <= g.w + g.pad_left
 }
 
 impl<T: Float> Plan<T> {
@@ -585,18 +886,33 @@ impl<T: Float> Plan<T> {
                 (wr, ocp)
             }
         };
+        let fast3 = kind == Kind::Outputs
+            && fast3_switch()
+            && fast3_geom(g)
+            && w.iter().all(|v| v.is_finite());
         Plan {
             kind,
             wr,
             wp,
             cols: runs(g.w, g.pad_left, g.dw, g.kw, g.ow),
+            fast3,
         }
     }
+}
+
+/// Whether the 3x3 row kernel of [`Kind::Outputs`] is on (`FF_CONV_BWD_INPUT3` unset or
+/// anything but `off`/`0`; read once per process; for A/B measurements: off gives the block
+/// kernel, the same bits).
+fn fast3_switch() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    env_switch::on(&ON, "FF_CONV_BWD_INPUT3")
 }
 
 /// Task scratch: `dz` rows (when expanded) and the class's tap tables.
 #[derive(Default)]
 struct Scratch<T> {
+    /// The 3x3 row kernel's ring of zero-bordered `dz` rows.
+    ring: Vec<f32>,
     dz: Vec<T>,
     toffs: Vec<usize>,
     taps: Vec<usize>,
@@ -631,6 +947,9 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
         return;
     }
     let dz = dy.rows(g, img * g.oh + oy_lo, oy_hi - oy_lo, &mut s.dz);
+    if plan.fast3 && m.outs3x3_band(plan, g, dz, oy_lo, iy0, iy1, dxb, &mut s.ring) {
+        return;
+    }
     let dz: &[T] = if plan.kind == Kind::Outputs {
         let lanes = 64 / std::mem::size_of::<T>();
         s.aligned.resize(dz.len() + lanes, T::zero());
@@ -1067,6 +1386,108 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The 3x3 row kernel of [`Kind::Outputs`] (AVX-512): geometries it takes (odd widths below
+    /// and above its 8-pixel blocks, `same`/`valid`, 1-3 channels, `oc` 16..=32, small batches
+    /// cut into row bands), against the f64 reference and bit for bit against the portable
+    /// block kernel, on 1 and 2 threads; with a non-finite filter value it stands aside (the
+    /// block kernel's bits, where `0 * inf` is never computed).
+    #[test]
+    fn outs3x3_matches_reference_and_portable_bits() {
+        let mut cases = vec![
+            Conv2dGeom::new([3, 28, 28, 1], [3, 3], 32, [1, 1], [1, 1], Padding::Valid),
+            Conv2dGeom::new([40, 28, 28, 1], [3, 3], 32, [1, 1], [1, 1], Padding::Valid),
+        ];
+        let mut k = 0u64;
+        for (h, w) in [(1, 1), (2, 3), (5, 7), (9, 8), (3, 17), (11, 13), (4, 33)] {
+            for c in [1, 3] {
+                for oc in [16, 17, 32] {
+                    for pad in [Padding::Same, Padding::Valid] {
+                        k += 1;
+                        let n = 1 + (k % 3) as usize;
+                        let g = Conv2dGeom::new([n, h, w, c], [3, 3], oc, [1, 1], [1, 1], pad);
+                        if g.oh > 0 && g.ow > 0 {
+                            cases.push(g);
+                        }
+                    }
+                }
+            }
+        }
+        let mut fast = 0;
+        for (i, g) in cases.iter().enumerate() {
+            assert_eq!(kind_of(g), Some(Kind::Outputs));
+            assert!(fast3_geom(g), "{g:?}");
+            let dy = rand_vec(g.output_len(), 70 + i as u64);
+            let mut w = rand_vec(g.filter_len(), 80 + i as u64);
+            let want = naive_dx(g, &dy, &w);
+            let dy32: Vec<f32> = dy.iter().map(|&v| v as f32).collect();
+            let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+            let run = |isa: Isa, threads: usize, w32: &[f32]| {
+                let mut d = vec![f32::NAN; g.input_len()];
+                pool(threads).install(|| {
+                    backward_input_rows(isa, Kind::Outputs, g, &DySlice(&dy32), w32, &mut d)
+                });
+                d
+            };
+            let portable = run(Isa::Portable, 1, &w32);
+            let got: Vec<f64> = portable.iter().map(|&v| v as f64).collect();
+            assert_close(&got, &want, 2e-5, &format!("portable {i} {g:?}"));
+            for isa in available_isas() {
+                fast += usize::from(isa == Isa::Avx512);
+                for threads in [1, 2] {
+                    let d = run(isa, threads, &w32);
+                    let same = d
+                        .iter()
+                        .zip(&portable)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "bits differ: {isa:?} {threads} threads, case {i} {g:?}"
+                    );
+                }
+            }
+            // A non-finite filter value: the fast path stands aside, bits still agree.
+            if i % 5 == 0 {
+                w[g.filter_len() / 2] = f64::INFINITY;
+                let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+                let base = run(Isa::Portable, 1, &w32);
+                for isa in available_isas() {
+                    let d = run(isa, 2, &w32);
+                    let same = d.iter().zip(&base).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "bits differ with inf: {isa:?} case {i} {g:?}");
+                }
+            }
+        }
+        if !available_isas().contains(&Isa::Avx512) {
+            eprintln!("no AVX-512 on this CPU: the 3x3 row kernel was not exercised");
+        } else {
+            assert!(fast > 0);
+        }
+    }
+
+    /// The AVX-512 8-pixel reduction adds exactly [`tree16`]'s pairs (values chosen so that any
+    /// other order rounds differently in f32).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn reduce8_is_tree16() {
+        if crate::kernels::simd::detected() != crate::kernels::simd::Level::Avx512 {
+            return;
+        }
+        let mut ls = [[0f32; LANES]; 8];
+        for (p, l) in ls.iter_mut().enumerate() {
+            let b = 1.0e8 * (p as f32 + 1.0);
+            l[p % 16] = b;
+            l[(p + 8) % 16] = -b;
+            l[(p + 1) % 16] = 1.0 + p as f32;
+            l[(p + 9) % 16] = 0.5;
+            l[(p + 4) % 16] = 3.0;
+            l[(p + 2) % 16] = 0.25 * p as f32;
+        }
+        let got = x86::reduce8_test(&ls);
+        for (p, l) in ls.iter().enumerate() {
+            assert_eq!(got[p].to_bits(), tree16(l).to_bits(), "pixel {p}");
         }
     }
 
