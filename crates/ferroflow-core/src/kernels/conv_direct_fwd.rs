@@ -649,7 +649,7 @@ pub mod probe {
         while i < n16 {
             // SAFETY: `i + 16 <= ys.len()`.
             unsafe {
-                if nt && (p.add(i) as usize) % 64 == 0 {
+                if nt && (p.add(i) as usize).is_multiple_of(64) {
                     _mm512_stream_ps(p.add(i), v);
                 } else {
                     _mm512_storeu_ps(p.add(i), v);
