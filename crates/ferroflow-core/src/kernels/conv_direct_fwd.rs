@@ -513,6 +513,157 @@ pub(crate) fn maxpool2x2_vec<T: Float>(
     Some((vec_from_f32(p)?, a))
 }
 
+/// Diagnostics of what bounds the plain forward pass (`examples/conv1_fwd_limits.rs`): the same
+/// kernel and parallel split as [`forward_vec`] with the output's memory traffic taken out or
+/// isolated. Not part of the framework's API.
+#[doc(hidden)]
+pub mod probe {
+    use super::{par_rows, FastFwd, ROWS_PER_TASK};
+    use crate::kernels::conv::Conv2dGeom;
+    use crate::kernels::conv_direct::{self, Epilogue};
+
+    fn plan<'a>(g: &'a Conv2dGeom, x: &'a [f32], w: &[f32]) -> Option<FastFwd<'a>> {
+        if !conv_direct::applies(g) || g.is_pointwise() {
+            return None;
+        }
+        let epi = Epilogue {
+            bias: None,
+            relu: false,
+        };
+        FastFwd::new(conv_direct::detect_isa(), g, x, w, epi)
+    }
+
+    /// The plain forward (no bias, no ReLU) into `y` (`output_len` long, reused by the caller:
+    /// no page faults, no allocation). `false` when the AVX-512 kernels do not take the call.
+    pub fn forward_into(g: &Conv2dGeom, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
+        let Some(plan) = plan(g, x, w) else {
+            return false;
+        };
+        let row_len = g.ow * g.oc;
+        assert_eq!(y.len(), g.n * g.oh * row_len);
+        let work = y.len().saturating_mul(plan.off.len());
+        par_rows(
+            y,
+            row_len,
+            &mut [] as &mut [u8],
+            0,
+            ROWS_PER_TASK,
+            work,
+            |rows, r0, ys, _| {
+                rows.resize(plan.row_scratch_len(), 0.0);
+                for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
+                    plan.row(rows, r0 + j, yrow);
+                }
+            },
+        );
+        true
+    }
+
+    /// The same rows with the same split, each task writing every row into one scratch row of
+    /// its own (stays in L1): the kernel's time without the output's traffic beyond L1. `y` is
+    /// only used for the split (never written).
+    pub fn forward_to_scratch(g: &Conv2dGeom, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
+        let Some(plan) = plan(g, x, w) else {
+            return false;
+        };
+        let row_len = g.ow * g.oc;
+        let work = y.len().saturating_mul(plan.off.len());
+        par_rows(
+            y,
+            row_len,
+            &mut [] as &mut [u8],
+            0,
+            ROWS_PER_TASK,
+            work,
+            |rows, r0, ys, _| {
+                let sl = plan.row_scratch_len();
+                rows.resize(sl + row_len, 0.0);
+                let (rows, out) = rows.split_at_mut(sl);
+                for j in 0..ys.len() / row_len {
+                    plan.row(rows, r0 + j, out);
+                }
+                std::hint::black_box(&out[0]);
+            },
+        );
+        true
+    }
+
+    /// The parallel split alone (same tasks, nothing done in them): the fixed cost of
+    /// dispatching a pass to the pool.
+    pub fn split_only(y: &mut [f32], row_len: usize) {
+        let work = y.len() * 9;
+        par_rows(
+            y,
+            row_len,
+            &mut [] as &mut [u8],
+            0,
+            ROWS_PER_TASK,
+            work,
+            |_, r0, _, _| {
+                std::hint::black_box(r0);
+            },
+        );
+    }
+
+    /// The stores alone: `value` into every element of `y` (rows of `row_len`) with the same
+    /// split as the forward pass, 64-byte stores (`nt`: non-temporal). Returns `false` without
+    /// AVX-512F.
+    pub fn store_only(y: &mut [f32], row_len: usize, value: f32, nt: bool) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::kernels::simd::detected() != crate::kernels::simd::Level::Avx512 {
+                return false;
+            }
+            let work = y.len() * 9;
+            par_rows(
+                y,
+                row_len,
+                &mut [] as &mut [u8],
+                0,
+                ROWS_PER_TASK,
+                work,
+                |_, _, ys, _| {
+                    // SAFETY: AVX-512F checked above; `fill` writes inside `ys`.
+                    unsafe { fill(ys, value, nt) }
+                },
+            );
+            true
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (y, row_len, value, nt);
+            false
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn fill(ys: &mut [f32], value: f32, nt: bool) {
+        use std::arch::x86_64::*;
+        let v = _mm512_set1_ps(value);
+        let n16 = ys.len() / 16 * 16;
+        let p = ys.as_mut_ptr();
+        let mut i = 0;
+        while i < n16 {
+            // SAFETY: `i + 16 <= ys.len()`.
+            unsafe {
+                if nt && (p.add(i) as usize).is_multiple_of(64) {
+                    _mm512_stream_ps(p.add(i), v);
+                } else {
+                    _mm512_storeu_ps(p.add(i), v);
+                }
+            }
+            i += 16;
+        }
+        ys[n16..].fill(value);
+        if nt {
+            _mm_sfence();
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{FastFwd, L, PIX1, PIX2, PQ1, PQ2};
@@ -1220,6 +1371,39 @@ mod tests {
         };
         assert!(forward_vec(&g, &x, &w, epi).is_none());
         assert!(maxpool2x2_vec(&g, &x, &w, epi, true).is_none());
+    }
+
+    /// The diagnostics of `examples/conv1_fwd_limits.rs`: the reused-buffer entry gives the
+    /// portable kernel's bits; the store probe writes every element (odd lengths too).
+    #[test]
+    fn probe_entries_match_the_portable_kernel() {
+        if !have() {
+            return;
+        }
+        let g = Conv2dGeom::new([3, 28, 28, 1], [3, 3], 32, [1, 1], [1, 1], Padding::Valid);
+        let mut r = Rng(7);
+        let x = r.vec(g.input_len(), false);
+        let w = r.vec(g.filter_len(), false);
+        let epi = Epilogue {
+            bias: None,
+            relu: false,
+        };
+        let mut want = vec![0f32; g.output_len()];
+        cd::forward(Isa::Portable, &g, &x, &w, &mut want, epi);
+        for threads in [1, 2] {
+            let mut got = vec![f32::NAN; g.output_len()];
+            let mut s = vec![0f32; 1000 * 37 + 5];
+            pool(threads).install(|| {
+                assert!(probe::forward_into(&g, &x, &w, &mut got));
+                assert!(probe::forward_to_scratch(&g, &x, &w, &mut got.clone()));
+                probe::split_only(&mut got.clone(), g.ow * g.oc);
+                assert!(probe::store_only(&mut s[..1000 * 37], 37, 2.5, true));
+                assert!(probe::store_only(&mut s[1000 * 37..], 5, 1.5, false));
+            });
+            assert_eq!(bits(&got), bits(&want), "threads {threads}");
+            assert!(s[..1000 * 37].iter().all(|&v| v == 2.5));
+            assert!(s[1000 * 37..].iter().all(|&v| v == 1.5));
+        }
     }
 
     /// NaN inputs: ReLU maps NaN to 0; without ReLU the pool keeps MaxPool's rule (a NaN first
