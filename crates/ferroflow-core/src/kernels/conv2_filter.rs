@@ -27,7 +27,7 @@
 //! `FF_CONV_FILTER2=off` (read once) turns the kernel off: the tiled im2col + GEMM path runs
 //! instead (for A/B timing in one binary).
 
-use std::any::TypeId;
+use crate::kernels::float::{same_mut, same_ref};
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -70,27 +70,6 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
         && g.pad_left == 0
         && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h
         && (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.w
-}
-
-/// `&[T]` as `&[U]` when they are the same type.
-fn same_ref<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
-    if TypeId::of::<T>() == TypeId::of::<U>() {
-        // SAFETY: `T` and `U` are the same type (equal `TypeId`s), so pointer, length and
-        // lifetime describe a valid `[U]`.
-        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<U>(), x.len()) })
-    } else {
-        None
-    }
-}
-
-/// `&mut [T]` as `&mut [U]` when they are the same type.
-fn same_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
-    if TypeId::of::<T>() == TypeId::of::<U>() {
-        // SAFETY: as in `same_ref`; the borrow of `x` moves into the result.
-        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<U>(), x.len()) })
-    } else {
-        None
-    }
 }
 
 /// Computes `dw` (`[kh, kw, c, oc]`, overwritten) with this kernel and returns `true`, or returns

@@ -347,8 +347,8 @@ mod x86 {
 
     use super::{BlockCtx, Generic, Micro, Plan, LANES};
     use crate::kernels::conv::Conv2dGeom;
+    use crate::kernels::float::{as_f32, as_f32_mut};
     use crate::kernels::Float;
-    use std::any::TypeId;
     use std::arch::x86_64::*;
 
     /// AVX-512F f32 bodies. Only built after the CPU was found to support AVX-512F.
@@ -660,28 +660,6 @@ mod x86 {
                     x0 += n;
                 }
             }
-        }
-    }
-
-    /// `s` as `&[f32]` when `T` is `f32`.
-    #[inline(always)]
-    fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
-        if TypeId::of::<T>() == TypeId::of::<f32>() {
-            // SAFETY: `T` is `f32`, so the slice already has this type.
-            Some(unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
-        } else {
-            None
-        }
-    }
-
-    /// `s` as `&mut [f32]` when `T` is `f32`.
-    #[inline(always)]
-    fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
-        if TypeId::of::<T>() == TypeId::of::<f32>() {
-            // SAFETY: `T` is `f32`, so the slice already has this type; the borrow is moved.
-            Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
-        } else {
-            None
         }
     }
 

@@ -25,7 +25,7 @@
 //! `FF_CONV_DIRECT_FILTER=off` (read once) turns the kernel off: the generic direct bodies run
 //! instead (for A/B timing in one binary).
 
-use std::any::TypeId;
+use crate::kernels::float::{same_mut, same_ref};
 use std::sync::OnceLock;
 
 use crate::kernels::conv::Conv2dGeom;
@@ -52,27 +52,6 @@ pub(crate) enum Dz<'a, T> {
 fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     crate::kernels::env_switch::on(&ON, "FF_CONV_DIRECT_FILTER")
-}
-
-/// `&[T]` as `&[U]` when they are the same type.
-fn same_ref<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
-    if TypeId::of::<T>() == TypeId::of::<U>() {
-        // SAFETY: `T` and `U` are the same type (equal `TypeId`s), so pointer, length and
-        // lifetime describe a valid `[U]`.
-        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<U>(), x.len()) })
-    } else {
-        None
-    }
-}
-
-/// `&mut [T]` as `&mut [U]` when they are the same type.
-fn same_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
-    if TypeId::of::<T>() == TypeId::of::<U>() {
-        // SAFETY: as in `same_ref`; the borrow of `x` moves into the result.
-        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<U>(), x.len()) })
-    } else {
-        None
-    }
 }
 
 /// The prepared AVX-512 filter-gradient pass of one call: geometry, f32 views of the inputs and

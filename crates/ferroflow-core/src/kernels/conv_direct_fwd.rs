@@ -31,6 +31,7 @@
 
 use crate::kernels::conv::Conv2dGeom;
 use crate::kernels::conv_direct::{self, Epilogue, Isa};
+use crate::kernels::float::{as_f32, as_f32_mut};
 use crate::kernels::{env_switch, Float};
 use std::any::TypeId;
 use std::sync::OnceLock;
@@ -56,24 +57,6 @@ const PQ1: usize = 4;
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     env_switch::on(&ON, "FF_CONV_DIRECT_FWD")
-}
-
-/// `s` as `&[f32]` when `T` is `f32`.
-fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
-    if TypeId::of::<T>() != TypeId::of::<f32>() {
-        return None;
-    }
-    // SAFETY: `T` is `f32` (equal `TypeId`s): same layout, same length, same lifetime.
-    Some(unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) })
-}
-
-/// `s` as `&mut [f32]` when `T` is `f32`.
-fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
-    if TypeId::of::<T>() != TypeId::of::<f32>() {
-        return None;
-    }
-    // SAFETY: `T` is `f32` (equal `TypeId`s): same layout, same length; the borrow is moved.
-    Some(unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) })
 }
 
 /// The prepared AVX-512 forward pass of one call: the filter and bias padded to `ocp` (a multiple

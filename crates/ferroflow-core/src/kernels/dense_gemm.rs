@@ -794,78 +794,7 @@ impl<T: PackedGemm> Problem<'_, T> {
                 continue;
             }
             T::tile(isa, k, asl, a_rs, a_ks, bsl, src.ks, &mut out, NR);
-            if self.c_rs == 1 && self.c_cs != 1 {
-                // C's columns contiguous (a transposed orientation): one run of `rows` per
-                // column of the tile.
-                if rows == MR && !accumulate {
-                    let last = i0 + MR - 1 + (j0 + nc - 1) * self.c_cs;
-                    assert!(last < c_len);
-                    for j in 0..nc {
-                        let col: [T; MR] = std::array::from_fn(|r| out[r * NR + j]);
-                        // SAFETY: the run of MR elements at i0 + (j0 + j)*c_cs ends at or
-                        // before `last < c_len` (checked); it belongs to this task's tile only
-                        // (disjoint tiles, injective strides), and `col` is a local array.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(
-                                col.as_ptr(),
-                                c.0.add(i0 + (j0 + j) * self.c_cs),
-                                MR,
-                            )
-                        };
-                    }
-                    continue;
-                }
-                for j in 0..nc {
-                    let base = i0 + (j0 + j) * self.c_cs;
-                    assert!(base + rows <= c_len);
-                    // SAFETY: `base + rows <= c_len` (checked); these elements belong to this
-                    // task's tile only (disjoint tiles, injective strides), so no other
-                    // reference to them exists while this slice lives.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(base), rows) };
-                    for (r, d) in dst.iter_mut().enumerate() {
-                        let v = out[r * NR + j];
-                        if accumulate {
-                            *d += v;
-                        } else {
-                            *d = v;
-                        }
-                    }
-                }
-                continue;
-            }
-            for (r, line) in out.chunks_exact(NR).take(rows).enumerate() {
-                let base = (i0 + r) * self.c_rs + j0 * self.c_cs;
-                if self.c_cs == 1 {
-                    assert!(base + nc <= c_len);
-                    // SAFETY: `base + nc <= c_len` (checked), and the `nc` elements of row
-                    // `i0 + r` from column `j0` belong to this task's tile only (tiles are
-                    // disjoint and C's strides are injective, checked by the caller), so no
-                    // other reference to them exists while this slice lives.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(base), nc) };
-                    if accumulate {
-                        for (d, v) in dst.iter_mut().zip(line) {
-                            *d += *v;
-                        }
-                    } else {
-                        dst.copy_from_slice(&line[..nc]);
-                    }
-                } else {
-                    for (j, v) in line[..nc].iter().enumerate() {
-                        let o = base + j * self.c_cs;
-                        assert!(o < c_len);
-                        // SAFETY: `o < c_len` (checked) and element `o` is written by this
-                        // task only (disjoint tiles, injective strides).
-                        unsafe {
-                            let d = c.0.add(o);
-                            if accumulate {
-                                *d += *v;
-                            } else {
-                                *d = *v;
-                            }
-                        }
-                    }
-                }
-            }
+            self.store_tile(&out, i0, rows, j0, nc, c, c_len, accumulate);
         }
     }
 }

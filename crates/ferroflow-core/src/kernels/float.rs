@@ -44,3 +44,37 @@ impl Float for f64 {
         self
     }
 }
+
+/// Reinterprets `&[T]` as `&[U]` when `T` and `U` are the same type (a kernel generic over
+/// [`Float`] handing its slices to an `f32`-only SIMD path).
+pub(crate) fn same_ref<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>() {
+        // SAFETY: `T` and `U` are the same type (equal `TypeId`s), so the pointer, length and
+        // lifetime describe a valid `[U]`.
+        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<U>(), x.len()) })
+    } else {
+        None
+    }
+}
+
+/// Reinterprets `&mut [T]` as `&mut [U]` when `T` and `U` are the same type.
+pub(crate) fn same_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>() {
+        // SAFETY: as in `same_ref`; the borrow of `x` moves into the result.
+        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<U>(), x.len()) })
+    } else {
+        None
+    }
+}
+
+/// `s` as `&[f32]` when `T` is `f32`.
+#[inline(always)]
+pub(crate) fn as_f32<T: 'static>(s: &[T]) -> Option<&[f32]> {
+    same_ref(s)
+}
+
+/// `s` as `&mut [f32]` when `T` is `f32`.
+#[inline(always)]
+pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> Option<&mut [f32]> {
+    same_mut(s)
+}

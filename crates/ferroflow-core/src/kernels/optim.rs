@@ -8,7 +8,7 @@
 //! bits as the plain scalar loop, and the work is split over fixed chunks (never by the thread
 //! count), so results do not depend on the number of threads either.
 
-use std::any::TypeId;
+use crate::kernels::float::{same_mut, same_ref};
 
 use super::simd::{self, Level};
 
@@ -95,27 +95,6 @@ fn adam_typed<T: Real>(
                 }
             })
         });
-}
-
-/// Reinterprets `&mut [T]` as `&mut [U]` when `T` and `U` are the same type.
-fn same_mut<T: 'static, U: 'static>(x: &mut [T]) -> Option<&mut [U]> {
-    if TypeId::of::<T>() == TypeId::of::<U>() {
-        // SAFETY: `T` and `U` are the same type (equal `TypeId`s), so the pointer, length and
-        // lifetime describe a valid `[U]`; the borrow of `x` is moved into the result.
-        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<U>(), x.len()) })
-    } else {
-        None
-    }
-}
-
-/// Reinterprets `&[T]` as `&[U]` when `T` and `U` are the same type.
-fn same_ref<T: 'static, U: 'static>(x: &[T]) -> Option<&[U]> {
-    if TypeId::of::<T>() == TypeId::of::<U>() {
-        // SAFETY: as in `same_mut`, for a shared borrow.
-        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<U>(), x.len()) })
-    } else {
-        None
-    }
 }
 
 /// Keras's Adam update (no `amsgrad`) of `w` with gradient `g` and slots `m` (momentum) and `v`
