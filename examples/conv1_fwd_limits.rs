@@ -50,6 +50,8 @@ fn run_all(reps: usize, vs: &mut [Variant<'_>]) -> Vec<f64> {
 }
 
 fn main() -> Result<()> {
+    // As `fit` does: this thread runs a share of each parallel pass (`FF_CALLER_WORKER=off`: not).
+    ferroflow::kernels::parallel::join_thread_pool();
     let reps: usize = std::env::var("KERNEL_REPS")
         .ok()
         .and_then(|v| v.parse().ok())

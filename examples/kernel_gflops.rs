@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release --example kernel_gflops` prints one JSON line per kernel:
 //! `{"kernel": ..., "batch": ..., "flops": ..., "median_s": ..., "gflops": ...}`, the median of
-//! `KERNEL_REPS` timed calls (default 21) after 3 warm-up calls. FLOPs count a multiply-add as 2:
+//! `KERNEL_REPS` timed calls (default 21) after 200 ms of warm-up calls. FLOPs count a multiply-add as 2:
 //! `2 n^3` for the matmul, `2 * batch * oh * ow * out * 3 * 3 * in` for each convolution pass
 //! (the same product for all three passes). `bench/compare.py` divides them by the all-threads
 //! peak of `examples/fma_peak.rs`. Arguments filter the kernels by name (substring).
@@ -50,10 +50,18 @@ fn rand(shape: &[usize], seed: u64) -> Result<Tensor> {
     ops::random_uniform(shape, -1.0, 1.0, DType::F32, seed)
 }
 
-/// Median seconds of `reps` calls of `f` after 3 warm-up calls.
+/// Seconds of warm-up calls before each kernel's timed calls.
+const WARM_UP_S: f64 = 0.2;
+
+/// Median seconds of `reps` calls of `f` after at least 3 warm-up calls and [`WARM_UP_S`].
 fn time_median(reps: usize, mut f: impl FnMut() -> Result<Tensor>) -> Result<f64> {
-    for _ in 0..3 {
+    // Warm-up: at least 3 calls and 200 ms, so that both cores run at their steady pace (with
+    // 3 calls only, a 2-thread pass of ~60 µs measured ~95 µs for hundreds of calls).
+    let warm = Instant::now();
+    let mut calls = 0;
+    while calls < 3 || warm.elapsed().as_secs_f64() < WARM_UP_S {
         std::hint::black_box(f()?);
+        calls += 1;
     }
     let mut t = Vec::with_capacity(reps);
     for _ in 0..reps {
@@ -73,6 +81,8 @@ fn report(kernel: &str, batch: usize, flops: f64, secs: f64) {
 }
 
 fn main() -> Result<()> {
+    // As `fit` does: this thread runs a share of each parallel pass (`FF_CALLER_WORKER=off`: not).
+    ferroflow::kernels::parallel::join_thread_pool();
     let reps: usize = std::env::var("KERNEL_REPS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -223,16 +233,20 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Medians of `reps` alternated rounds of each closure (after 3 warm-up rounds).
+/// Medians of `reps` alternated rounds of each closure (after at least 3 warm-up rounds and
+/// [`WARM_UP_S`]).
 fn time_alternated<const N: usize>(
     reps: usize,
     fs: [&mut dyn FnMut() -> Result<Vec<Tensor>>; N],
 ) -> Result<[f64; N]> {
     let mut fs = fs;
-    for _ in 0..3 {
+    let warm = Instant::now();
+    let mut rounds = 0;
+    while rounds < 3 || warm.elapsed().as_secs_f64() < WARM_UP_S {
         for f in fs.iter_mut() {
             std::hint::black_box(f()?);
         }
+        rounds += 1;
     }
     let mut t = vec![Vec::with_capacity(reps); N];
     for _ in 0..reps {

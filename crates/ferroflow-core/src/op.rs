@@ -222,6 +222,7 @@ pub fn execute<O: Op>(op: O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
 /// Runs the op's kernel (timed when the profiler is on): what eager execution and a `Session`
 /// share.
 pub(crate) fn compute(op: &dyn Op, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    crate::kernels::parallel::join_thread_pool();
     // Device placement (`device/`): always `None` without the `cuda` feature.
     if let Some(out) = crate::device::dispatch(op, inputs) {
         return out;

@@ -97,6 +97,7 @@ impl Session {
     /// Errors name the placeholder for a missing feed or a value of the wrong dtype or shape, and
     /// the tensor for a fetch from another graph.
     pub fn run(&self, fetches: &[&Tensor], feeds: &[(&Tensor, Tensor)]) -> Result<Vec<Tensor>> {
+        crate::kernels::parallel::join_thread_pool();
         let plan = self.plan(fetches, feeds)?;
         self.execute(&plan, feeds)
     }

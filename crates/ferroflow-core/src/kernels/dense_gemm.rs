@@ -19,7 +19,7 @@
 //!   sums are stored and reloaded between blocks, which continues the same FMA chain). Blocking
 //!   is off by default (measured slower on these shapes); `FF_DENSE_KBLOCK=off` runs the
 //!   previous driver, for A/B;
-//! - products under ~8 M multiply-adds run on the calling thread: handing them to the pool costs
+//! - products under ~1 M multiply-adds run on the calling thread: handing them to the pool costs
 //!   more than the second core saves (`FF_DENSE_PAR_MIN` overrides the threshold, for A/B).
 //!
 //! Every element of `C` is summed from zero by one fused multiply-add per `k` in increasing
@@ -144,14 +144,15 @@ fn cost(m: usize, k: usize, n: usize, b_unit: bool) -> usize {
 
 /// Row tiles per task (one panel each).
 const ROW_TILES_PER_TASK: usize = 8;
-/// Smallest product (multiply-adds) split over threads. Handing a product to the thread pool
-/// costs wake-ups worth tens of µs (measured: `rayon::join` of two 25 µs halves from the main
-/// thread took 40-60 µs); below ~8 M multiply-adds (~30 µs on one core) one thread wins:
-/// the MLP's 784→64 products at batch 32 and 128 ran ~2x and ~1.2x faster on one thread.
-const PAR_MIN_FMAS: usize = 1 << 23;
+/// Smallest product (multiply-adds) split over threads: 1 M (~4 µs on one core). The hand-off
+/// is cheap since the thread that runs ops joined the pool and the pool's threads stay awake while
+/// it works (`parallel::join_thread_pool`): with that, 1 M beat the 8 M of the seventh session
+/// (when a hand-off from a sleeping caller cost 40-60 µs) on the MLP's 784→64 products (batch
+/// 128: 50 → 26 µs) and its training (batch 128: ~530k → ~640k samples/s), A/B in one sitting.
+const PAR_MIN_FMAS: usize = 1 << 20;
 
 /// The smallest product split over threads: [`PAR_MIN_FMAS`], or `FF_DENSE_PAR_MIN`
-/// (multiply-adds; read once per process) for A/B measurements — `1048576` was the previous
+/// (multiply-adds; read once per process) for A/B measurements — `8388608` was the previous
 /// threshold. Threads never split the reduction, so the bits do not depend on it.
 fn par_min_fmas() -> usize {
     static V: OnceLock<usize> = OnceLock::new();

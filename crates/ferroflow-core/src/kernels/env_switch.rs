@@ -10,8 +10,10 @@
 //! | `FF_CONV_DIRECT_FILTER` | the AVX-512 direct filter gradient of small-K convolutions |
 //! | `FF_CONV_FILTER2` | the direct register-tiled filter gradient of `oc % 16 == 0` convolutions |
 //! | `FF_CONV_BWD_INPUT` | the direct input gradient of stride-1 convolutions |
+//! | `FF_CONV_BWD_INPUT3` | its 3x3 row kernel for one-channel inputs (`band3x3`) |
 //! | `FF_DENSE_GEMM` | the packed Dense-layer micro-kernel (back to the `gemm` crate) |
 //! | `FF_DENSE_KBLOCK` | the k-blocked driver of that kernel (back to one pass per tile) |
+//! | `FF_CALLER_WORKER` | the thread that runs ops joining the thread pool (`parallel::join_thread_pool`) |
 //!
 //! A switch is off when its variable is `off` or `0` (surrounding blanks ignored) and on
 //! otherwise, unset included. Which kernel runs is then a pure function of the shapes for the

@@ -5,6 +5,136 @@
 //! operations in the same order.
 
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Makes the calling thread one of the workers of rayon's global thread pool, once per process,
+/// so that it runs a share of every parallel pass itself instead of sleeping while the pool's
+/// threads wake up and then waking up itself.
+///
+/// Without it, a thread outside the pool that starts a parallel loop hands the whole loop to the
+/// pool and blocks until it is done: on the 2-core machine of issue 7 that hand-off costs about
+/// 17 µs per pass (three thread wake-ups), a fifth of conv1's forward at batch 32. With it (rayon's
+/// `ThreadPoolBuilder::use_current_thread`), the pool has the calling thread as worker 0 plus
+/// `threads - 1` threads of its own, and a loop started on the calling thread splits on the spot.
+///
+/// Called by every op's execution ([`op::compute`](crate::op)), so the first thread that runs an
+/// op joins; Keras's `fit`, `evaluate` and `predict` and [`Session::run`](crate::Session) call it
+/// first thing, so the thread that trains is the one that joins even when a dataset's prefetch
+/// thread runs ops. Results do not change: every parallel split depends only on the problem size.
+///
+/// Does nothing (and returns `false`) when:
+/// - the process set `FF_CALLER_WORKER=off` (or `0`): the A/B switch;
+/// - the global pool already exists (the program or another library configured rayon first);
+/// - the pool would have a single thread (`RAYON_NUM_THREADS=1` or one CPU): then the calling
+///   thread would be the only worker, and a parallel loop started by any other thread would wait
+///   forever, because a joined thread only runs pool work while it waits inside a loop of its own;
+/// - the calling thread is already a worker of some pool.
+///
+/// Returns whether the calling thread is the pool's joined thread. Other threads keep working as
+/// before (their loops are handed to the pool).
+///
+/// ```
+/// use ferroflow_core::kernels::parallel::join_thread_pool;
+/// let joined = join_thread_pool();
+/// // A second call from the same thread gives the same answer.
+/// assert_eq!(join_thread_pool(), joined);
+/// ```
+pub fn join_thread_pool() -> bool {
+    static JOINED: OnceLock<Option<std::thread::ThreadId>> = OnceLock::new();
+    let me = std::thread::current().id();
+    let joined = JOINED.get_or_init(|| {
+        static SWITCH: OnceLock<bool> = OnceLock::new();
+        if !crate::kernels::env_switch::on(&SWITCH, "FF_CALLER_WORKER")
+            || rayon::current_thread_index().is_some()
+        {
+            return None;
+        }
+        let builder = rayon::ThreadPoolBuilder::new();
+        // `num_threads(0)` (the default) means RAYON_NUM_THREADS or the CPU count: resolve it
+        // the way rayon does before deciding.
+        let threads = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if threads < 2 {
+            return None;
+        }
+        builder
+            .num_threads(threads)
+            .use_current_thread()
+            .build_global()
+            .ok()
+            .map(|()| me)
+    });
+    let is_joined = *joined == Some(me);
+    if is_joined {
+        keep_pool_awake();
+    }
+    is_joined
+}
+
+/// Pool threads currently running [`spin`].
+static SPINNERS: AtomicUsize = AtomicUsize::new(0);
+
+/// How long (µs) a pool thread keeps looking for work after its last job while the joined thread
+/// runs ops: 200 µs by default (OpenMP runtimes spin far longer: 200 ms for Intel's and LLVM's),
+/// `FF_POOL_SPIN_US=<µs>` to change it, `0` for rayon's own behaviour (a pool thread falls asleep
+/// after a few µs without work and takes ~10-20 µs to wake up on this machine).
+fn spin_us() -> u64 {
+    static V: OnceLock<u64> = OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("FF_POOL_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(200)
+    })
+}
+
+/// Makes every other thread of the pool run [`spin`] unless it already does: called by the
+/// joined thread before each op, so the pool's threads are awake when the op splits its work.
+fn keep_pool_awake() {
+    if spin_us() == 0 {
+        return;
+    }
+    let want = rayon::current_num_threads().saturating_sub(1);
+    let mut n = SPINNERS.load(Ordering::Relaxed);
+    while n < want {
+        match SPINNERS.compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => {
+                rayon::spawn(spin);
+                n += 1;
+            }
+            Err(now) => n = now,
+        }
+    }
+}
+
+/// A pool thread's job: run the pool's pending jobs as they appear (stealing the share that the
+/// joined thread just split off), until none came for [`spin_us`]; then return to rayon, which
+/// puts the thread to sleep. The joined thread itself may pick this job up while it waits inside
+/// a parallel loop: it returns at once there.
+fn spin() {
+    if rayon::current_thread_index() != Some(0) {
+        let idle = std::time::Duration::from_micros(spin_us());
+        let mut last = std::time::Instant::now();
+        loop {
+            match rayon::yield_now() {
+                Some(rayon::Yield::Executed) => last = std::time::Instant::now(),
+                Some(rayon::Yield::Idle) if last.elapsed() < idle => {
+                    // Look again a little later: each look reads the other threads' queues,
+                    // whose cache lines the thread that owns them is writing.
+                    for _ in 0..16 {
+                        std::hint::spin_loop();
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+    SPINNERS.fetch_sub(1, Ordering::Relaxed);
+}
 
 /// Below this many elements, elementwise work stays on the calling thread.
 pub const PAR_THRESHOLD: usize = 1 << 15;

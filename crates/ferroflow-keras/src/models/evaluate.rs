@@ -152,6 +152,7 @@ impl<'m> EvaluateArgs<'m> {
 
     /// Evaluates; the logs by name (`loss`, `accuracy`, ...).
     pub fn run_dict(self) -> Result<Logs> {
+        ferroflow_core::kernels::parallel::join_thread_pool();
         let EvaluateArgs {
             model,
             data,
@@ -230,6 +231,7 @@ impl<'m> PredictArgs<'m> {
 
     /// Predicts; one tensor per model output.
     pub fn run_all(self) -> Result<Vec<Tensor>> {
+        ferroflow_core::kernels::parallel::join_thread_pool();
         let PredictArgs {
             model,
             data,

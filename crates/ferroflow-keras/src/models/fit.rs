@@ -202,6 +202,8 @@ impl Fit<'_> {
 
     /// Trains; returns the `History`.
     pub fn run(self) -> Result<History> {
+        // The training thread runs a share of every parallel pass (see the function's doc).
+        ferroflow_core::kernels::parallel::join_thread_pool();
         let Fit {
             model,
             data,
