@@ -187,3 +187,49 @@ pub fn gemm_threads(flops: usize) -> usize {
         rayon::current_num_threads()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A parallel loop started by a thread outside the pool completes while the joined thread is
+    /// blocked outside rayon (it runs pool work only inside loops of its own): the pool always
+    /// keeps a thread of its own, so nothing waits forever. Whichever test thread joined first,
+    /// this runs the same scenario from the thread that calls it.
+    #[test]
+    fn loops_of_other_threads_finish_while_the_joined_thread_blocks() {
+        join_thread_pool();
+        let other = std::thread::spawn(|| {
+            let mut v = vec![1u64; 1 << 16];
+            for_each_chunk_mut(&mut v, |start, c| {
+                for (i, x) in c.iter_mut().enumerate() {
+                    *x += (start + i) as u64;
+                }
+            });
+            v.iter().sum::<u64>()
+        });
+        let n = 1u64 << 16;
+        assert_eq!(other.join().ok(), Some(n + n * (n - 1) / 2));
+    }
+
+    /// Joining never changes which chunks a loop computes: the same results from the joined
+    /// thread as from a 1-thread pool.
+    #[test]
+    fn joined_thread_splits_give_the_same_results() {
+        join_thread_pool();
+        let run = || {
+            let mut v = vec![0f32; 3 * CHUNK + 17];
+            for_each_chunk_mut(&mut v, |start, c| {
+                for (i, x) in c.iter_mut().enumerate() {
+                    *x = ((start + i) as f32).sqrt();
+                }
+            });
+            v
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .map(|p| p.install(run));
+        assert_eq!(one.ok(), Some(run()));
+    }
+}
