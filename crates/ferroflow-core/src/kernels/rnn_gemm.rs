@@ -204,32 +204,53 @@ pub trait PackedGemm: Float {
         load: bool,
     ) {
         check_inputs(k, a, a_rs, a_ks, b, b_ks);
-        let mut buf = [Self::zero(); MR * NR];
-        if load {
-            for (r, line) in buf.chunks_exact_mut(NR).enumerate() {
-                // SAFETY: row `r` is valid for reads and exclusively ours (caller's contract).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR)
-                };
-            }
+        // SAFETY: the caller's contract, passed on; the views were checked just above.
+        unsafe { tile_cont_staged(isa, k, a, a_rs, a_ks, b, b_ks, out, out_rs, load) };
+    }
+}
+
+/// [`PackedGemm::tile_cont`] through a local `MR × NR` tile (what the AVX2 and portable tiles
+/// write): `out`'s values loaded into it first when `load`, the tile run (AVX2+FMA for every
+/// non-portable `isa`), then stored back to `out`.
+///
+/// # Safety
+/// As [`PackedGemm::tile_cont`]; the input views were checked ([`check_inputs`]).
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_cont_staged<T: Float>(
+    isa: Isa,
+    k: usize,
+    a: &[T],
+    a_rs: usize,
+    a_ks: usize,
+    b: &[T],
+    b_ks: usize,
+    out: *mut T,
+    out_rs: usize,
+    load: bool,
+) {
+    let mut buf = [T::zero(); MR * NR];
+    if load {
+        for (r, line) in buf.chunks_exact_mut(NR).enumerate() {
+            // SAFETY: row `r` is valid for reads and exclusively ours (caller's contract).
+            unsafe { std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR) };
         }
-        #[cfg(target_arch = "x86_64")]
-        if isa != Isa::Portable {
-            // SAFETY: callers checked that the CPU supports `isa`, and AVX2+FMA come with both
-            // non-portable kinds; the views were checked above.
-            unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load) };
-        } else {
-            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = isa;
-            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
-        }
-        for (r, line) in buf.chunks_exact(NR).enumerate() {
-            // SAFETY: row `r` is valid for writes and exclusively ours; `buf` is local.
-            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
-        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Portable {
+        // SAFETY: callers checked that the CPU supports `isa`, and AVX2+FMA come with both
+        // non-portable kinds; the views were checked by the caller.
+        unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load) };
+    } else {
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = isa;
+        tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
+    }
+    for (r, line) in buf.chunks_exact(NR).enumerate() {
+        // SAFETY: row `r` is valid for writes and exclusively ours; `buf` is local.
+        unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
     }
 }
 
@@ -572,31 +593,9 @@ impl PackedGemm for f32 {
             };
             return;
         }
-        let mut buf = [0.0f32; MR * NR];
-        if load {
-            for (r, line) in buf.chunks_exact_mut(NR).enumerate() {
-                // SAFETY: row `r` is valid for reads and exclusively ours (caller's contract).
-                unsafe {
-                    std::ptr::copy_nonoverlapping(out.add(r * out_rs), line.as_mut_ptr(), NR)
-                };
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        if isa == Isa::Avx2Fma {
-            // SAFETY: callers checked that the CPU supports AVX2 and FMA; views checked above.
-            unsafe { x86::tile_avx2(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load) };
-        } else {
-            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = isa;
-            tile_portable(k, a, a_rs, a_ks, b, b_ks, &mut buf, NR, load);
-        }
-        for (r, line) in buf.chunks_exact(NR).enumerate() {
-            // SAFETY: row `r` is valid for writes and exclusively ours; `buf` is local.
-            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
-        }
+        // SAFETY: the caller's contract, passed on; the views were checked above (AVX2+FMA or
+        // portable here: AVX-512 returned above).
+        unsafe { tile_cont_staged(isa, k, a, a_rs, a_ks, b, b_ks, out, out_rs, load) };
     }
 
     unsafe fn tile_raw(
