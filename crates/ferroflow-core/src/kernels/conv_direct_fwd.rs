@@ -59,6 +59,14 @@ pub fn enabled() -> bool {
     env_switch::on(&ON, "FF_CONV_DIRECT_FWD")
 }
 
+/// Whether the 3x3 single-channel kernels with the filter held in registers are switched on
+/// (`FF_CONV_FWD_WREG` unset or anything but `off`/`0`; read once per process). Off: those
+/// convolutions take the generic blocks of this file.
+pub fn wreg_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    env_switch::on(&ON, "FF_CONV_FWD_WREG")
+}
+
 /// The prepared AVX-512 forward pass of one call: the filter and bias padded to `ocp` (a multiple
 /// of 16) channels, the padded-row layout and each tap's offset in the gathered rows.
 pub(crate) struct FastFwd<'a> {
@@ -80,6 +88,10 @@ pub(crate) struct FastFwd<'a> {
     direct: bool,
     /// Offset of tap `kk = (ky*kw + kx)*c + ci` in the rows read: `ky*dh*prow + kx*dw*c + ci`.
     off: Vec<usize>,
+    /// The geometry is a 3x3 filter over one input channel with column stride and dilation 1
+    /// (tap `(ky, kx)` at `off[3*ky] + kx`) and [`wreg_enabled`]: the rows take the kernels with
+    /// the whole filter of a channel group in registers.
+    wreg: bool,
 }
 
 impl<'a> FastFwd<'a> {
@@ -145,7 +157,14 @@ impl<'a> FastFwd<'a> {
             wpadc: wpad * g.c,
             direct,
             off,
+            wreg: wreg_enabled() && Self::wreg_geom(g),
         })
+    }
+
+    /// Whether `g` is a geometry of the register-filter kernels: one input channel, a 3x3 filter,
+    /// column stride and dilation 1 (any row stride, row dilation, padding and `oc`).
+    fn wreg_geom(g: &Conv2dGeom) -> bool {
+        g.c == 1 && g.kh == 3 && g.kw == 3 && g.sw == 1 && g.dw == 1
     }
 
     /// Input rows that `nrows` consecutive output rows read.
@@ -243,7 +262,11 @@ impl<'a> FastFwd<'a> {
         // (the CPU has AVX-512F); `rows` is `src`'s (its length is what `plain_row` reads),
         // `out` by contract.
         unsafe {
-            avx512::plain_row(self, rows, out)
+            if self.wreg {
+                avx512::wreg_row(self, rows, out)
+            } else {
+                avx512::plain_row(self, rows, out)
+            }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (out, rows);
@@ -286,7 +309,11 @@ impl<'a> FastFwd<'a> {
             // reports that level only with AVX-512 F, BW, DQ and VL); `src` is `src`'s
             // rows of two convolution rows, `o` and `a` one pooled row each.
             unsafe {
-                avx512::pool_row(self, src, o, a)
+                if self.wreg {
+                    avx512::wpool_row(self, src, o, a)
+                } else {
+                    avx512::pool_row(self, src, o, a)
+                }
             };
             #[cfg(not(target_arch = "x86_64"))]
             let _ = (o, a, src);
@@ -780,14 +807,31 @@ mod avx512 {
             // SAFETY: the next filter row (one past the last after the last tap: never read).
             wk = unsafe { wk.add(b.ocp) };
         }
-        let has_bias = !b.bias.is_null();
         let mut bv = [zero; V];
-        if has_bias {
+        if !b.bias.is_null() {
             for (v, bv) in bv.iter_mut().enumerate() {
                 // SAFETY: inside the padded bias (caller).
                 *bv = unsafe { _mm512_loadu_ps(b.bias.add(v * L)) };
             }
         }
+        // SAFETY: the caller's.
+        unsafe { pool_store(&acc, &bv, &b) };
+    }
+
+    /// The end of a pooled block: the epilogue of the four convolution elements of each window
+    /// (`acc[q][e][v]`), the max and (when `arg` is not null) the argmax, stored.
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VL; the stored lanes of pooled pixels `q < Q`, vectors `v < V` at `b.out`
+    /// (and `b.arg` unless null) inside their slices.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn pool_store<const Q: usize, const V: usize>(
+        acc: &[[[__m512; V]; 4]; Q],
+        bv: &[__m512; V],
+        b: &Blk<'_>,
+    ) {
+        let has_bias = !b.bias.is_null();
         let with_arg = !b.arg.is_null();
         for (q, accq) in acc.iter().enumerate() {
             for v in 0..V {
@@ -886,6 +930,261 @@ mod avx512 {
             arg,
             oc: g.oc,
             tail,
+        }
+    }
+
+    /// One block of `P` output pixels x `V` vectors of channels of a 3x3, one-channel row, the
+    /// filter's 9 taps x `V` vectors in registers (`wv`): tap `(ky, kx)` of pixel `p` reads
+    /// `r[ky] + p + kx`. The same sums in the same order as [`plain_block`] (from `+0`, tap by
+    /// tap in `(ky, kx)` order, a multiply then an add), then the epilogue and the store.
+    ///
+    /// # Safety
+    /// AVX-512F; every read `r[ky] + p + kx` (`p < P`, `kx < 3`) inside the rows, every stored
+    /// lane (`out + p*oc + 16v + lane`) inside the output.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn wreg_block<const P: usize, const V: usize>(
+        r: [*const f32; 3],
+        wv: &[[__m512; V]; 9],
+        bv: &[__m512; V],
+        b: &Blk<'_>,
+    ) {
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; P];
+        for (ky, &rk) in r.iter().enumerate() {
+            for kx in 0..3 {
+                let w = &wv[3 * ky + kx];
+                for (p, accp) in acc.iter_mut().enumerate() {
+                    // SAFETY: inside the rows (caller).
+                    let a = _mm512_set1_ps(unsafe { *rk.add(p + kx) });
+                    for (av, &wv) in accp.iter_mut().zip(w) {
+                        *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                    }
+                }
+            }
+        }
+        let has_bias = !b.bias.is_null();
+        for (p, accp) in acc.iter().enumerate() {
+            for (v, &a) in accp.iter().enumerate() {
+                let r = epilogue(a, bv[v], has_bias, b.relu);
+                // SAFETY: pixel `p`, vector `v` of the output: the stored lanes are inside it.
+                unsafe {
+                    let dst = b.out.add(p * b.oc + v * L);
+                    if v + 1 == V && b.tail != 0xFFFF {
+                        _mm512_mask_storeu_ps(dst, b.tail, r);
+                    } else {
+                        _mm512_storeu_ps(dst, r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Defines `$name`: the channel group at `ob` (`$v` vectors) of one 3x3, one-channel output
+    /// row, the filter and bias vectors loaded once, then blocks of at most `$max` pixels (one
+    /// `wreg_block` instance per block size `$n`, `$max` last).
+    macro_rules! wreg_group {
+        ($name:ident, $v:literal, $max:literal, $($n:literal)*) => {
+            /// A channel group of `$v` vectors of [`wreg_row`] (see `wreg_group!`).
+            ///
+            /// # Safety
+            /// As [`wreg_row`]; `ob + 16*$v <= ocp`.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(plan: &FastFwd<'_>, rows: &[f32], ob: usize, yrow: *mut f32) {
+                const V: usize = $v;
+                let g = plan.g;
+                let b = blk(plan, rows, ob, V, yrow, std::ptr::null_mut());
+                // SAFETY: the caller's (`ob + 16V <= ocp`).
+                let (wv, bv) = unsafe { wreg_load::<V>(&b) };
+                let r = [0, 3, 6].map(|kk| b.src.wrapping_add(plan.off[kk]));
+                blocks(g.ow, $max, |p0, n| {
+                    // SAFETY: pixels `p0..p0+n <= ow`: reads end at `off[6] + ow - 1 + 2 <
+                    // rows.len()` (`wreg_row` asserts it), writes inside the row's `ow*oc`.
+                    unsafe {
+                        let rp = r.map(|q| q.add(p0));
+                        let bb = Blk {
+                            out: b.out.add(p0 * g.oc + ob),
+                            ..b
+                        };
+                        match n {
+                            $($n => wreg_block::<$n, V>(rp, &wv, &bv, &bb),)*
+                            _ => wreg_block::<$max, V>(rp, &wv, &bv, &bb),
+                        }
+                    }
+                });
+            }
+        };
+    }
+    wreg_group!(wreg_group2, 2, 6, 1 2 3 4 5);
+    wreg_group!(wreg_group1, 1, 16, 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+
+    /// One block of `Q` pooled pixels x `V` vectors of a 3x3, one-channel pooled row, the
+    /// filter in registers (`wv`): convolution element `e = 2i + j` of pooled pixel `q` (row `i`,
+    /// column `2q + j`) reads tap `(ky, kx)` at `r[ky] + i*rstep + 2q + j + kx`; the sums as
+    /// [`pool_block`]'s, then [`pool_store`].
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VL; every read inside the rows, every store as [`pool_store`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn wpool_block<const Q: usize, const V: usize>(
+        r: [*const f32; 3],
+        wv: &[[__m512; V]; 9],
+        bv: &[__m512; V],
+        b: &Blk<'_>,
+    ) {
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[[zero; V]; 4]; Q];
+        for (ky, &rk) in r.iter().enumerate() {
+            for kx in 0..3 {
+                let w = &wv[3 * ky + kx];
+                for (q, accq) in acc.iter_mut().enumerate() {
+                    for (e, acce) in accq.iter_mut().enumerate() {
+                        let at = (e >> 1) * b.rstep + 2 * q + (e & 1) + kx;
+                        // SAFETY: inside the rows (caller).
+                        let a = _mm512_set1_ps(unsafe { *rk.add(at) });
+                        for (av, &wv) in acce.iter_mut().zip(w) {
+                            *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                        }
+                    }
+                }
+            }
+        }
+        // SAFETY: the caller's.
+        unsafe { pool_store(&acc, bv, b) };
+    }
+
+    /// Defines `$name`: the channel group at `ob` (`$v` vectors) of one 3x3, one-channel
+    /// pooled row, the filter and bias loaded once, then blocks of at most `$max` pooled pixels.
+    macro_rules! wpool_group {
+        ($name:ident, $v:literal, $max:literal, $($n:literal)*) => {
+            /// A channel group of `$v` vectors of [`wpool_row`] (see `wpool_group!`).
+            ///
+            /// # Safety
+            /// As [`wpool_row`]; `ob + 16*$v <= ocp`.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+            unsafe fn $name(
+                plan: &FastFwd<'_>,
+                rows: &[f32],
+                ob: usize,
+                prow: *mut f32,
+                arow: *mut u8,
+            ) {
+                const V: usize = $v;
+                let g = plan.g;
+                let b = blk(plan, rows, ob, V, prow, arow);
+                // SAFETY: the caller's (`ob + 16V <= ocp`).
+                let (wv, bv) = unsafe { wreg_load::<V>(&b) };
+                let r = [0, 3, 6].map(|kk| b.src.wrapping_add(plan.off[kk]));
+                blocks(g.ow / 2, $max, |q0, n| {
+                    // SAFETY: pooled pixels `q0..q0+n <= ow/2`: convolution columns `< ow` of
+                    // rows 0 and 1, reads inside `rows` (`wpool_row` asserts the last), writes
+                    // inside the pooled (and argmax) row.
+                    unsafe {
+                        let rp = r.map(|q| q.add(2 * q0));
+                        let at = q0 * g.oc + ob;
+                        let bb = Blk {
+                            out: b.out.add(at),
+                            arg: if b.arg.is_null() { b.arg } else { b.arg.add(at) },
+                            ..b
+                        };
+                        match n {
+                            $($n => wpool_block::<$n, V>(rp, &wv, &bv, &bb),)*
+                            _ => wpool_block::<$max, V>(rp, &wv, &bv, &bb),
+                        }
+                    }
+                });
+            }
+        };
+    }
+    // 18 filter vectors + 2x2x2 accumulators + temporaries.
+    wpool_group!(wpool_group2, 2, 1,);
+    // 9 filter vectors + 2x2x4 accumulators + temporaries.
+    wpool_group!(wpool_group1, 1, 4, 1 2 3);
+
+    /// One 3x3, one-channel pooled row (`FastFwd::wreg`; `rows` gathered for its two
+    /// convolution rows) into `prow` and `arow` (null: no argmax): the same bits as
+    /// [`pool_row`].
+    ///
+    /// # Safety
+    /// As [`pool_row`], and the plan's geometry is `FastFwd::wreg_geom`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn wpool_row(
+        plan: &FastFwd<'_>,
+        rows: &[f32],
+        prow: *mut f32,
+        arow: *mut u8,
+    ) {
+        let g = plan.g;
+        let pow = g.ow / 2;
+        assert!(FastFwd::wreg_geom(g) && plan.off.len() == 9);
+        assert!(pow == 0 || g.sh * plan.prow + plan.off[6] + 2 + 2 * pow - 1 < rows.len());
+        let mut ob = 0;
+        while ob < plan.ocp {
+            // SAFETY: `ob + 16*nv <= ocp`; the reads asserted above, the writes by contract.
+            unsafe {
+                if plan.ocp - ob >= 2 * L {
+                    wpool_group2(plan, rows, ob, prow, arow);
+                    ob += 2 * L;
+                } else {
+                    wpool_group1(plan, rows, ob, prow, arow);
+                    ob += L;
+                }
+            }
+        }
+    }
+
+    /// The filter's 9 taps x `V` vectors and the bias's `V` vectors (zeros without bias) at the
+    /// block's channels.
+    ///
+    /// # Safety
+    /// AVX-512F; `b.w` has 9 rows of `b.ocp` with `16V` channels from it, `b.bias` (unless
+    /// null) `16V`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn wreg_load<const V: usize>(b: &Blk<'_>) -> ([[__m512; V]; 9], [__m512; V]) {
+        let zero = _mm512_setzero_ps();
+        let mut wv = [[zero; V]; 9];
+        for (kk, wk) in wv.iter_mut().enumerate() {
+            for (v, w) in wk.iter_mut().enumerate() {
+                // SAFETY: filter row `kk < 9`, vector `v < V` (caller).
+                *w = unsafe { _mm512_loadu_ps(b.w.add(kk * b.ocp + v * L)) };
+            }
+        }
+        let mut bv = [zero; V];
+        if !b.bias.is_null() {
+            for (v, bv) in bv.iter_mut().enumerate() {
+                // SAFETY: inside the padded bias (caller).
+                *bv = unsafe { _mm512_loadu_ps(b.bias.add(v * L)) };
+            }
+        }
+        (wv, bv)
+    }
+
+    /// One 3x3, one-channel output row (`FastFwd::wreg`; `rows` gathered for it) into `yrow`:
+    /// the same bits as [`plain_row`].
+    ///
+    /// # Safety
+    /// As [`plain_row`], and the plan's geometry is `FastFwd::wreg_geom`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn wreg_row(plan: &FastFwd<'_>, rows: &[f32], yrow: *mut f32) {
+        let g = plan.g;
+        assert!(FastFwd::wreg_geom(g) && plan.off.len() == 9);
+        assert!(plan.off[6] + 2 + g.ow - 1 < rows.len());
+        let mut ob = 0;
+        while ob < plan.ocp {
+            // SAFETY: `ob + 16*nv <= ocp`; the reads asserted above, `yrow` by contract.
+            unsafe {
+                if plan.ocp - ob >= 2 * L {
+                    wreg_group2(plan, rows, ob, yrow);
+                    ob += 2 * L;
+                } else {
+                    wreg_group1(plan, rows, ob, yrow);
+                    ob += L;
+                }
+            }
         }
     }
 
