@@ -16,6 +16,16 @@
 //! nothing more when nobody reads it). Other windows take `conv_direct`'s row kernel (which runs
 //! this file's row kernel) and `conv_pool`'s pooling pass.
 //!
+//! A 3x3 filter over one input channel with column stride and dilation 1 (conv1 of the seed CNN,
+//! 28x28x1 -> 32) takes its own row kernels ([`FastFwd`]'s `wreg`): the whole filter of a group of
+//! 32 channels (9 taps x 2 vectors = 18 `zmm` registers) is loaded once per row and stays in
+//! registers, the taps are unrolled with constant offsets from three input-row pointers (no tap
+//! offset table, no filter loads in the tap loop), and blocks of at most 6 pixels x 2 vectors (12
+//! accumulators) or, for the pool, one pooled pixel (2x2 elements x 2 vectors) fit in the 32
+//! registers; a last group of 16 channels takes 1 vector (9 filter registers, 16 accumulators).
+//! Same sums in the same order as the generic blocks. `FF_CONV_FWD_WREG=off` sends those
+//! geometries back to the generic blocks (A/B timing).
+//!
 //! Bit-identical to the portable kernel: every convolution element starts at `+0`, then for each
 //! tap in order `acc = acc + x*w` (a separate multiply and add, never an FMA), then `+ bias`, then
 //! ReLU as `if v > 0 { v } else { 0 }` (`max(v, 0)` with x86's operand rule: the second operand
@@ -263,13 +273,47 @@ impl<'a> FastFwd<'a> {
         // `out` by contract.
         unsafe {
             if self.wreg {
-                avx512::wreg_row(self, rows, out)
+                avx512::wreg_rows(self, rows, 1, out)
             } else {
                 avx512::plain_row(self, rows, out)
             }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (out, rows);
+    }
+
+    /// Output rows `r0..r0+nrows` (`image*oh + oy`) into `out`, as [`row_to`](Self::row_to) on
+    /// each; the register-filter kernels reading in place take the rows of one image in one
+    /// call (the filter loaded once for them).
+    ///
+    /// # Safety
+    /// `out` is valid for `nrows*ow*oc` writes.
+    unsafe fn rows_to(&self, rows: &mut [f32], r0: usize, nrows: usize, out: *mut f32) {
+        let g = self.g;
+        let row_len = g.ow * g.oc;
+        if !(self.wreg && self.direct) {
+            for j in 0..nrows {
+                // SAFETY: row `j` of the `nrows` that `out` is valid for.
+                unsafe { self.row_to(rows, r0 + j, out.add(j * row_len)) };
+            }
+            return;
+        }
+        let mut r = r0;
+        while r < r0 + nrows {
+            let (img, oy) = (r / g.oh, r % g.oh);
+            let n = (g.oh - oy).min(r0 + nrows - r);
+            let src = self.src(img, oy, n, rows);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as `row_to`; `src` holds the input rows of output rows `oy..oy+n` of
+            // image `img` (`wreg_rows` asserts its reads), the writes are rows `r - r0..` of
+            // the `nrows` that `out` is valid for.
+            unsafe {
+                avx512::wreg_rows(self, src, n, out.add((r - r0) * row_len))
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = src;
+            r += n;
+        }
     }
 
     /// Pooled rows `pr0..pr0+nrows` (`pr = image*poh + py`) of the 2x2 max-pool (stride 2, valid)
@@ -366,10 +410,8 @@ impl<'a> FastFwd<'a> {
             work,
             |rows, r0, ys, _| {
                 rows.resize(self.row_scratch_len(), 0.0);
-                for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
-                    // SAFETY: `yrow` is one row of `row_len` elements.
-                    unsafe { self.row_to(rows, r0 + j, yrow.as_mut_ptr() as *mut f32) };
-                }
+                // SAFETY: `ys` holds `ys.len() / row_len` whole rows.
+                unsafe { self.rows_to(rows, r0, ys.len() / row_len, ys.as_mut_ptr() as *mut f32) };
             },
         );
         // SAFETY: `par_rows` ran the closure over every whole row of the `len` elements, and
@@ -561,16 +603,15 @@ pub mod probe {
             work,
             |rows, r0, ys, _| {
                 rows.resize(plan.row_scratch_len(), 0.0);
-                for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
-                    plan.row(rows, r0 + j, yrow);
-                }
+                // SAFETY: `ys` holds `ys.len() / row_len` whole rows.
+                unsafe { plan.rows_to(rows, r0, ys.len() / row_len, ys.as_mut_ptr()) };
             },
         );
         true
     }
 
-    /// The same rows with the same split, each task writing every row into one scratch row of
-    /// its own (stays in L1): the kernel's time without the output's traffic beyond L1. `y` is
+    /// The same rows with the same split, each task writing its rows into a scratch of its own
+    /// (`ROWS_PER_TASK` rows, stays in L1): the kernel's time without the output's traffic beyond L1. `y` is
     /// only used for the split (never written).
     pub fn forward_to_scratch(g: &Conv2dGeom, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
         let Some(plan) = plan(g, x, w) else {
@@ -587,11 +628,10 @@ pub mod probe {
             work,
             |rows, r0, ys, _| {
                 let sl = plan.row_scratch_len();
-                rows.resize(sl + row_len, 0.0);
+                rows.resize(sl + ROWS_PER_TASK * row_len, 0.0);
                 let (rows, out) = rows.split_at_mut(sl);
-                for j in 0..ys.len() / row_len {
-                    plan.row(rows, r0 + j, out);
-                }
+                // SAFETY: `out` holds `ROWS_PER_TASK >= ys.len() / row_len` rows.
+                unsafe { plan.rows_to(rows, r0, ys.len() / row_len, out.as_mut_ptr()) };
                 std::hint::black_box(&out[0]);
             },
         );
@@ -985,34 +1025,45 @@ mod avx512 {
     /// `wreg_block` instance per block size `$n`, `$max` last).
     macro_rules! wreg_group {
         ($name:ident, $v:literal, $max:literal, $($n:literal)*) => {
-            /// A channel group of `$v` vectors of [`wreg_row`] (see `wreg_group!`).
+            /// A channel group of `$v` vectors of [`wreg_rows`] (see `wreg_group!`).
             ///
             /// # Safety
-            /// As [`wreg_row`]; `ob + 16*$v <= ocp`.
+            /// As [`wreg_rows`]; `ob + 16*$v <= ocp`.
             #[inline]
             #[target_feature(enable = "avx512f")]
-            unsafe fn $name(plan: &FastFwd<'_>, rows: &[f32], ob: usize, yrow: *mut f32) {
+            unsafe fn $name(
+                plan: &FastFwd<'_>,
+                rows: &[f32],
+                nrows: usize,
+                ob: usize,
+                yrow: *mut f32,
+            ) {
                 const V: usize = $v;
                 let g = plan.g;
                 let b = blk(plan, rows, ob, V, yrow, std::ptr::null_mut());
                 // SAFETY: the caller's (`ob + 16V <= ocp`).
                 let (wv, bv) = unsafe { wreg_load::<V>(&b) };
-                let r = [0, 3, 6].map(|kk| b.src.wrapping_add(plan.off[kk]));
-                blocks(g.ow, $max, |p0, n| {
-                    // SAFETY: pixels `p0..p0+n <= ow`: reads end at `off[6] + ow - 1 + 2 <
-                    // rows.len()` (`wreg_row` asserts it), writes inside the row's `ow*oc`.
-                    unsafe {
-                        let rp = r.map(|q| q.add(p0));
-                        let bb = Blk {
-                            out: b.out.add(p0 * g.oc + ob),
-                            ..b
-                        };
-                        match n {
-                            $($n => wreg_block::<$n, V>(rp, &wv, &bv, &bb),)*
-                            _ => wreg_block::<$max, V>(rp, &wv, &bv, &bb),
+                let (rstep, ostep) = (g.sh * plan.prow, g.ow * g.oc);
+                for j in 0..nrows {
+                    let r = [0, 3, 6].map(|kk| b.src.wrapping_add(j * rstep + plan.off[kk]));
+                    let out = b.out.wrapping_add(j * ostep + ob);
+                    blocks(g.ow, $max, |p0, n| {
+                        // SAFETY: row `j < nrows`, pixels `p0..p0+n <= ow`: reads end at
+                        // `j*sh*prow + off[6] + ow - 1 + 2 < rows.len()` (`wreg_rows` asserts
+                        // it for the last row), writes inside row `j`'s `ow*oc`.
+                        unsafe {
+                            let rp = r.map(|q| q.add(p0));
+                            let bb = Blk {
+                                out: out.add(p0 * g.oc),
+                                ..b
+                            };
+                            match n {
+                                $($n => wreg_block::<$n, V>(rp, &wv, &bv, &bb),)*
+                                _ => wreg_block::<$max, V>(rp, &wv, &bv, &bb),
+                            }
                         }
-                    }
-                });
+                    });
+                }
             }
         };
     }
@@ -1163,25 +1214,36 @@ mod avx512 {
         (wv, bv)
     }
 
-    /// One 3x3, one-channel output row (`FastFwd::wreg`; `rows` gathered for it) into `yrow`:
-    /// the same bits as [`plain_row`].
+    /// `nrows` consecutive 3x3, one-channel output rows (`FastFwd::wreg`; `rows` holds their
+    /// input rows, output row `j` reading from `j*sh*prow`) into `yrows` (`nrows` rows of
+    /// `ow*oc`): the same bits as [`plain_row`] on each row. The filter of a channel group is
+    /// loaded once for all the rows.
     ///
     /// # Safety
-    /// As [`plain_row`], and the plan's geometry is `FastFwd::wreg_geom`.
+    /// AVX-512F; `yrows` valid for `nrows*ow*oc` writes, and the plan's geometry is
+    /// `FastFwd::wreg_geom` (both reads and geometry are asserted).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn wreg_row(plan: &FastFwd<'_>, rows: &[f32], yrow: *mut f32) {
+    pub(super) unsafe fn wreg_rows(
+        plan: &FastFwd<'_>,
+        rows: &[f32],
+        nrows: usize,
+        yrows: *mut f32,
+    ) {
         let g = plan.g;
+        if nrows == 0 {
+            return;
+        }
         assert!(FastFwd::wreg_geom(g) && plan.off.len() == 9);
-        assert!(plan.off[6] + 2 + g.ow - 1 < rows.len());
+        assert!((nrows - 1) * g.sh * plan.prow + plan.off[6] + 2 + g.ow - 1 < rows.len());
         let mut ob = 0;
         while ob < plan.ocp {
-            // SAFETY: `ob + 16*nv <= ocp`; the reads asserted above, `yrow` by contract.
+            // SAFETY: `ob + 16*nv <= ocp`; the reads asserted above, `yrows` by contract.
             unsafe {
                 if plan.ocp - ob >= 2 * L {
-                    wreg_group2(plan, rows, ob, yrow);
+                    wreg_group2(plan, rows, nrows, ob, yrows);
                     ob += 2 * L;
                 } else {
-                    wreg_group1(plan, rows, ob, yrow);
+                    wreg_group1(plan, rows, nrows, ob, yrows);
                     ob += L;
                 }
             }
@@ -1515,6 +1577,136 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Random geometries of the register-filter kernels (`FastFwd::wreg_geom`: one channel, 3x3,
+    /// column stride and dilation 1): odd and tiny widths (blocks of every size 1..=16, a
+    /// single pixel), `oc` with 2-vector groups, 1-vector groups and masked tails, row strides
+    /// and dilations 1-2, same/valid padding, batch 1-3.
+    fn wreg_geoms() -> Vec<Conv2dGeom> {
+        let mut r = Rng(0x3A3_C1F0);
+        let mut out = vec![Conv2dGeom::new(
+            [2, 28, 28, 1],
+            [3, 3],
+            32,
+            [1, 1],
+            [1, 1],
+            Padding::Valid,
+        )];
+        for (i, &oc) in [1, 7, 16, 20, 32, 33, 40, 48, 64].iter().enumerate() {
+            for t in 0..3 {
+                let sh = 1 + r.below(2);
+                let dh = if (i + t) % 4 == 0 { 2 } else { 1 };
+                let pad = if r.below(2) == 0 {
+                    Padding::Same
+                } else {
+                    Padding::Valid
+                };
+                let n = 1 + r.below(3);
+                let h = 5 + r.below(10);
+                let w = [3, 4, 5, 2 * r.below(14) + 7][t % 3 + r.below(2)];
+                let g = Conv2dGeom::new([n, h, w, 1], [3, 3], oc, [sh, 1], [dh, 1], pad);
+                if cd::applies(&g) && g.oh > 0 && g.ow > 0 {
+                    out.push(g);
+                }
+            }
+        }
+        out
+    }
+
+    /// The register-filter kernels (plain rows, the fused 2x2 pool with and without argmax) give
+    /// the portable kernel's bits on 1 and 2 threads, and the plan takes them exactly for their
+    /// geometries (`c > 1`, other filters and column strides keep the generic blocks).
+    #[test]
+    fn wreg_kernels_match_the_portable_kernel_bit_for_bit() {
+        if !have() || !wreg_enabled() {
+            eprintln!("skipped: FF_CONV_FWD_WREG=off");
+            return;
+        }
+        let win = PoolWindow { ph: 2, pw: 2 };
+        let mut r = Rng(2718);
+        let gs = wreg_geoms();
+        assert!(gs.len() > 20);
+        for g in gs {
+            for coarse in [false, true] {
+                let x = r.vec(g.input_len(), coarse);
+                let w = r.vec(g.filter_len(), coarse);
+                let b = r.vec(g.oc, coarse);
+                let plan = FastFwd::new(Isa::Avx512, &g, &x, &w, epilogues(&b)[0]);
+                assert!(plan.is_some_and(|p| p.wreg), "{g:?}");
+                let (poh, pow) = win.pooled(g.oh, g.ow);
+                let len = g.n * poh * pow * g.oc;
+                for epi in epilogues(&b) {
+                    let mut want = vec![0f32; g.output_len()];
+                    cd::forward(Isa::Portable, &g, &x, &w, &mut want, epi);
+                    let (mut want_p, mut want_a) = (vec![0f32; len], vec![0u8; len]);
+                    let p = Path::Direct;
+                    forward_on(
+                        Isa::Portable,
+                        p,
+                        &g,
+                        &x,
+                        &w,
+                        epi,
+                        win,
+                        &mut want_p,
+                        Some(&mut want_a),
+                    );
+                    for threads in [1, 2] {
+                        let what = format!(
+                            "{g:?} coarse {coarse} bias {} relu {} threads {threads}",
+                            epi.bias.is_some(),
+                            epi.relu
+                        );
+                        let mut got = vec![f32::NAN; g.output_len()];
+                        let (mut got_p, mut got_a) = (vec![f32::NAN; len], vec![9u8; len]);
+                        let mut only = vec![f32::NAN; len];
+                        let (y, (p1, a1)) = pool(threads).install(|| {
+                            cd::forward(Isa::Avx512, &g, &x, &w, &mut got, epi);
+                            forward_on(
+                                Isa::Avx512,
+                                p,
+                                &g,
+                                &x,
+                                &w,
+                                epi,
+                                win,
+                                &mut got_p,
+                                Some(&mut got_a),
+                            );
+                            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut only, None);
+                            (
+                                forward_vec(&g, &x, &w, epi).expect("taken"),
+                                maxpool2x2_vec(&g, &x, &w, epi, true).expect("taken"),
+                            )
+                        });
+                        assert_eq!(bits(&got), bits(&want), "{what}");
+                        assert_eq!(bits(&y), bits(&want), "{what}: new vector");
+                        if len > 0 {
+                            assert_eq!(bits(&got_p), bits(&want_p), "{what}: pooled");
+                            assert_eq!(got_a, want_a, "{what}: argmax");
+                            assert_eq!(bits(&only), bits(&want_p), "{what}: no argmax");
+                            assert_eq!(bits(&p1), bits(&want_p), "{what}: pooled vector");
+                            assert_eq!(a1, want_a, "{what}: argmax vector");
+                        }
+                    }
+                }
+            }
+        }
+        // Not taken: several channels, a 2x2 or 3x2 filter, column stride or dilation 2.
+        for (c, k, st, dil) in [
+            (3, [3, 3], 1, 1),
+            (1, [2, 2], 1, 1),
+            (1, [3, 2], 1, 1),
+            (1, [3, 3], 2, 1),
+            (1, [3, 3], 1, 2),
+        ] {
+            let g = Conv2dGeom::new([1, 11, 13, c], k, 32, [1, st], [1, dil], Padding::Valid);
+            let (x, w) = (r.vec(g.input_len(), false), r.vec(g.filter_len(), false));
+            let epi = epilogues(&[])[0];
+            let plan = FastFwd::new(Isa::Avx512, &g, &x, &w, epi).expect("AVX-512 plan");
+            assert!(!plan.wreg, "{g:?}");
         }
     }
 
