@@ -9,8 +9,8 @@
 //!   tensor per call);
 //! - `vec`: `kernels::conv::conv2d_forward_fused_vec` (a new vector per call, no op overhead);
 //! - `reused`: the kernel into one output buffer reused by every call (no allocation);
-//! - `scratch`: the kernel writing every row into one L1-resident row per task (no output
-//!   traffic beyond L1: the compute bound of this kernel and split);
+//! - `scratch`: the kernel writing each task's rows into one reused scratch (in L2; no output
+//!   traffic beyond L2: the compute bound of this kernel and split);
 //! - `split_only`: the same parallel split with nothing done in the tasks (the fixed cost of
 //!   dispatching a pass to the thread pool);
 //! - `store`, `store_nt`, `store_fresh`: the output's bytes alone written with 64-byte stores

@@ -16,6 +16,16 @@
 //! nothing more when nobody reads it). Other windows take `conv_direct`'s row kernel (which runs
 //! this file's row kernel) and `conv_pool`'s pooling pass.
 //!
+//! A 3x3 filter over one input channel with column stride and dilation 1 (conv1 of the seed CNN,
+//! 28x28x1 -> 32) takes its own row kernels ([`FastFwd`]'s `wreg`): the whole filter of a group of
+//! 32 channels (9 taps x 2 vectors = 18 `zmm` registers) is loaded once per row and stays in
+//! registers, the taps are unrolled with constant offsets from three input-row pointers (no tap
+//! offset table, no filter loads in the tap loop), and blocks of at most 6 pixels x 2 vectors (12
+//! accumulators) or, for the pool, one pooled pixel (2x2 elements x 2 vectors) fit in the 32
+//! registers; a last group of 16 channels takes 1 vector (9 filter registers, 16 accumulators).
+//! Same sums in the same order as the generic blocks. `FF_CONV_FWD_WREG=off` sends those
+//! geometries back to the generic blocks (A/B timing).
+//!
 //! Bit-identical to the portable kernel: every convolution element starts at `+0`, then for each
 //! tap in order `acc = acc + x*w` (a separate multiply and add, never an FMA), then `+ bias`, then
 //! ReLU as `if v > 0 { v } else { 0 }` (`max(v, 0)` with x86's operand rule: the second operand
@@ -59,6 +69,14 @@ pub fn enabled() -> bool {
     env_switch::on(&ON, "FF_CONV_DIRECT_FWD")
 }
 
+/// Whether the 3x3 single-channel kernels with the filter held in registers are switched on
+/// (`FF_CONV_FWD_WREG` unset or anything but `off`/`0`; read once per process). Off: those
+/// convolutions take the generic blocks of this file.
+pub fn wreg_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    env_switch::on(&ON, "FF_CONV_FWD_WREG")
+}
+
 /// The prepared AVX-512 forward pass of one call: the filter and bias padded to `ocp` (a multiple
 /// of 16) channels, the padded-row layout and each tap's offset in the gathered rows.
 pub(crate) struct FastFwd<'a> {
@@ -80,6 +98,10 @@ pub(crate) struct FastFwd<'a> {
     direct: bool,
     /// Offset of tap `kk = (ky*kw + kx)*c + ci` in the rows read: `ky*dh*prow + kx*dw*c + ci`.
     off: Vec<usize>,
+    /// The geometry is a 3x3 filter over one input channel with column stride and dilation 1
+    /// (tap `(ky, kx)` at `off[3*ky] + kx`) and [`wreg_enabled`]: the rows take the kernels with
+    /// the whole filter of a channel group in registers.
+    wreg: bool,
 }
 
 impl<'a> FastFwd<'a> {
@@ -145,7 +167,14 @@ impl<'a> FastFwd<'a> {
             wpadc: wpad * g.c,
             direct,
             off,
+            wreg: wreg_enabled() && Self::wreg_geom(g),
         })
+    }
+
+    /// Whether `g` is a geometry of the register-filter kernels: one input channel, a 3x3 filter,
+    /// column stride and dilation 1 (any row stride, row dilation, padding and `oc`).
+    fn wreg_geom(g: &Conv2dGeom) -> bool {
+        g.c == 1 && g.kh == 3 && g.kw == 3 && g.sw == 1 && g.dw == 1
     }
 
     /// Input rows that `nrows` consecutive output rows read.
@@ -243,10 +272,61 @@ impl<'a> FastFwd<'a> {
         // (the CPU has AVX-512F); `rows` is `src`'s (its length is what `plain_row` reads),
         // `out` by contract.
         unsafe {
-            avx512::plain_row(self, rows, out)
+            if self.wreg {
+                avx512::wreg_rows(self, rows, 1, out)
+            } else {
+                avx512::plain_row(self, rows, out)
+            }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (out, rows);
+    }
+
+    /// Output rows per parallel task of the plain pass: `ROWS_PER_TASK`, or for the
+    /// register-filter kernels reading in place (which take the rows of an image in one call,
+    /// loading the filter once) up to a whole image while there are at least 16 tasks (conv1 at
+    /// batch 32: tasks of 26 rows). Any split gives the same bits.
+    fn rows_per_task(&self) -> usize {
+        let g = self.g;
+        if self.wreg && self.direct {
+            (g.n * g.oh / 16).clamp(ROWS_PER_TASK, g.oh.max(ROWS_PER_TASK))
+        } else {
+            ROWS_PER_TASK
+        }
+    }
+
+    /// Output rows `r0..r0+nrows` (`image*oh + oy`) into `out`, as [`row_to`](Self::row_to) on
+    /// each; the register-filter kernels reading in place take the rows of one image in one
+    /// call (the filter loaded once for them).
+    ///
+    /// # Safety
+    /// `out` is valid for `nrows*ow*oc` writes.
+    unsafe fn rows_to(&self, rows: &mut [f32], r0: usize, nrows: usize, out: *mut f32) {
+        let g = self.g;
+        let row_len = g.ow * g.oc;
+        if !(self.wreg && self.direct) {
+            for j in 0..nrows {
+                // SAFETY: row `j` of the `nrows` that `out` is valid for.
+                unsafe { self.row_to(rows, r0 + j, out.add(j * row_len)) };
+            }
+            return;
+        }
+        let mut r = r0;
+        while r < r0 + nrows {
+            let (img, oy) = (r / g.oh, r % g.oh);
+            let n = (g.oh - oy).min(r0 + nrows - r);
+            let src = self.src(img, oy, n, rows);
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as `row_to`; `src` holds the input rows of output rows `oy..oy+n` of
+            // image `img` (`wreg_rows` asserts its reads), the writes are rows `r - r0..` of
+            // the `nrows` that `out` is valid for.
+            unsafe {
+                avx512::wreg_rows(self, src, n, out.add((r - r0) * row_len))
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = src;
+            r += n;
+        }
     }
 
     /// Pooled rows `pr0..pr0+nrows` (`pr = image*poh + py`) of the 2x2 max-pool (stride 2, valid)
@@ -286,7 +366,11 @@ impl<'a> FastFwd<'a> {
             // reports that level only with AVX-512 F, BW, DQ and VL); `src` is `src`'s
             // rows of two convolution rows, `o` and `a` one pooled row each.
             unsafe {
-                avx512::pool_row(self, src, o, a)
+                if self.wreg {
+                    avx512::wpool_row(self, src, o, a)
+                } else {
+                    avx512::pool_row(self, src, o, a)
+                }
             };
             #[cfg(not(target_arch = "x86_64"))]
             let _ = (o, a, src);
@@ -323,7 +407,7 @@ impl<'a> FastFwd<'a> {
     }
 
     /// The whole output `[n, oh, ow, oc]` in a new vector, each element written once (never
-    /// zero-filled first); rows in parallel in tasks of `ROWS_PER_TASK`.
+    /// zero-filled first); rows in parallel in tasks of [`rows_per_task`](Self::rows_per_task).
     fn forward_new(&self) -> Vec<f32> {
         let g = self.g;
         let row_len = g.ow * g.oc;
@@ -335,14 +419,12 @@ impl<'a> FastFwd<'a> {
             row_len,
             &mut [] as &mut [u8],
             0,
-            ROWS_PER_TASK,
+            self.rows_per_task(),
             work,
             |rows, r0, ys, _| {
                 rows.resize(self.row_scratch_len(), 0.0);
-                for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
-                    // SAFETY: `yrow` is one row of `row_len` elements.
-                    unsafe { self.row_to(rows, r0 + j, yrow.as_mut_ptr() as *mut f32) };
-                }
+                // SAFETY: `ys` holds `ys.len() / row_len` whole rows.
+                unsafe { self.rows_to(rows, r0, ys.len() / row_len, ys.as_mut_ptr() as *mut f32) };
             },
         );
         // SAFETY: `par_rows` ran the closure over every whole row of the `len` elements, and
@@ -530,21 +612,21 @@ pub mod probe {
             row_len,
             &mut [] as &mut [u8],
             0,
-            ROWS_PER_TASK,
+            plan.rows_per_task(),
             work,
             |rows, r0, ys, _| {
                 rows.resize(plan.row_scratch_len(), 0.0);
-                for (j, yrow) in ys.chunks_exact_mut(row_len).enumerate() {
-                    plan.row(rows, r0 + j, yrow);
-                }
+                // SAFETY: `ys` holds `ys.len() / row_len` whole rows.
+                unsafe { plan.rows_to(rows, r0, ys.len() / row_len, ys.as_mut_ptr()) };
             },
         );
         true
     }
 
-    /// The same rows with the same split, each task writing every row into one scratch row of
-    /// its own (stays in L1): the kernel's time without the output's traffic beyond L1. `y` is
-    /// only used for the split (never written).
+    /// The same rows with the same split, each task writing its rows into a scratch of its own
+    /// (`rows_per_task` rows: 13 KB in L1, or 86 KB in L2 for conv1's tasks of 26 rows): the
+    /// kernel's time without the output's traffic to memory. `y` is only used for the split
+    /// (never written).
     pub fn forward_to_scratch(g: &Conv2dGeom, x: &[f32], w: &[f32], y: &mut [f32]) -> bool {
         let Some(plan) = plan(g, x, w) else {
             return false;
@@ -556,15 +638,14 @@ pub mod probe {
             row_len,
             &mut [] as &mut [u8],
             0,
-            ROWS_PER_TASK,
+            plan.rows_per_task(),
             work,
             |rows, r0, ys, _| {
                 let sl = plan.row_scratch_len();
-                rows.resize(sl + row_len, 0.0);
+                rows.resize(sl + plan.rows_per_task() * row_len, 0.0);
                 let (rows, out) = rows.split_at_mut(sl);
-                for j in 0..ys.len() / row_len {
-                    plan.row(rows, r0 + j, out);
-                }
+                // SAFETY: `out` holds `rows_per_task() >= ys.len() / row_len` rows.
+                unsafe { plan.rows_to(rows, r0, ys.len() / row_len, out.as_mut_ptr()) };
                 std::hint::black_box(&out[0]);
             },
         );
@@ -780,14 +861,31 @@ mod avx512 {
             // SAFETY: the next filter row (one past the last after the last tap: never read).
             wk = unsafe { wk.add(b.ocp) };
         }
-        let has_bias = !b.bias.is_null();
         let mut bv = [zero; V];
-        if has_bias {
+        if !b.bias.is_null() {
             for (v, bv) in bv.iter_mut().enumerate() {
                 // SAFETY: inside the padded bias (caller).
                 *bv = unsafe { _mm512_loadu_ps(b.bias.add(v * L)) };
             }
         }
+        // SAFETY: the caller's.
+        unsafe { pool_store(&acc, &bv, &b) };
+    }
+
+    /// The end of a pooled block: the epilogue of the four convolution elements of each window
+    /// (`acc[q][e][v]`), the max and (when `arg` is not null) the argmax, stored.
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VL; the stored lanes of pooled pixels `q < Q`, vectors `v < V` at `b.out`
+    /// (and `b.arg` unless null) inside their slices.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn pool_store<const Q: usize, const V: usize>(
+        acc: &[[[__m512; V]; 4]; Q],
+        bv: &[__m512; V],
+        b: &Blk<'_>,
+    ) {
+        let has_bias = !b.bias.is_null();
         let with_arg = !b.arg.is_null();
         for (q, accq) in acc.iter().enumerate() {
             for v in 0..V {
@@ -886,6 +984,283 @@ mod avx512 {
             arg,
             oc: g.oc,
             tail,
+        }
+    }
+
+    /// One block of `P` output pixels x `V` vectors of channels of a 3x3, one-channel row, the
+    /// filter's 9 taps x `V` vectors in registers (`wv`): tap `(ky, kx)` of pixel `p` reads
+    /// `r[ky] + p + kx`. The same sums in the same order as [`plain_block`] (from `+0`, tap by
+    /// tap in `(ky, kx)` order, a multiply then an add), then the epilogue and the store.
+    ///
+    /// # Safety
+    /// AVX-512F; every read `r[ky] + p + kx` (`p < P`, `kx < 3`) inside the rows, every stored
+    /// lane (`out + p*oc + 16v + lane`) inside the output.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn wreg_block<const P: usize, const V: usize>(
+        r: [*const f32; 3],
+        wv: &[[__m512; V]; 9],
+        bv: &[__m512; V],
+        b: &Blk<'_>,
+    ) {
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; P];
+        for (ky, &rk) in r.iter().enumerate() {
+            for kx in 0..3 {
+                let w = &wv[3 * ky + kx];
+                for (p, accp) in acc.iter_mut().enumerate() {
+                    // SAFETY: inside the rows (caller).
+                    let a = _mm512_set1_ps(unsafe { *rk.add(p + kx) });
+                    for (av, &wv) in accp.iter_mut().zip(w) {
+                        *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                    }
+                }
+            }
+        }
+        let has_bias = !b.bias.is_null();
+        for (p, accp) in acc.iter().enumerate() {
+            for (v, &a) in accp.iter().enumerate() {
+                let r = epilogue(a, bv[v], has_bias, b.relu);
+                // SAFETY: pixel `p`, vector `v` of the output: the stored lanes are inside it.
+                unsafe {
+                    let dst = b.out.add(p * b.oc + v * L);
+                    if v + 1 == V && b.tail != 0xFFFF {
+                        _mm512_mask_storeu_ps(dst, b.tail, r);
+                    } else {
+                        _mm512_storeu_ps(dst, r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Defines `$name`: the channel group at `ob` (`$v` vectors) of one 3x3, one-channel output
+    /// row, the filter and bias vectors loaded once, then blocks of at most `$max` pixels (one
+    /// `wreg_block` instance per block size `$n`, `$max` last).
+    macro_rules! wreg_group {
+        ($name:ident, $v:literal, $max:literal, $($n:literal)*) => {
+            /// A channel group of `$v` vectors of [`wreg_rows`] (see `wreg_group!`).
+            ///
+            /// # Safety
+            /// As [`wreg_rows`]; `ob + 16*$v <= ocp`.
+            #[inline]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(
+                plan: &FastFwd<'_>,
+                rows: &[f32],
+                nrows: usize,
+                ob: usize,
+                yrow: *mut f32,
+            ) {
+                const V: usize = $v;
+                let g = plan.g;
+                let b = blk(plan, rows, ob, V, yrow, std::ptr::null_mut());
+                // SAFETY: the caller's (`ob + 16V <= ocp`).
+                let (wv, bv) = unsafe { wreg_load::<V>(&b) };
+                let (rstep, ostep) = (g.sh * plan.prow, g.ow * g.oc);
+                for j in 0..nrows {
+                    let r = [0, 3, 6].map(|kk| b.src.wrapping_add(j * rstep + plan.off[kk]));
+                    let out = b.out.wrapping_add(j * ostep + ob);
+                    blocks(g.ow, $max, |p0, n| {
+                        // SAFETY: row `j < nrows`, pixels `p0..p0+n <= ow`: reads end at
+                        // `j*sh*prow + off[6] + ow - 1 + 2 < rows.len()` (`wreg_rows` asserts
+                        // it for the last row), writes inside row `j`'s `ow*oc`.
+                        unsafe {
+                            let rp = r.map(|q| q.add(p0));
+                            let bb = Blk {
+                                out: out.add(p0 * g.oc),
+                                ..b
+                            };
+                            match n {
+                                $($n => wreg_block::<$n, V>(rp, &wv, &bv, &bb),)*
+                                _ => wreg_block::<$max, V>(rp, &wv, &bv, &bb),
+                            }
+                        }
+                    });
+                }
+            }
+        };
+    }
+    wreg_group!(wreg_group2, 2, 6, 1 2 3 4 5);
+    wreg_group!(wreg_group1, 1, 16, 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+
+    /// One block of `Q` pooled pixels x `V` vectors of a 3x3, one-channel pooled row, the
+    /// filter in registers (`wv`): convolution element `e = 2i + j` of pooled pixel `q` (row `i`,
+    /// column `2q + j`) reads tap `(ky, kx)` at `r[ky] + i*rstep + 2q + j + kx`; the sums as
+    /// [`pool_block`]'s, then [`pool_store`].
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VL; every read inside the rows, every store as [`pool_store`].
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn wpool_block<const Q: usize, const V: usize>(
+        r: [*const f32; 3],
+        wv: &[[__m512; V]; 9],
+        bv: &[__m512; V],
+        b: &Blk<'_>,
+    ) {
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[[zero; V]; 4]; Q];
+        for (ky, &rk) in r.iter().enumerate() {
+            for kx in 0..3 {
+                let w = &wv[3 * ky + kx];
+                for (q, accq) in acc.iter_mut().enumerate() {
+                    for (e, acce) in accq.iter_mut().enumerate() {
+                        let at = (e >> 1) * b.rstep + 2 * q + (e & 1) + kx;
+                        // SAFETY: inside the rows (caller).
+                        let a = _mm512_set1_ps(unsafe { *rk.add(at) });
+                        for (av, &wv) in acce.iter_mut().zip(w) {
+                            *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                        }
+                    }
+                }
+            }
+        }
+        // SAFETY: the caller's.
+        unsafe { pool_store(&acc, bv, b) };
+    }
+
+    /// Defines `$name`: the channel group at `ob` (`$v` vectors) of one 3x3, one-channel
+    /// pooled row, the filter and bias loaded once, then blocks of at most `$max` pooled pixels.
+    macro_rules! wpool_group {
+        ($name:ident, $v:literal, $max:literal, $($n:literal)*) => {
+            /// A channel group of `$v` vectors of [`wpool_row`] (see `wpool_group!`).
+            ///
+            /// # Safety
+            /// As [`wpool_row`]; `ob + 16*$v <= ocp`.
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+            unsafe fn $name(
+                plan: &FastFwd<'_>,
+                rows: &[f32],
+                ob: usize,
+                prow: *mut f32,
+                arow: *mut u8,
+            ) {
+                const V: usize = $v;
+                let g = plan.g;
+                let b = blk(plan, rows, ob, V, prow, arow);
+                // SAFETY: the caller's (`ob + 16V <= ocp`).
+                let (wv, bv) = unsafe { wreg_load::<V>(&b) };
+                let r = [0, 3, 6].map(|kk| b.src.wrapping_add(plan.off[kk]));
+                blocks(g.ow / 2, $max, |q0, n| {
+                    // SAFETY: pooled pixels `q0..q0+n <= ow/2`: convolution columns `< ow` of
+                    // rows 0 and 1, reads inside `rows` (`wpool_row` asserts the last), writes
+                    // inside the pooled (and argmax) row.
+                    unsafe {
+                        let rp = r.map(|q| q.add(2 * q0));
+                        let at = q0 * g.oc + ob;
+                        let bb = Blk {
+                            out: b.out.add(at),
+                            arg: if b.arg.is_null() { b.arg } else { b.arg.add(at) },
+                            ..b
+                        };
+                        match n {
+                            $($n => wpool_block::<$n, V>(rp, &wv, &bv, &bb),)*
+                            _ => wpool_block::<$max, V>(rp, &wv, &bv, &bb),
+                        }
+                    }
+                });
+            }
+        };
+    }
+    // 18 filter vectors + 2x2x2 accumulators + temporaries.
+    wpool_group!(wpool_group2, 2, 1,);
+    // 9 filter vectors + 2x2x4 accumulators + temporaries.
+    wpool_group!(wpool_group1, 1, 4, 1 2 3);
+
+    /// One 3x3, one-channel pooled row (`FastFwd::wreg`; `rows` gathered for its two
+    /// convolution rows) into `prow` and `arow` (null: no argmax): the same bits as
+    /// [`pool_row`].
+    ///
+    /// # Safety
+    /// As [`pool_row`], and the plan's geometry is `FastFwd::wreg_geom`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn wpool_row(
+        plan: &FastFwd<'_>,
+        rows: &[f32],
+        prow: *mut f32,
+        arow: *mut u8,
+    ) {
+        let g = plan.g;
+        let pow = g.ow / 2;
+        assert!(FastFwd::wreg_geom(g) && plan.off.len() == 9);
+        assert!(pow == 0 || g.sh * plan.prow + plan.off[6] + 2 + 2 * pow - 1 < rows.len());
+        let mut ob = 0;
+        while ob < plan.ocp {
+            // SAFETY: `ob + 16*nv <= ocp`; the reads asserted above, the writes by contract.
+            unsafe {
+                if plan.ocp - ob >= 2 * L {
+                    wpool_group2(plan, rows, ob, prow, arow);
+                    ob += 2 * L;
+                } else {
+                    wpool_group1(plan, rows, ob, prow, arow);
+                    ob += L;
+                }
+            }
+        }
+    }
+
+    /// The filter's 9 taps x `V` vectors and the bias's `V` vectors (zeros without bias) at the
+    /// block's channels.
+    ///
+    /// # Safety
+    /// AVX-512F; `b.w` has 9 rows of `b.ocp` with `16V` channels from it, `b.bias` (unless
+    /// null) `16V`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn wreg_load<const V: usize>(b: &Blk<'_>) -> ([[__m512; V]; 9], [__m512; V]) {
+        let zero = _mm512_setzero_ps();
+        let mut wv = [[zero; V]; 9];
+        for (kk, wk) in wv.iter_mut().enumerate() {
+            for (v, w) in wk.iter_mut().enumerate() {
+                // SAFETY: filter row `kk < 9`, vector `v < V` (caller).
+                *w = unsafe { _mm512_loadu_ps(b.w.add(kk * b.ocp + v * L)) };
+            }
+        }
+        let mut bv = [zero; V];
+        if !b.bias.is_null() {
+            for (v, bv) in bv.iter_mut().enumerate() {
+                // SAFETY: inside the padded bias (caller).
+                *bv = unsafe { _mm512_loadu_ps(b.bias.add(v * L)) };
+            }
+        }
+        (wv, bv)
+    }
+
+    /// `nrows` consecutive 3x3, one-channel output rows (`FastFwd::wreg`; `rows` holds their
+    /// input rows, output row `j` reading from `j*sh*prow`) into `yrows` (`nrows` rows of
+    /// `ow*oc`): the same bits as [`plain_row`] on each row. The filter of a channel group is
+    /// loaded once for all the rows.
+    ///
+    /// # Safety
+    /// AVX-512F; `yrows` valid for `nrows*ow*oc` writes, and the plan's geometry is
+    /// `FastFwd::wreg_geom` (both reads and geometry are asserted).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn wreg_rows(
+        plan: &FastFwd<'_>,
+        rows: &[f32],
+        nrows: usize,
+        yrows: *mut f32,
+    ) {
+        let g = plan.g;
+        if nrows == 0 {
+            return;
+        }
+        assert!(FastFwd::wreg_geom(g) && plan.off.len() == 9);
+        assert!((nrows - 1) * g.sh * plan.prow + plan.off[6] + 2 + g.ow - 1 < rows.len());
+        let mut ob = 0;
+        while ob < plan.ocp {
+            // SAFETY: `ob + 16*nv <= ocp`; the reads asserted above, `yrows` by contract.
+            unsafe {
+                if plan.ocp - ob >= 2 * L {
+                    wreg_group2(plan, rows, nrows, ob, yrows);
+                    ob += 2 * L;
+                } else {
+                    wreg_group1(plan, rows, nrows, ob, yrows);
+                    ob += L;
+                }
+            }
         }
     }
 
@@ -1216,6 +1591,135 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Random geometries of the register-filter kernels (`FastFwd::wreg_geom`: one channel, 3x3,
+    /// column stride and dilation 1): odd and tiny widths (blocks of every size 1..=16, a
+    /// single pixel), `oc` with 2-vector groups, 1-vector groups and masked tails, row strides
+    /// and dilations 1-2, same/valid padding, batch 1-3.
+    fn wreg_geoms() -> Vec<Conv2dGeom> {
+        let mut r = Rng(0x3A3_C1F0);
+        let v = Padding::Valid;
+        let mut out = vec![
+            Conv2dGeom::new([2, 28, 28, 1], [3, 3], 32, [1, 1], [1, 1], v),
+            // Tasks of 5 rows (`rows_per_task`), crossing images.
+            Conv2dGeom::new([8, 12, 9, 1], [3, 3], 32, [1, 1], [1, 1], v),
+            Conv2dGeom::new([5, 16, 11, 1], [3, 3], 20, [2, 1], [1, 1], v),
+        ];
+        for (i, &oc) in [1, 7, 16, 20, 32, 33, 40, 48, 64].iter().enumerate() {
+            for t in 0..3 {
+                let sh = 1 + r.below(2);
+                let dh = if (i + t) % 4 == 0 { 2 } else { 1 };
+                let pad = if r.below(2) == 0 {
+                    Padding::Same
+                } else {
+                    Padding::Valid
+                };
+                let n = 1 + r.below(3);
+                let h = 5 + r.below(10);
+                let w = [3, 4, 5, 2 * r.below(14) + 7][t % 3 + r.below(2)];
+                let g = Conv2dGeom::new([n, h, w, 1], [3, 3], oc, [sh, 1], [dh, 1], pad);
+                if cd::applies(&g) && g.oh > 0 && g.ow > 0 {
+                    out.push(g);
+                }
+            }
+        }
+        out
+    }
+
+    /// The register-filter kernels (plain rows, the fused 2x2 pool with and without argmax) give
+    /// the portable kernel's bits on 1 and 2 threads, and the plan takes them exactly for their
+    /// geometries (`c > 1`, other filters and column strides keep the generic blocks).
+    #[test]
+    fn wreg_kernels_match_the_portable_kernel_bit_for_bit() {
+        if !have() || !wreg_enabled() {
+            eprintln!("skipped: FF_CONV_FWD_WREG=off");
+            return;
+        }
+        let win = PoolWindow { ph: 2, pw: 2 };
+        let mut r = Rng(2718);
+        let gs = wreg_geoms();
+        assert!(gs.len() > 20);
+        for g in gs {
+            for coarse in [false, true] {
+                let x = r.vec(g.input_len(), coarse);
+                let w = r.vec(g.filter_len(), coarse);
+                let b = r.vec(g.oc, coarse);
+                let plan = FastFwd::new(Isa::Avx512, &g, &x, &w, epilogues(&b)[0]);
+                assert!(plan.is_some_and(|p| p.wreg), "{g:?}");
+                let (poh, pow) = win.pooled(g.oh, g.ow);
+                let len = g.n * poh * pow * g.oc;
+                for epi in epilogues(&b) {
+                    let mut want = vec![0f32; g.output_len()];
+                    cd::forward(Isa::Portable, &g, &x, &w, &mut want, epi);
+                    let (mut want_p, mut want_a) = (vec![0f32; len], vec![0u8; len]);
+                    let p = Path::Direct;
+                    forward_on(
+                        Isa::Portable,
+                        p,
+                        &g,
+                        &x,
+                        &w,
+                        epi,
+                        win,
+                        &mut want_p,
+                        Some(&mut want_a),
+                    );
+                    for threads in [1, 2] {
+                        let what = format!(
+                            "{g:?} coarse {coarse} bias {} relu {} threads {threads}",
+                            epi.bias.is_some(),
+                            epi.relu
+                        );
+                        let mut got = vec![f32::NAN; g.output_len()];
+                        let (mut got_p, mut got_a) = (vec![f32::NAN; len], vec![9u8; len]);
+                        let mut only = vec![f32::NAN; len];
+                        let (y, (p1, a1)) = pool(threads).install(|| {
+                            cd::forward(Isa::Avx512, &g, &x, &w, &mut got, epi);
+                            forward_on(
+                                Isa::Avx512,
+                                p,
+                                &g,
+                                &x,
+                                &w,
+                                epi,
+                                win,
+                                &mut got_p,
+                                Some(&mut got_a),
+                            );
+                            forward_on(Isa::Avx512, p, &g, &x, &w, epi, win, &mut only, None);
+                            (
+                                forward_vec(&g, &x, &w, epi).expect("taken"),
+                                maxpool2x2_vec(&g, &x, &w, epi, true).expect("taken"),
+                            )
+                        });
+                        assert_eq!(bits(&got), bits(&want), "{what}");
+                        assert_eq!(bits(&y), bits(&want), "{what}: new vector");
+                        if len > 0 {
+                            assert_eq!(bits(&got_p), bits(&want_p), "{what}: pooled");
+                            assert_eq!(got_a, want_a, "{what}: argmax");
+                            assert_eq!(bits(&only), bits(&want_p), "{what}: no argmax");
+                            assert_eq!(bits(&p1), bits(&want_p), "{what}: pooled vector");
+                            assert_eq!(a1, want_a, "{what}: argmax vector");
+                        }
+                    }
+                }
+            }
+        }
+        // Not taken: several channels, a 2x2 or 3x2 filter, column stride or dilation 2.
+        for (c, k, st, dil) in [
+            (3, [3, 3], 1, 1),
+            (1, [2, 2], 1, 1),
+            (1, [3, 2], 1, 1),
+            (1, [3, 3], 2, 1),
+            (1, [3, 3], 1, 2),
+        ] {
+            let g = Conv2dGeom::new([1, 11, 13, c], k, 32, [1, st], [1, dil], Padding::Valid);
+            let (x, w) = (r.vec(g.input_len(), false), r.vec(g.filter_len(), false));
+            let epi = epilogues(&[])[0];
+            let plan = FastFwd::new(Isa::Avx512, &g, &x, &w, epi).expect("AVX-512 plan");
+            assert!(!plan.wreg, "{g:?}");
         }
     }
 

@@ -7,6 +7,7 @@
 //! | `FF_CONV_POOL` | the graph rewrite to `_FusedConv2DMaxPool` (and its backward) |
 //! | `FF_CONV_POOL_GRAD` | the graph rewrite to `_FusedConv2DMaxPoolGrad` |
 //! | `FF_CONV_DIRECT_FWD` | the AVX-512 direct forward of small-K convolutions |
+//! | `FF_CONV_FWD_WREG` | that forward's 3x3 one-channel kernels with the filter in registers |
 //! | `FF_CONV_DIRECT_FILTER` | the AVX-512 direct filter gradient of small-K convolutions |
 //! | `FF_CONV_FILTER2` | the direct register-tiled filter gradient of `oc % 16 == 0` convolutions |
 //! | `FF_CONV_BWD_INPUT` | the direct input gradient of stride-1 convolutions |
