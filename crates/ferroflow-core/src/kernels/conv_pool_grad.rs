@@ -368,13 +368,30 @@ mod bias512 {
                     // `py < qh`, `g0 + 16v < oc`); only lanes below `oc` are read.
                     unsafe {
                         let o = at + 16 * v;
-                        let am = _mm_maskz_loadu_epi8(m, argmax.as_ptr().add(o).cast::<i8>());
+                        // Full vectors with plain loads (masked loads are slower).
+                        let full = m == u16::MAX;
+                        let ap = argmax.as_ptr().add(o);
+                        let am = if full {
+                            _mm_loadu_si128(ap.cast::<__m128i>())
+                        } else {
+                            _mm_maskz_loadu_epi8(m, ap.cast::<i8>())
+                        };
                         let mut hit = _mm_mask_cmplt_epu8_mask(m, _mm_sub_epi8(am, lo), n);
                         if relu {
-                            let pv = _mm512_maskz_loadu_ps(m, pooled.as_ptr().add(o));
+                            let pp = pooled.as_ptr().add(o);
+                            let pv = if full {
+                                _mm512_loadu_ps(pp)
+                            } else {
+                                _mm512_maskz_loadu_ps(m, pp)
+                            };
                             hit = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(hit, pv, zero);
                         }
-                        let d = _mm512_maskz_loadu_ps(m, dpooled.as_ptr().add(o));
+                        let dp = dpooled.as_ptr().add(o);
+                        let d = if full {
+                            _mm512_loadu_ps(dp)
+                        } else {
+                            _mm512_maskz_loadu_ps(m, dp)
+                        };
                         s[v] = _mm512_mask_add_ps(s[v], hit, s[v], d);
                     }
                 }
