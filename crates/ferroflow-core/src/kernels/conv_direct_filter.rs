@@ -63,9 +63,19 @@ fn windows_enabled() -> bool {
 
 /// Whether every value is finite (no infinity, no NaN): the largest magnitude bit pattern of
 /// each block of 4096 (a loop the compiler vectorises) is below the exponent's all-ones.
+#[inline(always)]
 fn all_finite(x: &[f32]) -> bool {
     x.chunks(4096)
         .all(|c| c.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff)) < 0x7f80_0000)
+}
+
+/// [`all_finite`] compiled for AVX-512 (the baseline target has no vector `u32` max).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+unsafe fn all_finite_avx512(x: &[f32]) -> bool {
+    all_finite(x)
 }
 
 /// The prepared AVX-512 filter-gradient pass of one call: geometry, f32 views of the inputs and
@@ -187,7 +197,8 @@ impl<'a> FilterPlan<'a> {
             direct_cols: g.pad_left == 0 && wpad <= g.w,
             windows: matches!(dz, Dz::Pooled(p) if p.window[1] == 2)
                 && windows_enabled()
-                && all_finite(x),
+                // SAFETY: `build` returned early unless `simd::detected()` is AVX-512.
+                && unsafe { all_finite_avx512(x) },
             blocks,
         })
     }
