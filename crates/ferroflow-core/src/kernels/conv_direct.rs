@@ -35,7 +35,7 @@ const PIX: usize = 4;
 /// Taps per register block in the backward-filter pass.
 const KB: usize = 4;
 /// Output rows per chunk of the backward-filter reduction (fixed: never depends on threads).
-const ROWS_PER_CHUNK: usize = 16;
+pub(crate) const ROWS_PER_CHUNK: usize = 16;
 /// Output rows per parallel task of the forward pass.
 const ROWS_PER_TASK: usize = 4;
 /// Below this many multiply-adds a pass stays on the calling thread.

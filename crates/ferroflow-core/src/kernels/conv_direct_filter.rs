@@ -54,6 +54,30 @@ fn enabled() -> bool {
     crate::kernels::env_switch::on(&ON, "FF_CONV_DIRECT_FILTER")
 }
 
+/// Whether the window kernel of pooled gradients is on (`FF_CONV1_POOL_WINDOWS` not
+/// `off`/`0`; read once). Off: the pixel kernel (the same bits).
+fn windows_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    crate::kernels::env_switch::on(&ON, "FF_CONV1_POOL_WINDOWS")
+}
+
+/// Whether every value is finite (no infinity, no NaN): the largest magnitude bit pattern of
+/// each block of 4096 (a loop the compiler vectorises) is below the exponent's all-ones.
+#[inline(always)]
+fn all_finite(x: &[f32]) -> bool {
+    x.chunks(4096)
+        .all(|c| c.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7fff_ffff)) < 0x7f80_0000)
+}
+
+/// [`all_finite`] compiled for AVX-512 (the baseline target has no vector `u32` max).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx512f"))]
+unsafe fn all_finite_avx512(x: &[f32]) -> bool {
+    all_finite(x)
+}
+
 /// The prepared AVX-512 filter-gradient pass of one call: geometry, f32 views of the inputs and
 /// the tap tables. Exists only for f32 on a CPU with AVX-512 F/BW/VL (see [`FilterPlan::new`]).
 pub(crate) struct FilterPlan<'a> {
@@ -72,6 +96,9 @@ pub(crate) struct FilterPlan<'a> {
     /// Whether output rows whose input rows are all inside the image can read them in place
     /// (no left padding, last column read inside the row).
     direct_cols: bool,
+    /// Pooled source with `pw == 2` and every input value finite: the window kernel
+    /// ([`avx512::block_windows`]) runs instead of the pixel kernel.
+    windows: bool,
     /// Tap blocks `(first tap, taps)`, each at most [`QMAX`] taps.
     blocks: Vec<(usize, usize)>,
 }
@@ -168,6 +195,10 @@ impl<'a> FilterPlan<'a> {
             direct_off,
             gather_off,
             direct_cols: g.pad_left == 0 && wpad <= g.w,
+            windows: matches!(dz, Dz::Pooled(p) if p.window[1] == 2)
+                && windows_enabled()
+                // SAFETY: `build` returned early unless `simd::detected()` is AVX-512.
+                && unsafe { all_finite_avx512(x) },
             blocks,
         })
     }
@@ -344,6 +375,10 @@ mod avx512 {
             // SAFETY: forwarded from the caller.
             Dz::Slice(dy) => unsafe { block_plain::<Q, V, FULL>(p, dy, r0, nr, kb, vb, rows) },
             // SAFETY: forwarded from the caller.
+            Dz::Pooled(_) if p.windows => unsafe {
+                block_windows::<Q, V, FULL>(p, r0, nr, kb, vb, rows)
+            },
+            // SAFETY: forwarded from the caller.
             Dz::Pooled(_) => unsafe { block_pooled::<Q, V, FULL>(p, r0, nr, kb, vb, rows) },
         };
         for (q, accq) in acc.iter().enumerate() {
@@ -429,6 +464,96 @@ mod avx512 {
                     };
                 });
                 pixel!(acc, xrow.wrapping_add(ox * pstep), off, d, Q, V);
+            }
+        }
+        acc
+    }
+
+    /// [`block_pooled`]'s sums window by window (pooling windows 2 wide, every input value
+    /// finite). In a row, lane `o` of window `px` has at most one non-zero gradient value: at
+    /// column `j` when `argmax == i*2 + j` (and it passes); so per window and tap the two
+    /// columns' input values are broadcast, lane `o` takes column `j`'s (a masked blend), and
+    /// `acc + x_j * d` is added with `d` the window's value on the lanes hit in this row, `+0`
+    /// elsewhere. The pixel kernel adds, per lane, the same non-zero products in the same
+    /// (pixel) order plus products `x * +0 = ±0` (finite `x`) — and adding `±0` to a sum that
+    /// started at `+0` never changes it (such a sum is never `-0`) — so the bits are the pixel
+    /// kernel's. Rows in no window and columns from `qw*2` hold only zeros and are skipped.
+    ///
+    /// # Safety
+    /// As [`block`]; the plan's source is [`Dz::Pooled`] with `pw == 2`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn block_windows<const Q: usize, const V: usize, const FULL: bool>(
+        p: &FilterPlan<'_>,
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        vb: usize,
+        rows: &mut [f32],
+    ) -> [[__m512; V]; Q] {
+        let Dz::Pooled(s) = p.dz else {
+            unreachable!("block_windows runs on a pooled source only")
+        };
+        let g = &p.g;
+        let oc = g.oc;
+        let [ph, pw] = s.window;
+        assert_eq!(pw, 2);
+        let (qh, qw) = (g.oh / ph, g.ow / pw);
+        let masks = lane_masks::<V>(oc, vb);
+        let doff: [usize; Q] = p.direct_off[kb..kb + Q].try_into().expect("Q taps");
+        let goff: [usize; Q] = p.gather_off[kb..kb + Q].try_into().expect("Q taps");
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[zero; V]; Q];
+        let pstep = g.sw * g.c;
+        for r in r0..r0 + nr {
+            let (img, oy) = (r / g.oh, r % g.oh);
+            let (py, i) = (oy / ph, oy % ph);
+            if py >= qh {
+                continue;
+            }
+            let (xrow, off) = input_row(p, r, rows, &doff, &goff);
+            let base = (img * qh + py) * qw * oc + vb * L;
+            let t0 = _mm_set1_epi8((i * 2) as u8 as i8);
+            let two = _mm_set1_epi8(2);
+            for px in 0..qw {
+                let at = base + px * oc;
+                let mut d = [zero; V];
+                let mut j1 = [0u16; V];
+                unroll!(v < V; {
+                    // SAFETY: lane 0 (`at + v*16`) is an element of the pooled arrays
+                    // (`n*qh*qw*oc` long); only lanes below `oc` are read.
+                    unsafe {
+                        let a = s.argmax.as_ptr().add(at + v * L);
+                        let arg = if FULL {
+                            _mm_loadu_si128(a.cast::<__m128i>())
+                        } else {
+                            _mm_maskz_loadu_epi8(masks[v], a.cast::<i8>())
+                        };
+                        let dpv = load::<FULL>(masks[v], s.dpooled.as_ptr().add(at + v * L));
+                        let pass = if s.relu {
+                            let pv = load::<FULL>(masks[v], s.pooled.as_ptr().add(at + v * L));
+                            _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(masks[v], pv, zero)
+                        } else {
+                            masks[v]
+                        };
+                        let rel = _mm_sub_epi8(arg, t0);
+                        let hit = _mm_mask_cmplt_epu8_mask(pass, rel, two);
+                        j1[v] = _mm_mask_cmpeq_epi8_mask(hit, rel, _mm_set1_epi8(1));
+                        d[v] = _mm512_maskz_mov_ps(hit, dpv);
+                    }
+                });
+                let x0 = xrow.wrapping_add(2 * px * pstep);
+                let x1 = xrow.wrapping_add((2 * px + 1) * pstep);
+                unroll!(q < Q; {
+                    // SAFETY: the row pointer and the tap offsets stay inside the input (or the
+                    // gathered rows) for the pixels `2px, 2px + 1 < ow` (see `block`).
+                    let (a0, a1) = unsafe {
+                        (_mm512_set1_ps(*x0.add(off[q])), _mm512_set1_ps(*x1.add(off[q])))
+                    };
+                    unroll!(v < V; {
+                        let xs = _mm512_mask_blend_ps(j1[v], a0, a1);
+                        acc[q][v] = _mm512_add_ps(acc[q][v], _mm512_mul_ps(xs, d[v]));
+                    });
+                });
             }
         }
         acc
@@ -758,6 +883,51 @@ mod tests {
         fn run(&self, isa: Isa, g: &Conv2dGeom, x: &[f32], dw: &mut [f32]) {
             cd::backward_filter_rows(isa, g, x, self, dw);
         }
+    }
+
+    /// The window kernel (pooling windows 2 wide, finite input) and the pixel kernel give the
+    /// same chunk partials bit for bit, ReLU on and off; an input with an infinity or a NaN
+    /// gets the pixel kernel (its `x * 0` products are NaN, which the window kernel skips).
+    #[test]
+    fn window_kernel_matches_pixel_kernel_bitwise() {
+        if !have_avx512() || !windows_enabled() {
+            eprintln!("skipped: no AVX-512, or FF_CONV1_POOL_WINDOWS=off");
+            return;
+        }
+        let mut seen = 0;
+        for (ci, case) in cases().iter().enumerate() {
+            if case.6[1] != 2 {
+                continue;
+            }
+            for grid in [false, true] {
+                let mut d = data(case, 300 + 10 * ci as u64 + u64::from(grid), grid);
+                let g = d.g;
+                let k = g.kh * g.kw * g.c;
+                let ocp = g.oc.div_ceil(16) * 16;
+                let rows = g.n * g.oh;
+                for relu in [true, false] {
+                    let mut plan =
+                        FilterPlan::build(&g, &d.x, Dz::Pooled(d.src(relu)), ocp).expect("plan");
+                    assert!(plan.windows, "{g:?}");
+                    let mut scratch = vec![f32::NAN; plan.rows_len()];
+                    for (r0, nr) in [(0, rows), (1, rows - 1), (rows - 1, 1), (0, 3.min(rows))] {
+                        let mut run = |windows: bool| {
+                            plan.windows = windows;
+                            let mut part = vec![f32::NAN; k * ocp];
+                            plan.chunk(r0, nr, &mut scratch, &mut part);
+                            bits(&part)
+                        };
+                        let (a, b) = (run(true), run(false));
+                        assert_eq!(a, b, "{g:?} relu={relu} rows {r0}+{nr}");
+                        seen += 1;
+                    }
+                }
+                d.x[g.input_len() / 2] = f32::INFINITY;
+                let plan = FilterPlan::build(&g, &d.x, Dz::Pooled(d.src(true)), ocp).expect("plan");
+                assert!(!plan.windows);
+            }
+        }
+        assert!(seen > 0);
     }
 
     /// f64 and mismatched lengths get no plan (the generic bodies run).

@@ -162,6 +162,32 @@ impl<'a, T: Float> Expand<'a, T> {
         }
     }
 
+    /// Pixels per block of the bias gradient (`BiasAddGrad`'s rows per block).
+    fn bias_per_block(&self) -> usize {
+        (CHUNK / self.g.oc.max(1)).max(1)
+    }
+
+    /// Block `bi` of the bias gradient (pixels `bi*per_block..`, see [`bias_grad`](Self::bias_grad))
+    /// added to `acc` (`oc` long, `+0` on entry) in pixel order, on the best instruction set.
+    fn bias_block(&self, bi: usize, acc: &mut [T]) {
+        let per_block = self.bias_per_block();
+        let pixels = self.g.n * self.g.oh * self.g.ow;
+        let (p0, p1) = (bi * per_block, ((bi + 1) * per_block).min(pixels));
+        match crate::kernels::simd::detected() {
+            // SAFETY: `detected()` reports AVX-512 F/BW/DQ/VL only when the CPU has them.
+            #[cfg(target_arch = "x86_64")]
+            crate::kernels::simd::Level::Avx512 => unsafe {
+                if !bias512::run(self, p0, p1, acc) {
+                    bias_block_avx512(self, p0, p1, acc)
+                }
+            },
+            // SAFETY: `detected()` reports AVX2 only when the CPU has AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            crate::kernels::simd::Level::Avx2 => unsafe { bias_block_avx2(self, p0, p1, acc) },
+            _ => bias_block_body(self, p0, p1, acc),
+        }
+    }
+
     /// The bias gradient, in the order of [`crate::kernels::nn::bias_add_grad`] over `dz`.
     pub(crate) fn bias_grad(&self, db: &mut [T]) {
         let c = self.g.oc;
@@ -171,25 +197,11 @@ impl<'a, T: Float> Expand<'a, T> {
         if c == 0 || pixels == 0 {
             return;
         }
-        let per_block = (CHUNK / c).max(1);
+        let per_block = self.bias_per_block();
         let blocks = pixels.div_ceil(per_block);
-        let level = crate::kernels::simd::detected();
         let block = |bi: usize| {
             let mut acc = vec![T::zero(); c];
-            let (p0, p1) = (bi * per_block, ((bi + 1) * per_block).min(pixels));
-            match level {
-                // SAFETY: `detected()` reports AVX-512 F/BW/DQ/VL only when the CPU has them.
-                #[cfg(target_arch = "x86_64")]
-                crate::kernels::simd::Level::Avx512 => unsafe {
-                    bias_block_avx512(self, p0, p1, &mut acc)
-                },
-                // SAFETY: `detected()` reports AVX2 only when the CPU has AVX2 and FMA.
-                #[cfg(target_arch = "x86_64")]
-                crate::kernels::simd::Level::Avx2 => unsafe {
-                    bias_block_avx2(self, p0, p1, &mut acc)
-                },
-                _ => bias_block_body(self, p0, p1, &mut acc),
-            }
+            self.bias_block(bi, &mut acc);
             acc
         };
         let partial: Vec<Vec<T>> =
@@ -227,6 +239,169 @@ fn bias_block_body<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut 
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn bias_block_avx512<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
     bias_block_body(e, p0, p1, acc)
+}
+
+/// Whether the AVX-512 intrinsics bias blocks ([`bias512`]) are on (`FF_POOL_GRAD_BIAS` not
+/// `off`/`0`; read once). Off: the portable body compiled for AVX-512 runs (the same bits).
+fn bias512_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    crate::kernels::env_switch::on(&ON, "FF_POOL_GRAD_BIAS")
+}
+
+/// [`bias_block_body`] for f32 with AVX-512 intrinsics: per row of a block, per window, the
+/// window's argmax bytes, `dpooled` and (under ReLU) `pooled > 0` of up to 64 channels give a
+/// lane mask of the hits in this row's columns, and `acc = acc + dpooled` on those lanes only.
+/// The other lanes are left as they are, which is what adding the `+0` the body adds does (a
+/// sum that started at `+0` is never `-0`), so the bits are the body's: every lane adds the
+/// same non-zero terms in the same pixel order.
+#[cfg(target_arch = "x86_64")]
+mod bias512 {
+    use std::arch::x86_64::*;
+
+    use super::Expand;
+    use crate::kernels::float::{same_mut, same_ref};
+    use crate::kernels::Float;
+
+    /// Runs the block `p0..p1` into `acc` (`oc` long) when `T` is f32 and the switch is on;
+    /// returns whether it ran.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F/BW/VL.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn run<T: Float>(
+        e: &Expand<'_, T>,
+        p0: usize,
+        p1: usize,
+        acc: &mut [T],
+    ) -> bool {
+        if !super::bias512_enabled() {
+            return false;
+        }
+        let (Some(pooled), Some(dpooled), Some(acc)) = (
+            same_ref::<T, f32>(e.src.pooled),
+            same_ref::<T, f32>(e.src.dpooled),
+            same_mut::<T, f32>(acc),
+        ) else {
+            return false;
+        };
+        let oc = e.g.oc;
+        let len = e.g.n * e.qh * e.qw * oc;
+        assert!(
+            pooled.len() == len
+                && dpooled.len() == len
+                && e.src.argmax.len() == len
+                && acc.len() == oc
+                && p1 <= e.g.n * e.g.oh * e.g.ow
+        );
+        let mut g0 = 0;
+        while g0 < oc {
+            let nv = (oc - g0).div_ceil(16).min(4);
+            let src = (pooled, e.src.argmax, dpooled);
+            // SAFETY: AVX-512 F/BW/VL (this function's features); lengths checked above,
+            // `g0 < oc`.
+            unsafe {
+                match nv {
+                    1 => group::<1, T>(e, src, g0, p0, p1, acc),
+                    2 => group::<2, T>(e, src, g0, p0, p1, acc),
+                    3 => group::<3, T>(e, src, g0, p0, p1, acc),
+                    _ => group::<4, T>(e, src, g0, p0, p1, acc),
+                }
+            }
+            g0 += 16 * nv;
+        }
+        true
+    }
+
+    /// Channels `g0..min(g0 + 16*NV, oc)` of the block.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL; the three slices are `n*qh*qw*oc` long, `acc` is `oc` long, `g0 < oc`,
+    /// `g0 + 16*(NV-1) < oc`, `p1 <= n*oh*ow`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn group<const NV: usize, T: Float>(
+        e: &Expand<'_, T>,
+        (pooled, argmax, dpooled): (&[f32], &[u8], &[f32]),
+        g0: usize,
+        p0: usize,
+        p1: usize,
+        acc: &mut [f32],
+    ) {
+        let g = &e.g;
+        let (oc, ow, oh) = (g.oc, g.ow, g.oh);
+        let (ph, pw, qh, qw) = (e.ph, e.pw, e.qh, e.qw);
+        let relu = e.src.relu;
+        let masks: [u16; NV] = std::array::from_fn(|v| {
+            let n = (oc - g0 - 16 * v).min(16);
+            if n == 16 {
+                u16::MAX
+            } else {
+                (1u16 << n) - 1
+            }
+        });
+        let zero = _mm512_setzero_ps();
+        // SAFETY: lanes below `oc - g0 - 16v` of `acc[g0 + 16v..]` are inside `acc`.
+        let mut s: [__m512; NV] = std::array::from_fn(|v| unsafe {
+            _mm512_maskz_loadu_ps(masks[v], acc.as_ptr().add(g0 + 16 * v))
+        });
+        let mut p = p0;
+        while p < p1 {
+            let (r, a) = (p / ow, p % ow);
+            let b = ow.min(a + (p1 - p));
+            p += b - a;
+            let (img, oy) = (r / oh, r % oh);
+            let (py, i) = (oy / ph, oy % ph);
+            if py >= qh || a >= qw * pw {
+                continue;
+            }
+            let base = (img * qh + py) * qw * oc + g0;
+            let px_end = ((b - 1) / pw + 1).min(qw);
+            for px in a / pw..px_end {
+                let ja = a.max(px * pw) - px * pw;
+                let jb = b.min(px * pw + pw) - px * pw;
+                let lo = _mm_set1_epi8((i * pw + ja) as u8 as i8);
+                let n = _mm_set1_epi8((jb - ja) as u8 as i8);
+                let at = base + px * oc;
+                for v in 0..NV {
+                    let m = masks[v];
+                    // SAFETY: element `at + 16v` is inside the pooled arrays (`px < qw`,
+                    // `py < qh`, `g0 + 16v < oc`); only lanes below `oc` are read.
+                    unsafe {
+                        let o = at + 16 * v;
+                        // Full vectors with plain loads (masked loads are slower).
+                        let full = m == u16::MAX;
+                        let ap = argmax.as_ptr().add(o);
+                        let am = if full {
+                            _mm_loadu_si128(ap.cast::<__m128i>())
+                        } else {
+                            _mm_maskz_loadu_epi8(m, ap.cast::<i8>())
+                        };
+                        let mut hit = _mm_mask_cmplt_epu8_mask(m, _mm_sub_epi8(am, lo), n);
+                        if relu {
+                            let pp = pooled.as_ptr().add(o);
+                            let pv = if full {
+                                _mm512_loadu_ps(pp)
+                            } else {
+                                _mm512_maskz_loadu_ps(m, pp)
+                            };
+                            hit = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(hit, pv, zero);
+                        }
+                        let dp = dpooled.as_ptr().add(o);
+                        let d = if full {
+                            _mm512_loadu_ps(dp)
+                        } else {
+                            _mm512_maskz_loadu_ps(m, dp)
+                        };
+                        s[v] = _mm512_mask_add_ps(s[v], hit, s[v], d);
+                    }
+                }
+            }
+        }
+        for v in 0..NV {
+            // SAFETY: as the loads above.
+            unsafe { _mm512_mask_storeu_ps(acc.as_mut_ptr().add(g0 + 16 * v), masks[v], s[v]) };
+        }
+    }
 }
 
 /// [`bias_block_body`] compiled for AVX2.
@@ -303,12 +478,122 @@ pub fn conv2d_max_pool_backward<T: Float>(
     debug_assert_eq!(dw.len(), g.filter_len());
     debug_assert_eq!(db.len(), g.oc);
     let e = Expand::new(g, src);
-    conv2d_backward_filter_rows(g, x, &e, dw);
-    e.bias_grad(db);
+    if !filter_bias_one_pass(g, &e, x, dw, db) {
+        conv2d_backward_filter_rows(g, x, &e, dw);
+        e.bias_grad(db);
+    }
     if let Some(dx) = dx {
         debug_assert_eq!(dx.len(), g.input_len());
         conv2d_backward_input_rows(g, &e, w, dx);
     }
+}
+
+/// Whether the one-pass filter + bias driver is on (`FF_POOL_GRAD_ONE_PASS` not `off`/`0`; read
+/// once). Off: the filter gradient then the bias gradient, each over the whole pooled source
+/// (the same bits).
+fn one_pass_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    crate::kernels::env_switch::on(&ON, "FF_POOL_GRAD_ONE_PASS")
+}
+
+/// Below this many multiply-adds the one-pass driver stays on the calling thread.
+const ONE_PASS_PAR_MIN_WORK: usize = 1 << 17;
+
+/// `dw` and `db` in one pass over the pooled source where the AVX-512 direct filter kernel
+/// ([`FilterPlan`](crate::kernels::conv_direct_filter::FilterPlan)) takes the geometry: each task
+/// computes one chunk of `conv_direct`'s filter reduction (its fixed `ROWS_PER_CHUNK` output
+/// rows, with the same kernel) and then the bias blocks ([`Expand::bias_grad`]'s fixed pixel
+/// blocks) whose last pixel lies in that chunk, while the chunk's (and the previous chunk's)
+/// pooled rows are still in cache. The partials are then added in chunk order and in block
+/// order, exactly as `conv_direct::backward_filter_rows` and [`Expand::bias_grad`] add them, so
+/// `dw` and `db` are the bits of the two-pass path whatever the thread count. Returns `false`
+/// (nothing written) where the kernel does not apply or with `FF_POOL_GRAD_ONE_PASS=off`.
+fn filter_bias_one_pass<T: Float>(
+    g: &Conv2dGeom,
+    e: &Expand<'_, T>,
+    x: &[T],
+    dw: &mut [T],
+    db: &mut [T],
+) -> bool {
+    use crate::kernels::conv_direct::{self, Isa, ROWS_PER_CHUNK};
+    use crate::kernels::conv_direct_filter::FilterPlan;
+    if !one_pass_enabled()
+        || !conv_direct::applies(g)
+        || g.is_pointwise()
+        || conv_direct::detect_isa() != Isa::Avx512
+    {
+        return false;
+    }
+    let oc = g.oc;
+    let ocp = oc.div_ceil(16) * 16;
+    let Some(plan) = FilterPlan::new(g, x, e.filter_dz(), ocp) else {
+        return false;
+    };
+    let k = g.kh * g.kw * g.c;
+    let rows = g.n * g.oh;
+    let pixels = rows * g.ow;
+    if rows == 0 || dw.len() != k * oc || db.len() != oc {
+        return false;
+    }
+    let chunks = rows.div_ceil(ROWS_PER_CHUNK);
+    let chunk_px = ROWS_PER_CHUNK * g.ow;
+    let per_block = e.bias_per_block();
+    let blocks = pixels.div_ceil(per_block);
+    // Blocks whose last pixel lies in chunk `ci`: `first[ci]..first[ci + 1]` (ascending).
+    let mut first = vec![0usize; chunks + 1];
+    for b in 0..blocks {
+        let last = ((b + 1) * per_block).min(pixels) - 1;
+        first[last / chunk_px + 1] = b + 1;
+    }
+    for ci in 1..=chunks {
+        first[ci] = first[ci].max(first[ci - 1]);
+    }
+    let part_len = k * ocp;
+    let mut parts = vec![T::zero(); chunks * part_len];
+    let mut bparts = vec![T::zero(); blocks * oc];
+    let mut items = Vec::with_capacity(chunks);
+    let mut rest: &mut [T] = &mut bparts;
+    for (ci, part) in parts.chunks_exact_mut(part_len).enumerate() {
+        let (mine, tail) = std::mem::take(&mut rest).split_at_mut((first[ci + 1] - first[ci]) * oc);
+        rest = tail;
+        items.push((ci, part, mine));
+    }
+    let (plan, first) = (&plan, &first);
+    let run = |buf: &mut Vec<T>, (ci, part, bslots): (usize, &mut [T], &mut [T])| {
+        let r0 = ci * ROWS_PER_CHUNK;
+        plan.chunk(r0, ROWS_PER_CHUNK.min(rows - r0), buf, part);
+        for (j, acc) in bslots.chunks_exact_mut(oc).enumerate() {
+            e.bias_block(first[ci] + j, acc);
+        }
+    };
+    let new_buf = || vec![T::zero(); plan.rows_len()];
+    let work = g.output_len().saturating_mul(k);
+    if work < ONE_PASS_PAR_MIN_WORK || rayon::current_num_threads() == 1 || chunks == 1 {
+        let mut buf = new_buf();
+        for item in items {
+            run(&mut buf, item);
+        }
+    } else {
+        items.into_par_iter().for_each_init(new_buf, run);
+    }
+    // The filter partials in chunk order (as `conv_direct::backward_filter_rows`).
+    let (head, tail) = parts.split_at_mut(part_len);
+    for p in tail.chunks_exact(part_len) {
+        for (a, &b) in head.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    for (dst, src) in dw.chunks_exact_mut(oc).zip(head.chunks_exact(ocp)) {
+        dst.copy_from_slice(&src[..oc]);
+    }
+    // The bias partials in block order (as [`Expand::bias_grad`]).
+    db.fill(T::zero());
+    for p in bparts.chunks_exact(oc) {
+        for (o, &v) in db.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    true
 }
 
 /// The full-size `dz` the fused backward never materialises (for references and benchmarks).
@@ -628,6 +913,123 @@ mod tests {
                     }
                 }
                 assert_eq!(bits(&plain), bits(&want), "{p0}..{p1}");
+            }
+        }
+    }
+
+    /// The AVX-512 intrinsics bias blocks give the portable body's bits on channel counts of
+    /// 1..=4 vectors, partial vectors and more than 64 channels, windows 2x2 and 3x2, ReLU on
+    /// and off, blocks that start and end inside rows and windows.
+    #[test]
+    fn bias512_blocks_match_portable_body_bitwise() {
+        if crate::kernels::simd::detected() != crate::kernels::simd::Level::Avx512
+            || !bias512_enabled()
+        {
+            eprintln!("skipped: no AVX-512, or FF_POOL_GRAD_BIAS=off");
+            return;
+        }
+        let cases = [
+            ([2, 28, 28, 1], 32, [2, 2], Padding::Valid),
+            ([3, 17, 15, 1], 40, [3, 2], Padding::Same),
+            ([2, 9, 11, 2], 7, [2, 2], Padding::Same),
+            ([2, 8, 9, 1], 16, [2, 3], Padding::Valid),
+            ([1, 10, 7, 3], 70, [2, 2], Padding::Same),
+            ([2, 6, 6, 1], 64, [1, 1], Padding::Valid),
+        ];
+        for (ci, (input, oc, win, pad)) in cases.into_iter().enumerate() {
+            for relu in [true, false] {
+                let g = Conv2dGeom::new(input, [3, 3], oc, [1, 1], [1, 1], pad);
+                let seed = 40 + 4 * ci as u64;
+                let x = rand_vec::<f32>(g.input_len(), seed);
+                let w = grid_vec::<f32>(g.filter_len(), seed + 1);
+                let mut c = vec![0f32; g.output_len()];
+                conv2d_forward_fused(&g, &x, &w, None, relu, &mut c);
+                let (pooled, argmax) = ref_pool(&g, &c, win[0], win[1]);
+                let dp = grid_vec::<f32>(pooled.len(), seed + 2);
+                let src = PoolGradSource {
+                    window: win,
+                    relu,
+                    pooled: &pooled,
+                    argmax: &argmax,
+                    dpooled: &dp,
+                };
+                let e = Expand::new(&g, src);
+                let pixels = g.n * g.oh * g.ow;
+                let ranges = [
+                    (0, pixels),
+                    (1, pixels - 1),
+                    (g.ow + 1, 3 * g.ow - 1),
+                    (5, 6),
+                    (pixels / 2, pixels),
+                ];
+                for (p0, p1) in ranges {
+                    let mut want = vec![0f32; g.oc];
+                    bias_block_body(&e, p0, p1, &mut want);
+                    let mut got = vec![0f32; g.oc];
+                    // SAFETY: AVX-512 F/BW/VL detected above.
+                    assert!(unsafe { bias512::run(&e, p0, p1, &mut got) });
+                    assert_eq!(bits(&got), bits(&want), "{g:?} relu={relu} {p0}..{p1}");
+                }
+            }
+        }
+    }
+
+    /// The one-pass driver (filter chunk + the bias blocks ending in it, per task) gives the
+    /// bits of the filter pass then the bias pass, on 1 and 2 threads — including bias blocks
+    /// shorter than a chunk (several ending in one chunk) and chunks with none ending in them.
+    #[test]
+    fn one_pass_matches_two_passes_bitwise_on_1_and_2_threads() {
+        if cd::detect_isa() != Isa::Avx512 || !one_pass_enabled() {
+            eprintln!("skipped: no AVX-512, or FF_POOL_GRAD_ONE_PASS=off");
+            return;
+        }
+        let cases = [
+            ([4, 28, 28, 1], 32, [2, 2], Padding::Valid),
+            ([3, 30, 32, 1], 40, [2, 2], Padding::Same),
+            ([2, 9, 11, 3], 7, [3, 2], Padding::Same),
+            ([2, 40, 40, 1], 16, [2, 2], Padding::Valid),
+            ([5, 13, 17, 2], 33, [2, 2], Padding::Valid),
+        ];
+        for (ci, (input, oc, win, pad)) in cases.into_iter().enumerate() {
+            for relu in [true, false] {
+                let g = Conv2dGeom::new(input, [3, 3], oc, [1, 1], [1, 1], pad);
+                let seed = 70 + 4 * ci as u64;
+                let x = rand_vec::<f32>(g.input_len(), seed);
+                let w = rand_vec::<f32>(g.filter_len(), seed + 1);
+                let mut c = vec![0f32; g.output_len()];
+                conv2d_forward_fused(&g, &x, &w, None, relu, &mut c);
+                let (pooled, argmax) = ref_pool(&g, &c, win[0], win[1]);
+                let dp = if ci % 2 == 0 {
+                    rand_vec::<f32>(pooled.len(), seed + 2)
+                } else {
+                    grid_vec::<f32>(pooled.len(), seed + 2)
+                };
+                let src = PoolGradSource {
+                    window: win,
+                    relu,
+                    pooled: &pooled,
+                    argmax: &argmax,
+                    dpooled: &dp,
+                };
+                let e = Expand::new(&g, src);
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .expect("thread pool");
+                    pool.install(|| {
+                        let (mut dw2, mut db2) =
+                            (vec![f32::NAN; g.filter_len()], vec![f32::NAN; oc]);
+                        conv2d_backward_filter_rows(&g, &x, &e, &mut dw2);
+                        e.bias_grad(&mut db2);
+                        let (mut dw1, mut db1) =
+                            (vec![f32::NAN; g.filter_len()], vec![f32::NAN; oc]);
+                        assert!(filter_bias_one_pass(&g, &e, &x, &mut dw1, &mut db1));
+                        let what = format!("{g:?} relu={relu} threads={threads}");
+                        assert_eq!(bits(&dw1), bits(&dw2), "dw {what}");
+                        assert_eq!(bits(&db1), bits(&db2), "db {what}");
+                    });
+                }
             }
         }
     }
