@@ -1501,6 +1501,23 @@ mod tests {
         ]
     }
 
+    /// The portable kernel's fused max-pool of `win` (pooled values and argmax): the reference of
+    /// the pooled kernels.
+    fn portable_pool(
+        g: &Conv2dGeom,
+        x: &[f32],
+        w: &[f32],
+        epi: Epilogue<'_, f32>,
+        win: PoolWindow,
+    ) -> (Vec<f32>, Vec<u8>) {
+        let (poh, pow) = win.pooled(g.oh, g.ow);
+        let len = g.n * poh * pow * g.oc;
+        let (mut pooled, mut arg) = (vec![0f32; len], vec![0u8; len]);
+        let (p, a) = (&mut pooled, Some(&mut arg[..]));
+        forward_on(Isa::Portable, Path::Direct, g, x, w, epi, win, p, a);
+        (pooled, arg)
+    }
+
     #[test]
     fn plain_rows_match_the_portable_kernel_bit_for_bit() {
         if !have() {
@@ -1548,20 +1565,8 @@ mod tests {
                 let w = r.vec(g.filter_len(), coarse);
                 let b = r.vec(g.oc, coarse);
                 for epi in epilogues(&b) {
-                    let mut want = vec![0f32; len];
-                    let mut want_a = vec![0u8; len];
+                    let (want, want_a) = portable_pool(&g, &x, &w, epi, win);
                     let p = Path::Direct;
-                    forward_on(
-                        Isa::Portable,
-                        p,
-                        &g,
-                        &x,
-                        &w,
-                        epi,
-                        win,
-                        &mut want,
-                        Some(&mut want_a),
-                    );
                     for threads in [1, 2] {
                         let mut got = vec![f32::NAN; len];
                         let mut got_a = vec![9u8; len];
@@ -1653,19 +1658,8 @@ mod tests {
                 for epi in epilogues(&b) {
                     let mut want = vec![0f32; g.output_len()];
                     cd::forward(Isa::Portable, &g, &x, &w, &mut want, epi);
-                    let (mut want_p, mut want_a) = (vec![0f32; len], vec![0u8; len]);
+                    let (want_p, want_a) = portable_pool(&g, &x, &w, epi, win);
                     let p = Path::Direct;
-                    forward_on(
-                        Isa::Portable,
-                        p,
-                        &g,
-                        &x,
-                        &w,
-                        epi,
-                        win,
-                        &mut want_p,
-                        Some(&mut want_a),
-                    );
                     for threads in [1, 2] {
                         let what = format!(
                             "{g:?} coarse {coarse} bias {} relu {} threads {threads}",
@@ -1814,24 +1808,10 @@ mod tests {
             let x = r.vec(g.input_len(), false);
             let w = r.vec(g.filter_len(), false);
             let b = r.vec(g.oc, false);
-            let (poh, pow) = win.pooled(g.oh, g.ow);
-            let len = g.n * poh * pow * g.oc;
             for epi in epilogues(&b) {
                 let mut want = vec![0f32; g.output_len()];
                 cd::forward(Isa::Portable, &g, &x, &w, &mut want, epi);
-                let (mut want_p, mut want_a) = (vec![0f32; len], vec![0u8; len]);
-                let p = Path::Direct;
-                forward_on(
-                    Isa::Portable,
-                    p,
-                    &g,
-                    &x,
-                    &w,
-                    epi,
-                    win,
-                    &mut want_p,
-                    Some(&mut want_a),
-                );
+                let (want_p, want_a) = portable_pool(&g, &x, &w, epi, win);
                 for threads in [1, 2] {
                     let (y, (p1, a1), (p0, a0)) = pool(threads).install(|| {
                         (
