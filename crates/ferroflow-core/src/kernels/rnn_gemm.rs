@@ -168,13 +168,11 @@ pub trait PackedGemm: Float {
         out: *mut Self,
         out_rs: usize,
     ) {
-        let mut buf = [Self::zero(); MR * NR];
-        Self::tile(isa, k, a, a_rs, a_ks, b, b_ks, &mut buf, NR);
-        for (r, line) in buf.chunks_exact(NR).enumerate() {
-            // SAFETY: the caller guarantees row `r` (NR elements at out + r*out_rs) is valid
-            // for writes and exclusively ours; `buf` is a local array, so they do not overlap.
-            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
-        }
+        // Accumulators from zero, one FMA per `k` in order, then stored: `tile_cont` without
+        // `load` computes exactly that.
+        // SAFETY: the caller's contract (rows valid for writes and exclusively ours) covers
+        // `tile_cont`'s, which also reads nothing from `out` without `load`.
+        unsafe { Self::tile_cont(isa, k, a, a_rs, a_ks, b, b_ks, out, out_rs, false) }
     }
 
     /// One block of `k` steps of a tile whose reduction is split into blocks: with `load`, the
@@ -596,51 +594,6 @@ impl PackedGemm for f32 {
         // SAFETY: the caller's contract, passed on; the views were checked above (AVX2+FMA or
         // portable here: AVX-512 returned above).
         unsafe { tile_cont_staged(isa, k, a, a_rs, a_ks, b, b_ks, out, out_rs, load) };
-    }
-
-    unsafe fn tile_raw(
-        isa: Isa,
-        k: usize,
-        a: &[f32],
-        a_rs: usize,
-        a_ks: usize,
-        b: &[f32],
-        b_ks: usize,
-        out: *mut f32,
-        out_rs: usize,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if isa == Isa::Avx512 {
-            assert!(
-                k == 0
-                    || ((MR - 1) * a_rs + (k - 1) * a_ks < a.len()
-                        && (k - 1) * b_ks + NR <= b.len()),
-                "tile_raw: operand views exceed their slices"
-            );
-            // SAFETY: the inputs are inside their slices (asserted just above); the output
-            // rows are valid and exclusively ours (the caller's contract), so they overlap no
-            // input; the caller checked that the CPU supports AVX-512F.
-            unsafe {
-                x86::tile_avx512(
-                    k,
-                    a.as_ptr(),
-                    a_rs,
-                    a_ks,
-                    b.as_ptr(),
-                    b_ks,
-                    out,
-                    out_rs,
-                    false,
-                )
-            };
-            return;
-        }
-        let mut buf = [0.0f32; MR * NR];
-        Self::tile(isa, k, a, a_rs, a_ks, b, b_ks, &mut buf, NR);
-        for (r, line) in buf.chunks_exact(NR).enumerate() {
-            // SAFETY: as in the trait's default: row `r` is valid and exclusively ours.
-            unsafe { std::ptr::copy_nonoverlapping(line.as_ptr(), out.add(r * out_rs), NR) };
-        }
     }
 
     fn tile(
