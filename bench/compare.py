@@ -344,14 +344,15 @@ def report(res, tf_ver, reps, anchor, args_line):
             out.append(f"| {name} | {k['batch'] or ''} | {k['median_s'] * 1e3:.3f} ms | {k['gflops']:,.1f} | "
                        f"{100 * share:.0f}% | {mark} |")
         out.append("")
-        firsts = [(k, share) for k, share in kernel_rows if k.get("first_call_median_s")]
+        firsts = [(k, share) for k, share in kernel_rows
+                  if k.get("first_call_median_s") and k["kernel"].endswith("_fused")]
         if firsts:
             out += ["The `*_pool_grad_*` rows run their three variants alternately in blocks of 4 calls; the "
                     "table gives a block's later calls (the op's inputs in cache, as in the other rows and "
                     "as in training, where they come from the ops just before). A block's first call, after "
-                    "the other variants evicted them: " + "; ".join(
+                    "the other variants evicted them, for the fused op: " + "; ".join(
                         f"{k['kernel']} b{k['batch']} {k['first_call_median_s'] * 1e3:.3f} ms"
-                        + (f" ({100 * share * k['median_s'] / k['first_call_median_s']:.0f}%)" if k["flops"] else "")
+                        + (f" ({100 * share * k['median_s'] / k['first_call_median_s']:.0f}% of peak)" if k["flops"] else "")
                         for k, share in firsts) + ".", ""]
     for prof in res.get("profile", []):
         rows = prof["rows"]
