@@ -348,8 +348,9 @@ def report(res, tf_ver, reps, anchor, args_line):
                   if k.get("first_call_median_s") and k["kernel"].endswith("_fused")]
         if firsts:
             out += ["The `*_pool_grad_*` rows run their three variants alternately in blocks of 4 calls; the "
-                    "table gives a block's later calls (the op's inputs in cache, as in the other rows and "
-                    "as in training, where they come from the ops just before). A block's first call, after "
+                    "table gives a block's later calls (the op's inputs in cache, as in the other rows; in "
+                    "training its pooled gradient comes from the op just before it, the pooled values and "
+                    "argmax from the same step's forward pass). A block's first call, after "
                     "the other variants evicted them, for the fused op: " + "; ".join(
                         f"{k['kernel']} b{k['batch']} {k['first_call_median_s'] * 1e3:.3f} ms"
                         + (f" ({100 * share * k['median_s'] / k['first_call_median_s']:.0f}% of peak)" if k["flops"] else "")
