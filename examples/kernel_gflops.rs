@@ -244,8 +244,9 @@ const BLOCK: usize = 4;
 /// drift of the machine's pace hits every closure alike. The first call of a block starts with
 /// the caches that the other closures left (the unfused chain reads and writes several times the
 /// fused op's data); the later calls run with the closure's own inputs in cache, as every other
-/// row of this benchmark does and as training does, where the fused op's inputs come from the
-/// ops run just before it. Both figures are printed.
+/// row of this benchmark does (in training, the fused op's pooled gradient comes from the op run
+/// just before it, its pooled values and argmax from the same step's forward pass). Both figures
+/// are printed.
 fn time_alternated<const N: usize>(
     reps: usize,
     fs: [&mut dyn FnMut() -> Result<Vec<Tensor>>; N],
