@@ -104,6 +104,11 @@ pub struct GradCtx<'a> {
     pub outputs: &'a [Tensor],
     /// d(target)/d(output) for each output, same shape as the output.
     pub grads: &'a [Tensor],
+    /// Which inputs' gradients the caller will use, by input index; empty means all. A rule may
+    /// skip the work for an input it is told is not needed and return `None` for it (TensorFlow's
+    /// `skip_input_indices`): the tape marks the inputs that no watched tensor flows into, such
+    /// as a model's data.
+    pub needed: &'a [bool],
 }
 
 impl GradCtx<'_> {
@@ -118,6 +123,14 @@ impl GradCtx<'_> {
     /// Gradient of output `i`.
     pub fn g(&self, i: usize) -> &Tensor {
         &self.grads[i]
+    }
+    /// Whether the caller uses the gradient of input `i` (see [`GradCtx::needed`]).
+    pub fn needs(&self, i: usize) -> bool {
+        self.needed.get(i).copied().unwrap_or(true)
+    }
+    /// [`GradCtx::needed`] for the first `n` inputs, for a rule that hands them to another rule.
+    pub fn needed_prefix(&self, n: usize) -> &[bool] {
+        self.needed.get(..n).unwrap_or(&[])
     }
 }
 

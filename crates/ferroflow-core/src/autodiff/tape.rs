@@ -310,10 +310,18 @@ impl GradientTape {
                         None => ops::zeros_like(o)?,
                     });
                 }
+                // Only the inputs a watched tensor flows into take a gradient.
+                let needed: Vec<bool> = e
+                    .input_ids
+                    .iter()
+                    .zip(&e.inputs)
+                    .map(|(id, x)| x.dtype().is_float() && watched.contains(id))
+                    .collect();
                 let ctx = GradCtx {
                     inputs: &e.inputs,
                     outputs: &e.outputs,
                     grads: &out_grads,
+                    needed: &needed,
                 };
                 let in_grads = e.op.grad(&ctx)?;
                 for ((id, x), g) in e.input_ids.iter().zip(&e.inputs).zip(in_grads) {

@@ -135,10 +135,17 @@ pub(super) fn expand(ys: &[Tensor], xs: &[Tensor]) -> Result<Vec<Option<Tensor>>
                 None => ops::zeros_like(t),
             })
             .collect::<Result<Vec<_>>>()?;
+        // Only the inputs that depend on a source take a gradient (the same test as below).
+        let needed: Vec<bool> = node
+            .inputs
+            .iter()
+            .map(|l| downstream.contains(&l.0) && nodes[l.0].outputs[l.1].dtype.is_float())
+            .collect();
         let in_grads = op.grad(&GradCtx {
             inputs: &inputs,
             outputs: &outputs,
             grads: &out_grads,
+            needed: &needed,
         })?;
         for (&l, gi) in node.inputs.iter().zip(in_grads) {
             let Some(gi) = gi else { continue };

@@ -136,6 +136,7 @@ impl Op for SeedInput {
             inputs: &ctx.inputs[..n],
             outputs: ctx.outputs,
             grads: ctx.grads,
+            needed: ctx.needed_prefix(n),
         };
         let mut g = self.op.grad(&inner)?;
         g.resize(n, None);

@@ -403,9 +403,16 @@ impl Op for Conv2D {
     }
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let (x, w, g) = (ctx.x(0), ctx.x(1), ctx.g(0));
-        let dx = backprop_input_op(self.kind, self.attrs, x.shape(), w, g)?;
-        let dw = backprop_filter_op(self.kind, self.attrs, x, w.shape(), g)?;
-        Ok(vec![Some(dx), Some(dw)])
+        // A model's first convolution needs no input gradient: skip it when the caller says so.
+        let dx = match ctx.needs(0) {
+            true => Some(backprop_input_op(self.kind, self.attrs, x.shape(), w, g)?),
+            false => None,
+        };
+        let dw = match ctx.needs(1) {
+            true => Some(backprop_filter_op(self.kind, self.attrs, x, w.shape(), g)?),
+            false => None,
+        };
+        Ok(vec![dx, dw])
     }
 }
 

@@ -159,16 +159,22 @@ impl Op for MatMul {
     fn grad(&self, ctx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let (a, b, g) = (ctx.x(0), ctx.x(1), ctx.g(0));
         // TensorFlow's _BatchMatMulV2 gradient table.
-        let (da, db) = match (self.transpose_a, self.transpose_b) {
-            (false, false) => (matmul(g, b, false, true)?, matmul(a, g, true, false)?),
-            (false, true) => (matmul(g, b, false, false)?, matmul(g, a, true, false)?),
-            (true, false) => (matmul(b, g, false, true)?, matmul(a, g, false, false)?),
-            (true, true) => (matmul(b, g, true, true)?, matmul(g, a, true, true)?),
+        let (ta, tb) = (self.transpose_a, self.transpose_b);
+        // (lhs, rhs, transpose lhs, transpose rhs) of each product.
+        let (pa, pb) = match (ta, tb) {
+            (false, false) => ((g, b, false, true), (a, g, true, false)),
+            (false, true) => ((g, b, false, false), (g, a, true, false)),
+            (true, false) => ((b, g, false, true), (a, g, false, false)),
+            (true, true) => ((b, g, true, true), (g, a, true, true)),
         };
-        Ok(vec![
-            Some(reduce_to_shape(&da, a.shape())?),
-            Some(reduce_to_shape(&db, b.shape())?),
-        ])
+        // An input the caller takes no gradient of (a model's data) is skipped.
+        let grad = |i: usize, (l, r, tl, tr): (&Tensor, &Tensor, bool, bool), x: &Tensor| match ctx
+            .needs(i)
+        {
+            true => reduce_to_shape(&matmul(l, r, tl, tr)?, x.shape()).map(Some),
+            false => Ok(None),
+        };
+        Ok(vec![grad(0, pa, a)?, grad(1, pb, b)?])
     }
 }
 

@@ -303,6 +303,7 @@ fn fused_conv_max_pool_grad_has_no_gradient() {
         inputs: &inputs,
         outputs: &outputs,
         grads: &grads,
+        needed: &[],
     };
     let err = op.grad(&ctx).unwrap_err();
     assert!(matches!(err, Error::NoGradient { .. }), "{err}");

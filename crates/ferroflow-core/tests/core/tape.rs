@@ -140,3 +140,111 @@ fn output_gradients_and_composites() {
     )
     .unwrap();
 }
+
+/// The tape tells each gradient rule which inputs a watched tensor flows into
+/// (`GradCtx::needed`), so a rule can skip the others' work: here the data `x` of
+/// `matmul(x, w)` and `conv2d(x, k)` is not watched, so only the weights' gradients are computed
+/// (`None` for `x`), and they equal the gradients computed with `x` watched.
+#[test]
+fn rules_skip_the_gradients_of_unwatched_inputs() {
+    use ferroflow_core::op::TensorSpec;
+    use ferroflow_core::op::{execute1, GradCtx, Op};
+    use ferroflow_core::ops::linalg::MatMul;
+    use std::sync::{Arc, Mutex};
+
+    const MM: MatMul = MatMul {
+        transpose_a: false,
+        transpose_b: false,
+    };
+    /// `matmul` whose rule records the `needed` flags it was given.
+    #[derive(Clone, Debug)]
+    struct Recording(Arc<Mutex<Vec<Vec<bool>>>>);
+    impl Op for Recording {
+        fn name(&self) -> &'static str {
+            "RecordingMatMul"
+        }
+        fn infer(&self, inputs: &[TensorSpec]) -> ferroflow_core::Result<Vec<TensorSpec>> {
+            MM.infer(inputs)
+        }
+        fn compute(&self, inputs: &[Tensor]) -> ferroflow_core::Result<Vec<Tensor>> {
+            MM.compute(inputs)
+        }
+        fn grad(&self, ctx: &GradCtx<'_>) -> ferroflow_core::Result<Vec<Option<Tensor>>> {
+            let needed = (0..ctx.inputs.len()).map(|i| ctx.needs(i)).collect();
+            self.0.lock().unwrap().push(needed);
+            MM.grad(ctx)
+        }
+    }
+
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).unwrap();
+    let w = Variable::new(
+        Tensor::from_vec(vec![0.5f32, -1.0, 2.0, 1.5, -0.5, 1.0], &[3, 2]).unwrap(),
+        "w",
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tape = GradientTape::new();
+    let y = execute1(Recording(seen.clone()), &[x.clone(), w.value()]).unwrap();
+    let loss = ops::reduce_sum(&ops::mul(&y, &y).unwrap(), ops::Axes::All, false).unwrap();
+    let g = tape.gradient(&loss, &[&w]).unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![vec![false, true]]);
+    // d(sum y²)/dw = xᵀ·2y, by hand: y = x·w = [[3, 5], [9, 9.5]].
+    let want = [
+        2.0 * (1.0 * 3.0 + 4.0 * 9.0),
+        2.0 * (1.0 * 5.0 + 4.0 * 9.5),
+        2.0 * (2.0 * 3.0 + 5.0 * 9.0),
+        2.0 * (2.0 * 5.0 + 5.0 * 9.5),
+        2.0 * (3.0 * 3.0 + 6.0 * 9.0),
+        2.0 * (3.0 * 5.0 + 6.0 * 9.5),
+    ];
+    assert_eq!(g[0].as_ref().unwrap().to_vec::<f32>().unwrap(), want);
+
+    // With `x` watched too, both are needed and `w`'s gradient is the same.
+    seen.lock().unwrap().clear();
+    let tape = GradientTape::new();
+    tape.watch(&x);
+    let y = execute1(Recording(seen.clone()), &[x.clone(), w.value()]).unwrap();
+    let loss = ops::reduce_sum(&ops::mul(&y, &y).unwrap(), ops::Axes::All, false).unwrap();
+    let g2 = tape.gradient(&loss, &[&w, &x]).unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![vec![true, true]]);
+    assert_eq!(g2[0].as_ref().unwrap().to_vec::<f32>().unwrap(), want);
+    assert!(g2[1].is_some());
+
+    // Conv2D skips the input gradient of unwatched data.
+    let xi = ops::random_uniform(&[2, 5, 5, 1], -1.0, 1.0, ferroflow_core::DType::F32, 1).unwrap();
+    let k = Variable::new(
+        ops::random_uniform(&[3, 3, 1, 4], -1.0, 1.0, ferroflow_core::DType::F32, 2).unwrap(),
+        "k",
+    );
+    let conv = ferroflow_core::ops::conv::Conv2D {
+        kind: ferroflow_core::ops::conv::ConvKind::Regular,
+        attrs: ferroflow_core::ops::conv::ConvAttrs {
+            strides: [1, 1],
+            padding: ferroflow_core::ops::Padding::Valid,
+            dilations: [1, 1],
+        },
+    };
+    let out = [execute1(conv.clone(), &[xi.clone(), k.value()]).unwrap()];
+    let gy = [ops::ones_like(&out[0]).unwrap()];
+    let inputs = [xi.clone(), k.value()];
+    let skip = conv
+        .grad(&GradCtx {
+            inputs: &inputs,
+            outputs: &out,
+            grads: &gy,
+            needed: &[false, true],
+        })
+        .unwrap();
+    let all = conv
+        .grad(&GradCtx {
+            inputs: &inputs,
+            outputs: &out,
+            grads: &gy,
+            needed: &[],
+        })
+        .unwrap();
+    assert!(skip[0].is_none() && all[0].is_some());
+    assert_eq!(
+        skip[1].as_ref().unwrap().to_vec::<f32>().unwrap(),
+        all[1].as_ref().unwrap().to_vec::<f32>().unwrap()
+    );
+}

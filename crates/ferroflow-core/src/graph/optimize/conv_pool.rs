@@ -276,6 +276,7 @@ impl Op for FusedConv2DMaxPool {
                 inputs: &mb,
                 outputs: &zs,
                 grads: &gzs,
+                needed: &[true, ctx.needs(2)],
             })?
             .into_iter();
         let gm = gb.next().flatten();
@@ -290,6 +291,7 @@ impl Op for FusedConv2DMaxPool {
             inputs: &xw,
             outputs: &ms,
             grads: &gms,
+            needed: ctx.needed_prefix(2),
         })?;
         out.resize(2, None);
         out.push(gbias);

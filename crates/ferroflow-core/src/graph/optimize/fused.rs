@@ -480,6 +480,7 @@ impl Op for FusedElementwise {
                 inputs: &xs,
                 outputs: std::slice::from_ref(&vals[j]),
                 grads: std::slice::from_ref(&g),
+                needed: &[],
             };
             let gs = Self::step_op(*f).grad(&sub)?;
             for (a, gi) in args.iter().zip(gs) {
@@ -669,12 +670,13 @@ impl Op for FusedBiasActivation {
                         inputs: std::slice::from_ref(y),
                         outputs: ctx.outputs,
                         grads: ctx.grads,
+                        needed: &[],
                     })?
                     .swap_remove(0)
                     .ok_or_else(|| Error::invalid(self.name(), "internal: no activation grad"))?,
                 None => ctx.g(0).clone(),
             };
-            return self.replay_linear_grads(a, w, bias, y, gz);
+            return self.replay_linear_grads(ctx, y, gz);
         }
         let m = execute1(DynOp(self.base.clone()), &[a.clone(), w.clone()])?;
         let z = crate::ops::bias_add(&m, bias)?;
@@ -684,6 +686,7 @@ impl Op for FusedBiasActivation {
                     inputs: std::slice::from_ref(&z),
                     outputs: ctx.outputs,
                     grads: ctx.grads,
+                    needed: &[],
                 };
                 Unary(act)
                     .grad(&sub)?
@@ -692,21 +695,21 @@ impl Op for FusedBiasActivation {
             }
             None => ctx.g(0).clone(),
         };
-        self.replay_linear_grads(a, w, bias, &m, gz)
+        self.replay_linear_grads(ctx, &m, gz)
     }
 }
 
 impl FusedBiasActivation {
     /// BiasAdd's and the base op's gradient rules given `gz` = d/d(z), `z = m + bias`. `m` only
     /// stands in for the base op's output (of its shape): neither rule reads its values.
+    /// `ctx` is the fused op's (inputs `[a, w, bias]`).
     fn replay_linear_grads(
         &self,
-        a: &Tensor,
-        w: &Tensor,
-        bias: &Tensor,
+        ctx: &GradCtx<'_>,
         m: &Tensor,
         gz: Tensor,
     ) -> Result<Vec<Option<Tensor>>> {
+        let (a, w, bias) = (ctx.x(0), ctx.x(1), ctx.x(2));
         let zs = [m.clone()];
         let gzs = [gz];
         let mb = [m.clone(), bias.clone()];
@@ -714,6 +717,7 @@ impl FusedBiasActivation {
             inputs: &mb,
             outputs: &zs,
             grads: &gzs,
+            needed: &[true, ctx.needs(2)],
         })?;
         let mut gb = gb.into_iter();
         let gm = gb.next().flatten();
@@ -728,6 +732,7 @@ impl FusedBiasActivation {
             inputs: &ab,
             outputs: &ms,
             grads: &gms,
+            needed: ctx.needed_prefix(2),
         })?;
         g.resize(2, None);
         g.push(gbias);
