@@ -251,7 +251,10 @@ impl<'a> FilterPlan<'a> {
 
     /// Output rows `r0..r0+nr` summed into `part` (`[K, ocp]`, overwritten), exactly as one chunk
     /// of `conv_direct::backward_filter_rows` sums them. `rows` is scratch of at least
-    /// [`rows_len`](Self::rows_len). `T` is f32 (the plan exists for nothing else).
+    /// [`rows_len`](Self::rows_len) (the AVX2 kernel grows it to hold a pooled chunk's expanded
+    /// gradient). `T` is f32 (the plan exists for nothing else).
+    // A `Vec`, not a slice: the AVX2 kernel grows it (a pooled chunk's expanded gradient).
+    #[allow(clippy::ptr_arg)]
     pub(crate) fn chunk<T: Float>(&self, r0: usize, nr: usize, rows: &mut Vec<T>, part: &mut [T]) {
         let part: &mut [f32] = same_mut(part).expect("a FilterPlan exists only for f32");
         let k = self.direct_off.len();
@@ -1095,7 +1098,10 @@ mod tests {
                 }
                 for (dz, full, what) in sources {
                     let Some(plan) = FilterPlan::build_at(level, g, &d.x, dz, ocp) else {
-                        assert!(level == Level::Avx2 && g.oc % 8 != 0, "{level:?} {g:?}");
+                        assert!(
+                            level == Level::Avx2 && !g.oc.is_multiple_of(8),
+                            "{level:?} {g:?}"
+                        );
                         continue;
                     };
                     seen += 1;
@@ -1159,7 +1165,7 @@ mod tests {
                         let plan = FilterPlan::new(Level::Avx512, g, &d.x, slice.filter_dz(), ocp);
                         assert!(plan.is_some());
                     }
-                    if avx2_enabled() && g.oc % 8 == 0 {
+                    if avx2_enabled() && g.oc.is_multiple_of(8) {
                         let plan = FilterPlan::new(Level::Avx2, g, &d.x, slice.filter_dz(), ocp);
                         assert!(plan.is_some());
                     }
