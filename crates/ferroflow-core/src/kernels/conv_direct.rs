@@ -637,13 +637,19 @@ pub(crate) fn backward_filter_rows<T: Float, D: DyRows<T>>(
     let mut parts = vec![T::zero(); chunks * part_len];
     let taps = Taps::new(g);
     let taps = &taps;
-    // AVX-512 f32: the register-blocked chunks of `conv_direct_filter` (the same sums in the
-    // same order; `None` elsewhere or with `FF_CONV_DIRECT_FILTER=off`).
+    // AVX-512 or AVX2, f32: the register-blocked chunks of `conv_direct_filter` (the same sums
+    // in the same order; `None` elsewhere or with `FF_CONV_DIRECT_FILTER[_AVX2]=off`).
     #[cfg(target_arch = "x86_64")]
-    let fast = if isa == Isa::Avx512 {
-        super::conv_direct_filter::FilterPlan::new(g, x, dy.filter_dz(), ocp)
-    } else {
-        None
+    let fast = {
+        use super::conv_direct_filter::FilterPlan;
+        use super::simd::Level;
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => FilterPlan::new(Level::Avx512, g, x, dy.filter_dz(), ocp),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => FilterPlan::new(Level::Avx2, g, x, dy.filter_dz(), ocp),
+            Isa::Portable => None,
+        }
     };
     #[cfg(not(target_arch = "x86_64"))]
     let fast: Option<super::conv_direct_filter::FilterPlan<'_>> = None;

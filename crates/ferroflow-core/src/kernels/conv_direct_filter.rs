@@ -30,6 +30,7 @@ use std::sync::OnceLock;
 
 use crate::kernels::conv::Conv2dGeom;
 use crate::kernels::conv_pool_grad::PoolGradSource;
+use crate::kernels::simd::Level;
 use crate::kernels::Float;
 
 /// f32 lanes per vector.
@@ -37,6 +38,9 @@ use crate::kernels::Float;
 const L: usize = 16;
 /// Most taps per register block (with 2 vectors: 20 accumulators + 2 gradient vectors).
 const QMAX: usize = 10;
+/// Most taps per register block of the AVX2 kernel (16 `ymm` registers: with 2 vectors, 10
+/// accumulators + 2 gradient vectors + a broadcast + a product).
+const QMAX2: usize = 5;
 
 /// The output gradient as the kernel reads it (handed over by
 /// [`DyRows::filter_dz`](super::conv::DyRows::filter_dz)).
@@ -52,6 +56,13 @@ pub(crate) enum Dz<'a, T> {
 fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     crate::kernels::env_switch::on(&ON, "FF_CONV_DIRECT_FILTER")
+}
+
+/// Whether the AVX2 kernel is on (`FF_CONV_DIRECT_FILTER_AVX2` not `off`/`0`; read once).
+/// Off: CPUs with AVX2 but no AVX-512 run the generic bodies compiled for AVX2 (the same bits).
+fn avx2_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    crate::kernels::env_switch::on(&ON, "FF_CONV_DIRECT_FILTER_AVX2")
 }
 
 /// Whether the window kernel of pooled gradients is on (`FF_CONV1_POOL_WINDOWS` not
@@ -99,30 +110,57 @@ pub(crate) struct FilterPlan<'a> {
     /// Pooled source with `pw == 2` and every input value finite: the window kernel
     /// ([`avx512::block_windows`]) runs instead of the pixel kernel.
     windows: bool,
-    /// Tap blocks `(first tap, taps)`, each at most [`QMAX`] taps.
+    /// Tap blocks `(first tap, taps)`, each at most [`QMAX`] taps ([`QMAX2`] on AVX2).
     blocks: Vec<(usize, usize)>,
+    /// The AVX2 kernel ([`avx2`]) runs instead of the AVX-512 one.
+    avx2: bool,
 }
 
 impl<'a> FilterPlan<'a> {
-    /// The plan for `x` (`[n, h, w, c]`) and `dz`, or `None` (the caller runs the generic
-    /// bodies) unless `T` is f32, the CPU has AVX-512 F/BW/VL, the kernel is not switched off
-    /// (`FF_CONV_DIRECT_FILTER=off`), `dz` is given and all lengths match `g`. `ocp` is the
-    /// partial's row length (`oc` rounded up to 16).
+    /// The plan for `x` (`[n, h, w, c]`) and `dz` on `level`, or `None` (the caller runs the
+    /// generic bodies) unless `T` is f32, `dz` is given, all lengths match `g`, and either
+    /// `level` is AVX-512 (the CPU has AVX-512 F/BW/VL, `FF_CONV_DIRECT_FILTER` is not off) or
+    /// `level` is AVX2 (the CPU has AVX2 and FMA, `FF_CONV_DIRECT_FILTER_AVX2` is not off, `oc`
+    /// is a multiple of 8). `ocp` is the partial's row length (`oc` rounded up to 16).
     pub(crate) fn new<T: Float>(
+        level: Level,
         g: &Conv2dGeom,
         x: &'a [T],
         dz: Option<Dz<'a, T>>,
         ocp: usize,
     ) -> Option<Self> {
-        if !enabled() {
+        let on = match level {
+            Level::Avx512 => enabled(),
+            Level::Avx2 => avx2_enabled(),
+            Level::Portable => false,
+        };
+        if !on {
             return None;
         }
-        Self::build(g, x, dz?, ocp)
+        Self::build_at(level, g, x, dz?, ocp)
     }
 
-    /// [`new`](Self::new) without the environment switch.
+    /// [`new`](Self::new) on the CPU's best level, without the environment switches.
+    #[cfg(test)]
     fn build<T: Float>(g: &Conv2dGeom, x: &'a [T], dz: Dz<'a, T>, ocp: usize) -> Option<Self> {
-        if !cfg!(target_arch = "x86_64") || super::simd::detected() != super::simd::Level::Avx512 {
+        Self::build_at(super::simd::detected(), g, x, dz, ocp)
+    }
+
+    /// [`new`](Self::new) without the environment switches.
+    fn build_at<T: Float>(
+        level: Level,
+        g: &Conv2dGeom,
+        x: &'a [T],
+        dz: Dz<'a, T>,
+        ocp: usize,
+    ) -> Option<Self> {
+        let have = super::simd::detected();
+        let avx2 = match level {
+            Level::Avx512 if have == Level::Avx512 => false,
+            Level::Avx2 if have != Level::Portable => true,
+            _ => return None,
+        };
+        if !cfg!(target_arch = "x86_64") {
             return None;
         }
         let k = g.kh * g.kw * g.c;
@@ -131,7 +169,8 @@ impl<'a> FilterPlan<'a> {
             && g.oc > 0
             && g.ow > 0
             && g.oh > 0
-            && ocp == g.oc.div_ceil(16) * 16;
+            && ocp == g.oc.div_ceil(16) * 16
+            && (!avx2 || g.oc.is_multiple_of(8));
         if !ok_geom {
             return None;
         }
@@ -177,7 +216,7 @@ impl<'a> FilterPlan<'a> {
                 }
             }
         }
-        let nb = k.div_ceil(QMAX);
+        let nb = k.div_ceil(if avx2 { QMAX2 } else { QMAX });
         let (base, rem) = (k / nb, k % nb);
         let mut blocks = Vec::with_capacity(nb);
         let mut kb = 0;
@@ -195,11 +234,13 @@ impl<'a> FilterPlan<'a> {
             direct_off,
             gather_off,
             direct_cols: g.pad_left == 0 && wpad <= g.w,
-            windows: matches!(dz, Dz::Pooled(p) if p.window[1] == 2)
+            windows: !avx2
+                && matches!(dz, Dz::Pooled(p) if p.window[1] == 2)
                 && windows_enabled()
-                // SAFETY: `build` returned early unless `simd::detected()` is AVX-512.
+                // SAFETY: without `avx2`, `simd::detected()` is AVX-512 (checked above).
                 && unsafe { all_finite_avx512(x) },
             blocks,
+            avx2,
         })
     }
 
@@ -210,21 +251,95 @@ impl<'a> FilterPlan<'a> {
 
     /// Output rows `r0..r0+nr` summed into `part` (`[K, ocp]`, overwritten), exactly as one chunk
     /// of `conv_direct::backward_filter_rows` sums them. `rows` is scratch of at least
-    /// [`rows_len`](Self::rows_len). `T` is f32 (the plan exists for nothing else).
-    pub(crate) fn chunk<T: Float>(&self, r0: usize, nr: usize, rows: &mut [T], part: &mut [T]) {
-        let rows: &mut [f32] = same_mut(rows).expect("a FilterPlan exists only for f32");
+    /// [`rows_len`](Self::rows_len) (the AVX2 kernel grows it to hold a pooled chunk's expanded
+    /// gradient). `T` is f32 (the plan exists for nothing else).
+    // A `Vec`, not a slice: the AVX2 kernel grows it (a pooled chunk's expanded gradient).
+    #[allow(clippy::ptr_arg)]
+    pub(crate) fn chunk<T: Float>(&self, r0: usize, nr: usize, rows: &mut Vec<T>, part: &mut [T]) {
         let part: &mut [f32] = same_mut(part).expect("a FilterPlan exists only for f32");
         let k = self.direct_off.len();
         assert!(part.len() == k * self.ocp && rows.len() >= self.rows_len());
         assert!(r0 + nr <= self.g.n * self.g.oh);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: a plan is only built when `simd::detected()` is AVX-512 (F/BW/DQ/VL), and the
-        // lengths of `x`, `dz`, `rows` and `part` were checked against the geometry.
+        // SAFETY: a plan is only built when `simd::detected()` is AVX-512 (F/BW/DQ/VL), or with
+        // `avx2` when it is at least AVX2 + FMA; the lengths of `x`, `dz`, `rows` and `part`
+        // were checked against the geometry.
         unsafe {
-            avx512::chunk(self, r0, nr, rows, part)
+            if self.avx2 {
+                let rows = (rows as &mut dyn std::any::Any)
+                    .downcast_mut::<Vec<f32>>()
+                    .expect("a FilterPlan exists only for f32");
+                avx2::chunk(self, r0, nr, rows, part)
+            } else {
+                let rows: &mut [f32] = same_mut(rows).expect("a FilterPlan exists only for f32");
+                avx512::chunk(self, r0, nr, rows, part)
+            }
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (r0, nr, rows, part);
+    }
+}
+
+/// Runs `$body` with `$i` bound to each literal below `$n` (a const generic): fully unrolled,
+/// so the accumulator arrays are indexed by constants and live in registers.
+macro_rules! unroll {
+    ($i:ident < $n:expr; $body:block) => {
+        unroll!(@ $i < $n; [0 1 2 3 4 5 6 7 8 9] $body)
+    };
+    (@ $i:ident < $n:expr; [$($k:literal)*] $body:block) => {
+        $(
+            if $k < $n {
+                let $i: usize = $k;
+                $body
+            }
+        )*
+    };
+}
+
+/// Copies the `kh` input rows that output row `oy` reads into `rows` (`kh` rows of `prow`),
+/// zeros for padding: input column `ix` lands at `(ix + pad_left) * c` (as
+/// `conv_direct`'s gather).
+fn gather(g: &Conv2dGeom, prow: usize, x_img: &[f32], oy: usize, rows: &mut [f32]) {
+    let c = g.c;
+    let row_len = g.w * c;
+    for (ky, dst) in rows.chunks_exact_mut(prow).take(g.kh).enumerate() {
+        let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+        if iy < 0 || iy >= g.h as isize {
+            dst.fill(0.0);
+            continue;
+        }
+        let src = &x_img[iy as usize * row_len..(iy as usize + 1) * row_len];
+        let lead = g.pad_left.min(dst.len() / c);
+        let avail = g.w.min(dst.len() / c - lead);
+        dst[..lead * c].fill(0.0);
+        dst[lead * c..(lead + avail) * c].copy_from_slice(&src[..avail * c]);
+        dst[(lead + avail) * c..].fill(0.0);
+    }
+}
+
+/// The input that output row `r` reads: a pointer to its first input row in place (when the
+/// `kh` rows are inside the image and no column is padded: the last read,
+/// `(iy0 + (kh-1)*dh)*w*c + ((ow-1)*sw + (kw-1)*dw)*c + c-1`, is below `h*w*c`) with the
+/// in-place tap offsets, or to the rows gathered into `rows` (last read
+/// `(kh-1)*prow + wpad*c - 1 < kh*prow <= rows.len()`) with the gathered offsets.
+#[inline(always)]
+fn input_row<'b, const Q: usize>(
+    p: &FilterPlan<'_>,
+    r: usize,
+    rows: &mut [f32],
+    doff: &'b [usize; Q],
+    goff: &'b [usize; Q],
+) -> (*const f32, &'b [usize; Q]) {
+    let g = &p.g;
+    let img_in = g.h * g.w * g.c;
+    let (img, oy) = (r / g.oh, r % g.oh);
+    let x_img = &p.x[img * img_in..(img + 1) * img_in];
+    let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+    if p.direct_cols && iy0 >= 0 && iy0 as usize + (g.kh - 1) * g.dh < g.h {
+        (x_img[iy0 as usize * g.w * g.c..].as_ptr(), doff)
+    } else {
+        gather(g, p.prow, x_img, oy, rows);
+        (rows.as_ptr(), goff)
     }
 }
 
@@ -232,8 +347,7 @@ impl<'a> FilterPlan<'a> {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Dz, FilterPlan, L};
-    use crate::kernels::conv::Conv2dGeom;
+    use super::{input_row, Dz, FilterPlan, L};
 
     /// The block kernel's signature (for the table of instantiations).
     type BlockFn =
@@ -284,22 +398,6 @@ mod avx512 {
         table!(q, v, full; 1 2 3 4 5 6 7 8 9 10)
     }
 
-    /// Runs `$body` with `$i` bound to each literal below `$n` (a const generic): fully unrolled,
-    /// so the accumulator arrays are indexed by constants and live in registers.
-    macro_rules! unroll {
-        ($i:ident < $n:expr; $body:block) => {
-            unroll!(@ $i < $n; [0 1 2 3 4 5 6 7 8 9] $body)
-        };
-        (@ $i:ident < $n:expr; [$($k:literal)*] $body:block) => {
-            $(
-                if $k < $n {
-                    let $i: usize = $k;
-                    $body
-                }
-            )*
-        };
-    }
-
     /// `acc[q][v] += broadcast(x at xp + off[q]) * d[v]` for one output pixel (separate
     /// multiply and add).
     macro_rules! pixel {
@@ -331,27 +429,6 @@ mod avx512 {
             } else {
                 _mm512_maskz_loadu_ps(mask, p)
             }
-        }
-    }
-
-    /// Copies the `kh` input rows that output row `oy` reads into `rows` (`kh` rows of `prow`),
-    /// zeros for padding: input column `ix` lands at `(ix + pad_left) * c` (as
-    /// `conv_direct`'s gather).
-    fn gather(g: &Conv2dGeom, prow: usize, x_img: &[f32], oy: usize, rows: &mut [f32]) {
-        let c = g.c;
-        let row_len = g.w * c;
-        for (ky, dst) in rows.chunks_exact_mut(prow).take(g.kh).enumerate() {
-            let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
-            if iy < 0 || iy >= g.h as isize {
-                dst.fill(0.0);
-                continue;
-            }
-            let src = &x_img[iy as usize * row_len..(iy as usize + 1) * row_len];
-            let lead = g.pad_left.min(dst.len() / c);
-            let avail = g.w.min(dst.len() / c - lead);
-            dst[..lead * c].fill(0.0);
-            dst[lead * c..(lead + avail) * c].copy_from_slice(&src[..avail * c]);
-            dst[(lead + avail) * c..].fill(0.0);
         }
     }
 
@@ -400,32 +477,6 @@ mod avx512 {
             *m = if n == L { u16::MAX } else { (1u16 << n) - 1 };
         }
         masks
-    }
-
-    /// The input that output row `r` reads: a pointer to its first input row in place (when the
-    /// `kh` rows are inside the image and no column is padded: the last read,
-    /// `(iy0 + (kh-1)*dh)*w*c + ((ow-1)*sw + (kw-1)*dw)*c + c-1`, is below `h*w*c`) with the
-    /// in-place tap offsets, or to the rows gathered into `rows` (last read
-    /// `(kh-1)*prow + wpad*c - 1 < kh*prow <= rows.len()`) with the gathered offsets.
-    #[inline(always)]
-    fn input_row<'b, const Q: usize>(
-        p: &FilterPlan<'_>,
-        r: usize,
-        rows: &mut [f32],
-        doff: &'b [usize; Q],
-        goff: &'b [usize; Q],
-    ) -> (*const f32, &'b [usize; Q]) {
-        let g = &p.g;
-        let img_in = g.h * g.w * g.c;
-        let (img, oy) = (r / g.oh, r % g.oh);
-        let x_img = &p.x[img * img_in..(img + 1) * img_in];
-        let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
-        if p.direct_cols && iy0 >= 0 && iy0 as usize + (g.kh - 1) * g.dh < g.h {
-            (x_img[iy0 as usize * g.w * g.c..].as_ptr(), doff)
-        } else {
-            gather(g, p.prow, x_img, oy, rows);
-            (rows.as_ptr(), goff)
-        }
     }
 
     /// [`block`]'s sums over a gradient held in full.
@@ -644,6 +695,221 @@ mod avx512 {
     }
 }
 
+/// The AVX2 kernels (CPUs without AVX-512, or `FilterPlan::new(Level::Avx2, ..)`): the
+/// blocks of [`avx512`] with 8-lane `ymm` vectors, at most [`QMAX2`] taps x 2 vectors per
+/// register block (conv1: taps 5 + 4 x channels 16 + 16, four passes over each chunk), `oc` a
+/// multiple of 8 (every vector full). Per output pixel the gradient's channel vectors are
+/// loaded, each tap's input broadcast, multiplied and added; every product is computed, in the
+/// generic bodies' order, so the bits are theirs. A pooled gradient is first expanded for the
+/// whole chunk into the task's scratch ([`expand`]: the values `conv_pool_grad`'s row expansion
+/// writes), because building it in registers in every pass leaves too few of the 16 `ymm`
+/// registers for the accumulators (they spill).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{input_row, Dz, FilterPlan};
+    use crate::kernels::conv_pool_grad::PoolGradSource;
+
+    /// f32 lanes per vector.
+    const L8: usize = 8;
+
+    /// The block kernel's signature (for the table of instantiations).
+    type BlockFn = unsafe fn(&FilterPlan<'_>, Rows<'_>, usize, usize, &mut [f32], &mut [f32]);
+
+    /// The rows `r0..r0+nr` of a chunk and where their gradient is: row `r` at
+    /// `dy[(r - dr0)*ow*oc..]`.
+    #[derive(Clone, Copy)]
+    struct Rows<'b> {
+        r0: usize,
+        nr: usize,
+        dy: &'b [f32],
+        dr0: usize,
+    }
+
+    /// One chunk: every tap block x every pair (or last single) of channel vectors; the
+    /// partial's lanes from `oc` to `ocp` are `+0` (as the AVX-512 kernel's masked lanes).
+    /// `rows` is the task's scratch: the gathered input rows, then (pooled source) the chunk's
+    /// expanded gradient (grown as needed).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `part` is `K*ocp` long, `rows` at least `kh*prow`,
+    /// `r0 + nr <= n*oh`, `oc % 8 == 0`, and the plan's slices match its geometry.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn chunk(
+        p: &FilterPlan<'_>,
+        r0: usize,
+        nr: usize,
+        rows: &mut Vec<f32>,
+        part: &mut [f32],
+    ) {
+        let g = &p.g;
+        let rl = p.rows_len();
+        let (gath, dy, dr0) = match p.dz {
+            Dz::Slice(dy) => (&mut rows[..rl], dy, 0),
+            Dz::Pooled(s) => {
+                let len = nr * g.ow * g.oc;
+                if rows.len() < rl + len {
+                    rows.resize(rl + len, 0.0);
+                }
+                let (gath, buf) = rows.split_at_mut(rl);
+                // SAFETY: AVX2 (this function's feature); `buf` holds `nr` rows of `ow*oc`.
+                unsafe { expand(p, s, r0, nr, &mut buf[..len]) };
+                (gath, &buf[..len], r0)
+            }
+        };
+        let rs = Rows { r0, nr, dy, dr0 };
+        let nv = g.oc / L8;
+        for &(kb, q) in &p.blocks {
+            let mut vb = 0;
+            while vb < nv {
+                let v = if nv - vb >= 2 { 2 } else { 1 };
+                // SAFETY: forwarded from the caller; `kb + q <= K` and `vb + v <= oc / 8`.
+                unsafe { pick(q, v)(p, rs, kb, vb, gath, part) };
+                vb += v;
+            }
+        }
+        if g.oc < p.ocp {
+            for row in part.chunks_exact_mut(p.ocp) {
+                row[g.oc..].fill(0.0);
+            }
+        }
+    }
+
+    /// Rows `r0..r0+nr` of the gradient described by the pooled source into `out` (`nr` rows
+    /// of `ow*oc`): lane `o` of pixel `(oy, ox)` in window `(py, px)` at `(i, j)` is `dpooled`
+    /// where `argmax == i*pw + j` (and `pooled > 0` under ReLU), else `+0`; rows and columns in
+    /// no window are `+0` — the values of `conv_pool_grad::Expand`'s rows.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; the source's slices are `n*(oh/ph)*(ow/pw)*oc` long,
+    /// `oc % 8 == 0`, `r0 + nr <= n*oh`, `out` is `nr*ow*oc` long.
+    #[target_feature(enable = "avx2")]
+    unsafe fn expand(
+        p: &FilterPlan<'_>,
+        s: PoolGradSource<'_, f32>,
+        r0: usize,
+        nr: usize,
+        out: &mut [f32],
+    ) {
+        let g = &p.g;
+        let (oc, ow) = (g.oc, g.ow);
+        let [ph, pw] = s.window;
+        let (qh, qw) = (g.oh / ph, g.ow / pw);
+        let len = g.n * qh * qw * oc;
+        assert!(out.len() == nr * ow * oc && s.argmax.len() == len);
+        assert!(s.pooled.len() == len && s.dpooled.len() == len);
+        let zero = _mm256_setzero_ps();
+        for (j0, orow) in out.chunks_exact_mut(ow * oc).enumerate() {
+            let r = r0 + j0;
+            let (img, oy) = (r / g.oh, r % g.oh);
+            let (py, i) = (oy / ph, oy % ph);
+            if py >= qh {
+                orow.fill(0.0);
+                continue;
+            }
+            let base = (img * qh + py) * qw * oc;
+            for px in 0..qw {
+                for v in 0..oc / L8 {
+                    let at = base + px * oc + v * L8;
+                    // SAFETY: `at + 8 <= len` (`px < qw`, `py < qh`, `v < oc / 8`), checked
+                    // above; the stores below are inside `orow` (`(px*pw + j)*oc + v*8 + 8 <=
+                    // ow*oc`).
+                    unsafe {
+                        let a = s.argmax.as_ptr().add(at);
+                        let arg = _mm256_cvtepu8_epi32(_mm_loadl_epi64(a.cast::<__m128i>()));
+                        let dpv = _mm256_loadu_ps(s.dpooled.as_ptr().add(at));
+                        let pd = if s.relu {
+                            let pv = _mm256_loadu_ps(s.pooled.as_ptr().add(at));
+                            _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(pv, zero), dpv)
+                        } else {
+                            dpv
+                        };
+                        for j in 0..pw {
+                            let t = _mm256_set1_epi32((i * pw + j) as i32);
+                            let hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, t));
+                            let o = (px * pw + j) * oc + v * L8;
+                            _mm256_storeu_ps(orow.as_mut_ptr().add(o), _mm256_and_ps(hit, pd));
+                        }
+                    }
+                }
+            }
+            orow[qw * pw * oc..].fill(0.0);
+        }
+    }
+
+    macro_rules! table {
+        ($q:ident, $v:ident; $($Q:literal)*) => {
+            match ($q, $v) {
+                $(
+                    ($Q, 1) => block::<$Q, 1> as BlockFn,
+                    ($Q, 2) => block::<$Q, 2> as BlockFn,
+                )*
+                _ => unreachable!("tap blocks hold 1..=QMAX2 taps, vector blocks 1 or 2"),
+            }
+        };
+    }
+
+    /// The instantiation for `q` taps x `v` vectors.
+    fn pick(q: usize, v: usize) -> BlockFn {
+        table!(q, v; 1 2 3 4 5)
+    }
+
+    /// Taps `kb..kb+Q` x channel vectors `vb..vb+V` of one chunk, accumulated in registers over
+    /// the rows and pixels `ox` ascending (`+0`, then `acc + x*dz`, separate multiply and add),
+    /// then stored into `part`.
+    ///
+    /// # Safety
+    /// As [`chunk`], with `kb + Q <= K`, `vb + V <= oc / 8`, and `rs.dy` holding rows
+    /// `rs.dr0..` up to at least `rs.r0 + rs.nr` (each `ow*oc`).
+    #[target_feature(enable = "avx2")]
+    unsafe fn block<const Q: usize, const V: usize>(
+        p: &FilterPlan<'_>,
+        rs: Rows<'_>,
+        kb: usize,
+        vb: usize,
+        rows: &mut [f32],
+        part: &mut [f32],
+    ) {
+        let g = &p.g;
+        let (oc, ow) = (g.oc, g.ow);
+        let doff: [usize; Q] = p.direct_off[kb..kb + Q].try_into().expect("Q taps");
+        let goff: [usize; Q] = p.gather_off[kb..kb + Q].try_into().expect("Q taps");
+        let zero = _mm256_setzero_ps();
+        let mut acc = [[zero; V]; Q];
+        let pstep = g.sw * g.c;
+        for r in rs.r0..rs.r0 + rs.nr {
+            let (xrow, off) = input_row(p, r, rows, &doff, &goff);
+            let drow = &rs.dy[(r - rs.dr0) * ow * oc..(r - rs.dr0 + 1) * ow * oc];
+            for ox in 0..ow {
+                let mut d = [zero; V];
+                unroll!(v < V; {
+                    // SAFETY: `ox*oc + (vb+v)*8 + 8 <= (ox+1)*oc` (`oc % 8 == 0`,
+                    // `vb + v < oc / 8`): inside `drow`.
+                    d[v] = unsafe { _mm256_loadu_ps(drow.as_ptr().add(ox * oc + (vb + v) * L8)) };
+                });
+                let xp = xrow.wrapping_add(ox * pstep);
+                unroll!(q < Q; {
+                    // SAFETY: the row pointer and the tap offsets stay inside the input (or the
+                    // gathered rows) for every pixel `ox < ow` (see `super::input_row`).
+                    let a = _mm256_set1_ps(unsafe { *xp.add(off[q]) });
+                    unroll!(v < V; {
+                        acc[q][v] = _mm256_add_ps(acc[q][v], _mm256_mul_ps(a, d[v]));
+                    });
+                });
+            }
+        }
+        for (q, accq) in acc.iter().enumerate() {
+            let at = (kb + q) * p.ocp + vb * L8;
+            let dst = &mut part[at..at + V * L8];
+            for (v, &a) in accq.iter().enumerate() {
+                // SAFETY: `dst` holds `V` vectors of 8 lanes.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(v * L8), a) };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,6 +966,9 @@ mod tests {
             ([2, 14, 12, 1], [3, 3], 32, [1, 1], [2, 2], Valid, [1, 1]),
             ([2, 9, 9, 2], [4, 4], 33, [1, 1], [1, 1], Same, [2, 2]),
             ([1, 7, 5, 3], [3, 1], 20, [2, 2], [1, 1], Valid, [3, 3]),
+            // Multiples of 8 channels that are not of 16 (the AVX2 kernel's zero lanes).
+            ([2, 10, 11, 2], [3, 3], 24, [1, 1], [1, 1], Same, [2, 2]),
+            ([3, 12, 9, 1], [3, 3], 8, [2, 1], [1, 1], Valid, [2, 2]),
         ]
     }
 
@@ -785,16 +1054,37 @@ mod tests {
         crate::kernels::simd::detected() == crate::kernels::simd::Level::Avx512
     }
 
+    /// The kernels' levels this CPU runs (AVX2, and AVX-512 when present).
+    fn levels() -> Vec<Level> {
+        crate::kernels::simd::available()
+            .into_iter()
+            .filter(|&l| l != Level::Portable)
+            .collect()
+    }
+
     /// Every chunk partial equals the plain loop bit for bit, for a full gradient and for the
-    /// pooled source (ReLU on and off), on rows ranges that start and end anywhere.
+    /// pooled source (ReLU on and off), on rows ranges that start and end anywhere, with the
+    /// AVX-512 and the AVX2 kernel (those the CPU runs).
     #[test]
     fn chunk_matches_plain_loop_bitwise() {
-        if !have_avx512() {
-            eprintln!("skipped: no AVX-512 on this CPU (the kernel never runs here)");
+        if levels().is_empty() {
+            eprintln!("skipped: no AVX2 on this CPU (the kernels never run here)");
             return;
         }
-        for (ci, case) in cases().iter().enumerate() {
-            for grid in [false, true] {
+        let mut seen = 0;
+        for level in levels() {
+            for (ci, case) in cases().iter().enumerate() {
+                seen += chunk_case(level, ci, case);
+            }
+        }
+        assert!(seen > 0);
+    }
+
+    /// [`chunk_matches_plain_loop_bitwise`] on one case and level; the number of checks.
+    fn chunk_case(level: Level, ci: usize, case: &Case) -> usize {
+        let mut seen = 0;
+        for grid in [false, true] {
+            {
                 let d = data(case, 10 + 10 * ci as u64 + u64::from(grid), grid);
                 let g = &d.g;
                 let k = g.kh * g.kw * g.c;
@@ -807,7 +1097,14 @@ mod tests {
                     sources.push((Dz::Pooled(d.src(relu)), dz, "pooled"));
                 }
                 for (dz, full, what) in sources {
-                    let plan = FilterPlan::build(g, &d.x, dz, ocp).expect("plan");
+                    let Some(plan) = FilterPlan::build_at(level, g, &d.x, dz, ocp) else {
+                        assert!(
+                            level == Level::Avx2 && !g.oc.is_multiple_of(8),
+                            "{level:?} {g:?}"
+                        );
+                        continue;
+                    };
+                    seen += 1;
                     let mut scratch = vec![f32::NAN; plan.rows_len()];
                     for (r0, nr) in ranges {
                         let mut part = vec![f32::NAN; k * ocp];
@@ -817,20 +1114,35 @@ mod tests {
                             .flat_map(|row| row[..g.oc].to_vec())
                             .collect();
                         let want = ref_chunk(g, &d.x, &full, r0, nr);
-                        assert_eq!(bits(&got), bits(&want), "{what} {g:?} rows {r0}+{nr}");
+                        assert_eq!(
+                            bits(&got),
+                            bits(&want),
+                            "{level:?} {what} {g:?} rows {r0}+{nr}"
+                        );
+                        if level == Level::Avx2 {
+                            assert!(part
+                                .chunks_exact(ocp)
+                                .all(|r| r[g.oc..].iter().all(|v| v.to_bits() == 0)));
+                        }
                     }
                 }
             }
         }
+        seen
     }
 
-    /// The whole filter gradient through `conv_direct` on AVX-512 (this kernel) equals the
-    /// portable body bit for bit — for a full gradient, and for the pooled source against the
-    /// portable body on the expanded rows and on the materialised `dz` — on 1 and 2 threads.
+    /// The whole filter gradient through `conv_direct` on AVX-512 and AVX2 (these kernels, when
+    /// their switches are on) equals the portable body bit for bit — for a full gradient, and
+    /// for the pooled source against the portable body on the expanded rows and on the
+    /// materialised `dz` — on 1 and 2 threads.
     #[test]
     fn dw_matches_portable_body_bitwise_on_1_and_2_threads() {
-        if !have_avx512() || !enabled() {
-            eprintln!("skipped: no AVX-512, or FF_CONV_DIRECT_FILTER=off");
+        let isas: Vec<Isa> = cd::available_isas()
+            .into_iter()
+            .filter(|&i| i != Isa::Portable)
+            .collect();
+        if isas.is_empty() {
+            eprintln!("skipped: no AVX2 on this CPU");
             return;
         }
         for (ci, case) in cases().iter().enumerate() {
@@ -849,10 +1161,23 @@ mod tests {
                         dw
                     };
                     let slice = DySlice(&d.dy[..]);
-                    assert!(FilterPlan::new(g, &d.x, slice.filter_dz(), ocp).is_some());
+                    if have_avx512() && enabled() {
+                        let plan = FilterPlan::new(Level::Avx512, g, &d.x, slice.filter_dz(), ocp);
+                        assert!(plan.is_some());
+                    }
+                    if avx2_enabled() && g.oc.is_multiple_of(8) {
+                        let plan = FilterPlan::new(Level::Avx2, g, &d.x, slice.filter_dz(), ocp);
+                        assert!(plan.is_some());
+                    }
                     let want = run(Isa::Portable, &slice);
-                    let got = run(Isa::Avx512, &slice);
-                    assert_eq!(bits(&got), bits(&want), "slice {g:?} threads={threads}");
+                    for &isa in &isas {
+                        let got = run(isa, &slice);
+                        assert_eq!(
+                            bits(&got),
+                            bits(&want),
+                            "{isa:?} slice {g:?} threads={threads}"
+                        );
+                    }
                     for relu in [true, false] {
                         let e = Expand::new(g, d.src(relu));
                         let full = expand_pool_grad(g, d.src(relu));
@@ -862,12 +1187,14 @@ mod tests {
                             bits(&want),
                             "expanded {g:?}"
                         );
-                        let got = run(Isa::Avx512, &e);
-                        assert_eq!(
-                            bits(&got),
-                            bits(&want),
-                            "pooled relu={relu} {g:?} threads={threads}"
-                        );
+                        for &isa in &isas {
+                            let got = run(isa, &e);
+                            assert_eq!(
+                                bits(&got),
+                                bits(&want),
+                                "{isa:?} pooled relu={relu} {g:?} threads={threads}"
+                            );
+                        }
                     }
                 });
             }

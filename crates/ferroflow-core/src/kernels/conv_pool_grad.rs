@@ -517,16 +517,20 @@ fn filter_bias_one_pass<T: Float>(
 ) -> bool {
     use crate::kernels::conv_direct::{self, Isa, ROWS_PER_CHUNK};
     use crate::kernels::conv_direct_filter::FilterPlan;
-    if !one_pass_enabled()
-        || !conv_direct::applies(g)
-        || g.is_pointwise()
-        || conv_direct::detect_isa() != Isa::Avx512
-    {
+    use crate::kernels::simd::Level;
+    let level = match conv_direct::detect_isa() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Level::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Level::Avx2,
+        _ => return false,
+    };
+    if !one_pass_enabled() || !conv_direct::applies(g) || g.is_pointwise() {
         return false;
     }
     let oc = g.oc;
     let ocp = oc.div_ceil(16) * 16;
-    let Some(plan) = FilterPlan::new(g, x, e.filter_dz(), ocp) else {
+    let Some(plan) = FilterPlan::new(level, g, x, e.filter_dz(), ocp) else {
         return false;
     };
     let k = g.kh * g.kw * g.c;
@@ -600,6 +604,64 @@ fn filter_bias_one_pass<T: Float>(
 #[doc(hidden)]
 pub fn expand_pool_grad<T: Float>(g: &Conv2dGeom, src: PoolGradSource<'_, T>) -> Vec<T> {
     Expand::new(g, src).whole(g).into_owned()
+}
+
+/// Diagnostics for `examples/conv1_filter_limits.rs` (not API): pieces of conv1's filter
+/// gradient run on the calling thread alone, to separate the kernels' arithmetic from the
+/// driver's overheads.
+#[doc(hidden)]
+pub mod probe {
+    use super::{Expand, PoolGradSource};
+    use crate::kernels::conv::Conv2dGeom;
+    use crate::kernels::conv_direct::ROWS_PER_CHUNK;
+    use crate::kernels::conv_direct_filter::{Dz, FilterPlan};
+
+    fn chunks(g: &Conv2dGeom, x: &[f32], dz: Dz<'_, f32>, parts: &mut Vec<f32>) -> bool {
+        let ocp = g.oc.div_ceil(16) * 16;
+        let level = crate::kernels::simd::detected();
+        let Some(plan) = FilterPlan::new(level, g, x, Some(dz), ocp) else {
+            return false;
+        };
+        let k = g.kh * g.kw * g.c;
+        let rows = g.n * g.oh;
+        let chunks = rows.div_ceil(ROWS_PER_CHUNK);
+        parts.resize(chunks * k * ocp, 0.0);
+        let mut buf = vec![0f32; plan.rows_len()];
+        for (ci, part) in parts.chunks_exact_mut(k * ocp).enumerate() {
+            let r0 = ci * ROWS_PER_CHUNK;
+            plan.chunk(r0, ROWS_PER_CHUNK.min(rows - r0), &mut buf, part);
+        }
+        true
+    }
+
+    /// Every chunk of the AVX-512 plain filter gradient on the calling thread, into `parts`
+    /// (reused; no sum). `false` when the kernel does not take the call.
+    pub fn chunks_plain(g: &Conv2dGeom, x: &[f32], dy: &[f32], parts: &mut Vec<f32>) -> bool {
+        chunks(g, x, Dz::Slice(dy), parts)
+    }
+
+    /// The same for the pooled source of `_FusedConv2DMaxPoolGrad`.
+    pub fn chunks_pooled(
+        g: &Conv2dGeom,
+        x: &[f32],
+        src: PoolGradSource<'_, f32>,
+        parts: &mut Vec<f32>,
+    ) -> bool {
+        chunks(g, x, Dz::Pooled(src), parts)
+    }
+
+    /// Every `BiasAddGrad` block of the pooled source on the calling thread into `parts`
+    /// (reused; no sum).
+    pub fn bias_blocks(g: &Conv2dGeom, src: PoolGradSource<'_, f32>, parts: &mut Vec<f32>) {
+        let e = Expand::new(g, src);
+        let pixels = g.n * g.oh * g.ow;
+        let blocks = pixels.div_ceil(e.bias_per_block());
+        parts.clear();
+        parts.resize(blocks * g.oc, 0.0);
+        for (bi, acc) in parts.chunks_exact_mut(g.oc).enumerate() {
+            e.bias_block(bi, acc);
+        }
+    }
 }
 
 #[cfg(test)]
