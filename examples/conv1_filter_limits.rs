@@ -17,8 +17,10 @@
 
 use std::time::Instant;
 
+use ferroflow::graph::optimize::conv_pool::FusedConv2DMaxPool;
 use ferroflow::kernels::conv::{conv2d_backward_filter, Conv2dGeom};
 use ferroflow::kernels::conv_pool_grad::{conv2d_max_pool_backward, probe, PoolGradSource};
+use ferroflow::op::execute;
 use ferroflow::ops::conv::ConvAttrs;
 use ferroflow::ops::conv_pool_grad::FusedConv2DMaxPoolGrad;
 use ferroflow::ops::Padding;
@@ -52,32 +54,6 @@ fn run_all(reps: usize, block: usize, vs: &mut [Variant<'_>]) -> Vec<f64> {
         .collect()
 }
 
-/// First maximum of each 2x2 window: `(pooled, argmax)` of `c` `[n, h, w, ch]`.
-fn pool_argmax(c: &[f32], [n, h, w, ch]: [usize; 4]) -> (Vec<f32>, Vec<u8>) {
-    let (qh, qw) = (h / 2, w / 2);
-    let (mut pooled, mut arg) = (Vec::new(), Vec::new());
-    for b in 0..n {
-        for py in 0..qh {
-            for px in 0..qw {
-                for o in 0..ch {
-                    let at =
-                        |i: usize, j: usize| c[((b * h + 2 * py + i) * w + 2 * px + j) * ch + o];
-                    let (mut best, mut bi) = (at(0, 0), 0u8);
-                    for (t, (i, j)) in [(0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
-                        if at(i, j) > best {
-                            best = at(i, j);
-                            bi = t as u8 + 1;
-                        }
-                    }
-                    pooled.push(best);
-                    arg.push(bi);
-                }
-            }
-        }
-    }
-    (pooled, arg)
-}
-
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -108,8 +84,18 @@ fn main() -> Result<()> {
         let kt = ops::random_uniform(&[3, 3, c, oc], -1.0, 1.0, DType::F32, 4)?;
         let bt = ops::random_uniform(&[oc], -1.0, 1.0, DType::F32, 6)?;
         let dyt = ops::random_uniform(&[batch, g.oh, g.ow, oc], -1.0, 1.0, DType::F32, 7)?;
-        let ct = ops::relu(&ops::bias_add(&ops::conv2d(&xt, &kt, s, p, d)?, &bt)?)?;
-        let (pv, av) = pool_argmax(&ct.to_vec::<f32>()?, [batch, g.oh, g.ow, oc]);
+        // The forward that training runs: pooled values and argmax of relu(conv + bias).
+        let fwd = FusedConv2DMaxPool::new(
+            ConvAttrs {
+                strides: s,
+                padding: p,
+                dilations: d,
+            },
+            true,
+            [2, 2],
+        )?;
+        let pa = execute(fwd, &[xt.clone(), kt.clone(), bt.clone()])?;
+        let (pv, av) = (pa[0].to_vec::<f32>()?, pa[1].to_vec::<u8>()?);
         let pshape = [batch, g.oh / 2, g.ow / 2, oc];
         let dpt = ops::random_uniform(&pshape, -1.0, 1.0, DType::F32, 5)?;
         let dv = dpt.to_vec::<f32>()?;
