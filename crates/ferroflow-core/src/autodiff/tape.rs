@@ -324,9 +324,11 @@ impl GradientTape {
                     needed: &needed,
                 };
                 let in_grads = e.op.grad(&ctx)?;
-                for ((id, x), g) in e.input_ids.iter().zip(&e.inputs).zip(in_grads) {
+                for (((id, x), g), &need) in
+                    e.input_ids.iter().zip(&e.inputs).zip(in_grads).zip(&needed)
+                {
                     let Some(g) = g else { continue };
-                    if !x.dtype().is_float() || !watched.contains(id) {
+                    if !need {
                         continue;
                     }
                     debug_assert_eq!(g.shape(), x.shape(), "{}: gradient shape", e.op.name());

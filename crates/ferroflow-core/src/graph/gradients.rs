@@ -135,7 +135,7 @@ pub(super) fn expand(ys: &[Tensor], xs: &[Tensor]) -> Result<Vec<Option<Tensor>>
                 None => ops::zeros_like(t),
             })
             .collect::<Result<Vec<_>>>()?;
-        // Only the inputs that depend on a source take a gradient (the same test as below).
+        // Only the inputs that depend on a source take a gradient.
         let needed: Vec<bool> = node
             .inputs
             .iter()
@@ -147,9 +147,9 @@ pub(super) fn expand(ys: &[Tensor], xs: &[Tensor]) -> Result<Vec<Option<Tensor>>
             grads: &out_grads,
             needed: &needed,
         })?;
-        for (&l, gi) in node.inputs.iter().zip(in_grads) {
+        for ((&l, gi), &need) in node.inputs.iter().zip(in_grads).zip(&needed) {
             let Some(gi) = gi else { continue };
-            if !downstream.contains(&l.0) || !nodes[l.0].outputs[l.1].dtype.is_float() {
+            if !need {
                 continue;
             }
             accumulate(&mut grads, l, gi)?;
