@@ -736,7 +736,7 @@ pub(crate) fn conv2d_backward_input_rows<T: Float, D: DyRows<T>>(
     dx: &mut [T],
 ) {
     // Stride-1 geometries: the direct register-blocked kernels (`kernels::conv_bwd_input`).
-    if let Some(kind) = crate::kernels::conv_bwd_input::kind(g) {
+    if let Some(kind) = crate::kernels::conv_bwd_input::kind::<T>(g) {
         let isa = conv_direct::detect_isa();
         crate::kernels::conv_bwd_input::backward_input_rows(isa, kind, g, dy, w, dx);
         return;

@@ -34,6 +34,7 @@
 //! `FF_CONV_BWD_INPUT=off` (or `0`), read once per process, sends every geometry back to the
 //! im2col path (for A/B measurements).
 
+use std::any::TypeId;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -76,14 +77,32 @@ pub(crate) fn enabled() -> bool {
 /// padding), non-degenerate sizes, not a 1x1 pointwise convolution (that one is a plain GEMM), and
 /// `16 <= c <= 128` ([`Kind::Channels`]) or `c < 16` with `16 <= oc <= 512` ([`Kind::Outputs`]).
 ///
-/// Only on AVX-512 CPUs: without it (AVX2 + FMA, Zen 3) the bodies compiled for AVX2 measured
-/// 5-10x slower than the tiled im2col + GEMM path (seed CNN, conv2 b32: 12.7 ms against 1.2-5.5
-/// ms; conv1: 6.3 against 1.2 ms), so that path keeps those CPUs.
-pub(crate) fn kind(g: &Conv2dGeom) -> Option<Kind> {
-    if !enabled() || simd::detected() != Level::Avx512 {
+/// On AVX-512 CPUs for every element type. On AVX2 CPUs only [`Kind::Outputs`] for `f32`, which
+/// has the AVX2 intrinsics bodies of [`avx2`] (switch `FF_CONV_BWD_INPUT_AVX2`, off: the tiled
+/// path): conv1 of the seed CNN, b32, 1.12 -> 0.57 ms (Zen 3, A/B by the switch beside a build).
+/// Their [`Kind::Channels`] body measured no faster than the tiled path (conv2 b32: 3.4 against
+/// 4.0 ms, b128: 12.0 against 12.1 ms), and the portable bodies compiled for AVX2, which `f64`
+/// would run, 5-10x slower (conv2 b32: 12.7 ms against 1.2-5.5 ms; conv1: 6.3 against 1.2 ms),
+/// so the tiled im2col + GEMM path keeps those.
+pub(crate) fn kind<T: Float>(g: &Conv2dGeom) -> Option<Kind> {
+    if !enabled() {
         return None;
     }
-    kind_of(g)
+    match simd::detected() {
+        Level::Avx512 => kind_of(g),
+        Level::Avx2 if TypeId::of::<T>() == TypeId::of::<f32>() && avx2_enabled() => {
+            kind_of(g).filter(|&k| k == Kind::Outputs)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the AVX2 intrinsics bodies take `f32` [`Kind::Outputs`] geometries on CPUs without
+/// AVX-512 (`FF_CONV_BWD_INPUT_AVX2` unset or anything but `off`/`0`; read once per process).
+/// Off: those go to the tiled im2col + GEMM path, as before.
+pub(crate) fn avx2_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    env_switch::on(&ON, "FF_CONV_BWD_INPUT_AVX2")
 }
 
 /// [`kind`] without the environment switch.
@@ -197,6 +216,14 @@ pub(crate) struct BlockCtx<'a, T> {
 
 /// The register-blocked micro-kernels of one instruction set.
 trait Micro<T: Float>: Sync {
+    /// Most pixels per register block for `kind` with `c` input channels (at most
+    /// [`PMAX_O`]; blocking never changes the arithmetic).
+    fn pmax(&self, kind: Kind, _c: usize) -> usize {
+        match kind {
+            Kind::Channels => PMAX_C,
+            Kind::Outputs => PMAX_O,
+        }
+    }
     /// [`Kind::Channels`]: channels `ci0..ci0+nvalid` (`nvalid <= 16*V`) of `P` pixels with
     /// `dz` bases `bases` written at `dx[douts[p] + ci0..]`.
     fn chan<const P: usize, const V: usize>(
@@ -347,6 +374,9 @@ macro_rules! with_g {
 use with_g;
 
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+
+#[cfg(target_arch = "x86_64")]
 mod x86 {
     //! The AVX-512F f32 micro-kernels (intrinsics), same arithmetic as [`super::Generic`].
 
@@ -361,7 +391,7 @@ mod x86 {
 
     /// Checks that every read and write of a block stays inside its slices (once per block).
     #[inline(always)]
-    fn check<const P: usize>(
+    pub(super) fn check<const P: usize>(
         cx: &BlockCtx<'_, f32>,
         bases: &[usize; P],
         douts: &[usize; P],
@@ -670,7 +700,7 @@ mod x86 {
 
     /// `cx` with f32 slices (when `T` is `f32`).
     #[inline(always)]
-    fn ctx_f32<'a, T: Float>(cx: &BlockCtx<'a, T>) -> Option<BlockCtx<'a, f32>> {
+    pub(super) fn ctx_f32<'a, T: Float>(cx: &BlockCtx<'a, T>) -> Option<BlockCtx<'a, f32>> {
         Some(BlockCtx {
             dz: as_f32(cx.dz)?,
             toffs: cx.toffs,
@@ -997,10 +1027,7 @@ fn band<T: Float, D: DyRows<T>, M: Micro<T>>(
                 tap_max: s.taps.iter().copied().max().unwrap_or(0),
                 steps: &s.steps,
             };
-            let pmax = match plan.kind {
-                Kind::Channels => PMAX_C,
-                Kind::Outputs => PMAX_O,
-            };
+            let pmax = m.pmax(plan.kind, c).clamp(1, PMAX_O);
             // Balanced blocks: nb blocks of `npx / nb` or one more pixels.
             let nb = npx.div_ceil(pmax);
             // Position of the block's first pixel, advanced without divisions.
@@ -1093,7 +1120,8 @@ fn task_portable<T: Float, D: DyRows<T>>(
     task_body(&Generic, plan, g, dy, row0, dxs, s)
 }
 
-/// [`task_body`] with the portable micro-kernels, compiled for AVX2.
+/// [`task_body`] with the AVX2 micro-kernels (intrinsics for f32, the portable body compiled
+/// for AVX2 for f64).
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -1107,7 +1135,7 @@ unsafe fn task_avx2<T: Float, D: DyRows<T>>(
     dxs: &mut [T],
     s: &mut Scratch<T>,
 ) {
-    task_body(&Generic, plan, g, dy, row0, dxs, s)
+    task_body(&avx2::Avx2, plan, g, dy, row0, dxs, s)
 }
 
 /// [`task_body`] with the AVX-512 micro-kernels (intrinsics for f32, the portable body
