@@ -35,7 +35,9 @@
 //! documents (NaN rule included: an unordered compare never replaces).
 //!
 //! Chosen at run time: [`FastFwd::new`] returns a plan only for `f32` on [`Isa::Avx512`] (which the
-//! caller took from `conv_direct::detect_isa`), unless the process was started with
+//! caller took from `conv_direct::detect_isa`), or on [`Isa::Avx2`] for the 3x3 one-channel
+//! geometry alone (the AVX2 kernels of `conv_direct_fwd_avx2.rs`, same bits; `FF_CONV_FWD_AVX2=off`
+//! sends it back to the generic bodies compiled for AVX2), unless the process was started with
 //! `FF_CONV_DIRECT_FWD=off` (or `0`), which sends everything back to the generic kernel (A/B
 //! timing in one binary).
 
