@@ -35,7 +35,9 @@
 //! documents (NaN rule included: an unordered compare never replaces).
 //!
 //! Chosen at run time: [`FastFwd::new`] returns a plan only for `f32` on [`Isa::Avx512`] (which the
-//! caller took from `conv_direct::detect_isa`), unless the process was started with
+//! caller took from `conv_direct::detect_isa`), or on [`Isa::Avx2`] for the 3x3 one-channel
+//! geometry alone (the AVX2 kernels of `conv_direct_fwd_avx2.rs`, same bits; `FF_CONV_FWD_AVX2=off`
+//! sends it back to the generic bodies compiled for AVX2), unless the process was started with
 //! `FF_CONV_DIRECT_FWD=off` (or `0`), which sends everything back to the generic kernel (A/B
 //! timing in one binary).
 
@@ -77,7 +79,15 @@ pub fn wreg_enabled() -> bool {
     env_switch::on(&ON, "FF_CONV_FWD_WREG")
 }
 
-/// The prepared AVX-512 forward pass of one call: the filter and bias padded to `ocp` (a multiple
+/// Whether the AVX2 kernels of the 3x3 one-channel geometry run on CPUs without AVX-512
+/// (`FF_CONV_FWD_AVX2` unset or anything but `off`/`0`; read once per process). Off: those
+/// convolutions take the generic bodies of `conv_direct` compiled for AVX2.
+pub fn avx2_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    env_switch::on(&ON, "FF_CONV_FWD_AVX2")
+}
+
+/// The prepared AVX-512 (or, for the 3x3 one-channel geometry, AVX2) forward pass of one call: the filter and bias padded to `ocp` (a multiple
 /// of 16) channels, the padded-row layout and each tap's offset in the gathered rows.
 pub(crate) struct FastFwd<'a> {
     g: &'a Conv2dGeom,
@@ -102,6 +112,9 @@ pub(crate) struct FastFwd<'a> {
     /// (tap `(ky, kx)` at `off[3*ky] + kx`) and [`wreg_enabled`]: the rows take the kernels with
     /// the whole filter of a channel group in registers.
     wreg: bool,
+    /// The plan runs the AVX2 kernels (`conv_direct_fwd_avx2`; [`Isa::Avx2`], a
+    /// [`wreg_geom`](Self::wreg_geom) geometry and [`avx2_enabled`]) instead of the AVX-512 ones.
+    avx2: bool,
 }
 
 impl<'a> FastFwd<'a> {
@@ -116,11 +129,18 @@ impl<'a> FastFwd<'a> {
         epi: Epilogue<'_, T>,
     ) -> Option<Self> {
         #[cfg(target_arch = "x86_64")]
-        let ok = isa == Isa::Avx512;
+        let (ok, avx2) = match isa {
+            Isa::Avx512 => (true, false),
+            Isa::Avx2 => {
+                let on = avx2_enabled() && Self::wreg_geom(g);
+                (on, on)
+            }
+            Isa::Portable => (false, false),
+        };
         #[cfg(not(target_arch = "x86_64"))]
-        let ok = {
+        let (ok, avx2) = {
             let _ = isa;
-            false
+            (false, false)
         };
         if !ok || !enabled() {
             return None;
@@ -167,7 +187,8 @@ impl<'a> FastFwd<'a> {
             wpadc: wpad * g.c,
             direct,
             off,
-            wreg: wreg_enabled() && Self::wreg_geom(g),
+            wreg: !avx2 && wreg_enabled() && Self::wreg_geom(g),
+            avx2,
         })
     }
 
@@ -268,11 +289,13 @@ impl<'a> FastFwd<'a> {
         let g = self.g;
         let rows = self.src(r / g.oh, r % g.oh, 1, rows);
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the plan exists only for `Isa::Avx512`, which callers take from `detect_isa`
-        // (the CPU has AVX-512F); `rows` is `src`'s (its length is what `plain_row` reads),
-        // `out` by contract.
+        // SAFETY: the plan exists only for `Isa::Avx512` (or `Isa::Avx2` when `avx2`), which
+        // callers take from `detect_isa` (the CPU has AVX-512F, or AVX2); `rows` is `src`'s (its
+        // length is what `plain_row` reads), `out` by contract.
         unsafe {
-            if self.wreg {
+            if self.avx2 {
+                avx2::wreg_rows(self, rows, 1, out)
+            } else if self.wreg {
                 avx512::wreg_rows(self, rows, 1, out)
             } else {
                 avx512::plain_row(self, rows, out)
@@ -288,11 +311,17 @@ impl<'a> FastFwd<'a> {
     /// batch 32: tasks of 26 rows). Any split gives the same bits.
     fn rows_per_task(&self) -> usize {
         let g = self.g;
-        if self.wreg && self.direct {
+        if self.whole_rows() {
             (g.n * g.oh / 16).clamp(ROWS_PER_TASK, g.oh.max(ROWS_PER_TASK))
         } else {
             ROWS_PER_TASK
         }
+    }
+
+    /// Whether the rows of an image are computed in one call (the register-filter and AVX2
+    /// kernels reading the input in place).
+    fn whole_rows(&self) -> bool {
+        (self.wreg || self.avx2) && self.direct
     }
 
     /// Output rows `r0..r0+nrows` (`image*oh + oy`) into `out`, as [`row_to`](Self::row_to) on
@@ -304,7 +333,7 @@ impl<'a> FastFwd<'a> {
     unsafe fn rows_to(&self, rows: &mut [f32], r0: usize, nrows: usize, out: *mut f32) {
         let g = self.g;
         let row_len = g.ow * g.oc;
-        if !(self.wreg && self.direct) {
+        if !self.whole_rows() {
             for j in 0..nrows {
                 // SAFETY: row `j` of the `nrows` that `out` is valid for.
                 unsafe { self.row_to(rows, r0 + j, out.add(j * row_len)) };
@@ -321,7 +350,12 @@ impl<'a> FastFwd<'a> {
             // image `img` (`wreg_rows` asserts its reads), the writes are rows `r - r0..` of
             // the `nrows` that `out` is valid for.
             unsafe {
-                avx512::wreg_rows(self, src, n, out.add((r - r0) * row_len))
+                let o = out.add((r - r0) * row_len);
+                if self.avx2 {
+                    avx2::wreg_rows(self, src, n, o)
+                } else {
+                    avx512::wreg_rows(self, src, n, o)
+                }
             };
             #[cfg(not(target_arch = "x86_64"))]
             let _ = src;
@@ -363,10 +397,13 @@ impl<'a> FastFwd<'a> {
             };
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the plan exists only for `Isa::Avx512` (see `row_to`; `simd::detected`
-            // reports that level only with AVX-512 F, BW, DQ and VL); `src` is `src`'s
-            // rows of two convolution rows, `o` and `a` one pooled row each.
+            // reports that level only with AVX-512 F, BW, DQ and VL), or `Isa::Avx2` when
+            // `avx2`; `src` is `src`'s rows of two convolution rows, `o` and `a` one pooled row
+            // each.
             unsafe {
-                if self.wreg {
+                if self.avx2 {
+                    avx2::wpool_row(self, src, o, a)
+                } else if self.wreg {
                     avx512::wpool_row(self, src, o, a)
                 } else {
                     avx512::pool_row(self, src, o, a)
@@ -728,9 +765,31 @@ pub mod probe {
     }
 }
 
+/// Splits `n` items into the fewest blocks of at most `max`, as even as possible: calls
+/// `f(first, len)` for each.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn blocks(n: usize, max: usize, mut f: impl FnMut(usize, usize)) {
+    if n == 0 {
+        return;
+    }
+    let nb = n.div_ceil(max);
+    let (base, extra) = (n / nb, n % nb);
+    let mut at = 0;
+    for i in 0..nb {
+        let len = base + usize::from(i < extra);
+        f(at, len);
+        at += len;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[path = "conv_direct_fwd_avx2.rs"]
+mod avx2;
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{FastFwd, L, PIX1, PIX2, PQ1, PQ2};
+    use super::{blocks, FastFwd, L, PIX1, PIX2, PQ1, PQ2};
     use std::arch::x86_64::*;
 
     /// Where a block reads and writes (raw pointers into slices its caller checked).
@@ -931,23 +990,6 @@ mod avx512 {
                     }
                 }
             }
-        }
-    }
-
-    /// Splits `n` items into the fewest blocks of at most `max`, as even as possible: calls
-    /// `f(first, len)` for each.
-    #[inline(always)]
-    fn blocks(n: usize, max: usize, mut f: impl FnMut(usize, usize)) {
-        if n == 0 {
-            return;
-        }
-        let nb = n.div_ceil(max);
-        let (base, extra) = (n / nb, n % nb);
-        let mut at = 0;
-        for i in 0..nb {
-            let len = base + usize::from(i < extra);
-            f(at, len);
-            at += len;
         }
     }
 
@@ -1404,20 +1446,20 @@ mod tests {
         ok
     }
 
-    struct Rng(u64);
+    pub(super) struct Rng(pub(super) u64);
 
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub(super) fn next(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             self.0
         }
-        fn below(&mut self, m: usize) -> usize {
+        pub(super) fn below(&mut self, m: usize) -> usize {
             (self.next() % m as u64) as usize
         }
         /// Uniform in [-1, 1), or multiples of 1/4 in [-1, 1) when `coarse` (exact sums, ties).
-        fn vec(&mut self, len: usize, coarse: bool) -> Vec<f32> {
+        pub(super) fn vec(&mut self, len: usize, coarse: bool) -> Vec<f32> {
             (0..len)
                 .map(|_| {
                     let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
@@ -1431,14 +1473,14 @@ mod tests {
         }
     }
 
-    fn pool(threads: usize) -> rayon::ThreadPool {
+    pub(super) fn pool(threads: usize) -> rayon::ThreadPool {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap()
     }
 
-    fn bits(v: &[f32]) -> Vec<u32> {
+    pub(super) fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
@@ -1480,7 +1522,7 @@ mod tests {
     }
 
     /// The four epilogues of `_FusedConv2D`.
-    fn epilogues(b: &[f32]) -> [Epilogue<'_, f32>; 4] {
+    pub(super) fn epilogues(b: &[f32]) -> [Epilogue<'_, f32>; 4] {
         [
             Epilogue {
                 bias: None,
@@ -1503,7 +1545,7 @@ mod tests {
 
     /// The portable kernel's fused max-pool of `win` (pooled values and argmax): the reference of
     /// the pooled kernels.
-    fn portable_pool(
+    pub(super) fn portable_pool(
         g: &Conv2dGeom,
         x: &[f32],
         w: &[f32],
@@ -1603,7 +1645,7 @@ mod tests {
     /// column stride and dilation 1): odd and tiny widths (blocks of every size 1..=16, a
     /// single pixel), `oc` with 2-vector groups, 1-vector groups and masked tails, row strides
     /// and dilations 1-2, same/valid padding, batch 1-3.
-    fn wreg_geoms() -> Vec<Conv2dGeom> {
+    pub(super) fn wreg_geoms() -> Vec<Conv2dGeom> {
         let mut r = Rng(0x3A3_C1F0);
         let v = Padding::Valid;
         let mut out = vec![

@@ -8,6 +8,7 @@
 //! | `FF_CONV_POOL_GRAD` | the graph rewrite to `_FusedConv2DMaxPoolGrad` |
 //! | `FF_CONV_DIRECT_FWD` | the AVX-512 direct forward of small-K convolutions |
 //! | `FF_CONV_FWD_WREG` | that forward's 3x3 one-channel kernels with the filter in registers |
+//! | `FF_CONV_FWD_AVX2` | the AVX2 direct forward (plain and fused 2x2 max-pool) of 3x3 one-channel convolutions on CPUs without AVX-512 (back to the generic bodies compiled for AVX2; same bits) |
 //! | `FF_CONV_DIRECT_FILTER` | the AVX-512 direct filter gradient of small-K convolutions |
 //! | `FF_CONV_DIRECT_FILTER_AVX2` | its AVX2 kernel on CPUs without AVX-512 (back to the generic bodies compiled for AVX2; same bits) |
 //! | `FF_CONV_FILTER2` | the direct register-tiled filter gradient of `oc % 16 == 0` convolutions |
