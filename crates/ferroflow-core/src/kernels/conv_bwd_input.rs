@@ -79,7 +79,8 @@ pub(crate) fn enabled() -> bool {
 ///
 /// On AVX-512 CPUs for every element type. On AVX2 CPUs only [`Kind::Outputs`] for `f32`, which
 /// has the AVX2 intrinsics bodies of [`avx2`] (switch `FF_CONV_BWD_INPUT_AVX2`, off: the tiled
-/// path): conv1 of the seed CNN, b32, 1.12 -> 0.57 ms (Zen 3, A/B by the switch beside a build).
+/// path): conv1 of the seed CNN, b32 0.46 -> 0.35 ms, b128 2.3 -> 1.6 ms (Zen 3, A/B by the
+/// switch, alternated processes, medians).
 /// Their [`Kind::Channels`] body measured no faster than the tiled path (conv2 b32: 3.4 against
 /// 4.0 ms, b128: 12.0 against 12.1 ms), and the portable bodies compiled for AVX2, which `f64`
 /// would run, 5-10x slower (conv2 b32: 12.7 ms against 1.2-5.5 ms; conv1: 6.3 against 1.2 ms),
