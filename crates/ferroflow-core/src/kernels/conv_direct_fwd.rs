@@ -87,8 +87,9 @@ pub fn avx2_enabled() -> bool {
     env_switch::on(&ON, "FF_CONV_FWD_AVX2")
 }
 
-/// The prepared AVX-512 (or, for the 3x3 one-channel geometry, AVX2) forward pass of one call: the filter and bias padded to `ocp` (a multiple
-/// of 16) channels, the padded-row layout and each tap's offset in the gathered rows.
+/// The prepared AVX-512 (or, for the 3x3 one-channel geometry, AVX2) forward pass of one call:
+/// the filter and bias padded to `ocp` (a multiple of 16) channels, the padded-row layout and
+/// each tap's offset in the gathered rows.
 pub(crate) struct FastFwd<'a> {
     g: &'a Conv2dGeom,
     x: &'a [f32],
