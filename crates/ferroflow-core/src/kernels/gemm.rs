@@ -4,7 +4,13 @@
 //! no copy. The `gemm` crate splits work over output tiles only, never over the reduction, so the
 //! result is bit-identical for any number of threads (tested below).
 
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::float::{as_f32, as_f32_mut};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::{env_switch, gemm_avx2, simd};
 use crate::kernels::parallel;
+#[cfg(target_arch = "x86_64")]
+use std::sync::OnceLock;
 use crate::kernels::Float;
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -25,6 +31,21 @@ pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bo
         (false, true) => rs >= 1,
         (false, false) => (cs >= 1 && rs >= cols * cs) || (rs >= 1 && cs >= rows * rs),
     }
+}
+
+/// Smallest `m·k·n` sent to the packed AVX2 kernel (smaller products stay with the `gemm` crate).
+#[cfg(target_arch = "x86_64")]
+const AVX2_MIN_WORK: usize = 1 << 12;
+
+/// Whether an f32 product of this shape runs on [`gemm_avx2`]: the CPU's best level is AVX2
+/// (not AVX-512, where the `gemm` crate is fast), `FF_GEMM_AVX2` is on and the product is large
+/// enough. A pure function of the shape, the CPU and the switch (the caller checks the type).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn use_avx2(m: usize, k: usize, n: usize) -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    simd::detected() == simd::Level::Avx2
+        && m.saturating_mul(k).saturating_mul(n) >= AVX2_MIN_WORK
+        && env_switch::on(&ON, "FF_GEMM_AVX2")
 }
 
 fn parallelism_for(m: usize, k: usize, n: usize) -> Parallelism {
@@ -154,6 +175,23 @@ pub(crate) fn matmul_strided_on<T: Float>(
         accumulate,
     ) {
         return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2(m, k, n) {
+        if let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) {
+            let a = gemm_avx2::View { data: a, rs: a_rs, cs: a_cs };
+            let b = gemm_avx2::View { data: b, rs: b_rs, cs: b_cs };
+            let threaded = !matches!(par, Parallelism::None);
+            // SAFETY: `use_avx2` checked that the CPU has AVX2 and FMA; `check_views` that every
+            // element of C's view lies inside `c` and that they are pairwise distinct; `c` is
+            // borrowed mutably for the whole call.
+            unsafe {
+                gemm_avx2::matmul(
+                    m, k, n, a, b, c.as_mut_ptr(), c_rs, c_cs, accumulate, threaded,
+                )
+            };
+            return;
+        }
     }
     // Offsets are < slice lengths, which are <= isize::MAX, so these casts are lossless.
     // SAFETY: the asserts above guarantee every element of the A, B and C views lies inside its
