@@ -6,14 +6,14 @@
 
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::float::{as_f32, as_f32_mut};
+use crate::kernels::parallel;
+use crate::kernels::Float;
 #[cfg(target_arch = "x86_64")]
 use crate::kernels::{env_switch, gemm_avx2, simd};
-use crate::kernels::parallel;
-#[cfg(target_arch = "x86_64")]
-use std::sync::OnceLock;
-use crate::kernels::Float;
 use gemm::Parallelism;
 use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
+use std::sync::OnceLock;
 
 /// Index of the last element touched by an `rows x cols` view with strides `rs`, `cs`
 /// (the view must be non-empty).
@@ -179,15 +179,32 @@ pub(crate) fn matmul_strided_on<T: Float>(
     #[cfg(target_arch = "x86_64")]
     if use_avx2(m, k, n) {
         if let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) {
-            let a = gemm_avx2::View { data: a, rs: a_rs, cs: a_cs };
-            let b = gemm_avx2::View { data: b, rs: b_rs, cs: b_cs };
+            let a = gemm_avx2::View {
+                data: a,
+                rs: a_rs,
+                cs: a_cs,
+            };
+            let b = gemm_avx2::View {
+                data: b,
+                rs: b_rs,
+                cs: b_cs,
+            };
             let threaded = !matches!(par, Parallelism::None);
             // SAFETY: `use_avx2` checked that the CPU has AVX2 and FMA; `check_views` that every
             // element of C's view lies inside `c` and that they are pairwise distinct; `c` is
             // borrowed mutably for the whole call.
             unsafe {
                 gemm_avx2::matmul(
-                    m, k, n, a, b, c.as_mut_ptr(), c_rs, c_cs, accumulate, threaded,
+                    m,
+                    k,
+                    n,
+                    a,
+                    b,
+                    c.as_mut_ptr(),
+                    c_rs,
+                    c_cs,
+                    accumulate,
+                    threaded,
                 )
             };
             return;

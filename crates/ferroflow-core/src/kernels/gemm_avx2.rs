@@ -52,6 +52,11 @@ unsafe impl Send for CPtr {}
 // SAFETY: as above.
 unsafe impl Sync for CPtr {}
 
+/// Largest `m·k` of an A read in place (not packed) by a one-thread product.
+const DIRECT_A: usize = 1 << 16;
+/// Largest `k·n` of a B (with contiguous columns) read in place by a one-thread product.
+const DIRECT_B: usize = 1 << 15;
+
 /// Splits `len` into the fewest blocks of at most `max` (rounded up to a multiple of `unit`),
 /// of equal sizes: returns the block size. A function of the shape only.
 fn block(len: usize, max: usize, unit: usize) -> usize {
@@ -59,9 +64,22 @@ fn block(len: usize, max: usize, unit: usize) -> usize {
     len.div_ceil(blocks).div_ceil(unit) * unit
 }
 
+/// Where the micro-kernel reads an operand: element `(r, p)` of an A sliver at
+/// `ptr[r*rs + p*cs]`, row `p` of a B panel at `ptr[p*rs..p*rs + NR]`.
+#[derive(Clone, Copy)]
+struct Src {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+}
+
 /// `C = A·B` (`accumulate == false`) or `C += A·B` on an AVX2 + FMA CPU, following the contract
 /// in the module doc. `m`, `k`, `n` are non-zero and every view lies inside its slice, C's view
 /// is injective (the caller, `gemm::matmul_strided_on`, checked it). `threaded` allows rayon.
+///
+/// Small one-thread products (the convolutions' tiles) read A, and B when its columns are
+/// contiguous, in place instead of packing them (only edge slivers and panels are copied):
+/// packing would cost a large share of their time. The arithmetic is the same either way.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `c` must be valid for writes at every `i*c_rs + j*c_cs`
@@ -84,7 +102,12 @@ pub(crate) unsafe fn matmul(
     let mc_max = block(m, MC, MR);
     let row_blocks = m.div_ceil(mc_max);
     let threaded = threaded && row_blocks > 1 && rayon::current_num_threads() > 1;
-    let mut bpack = vec![0f32; kc_max * nc_max.div_ceil(NR) * NR];
+    let direct_a = !threaded && m.saturating_mul(k) <= DIRECT_A;
+    let direct_b = !threaded && b.cs == 1 && k.saturating_mul(n) <= DIRECT_B;
+    let mut bpack = Vec::new();
+    if !direct_b {
+        bpack.resize(kc_max * nc_max.div_ceil(NR) * NR, 0.0);
+    }
     let cp = CPtr(c);
     for j0 in (0..n).step_by(nc_max) {
         let nc = nc_max.min(n - j0);
@@ -92,7 +115,7 @@ pub(crate) unsafe fn matmul(
             let kc = kc_max.min(k - p0);
             let load = accumulate || p0 > 0;
             let panels = nc.div_ceil(NR);
-            let bp = &mut bpack[..panels * kc * NR];
+            let bp = &mut bpack[..if direct_b { 0 } else { panels * kc * NR }];
             if threaded && panels > 1 {
                 bp.par_chunks_mut(kc * NR)
                     .enumerate()
@@ -106,24 +129,26 @@ pub(crate) unsafe fn matmul(
             let run = |apack: &mut Vec<f32>, rb: usize| {
                 let i0 = rb * mc_max;
                 let mc = mc_max.min(m - i0);
-                apack.resize(mc.div_ceil(MR) * MR * kc, 0.0);
-                pack_a(a, i0, p0, mc, kc, apack);
+                if !direct_a {
+                    apack.resize(mc.div_ceil(MR) * MR * kc, 0.0);
+                    pack_a(a, i0, p0, mc, kc, apack);
+                }
+                let blk = Block {
+                    a,
+                    b,
+                    i0,
+                    j0,
+                    p0,
+                    mc,
+                    nc,
+                    kc,
+                    ap: (!direct_a).then_some(&apack[..]),
+                    bp: (!direct_b).then_some(bp),
+                };
                 let cp = cp;
                 // SAFETY: the caller's contract (CPU features, C's extent and injectivity); this
                 // task writes rows `i0..i0 + mc` only, disjoint from the other tasks' rows.
-                unsafe {
-                    macro_kernel(
-                        mc,
-                        nc,
-                        kc,
-                        apack,
-                        bp,
-                        cp.0.add(i0 * c_rs + j0 * c_cs),
-                        c_rs,
-                        c_cs,
-                        load,
-                    )
-                };
+                unsafe { macro_kernel(&blk, cp.0.add(i0 * c_rs + j0 * c_cs), c_rs, c_cs, load) };
             };
             if threaded {
                 (0..row_blocks)
@@ -139,18 +164,44 @@ pub(crate) unsafe fn matmul(
     }
 }
 
+/// One `mc x nc x kc` block of the product at `(i0, j0, p0)`: A and B packed (`ap`, `bp`) or,
+/// when `None`, read in place from the views.
+struct Block<'a> {
+    a: View<'a>,
+    b: View<'a>,
+    i0: usize,
+    j0: usize,
+    p0: usize,
+    mc: usize,
+    nc: usize,
+    kc: usize,
+    ap: Option<&'a [f32]>,
+    bp: Option<&'a [f32]>,
+}
+
 /// Packs `B[p0..p0+kc][j0..j0+nr]` (`nr <= NR`) into `dst` as `[kc][NR]`, zeros past `nr`.
 fn pack_b(b: View<'_>, p0: usize, j0: usize, kc: usize, nr: usize, dst: &mut [f32]) {
-    for (p, row) in dst.chunks_exact_mut(NR).take(kc).enumerate() {
-        let base = (p0 + p) * b.rs + j0 * b.cs;
-        if b.cs == 1 {
+    let dst = &mut dst[..kc * NR];
+    if b.cs == 1 {
+        for (p, row) in dst.chunks_exact_mut(NR).enumerate() {
+            let base = (p0 + p) * b.rs + j0;
             row[..nr].copy_from_slice(&b.data[base..base + nr]);
-        } else {
-            for (j, d) in row[..nr].iter_mut().enumerate() {
-                *d = b.data[base + j * b.cs];
+            row[nr..].fill(0.0);
+        }
+    } else {
+        // Column by column: each reads along B's rows (`b.rs` is often 1 here).
+        for j in 0..NR {
+            if j < nr {
+                let base = p0 * b.rs + (j0 + j) * b.cs;
+                for p in 0..kc {
+                    dst[p * NR + j] = b.data[base + p * b.rs];
+                }
+            } else {
+                for p in 0..kc {
+                    dst[p * NR + j] = 0.0;
+                }
             }
         }
-        row[nr..].fill(0.0);
     }
 }
 
@@ -182,36 +233,79 @@ fn pack_a(a: View<'_>, i0: usize, p0: usize, mc: usize, kc: usize, dst: &mut [f3
     }
 }
 
-/// Multiplies every packed sliver of `ap` (`mc` rows) by every packed panel of `bp` (`nc`
-/// columns) into the `mc x nc` block of C at `c`, continuing C's chains when `load`.
+/// Multiplies every sliver of the block's A (`mc` rows) by every panel of its B (`nc` columns)
+/// into the `mc x nc` block of C at `c`, continuing C's chains when `load`.
 ///
 /// # Safety
 /// AVX2 + FMA CPU; `c` valid for the block's `mc x nc` elements at strides `c_rs`, `c_cs`.
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn macro_kernel(
-    mc: usize,
-    nc: usize,
-    kc: usize,
-    ap: &[f32],
-    bp: &[f32],
-    c: *mut f32,
-    c_rs: usize,
-    c_cs: usize,
-    load: bool,
-) {
+unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, load: bool) {
+    let (mc, nc, kc) = (blk.mc, blk.nc, blk.kc);
     let mut tile = [0f32; MR * NR];
-    for (q, panel) in bp.chunks_exact(kc * NR).enumerate() {
+    // Edge sliver and panel read in place: copied, zero-padded, here.
+    let mut edge_a = Vec::new();
+    let mut edge_b = Vec::new();
+    let slivers = mc.div_ceil(MR);
+    let a_src = |s: usize, edge_a: &mut Vec<f32>| -> Src {
+        match blk.ap {
+            Some(ap) => Src {
+                ptr: ap[s * kc * MR..].as_ptr(),
+                rs: 1,
+                cs: MR,
+            },
+            None if (s + 1) * MR <= mc => Src {
+                ptr: blk.a.data[(blk.i0 + s * MR) * blk.a.rs + blk.p0 * blk.a.cs..].as_ptr(),
+                rs: blk.a.rs,
+                cs: blk.a.cs,
+            },
+            None => {
+                if edge_a.is_empty() {
+                    edge_a.resize(kc * MR, 0.0);
+                    pack_a(blk.a, blk.i0 + s * MR, blk.p0, mc - s * MR, kc, edge_a);
+                }
+                Src {
+                    ptr: edge_a.as_ptr(),
+                    rs: 1,
+                    cs: MR,
+                }
+            }
+        }
+    };
+    for q in 0..nc.div_ceil(NR) {
         let j = q * NR;
         let nr = NR.min(nc - j);
-        for (s, sliver) in ap.chunks_exact(kc * MR).enumerate() {
+        let b_src = match blk.bp {
+            Some(bp) => Src {
+                ptr: bp[q * kc * NR..].as_ptr(),
+                rs: NR,
+                cs: 1,
+            },
+            None if nr == NR => Src {
+                ptr: blk.b.data[blk.p0 * blk.b.rs + blk.j0 + j..].as_ptr(),
+                rs: blk.b.rs,
+                cs: 1,
+            },
+            None => {
+                edge_b.resize(kc * NR, 0.0);
+                pack_b(blk.b, blk.p0, blk.j0 + j, kc, nr, &mut edge_b);
+                Src {
+                    ptr: edge_b.as_ptr(),
+                    rs: NR,
+                    cs: 1,
+                }
+            }
+        };
+        for s in 0..slivers {
             let i = s * MR;
             let mr = MR.min(mc - i);
+            let a_src = a_src(s, &mut edge_a);
             // SAFETY: (all pointer arithmetic below) element (i + r, j + x) of the block with
-            // r < mr, x < nr lies in C's view; the packed slices hold kc*MR and kc*NR floats.
+            // r < mr, x < nr lies in C's view; an A sliver source covers MR rows of kc steps
+            // and a B panel source kc rows of NR columns inside their slices (in place only when
+            // complete, padded copies otherwise).
             let cij = c.add(i * c_rs + j * c_cs);
             if mr == MR && nr == NR && c_cs == 1 {
-                kernel_6x16(kc, sliver.as_ptr(), panel.as_ptr(), cij, c_rs, load);
+                kernel_6x16(kc, a_src, b_src, cij, c_rs, load);
             } else {
                 if load {
                     for r in 0..mr {
@@ -220,7 +314,7 @@ unsafe fn macro_kernel(
                         }
                     }
                 }
-                kernel_6x16(kc, sliver.as_ptr(), panel.as_ptr(), tile.as_mut_ptr(), NR, load);
+                kernel_6x16(kc, a_src, b_src, tile.as_mut_ptr(), NR, load);
                 for r in 0..mr {
                     for x in 0..nr {
                         *cij.add(r * c_rs + x * c_cs) = tile[r * NR + x];
@@ -231,15 +325,16 @@ unsafe fn macro_kernel(
     }
 }
 
-/// The `MR x NR` micro-kernel: `acc[r][x] = fma(a[p][r], b[p][x], acc[r][x])` for `p < kc` in
+/// The `MR x NR` micro-kernel: `acc[r][x] = fma(A[r][p], B[p][x], acc[r][x])` for `p < kc` in
 /// order, `acc` starting from `c` (when `load`) or `+0`, then stored to `c` (row stride `ldc`,
 /// contiguous columns).
 ///
 /// # Safety
-/// AVX2 + FMA CPU; `a` holds `kc*MR`, `b` `kc*NR` floats; `c` valid for `MR` rows of `NR`.
+/// AVX2 + FMA CPU; `a` and `b` cover `MR x kc` and `kc x NR` elements; `c` valid for `MR` rows
+/// of `NR`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, load: bool) {
+unsafe fn kernel_6x16(kc: usize, a: Src, b: Src, c: *mut f32, ldc: usize, load: bool) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     if load {
@@ -248,17 +343,17 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc:
             row[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
         }
     }
-    let (mut a, mut b) = (a, b);
+    let (mut ap, mut bp) = (a.ptr, b.ptr);
     for _ in 0..kc {
-        let b0 = _mm256_loadu_ps(b);
-        let b1 = _mm256_loadu_ps(b.add(8));
+        let b0 = _mm256_loadu_ps(bp);
+        let b1 = _mm256_loadu_ps(bp.add(8));
         for (r, row) in acc.iter_mut().enumerate() {
-            let ar = _mm256_broadcast_ss(&*a.add(r));
+            let ar = _mm256_broadcast_ss(&*ap.add(r * a.rs));
             row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
             row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
         }
-        a = a.add(MR);
-        b = b.add(NR);
+        ap = ap.add(a.cs);
+        bp = bp.add(b.rs);
     }
     for (r, row) in acc.iter().enumerate() {
         _mm256_storeu_ps(c.add(r * ldc), row[0]);
@@ -452,7 +547,9 @@ mod tests {
             let got = run(cs, &d, 1);
             let want = chain(cs, &d);
             assert!(
-                got.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
+                got.iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
                 "{cs:?}"
             );
         }
@@ -546,8 +643,8 @@ mod tests {
         let d = data(cs, 5);
         let mut c = d.c0.clone();
         matmul_strided(
-            cs.m, cs.k, cs.n, &d.a, d.a_rs, d.a_cs, &d.b, d.b_rs, d.b_cs, &mut c, d.c_rs,
-            d.c_cs, true,
+            cs.m, cs.k, cs.n, &d.a, d.a_rs, d.a_cs, &d.b, d.b_rs, d.b_cs, &mut c, d.c_rs, d.c_cs,
+            true,
         );
         if crate::kernels::gemm::use_avx2(cs.m, cs.k, cs.n) {
             let want = chain(cs, &d);
