@@ -9,7 +9,7 @@ use crate::kernels::float::{as_f32, as_f32_mut};
 use crate::kernels::parallel;
 use crate::kernels::Float;
 #[cfg(target_arch = "x86_64")]
-use crate::kernels::{gemm_avx2, simd};
+use crate::kernels::{env_switch, gemm_avx2, simd};
 use gemm::Parallelism;
 use rayon::prelude::*;
 #[cfg(target_arch = "x86_64")]
@@ -38,15 +38,15 @@ pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bo
 const AVX2_MIN_WORK: usize = 1 << 12;
 
 /// Whether an f32 product of this shape runs on [`gemm_avx2`]: the CPU's best level is AVX2
-/// (not AVX-512, where the `gemm` crate is fast), `FF_GEMM_AVX2=on` (opt-in: measured slower than
-/// the `gemm` crate on Zen 3 so far) and the product is large
-/// enough. A pure function of the shape, the CPU and the switch (the caller checks the type).
+/// (not AVX-512, where the `gemm` crate is fast), the switch `FF_GEMM_AVX2` is on (the default)
+/// and the product is large enough. A pure function of the shape, the CPU and the switch (the
+/// caller checks the type).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn use_avx2(m: usize, k: usize, n: usize) -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     simd::detected() == simd::Level::Avx2
         && m.saturating_mul(k).saturating_mul(n) >= AVX2_MIN_WORK
-        && *ON.get_or_init(|| std::env::var("FF_GEMM_AVX2").is_ok_and(|v| v.trim() == "on"))
+        && env_switch::on(&ON, "FF_GEMM_AVX2")
 }
 
 fn parallelism_for(m: usize, k: usize, n: usize) -> Parallelism {

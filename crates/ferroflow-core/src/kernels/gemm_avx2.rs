@@ -185,8 +185,14 @@ fn pack_b(b: View<'_>, p0: usize, j0: usize, kc: usize, nr: usize, dst: &mut [f3
     if b.cs == 1 {
         for (p, row) in dst.chunks_exact_mut(NR).enumerate() {
             let base = (p0 + p) * b.rs + j0;
-            row[..nr].copy_from_slice(&b.data[base..base + nr]);
-            row[nr..].fill(0.0);
+            if nr == NR {
+                // A fixed-size copy: inlined, where a slice copy calls `memmove` per 64 bytes.
+                let src: &[f32; NR] = b.data[base..base + NR].try_into().expect("NR elements");
+                row.copy_from_slice(src);
+            } else {
+                row[..nr].copy_from_slice(&b.data[base..base + nr]);
+                row[nr..].fill(0.0);
+            }
         }
     } else {
         // Column by column: each reads along B's rows (`b.rs` is often 1 here).
@@ -215,6 +221,17 @@ fn pack_a(a: View<'_>, i0: usize, p0: usize, mc: usize, kc: usize, dst: &mut [f3
                 let base = r0 + (p0 + p) * a.cs;
                 d[..mr].copy_from_slice(&a.data[base..base + mr]);
                 d[mr..].fill(0.0);
+            }
+        } else if mr == MR && a.cs == 1 {
+            // Row-major A: six contiguous rows read side by side, the sliver written in order.
+            let rows: [&[f32]; MR] = std::array::from_fn(|r| {
+                let base = (r0 + r) * a.rs + p0;
+                &a.data[base..base + kc]
+            });
+            for (p, d) in sliver.chunks_exact_mut(MR).enumerate() {
+                for (x, row) in d.iter_mut().zip(&rows) {
+                    *x = row[p];
+                }
             }
         } else {
             for r in 0..MR {
@@ -327,7 +344,8 @@ unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, l
 
 /// The `MR x NR` micro-kernel: `acc[r][x] = fma(A[r][p], B[p][x], acc[r][x])` for `p < kc` in
 /// order, `acc` starting from `c` (when `load`) or `+0`, then stored to `c` (row stride `ldc`,
-/// contiguous columns).
+/// contiguous columns). Packed operands (the common case) run a copy of the loop with constant
+/// strides: the runtime-strided loop spends an address add per row and step.
 ///
 /// # Safety
 /// AVX2 + FMA CPU; `a` and `b` cover `MR x kc` and `kc x NR` elements; `c` valid for `MR` rows
@@ -343,21 +361,62 @@ unsafe fn kernel_6x16(kc: usize, a: Src, b: Src, c: *mut f32, ldc: usize, load: 
             row[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
         }
     }
-    let (mut ap, mut bp) = (a.ptr, b.ptr);
-    for _ in 0..kc {
-        let b0 = _mm256_loadu_ps(bp);
-        let b1 = _mm256_loadu_ps(bp.add(8));
-        for (r, row) in acc.iter_mut().enumerate() {
-            let ar = _mm256_broadcast_ss(&*ap.add(r * a.rs));
-            row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
-            row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
-        }
-        ap = ap.add(a.cs);
-        bp = bp.add(b.rs);
+    if a.rs == 1 && a.cs == MR && b.rs == NR && b.cs == 1 {
+        fma_steps::<true>(kc, a, b, &mut acc);
+    } else {
+        fma_steps::<false>(kc, a, b, &mut acc);
     }
     for (r, row) in acc.iter().enumerate() {
         _mm256_storeu_ps(c.add(r * ldc), row[0]);
         _mm256_storeu_ps(c.add(r * ldc + 8), row[1]);
+    }
+}
+
+/// The `kc` steps of [`kernel_6x16`], four per loop turn; `PACKED` fixes the strides to those of
+/// packed slivers and panels (`a.rs == 1`, `a.cs == MR`, `b.rs == NR`) at compile time.
+///
+/// # Safety
+/// As [`kernel_6x16`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn fma_steps<const PACKED: bool>(
+    kc: usize,
+    a: Src,
+    b: Src,
+    acc: &mut [[std::arch::x86_64::__m256; 2]; MR],
+) {
+    use std::arch::x86_64::*;
+    let (a_rs, a_cs, b_rs) = if PACKED {
+        (1, MR, NR)
+    } else {
+        (a.rs, a.cs, b.rs)
+    };
+    let step = |acc: &mut [[__m256; 2]; MR], ap: *const f32, bp: *const f32| {
+        // SAFETY: the caller's contract: `ap` and `bp` address step `p < kc` of the sliver and
+        // panel.
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let ar = _mm256_broadcast_ss(&*ap.add(r * a_rs));
+                row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
+            }
+        }
+    };
+    let (mut ap, mut bp) = (a.ptr, b.ptr);
+    for _ in 0..kc / 4 {
+        step(acc, ap, bp);
+        step(acc, ap.add(a_cs), bp.add(b_rs));
+        step(acc, ap.add(2 * a_cs), bp.add(2 * b_rs));
+        step(acc, ap.add(3 * a_cs), bp.add(3 * b_rs));
+        ap = ap.add(4 * a_cs);
+        bp = bp.add(4 * b_rs);
+    }
+    for _ in 0..kc % 4 {
+        step(acc, ap, bp);
+        ap = ap.add(a_cs);
+        bp = bp.add(b_rs);
     }
 }
 
