@@ -52,6 +52,13 @@ unsafe impl Send for CPtr {}
 // SAFETY: as above.
 unsafe impl Sync for CPtr {}
 
+impl CPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Largest `m·k` of an A read in place (not packed) by a one-thread product.
 const DIRECT_A: usize = 1 << 16;
 
@@ -138,10 +145,11 @@ pub(crate) unsafe fn matmul(
                     ap: (!direct_a).then_some(&apack[..]),
                     bp,
                 };
-                let cp = cp;
                 // SAFETY: the caller's contract (CPU features, C's extent and injectivity); this
                 // task writes rows `i0..i0 + mc` only, disjoint from the other tasks' rows.
-                unsafe { macro_kernel(&blk, cp.0.add(i0 * c_rs + j0 * c_cs), c_rs, c_cs, load) };
+                unsafe {
+                    macro_kernel(&blk, cp.ptr().add(i0 * c_rs + j0 * c_cs), c_rs, c_cs, load)
+                };
             };
             if threaded {
                 (0..row_blocks)
