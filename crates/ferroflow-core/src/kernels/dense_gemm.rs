@@ -77,10 +77,13 @@ pub fn packed_shape(m: usize, k: usize, n: usize) -> bool {
 }
 
 /// Whether [`matmul`] sends an `m×k · k×n` product of `T` to the packed kernel: `T` opts in
-/// ([`PackedGemm::DENSE_PACKED`], f32 only), the switch is on ([`enabled`]) and the shape
-/// qualifies ([`packed_shape`]).
+/// ([`PackedGemm::DENSE_PACKED`], f32 only), the switch is on ([`enabled`]), the shape
+/// qualifies ([`packed_shape`]) and the CPU is not an AVX2-only one: there the 8 × 32 tile (the
+/// portable body compiled for AVX2, whose 16 accumulators spill) measured 1.2-3.3× slower than
+/// the `gemm` crate on every Dense product of the seed models (Zen 3, `examples/kernel_gflops.rs`
+/// rows `dense_packed_*` vs `dense_gemm_*`; MLP training ~1.4× faster without it).
 pub fn use_packed<T: PackedGemm>(m: usize, k: usize, n: usize) -> bool {
-    T::DENSE_PACKED && packed_shape(m, k, n) && enabled()
+    T::DENSE_PACKED && packed_shape(m, k, n) && isa() != Isa::Avx2Fma && enabled()
 }
 
 /// `C = A·B` (or `C += A·B` when `accumulate`) into a row-major `C` (`m×n`, row stride `n`),

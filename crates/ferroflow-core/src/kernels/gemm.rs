@@ -4,10 +4,16 @@
 //! no copy. The `gemm` crate splits work over output tiles only, never over the reduction, so the
 //! result is bit-identical for any number of threads (tested below).
 
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::float::{as_f32, as_f32_mut};
 use crate::kernels::parallel;
 use crate::kernels::Float;
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::{env_switch, gemm_avx2, simd};
 use gemm::Parallelism;
 use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
+use std::sync::OnceLock;
 
 /// Index of the last element touched by an `rows x cols` view with strides `rs`, `cs`
 /// (the view must be non-empty).
@@ -27,10 +33,39 @@ pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bo
     }
 }
 
+/// Whether an f32 product of this shape runs on [`gemm_avx2`] rather than the `gemm` crate: the
+/// CPU's best level is AVX2 (not AVX-512, where the `gemm` crate is fast), the switch
+/// `FF_GEMM_AVX2` is on (the default) and the shape is one where ours measured faster on Zen 3
+/// (`examples/kernel_gflops.rs`, alternated A/B):
+/// - `threaded` products of at least 2^24 multiply-adds with at least 512 rows (the row blocks
+///   are what the threads share): matmul 1024² 20.6 -> 18.4 ms, the Dense weight gradient
+///   `[1600x128]x[128x128]` 0.91 -> 0.54 ms; smaller ones (the Dense layers' other products)
+///   ran up to 2x slower than the `gemm` crate's, which also splits columns;
+/// - one-thread products with at least 192 rows and a reduction and width of at least 32 (the
+///   convolutions' filter-gradient tiles, `[288x55]x[55x64]`: conv2 backward-filter 1.52 ->
+///   1.28 ms at batch 32); the forward and input-gradient tiles (55 or 121 rows) were slower.
+///
+/// `threaded` is whether the caller lets the product share threads (`Parallelism::Rayon`, given
+/// by the shape alone: see `parallelism_for`), not whether the pool has several. So the choice is
+/// a pure function of the shape, the caller, the CPU and the switch (the caller checks the type),
+/// and results do not depend on the thread count.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn use_avx2(m: usize, k: usize, n: usize, threaded: bool) -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    let shape = if threaded {
+        m >= 512 && m.saturating_mul(k).saturating_mul(n) >= 1 << 24
+    } else {
+        m >= 192 && k >= 32 && n >= 32
+    };
+    shape && simd::detected() == simd::Level::Avx2 && env_switch::on(&ON, "FF_GEMM_AVX2")
+}
+
+/// The threads a product of this shape may use: `Rayon` when it is large enough to share
+/// ([`parallel::GEMM_PAR_MIN`]), even when the pool has one thread, since which kernel runs
+/// ([`use_avx2`]) reads this and must not depend on the thread count.
 fn parallelism_for(m: usize, k: usize, n: usize) -> Parallelism {
-    let threads = parallel::gemm_threads(m.saturating_mul(k).saturating_mul(n));
-    if threads > 1 {
-        Parallelism::Rayon(threads)
+    if m.saturating_mul(k).saturating_mul(n) >= parallel::GEMM_PAR_MIN {
+        Parallelism::Rayon(rayon::current_num_threads())
     } else {
         Parallelism::None
     }
@@ -154,6 +189,40 @@ pub(crate) fn matmul_strided_on<T: Float>(
         accumulate,
     ) {
         return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    let threaded = !matches!(par, Parallelism::None);
+    if use_avx2(m, k, n, threaded) {
+        if let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) {
+            let a = gemm_avx2::View {
+                data: a,
+                rs: a_rs,
+                cs: a_cs,
+            };
+            let b = gemm_avx2::View {
+                data: b,
+                rs: b_rs,
+                cs: b_cs,
+            };
+            // SAFETY: `use_avx2` checked that the CPU has AVX2 and FMA; `check_views` that every
+            // element of C's view lies inside `c` and that they are pairwise distinct; `c` is
+            // borrowed mutably for the whole call.
+            unsafe {
+                gemm_avx2::matmul(
+                    m,
+                    k,
+                    n,
+                    a,
+                    b,
+                    c.as_mut_ptr(),
+                    c_rs,
+                    c_cs,
+                    accumulate,
+                    threaded,
+                )
+            };
+            return;
+        }
     }
     // Offsets are < slice lengths, which are <= isize::MAX, so these casts are lossless.
     // SAFETY: the asserts above guarantee every element of the A, B and C views lies inside its

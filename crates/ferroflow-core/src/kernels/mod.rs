@@ -20,6 +20,8 @@ pub(crate) mod env_switch;
 pub mod float;
 pub mod format;
 pub mod gemm;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod gemm_avx2;
 pub mod image;
 pub mod nn;
 pub mod optim;

@@ -179,9 +179,12 @@ where
     }
 }
 
+/// The smallest problem (multiply-adds) gemm-like kernels share between threads.
+pub(crate) const GEMM_PAR_MIN: usize = 1 << 18;
+
 /// Number of threads gemm-like kernels may use for a problem of `flops` multiply-adds.
 pub fn gemm_threads(flops: usize) -> usize {
-    if flops < 1 << 18 {
+    if flops < GEMM_PAR_MIN {
         1
     } else {
         rayon::current_num_threads()

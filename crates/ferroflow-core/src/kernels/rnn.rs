@@ -76,9 +76,10 @@ fn mm_block<T: Float>(
     c_rs: usize,
     accumulate: bool,
 ) {
-    let threads = rayon::current_num_threads();
-    let p = if par && threads > 1 {
-        Parallelism::Rayon(threads)
+    // `Rayon` even on one thread: `matmul_strided_on` picks its kernel from this, and the pick
+    // must not depend on the thread count.
+    let p = if par {
+        Parallelism::Rayon(rayon::current_num_threads())
     } else {
         Parallelism::None
     };
