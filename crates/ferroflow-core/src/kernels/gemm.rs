@@ -191,8 +191,7 @@ pub(crate) fn matmul_strided_on<T: Float>(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    let threaded = !matches!(par, Parallelism::None);
-    if use_avx2(m, k, n, threaded) {
+    if use_avx2(m, k, n, !matches!(par, Parallelism::None)) {
         if let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) {
             let a = gemm_avx2::View {
                 data: a,
@@ -218,7 +217,7 @@ pub(crate) fn matmul_strided_on<T: Float>(
                     c_rs,
                     c_cs,
                     accumulate,
-                    threaded,
+                    !matches!(par, Parallelism::None),
                 )
             };
             return;
