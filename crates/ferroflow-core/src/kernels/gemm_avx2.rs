@@ -144,7 +144,12 @@ pub(crate) unsafe fn matmul(
     threaded: bool,
 ) {
     if let Rhs::Packed(pb) = b {
-        assert!(pb.k == k && pb.n == n, "gemm_avx2: B packed as {}x{}, used as {k}x{n}", pb.k, pb.n);
+        assert!(
+            pb.k == k && pb.n == n,
+            "gemm_avx2: B packed as {}x{}, used as {k}x{n}",
+            pb.k,
+            pb.n
+        );
     }
     let kc_max = block(k, KC, 1);
     let nc_max = block(n, NC, NR);
@@ -400,12 +405,60 @@ unsafe fn kernel_6x16(kc: usize, a: Src, b: Src, c: *mut f32, ldc: usize, load: 
     }
     if a.rs == 1 && a.cs == MR && b.rs == NR && b.cs == 1 {
         fma_steps::<true>(kc, a, b, &mut acc);
+    } else if a.cs == 1 && b.rs == NR && b.cs == 1 {
+        fma_steps_rows(kc, a, b, &mut acc);
     } else {
         fma_steps::<false>(kc, a, b, &mut acc);
     }
     for (r, row) in acc.iter().enumerate() {
         _mm256_storeu_ps(c.add(r * ldc), row[0]);
         _mm256_storeu_ps(c.add(r * ldc + 8), row[1]);
+    }
+}
+
+/// The `kc` steps of [`kernel_6x16`] for an A read in place by rows (`a.cs == 1`: im2col tiles)
+/// and a packed B: one pointer per A row and a shared step index, so a broadcast needs no address
+/// arithmetic of its own. Four steps per loop turn.
+///
+/// # Safety
+/// As [`kernel_6x16`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn fma_steps_rows(
+    kc: usize,
+    a: Src,
+    b: Src,
+    acc: &mut [[std::arch::x86_64::__m256; 2]; MR],
+) {
+    use std::arch::x86_64::*;
+    let rows: [*const f32; MR] = std::array::from_fn(|r| a.ptr.wrapping_add(r * a.rs));
+    let step = |acc: &mut [[__m256; 2]; MR], p: usize, bp: *const f32| {
+        // SAFETY: the caller's contract: row `r` of the sliver has `kc` elements from
+        // `rows[r]`, `p < kc`, and `bp` addresses step `p` of the packed panel.
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (row, ptr) in acc.iter_mut().zip(rows) {
+                let ar = _mm256_broadcast_ss(&*ptr.add(p));
+                row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
+            }
+        }
+    };
+    let mut bp = b.ptr;
+    let mut p = 0;
+    while p + 4 <= kc {
+        step(acc, p, bp);
+        step(acc, p + 1, bp.add(NR));
+        step(acc, p + 2, bp.add(2 * NR));
+        step(acc, p + 3, bp.add(3 * NR));
+        p += 4;
+        bp = bp.add(4 * NR);
+    }
+    while p < kc {
+        step(acc, p, bp);
+        p += 1;
+        bp = bp.add(NR);
     }
 }
 
