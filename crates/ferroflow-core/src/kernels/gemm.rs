@@ -43,7 +43,8 @@ pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bo
 ///   ran up to 2x slower than the `gemm` crate's, which also splits columns;
 /// - one-thread products with at least 192 rows and a reduction and width of at least 32 (the
 ///   convolutions' filter-gradient tiles, `[288x55]x[55x64]`: conv2 backward-filter 1.52 ->
-///   1.28 ms at batch 32); the forward and input-gradient tiles (55 or 121 rows) were slower.
+///   1.28 ms at batch 32). The forward and input-gradient tiles (55 or 121 rows) come through
+///   [`matmul_shared`] instead, their weights packed once per call ([`SharedRhs`]).
 ///
 /// `threaded` is whether the caller lets the product share threads (`Parallelism::Rayon`, given
 /// by the shape alone: see `parallelism_for`), not whether the pool has several. So the choice is
