@@ -13,7 +13,7 @@
 //! order), so results never depend on the number of threads.
 
 use crate::kernels::conv_direct::{self, Epilogue};
-use crate::kernels::gemm::{matmul, matmul_strided_on};
+use crate::kernels::gemm::{matmul, matmul_shared, matmul_strided_on, SharedRhs};
 use crate::kernels::padding::{window_2d, Padding, Pads2d};
 use crate::kernels::parallel;
 use crate::kernels::Float;
@@ -497,6 +497,7 @@ fn conv2d_forward_tiled<T: Float>(
     let rows = tile_rows::<T>(g);
     let row_out = g.ow * g.oc;
     let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
+    let rhs = SharedRhs::new(rows * g.ow, k_len, g.oc, w, g.oc, 1);
     for_each_task(
         y,
         rows * row_out,
@@ -506,22 +507,7 @@ fn conv2d_forward_tiled<T: Float>(
             let nr = ys.len() / row_out;
             cols.resize(nr * g.ow * k_len, T::zero());
             im2col_rows(g, x, t * rows, nr, cols);
-            matmul_strided_on(
-                Parallelism::None,
-                nr * g.ow,
-                k_len,
-                g.oc,
-                cols,
-                k_len,
-                1,
-                w,
-                g.oc,
-                1,
-                ys,
-                g.oc,
-                1,
-                false,
-            );
+            matmul_shared(nr * g.ow, cols, k_len, 1, &rhs, ys, g.oc, 1, false);
             epilogue_rows(g.oc, ys, epi);
         },
     );
@@ -539,6 +525,8 @@ fn conv2d_backward_input_tiled<T: Float, D: DyRows<T>>(
     let img_in = g.h * g.w * g.c;
     let px = g.oh * g.ow;
     let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
+    // wᵀ (`oc x k_len`), shared by every image's product.
+    let rhs = SharedRhs::new(px, g.oc, k_len, w, 1, g.oc);
     for_each_task(
         dx,
         img_in,
@@ -547,22 +535,7 @@ fn conv2d_backward_input_tiled<T: Float, D: DyRows<T>>(
         |(dcols, dyb): &mut (Vec<T>, Vec<T>), img, dx_img| {
             dcols.resize(px * k_len, T::zero());
             let dy_img = dy.rows(g, img * g.oh, g.oh, dyb);
-            matmul_strided_on(
-                Parallelism::None,
-                px,
-                g.oc,
-                k_len,
-                dy_img,
-                g.oc,
-                1,
-                w,
-                1,
-                g.oc,
-                dcols,
-                k_len,
-                1,
-                false,
-            );
+            matmul_shared(px, dy_img, g.oc, 1, &rhs, dcols, k_len, 1, false);
             for (iy, dx_row) in dx_img.chunks_exact_mut(g.w * g.c).enumerate() {
                 col2im_row(g, dcols, 0, iy, dx_row);
             }

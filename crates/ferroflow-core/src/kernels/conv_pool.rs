@@ -31,10 +31,9 @@ use crate::kernels::conv::{
 };
 use crate::kernels::conv_direct::{self, Epilogue, FwdPlan, Isa};
 use crate::kernels::conv_direct_fwd;
-use crate::kernels::gemm::matmul_strided_on;
+use crate::kernels::gemm::{matmul_shared, SharedRhs};
 use crate::kernels::parallel;
 use crate::kernels::Float;
-use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Largest pooling window (`ph * pw`): the argmax is a `u8`.
@@ -348,6 +347,7 @@ pub(crate) fn forward_on<T: Float>(
             let k_len = g.k_len();
             let per_task = (tile_rows::<T>(g) / win.ph).max(1);
             let img_in = g.h * g.w * g.c;
+            let rhs = SharedRhs::new(per_task * win.ph * g.ow, k_len, g.oc, w, g.oc, 1);
             run(per_task, &|buf: &mut Vec<T>, pr0, ps, as_| {
                 let np = ps.len() / prow_len;
                 let nr = np * win.ph;
@@ -364,22 +364,7 @@ pub(crate) fn forward_on<T: Float>(
                         im2col_row(g, x_img, py * win.ph + i, dst);
                     }
                 }
-                matmul_strided_on(
-                    Parallelism::None,
-                    nr * g.ow,
-                    k_len,
-                    g.oc,
-                    cols,
-                    k_len,
-                    1,
-                    w,
-                    g.oc,
-                    1,
-                    conv,
-                    g.oc,
-                    1,
-                    false,
-                );
+                matmul_shared(nr * g.ow, cols, k_len, 1, &rhs, conv, g.oc, 1, false);
                 epilogue_rows(g.oc, conv, epi);
                 for (k, (prow, arow)) in rows_of(ps, as_, prow_len) {
                     let band = &conv[k * win.ph * conv_row..(k + 1) * win.ph * conv_row];

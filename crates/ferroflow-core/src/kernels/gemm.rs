@@ -43,7 +43,8 @@ pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bo
 ///   ran up to 2x slower than the `gemm` crate's, which also splits columns;
 /// - one-thread products with at least 192 rows and a reduction and width of at least 32 (the
 ///   convolutions' filter-gradient tiles, `[288x55]x[55x64]`: conv2 backward-filter 1.52 ->
-///   1.28 ms at batch 32); the forward and input-gradient tiles (55 or 121 rows) were slower.
+///   1.28 ms at batch 32). The forward and input-gradient tiles (55 or 121 rows) come through
+///   [`matmul_shared`] instead, their weights packed once per call ([`SharedRhs`]).
 ///
 /// `threaded` is whether the caller lets the product share threads (`Parallelism::Rayon`, given
 /// by the shape alone: see `parallelism_for`), not whether the pool has several. So the choice is
@@ -198,11 +199,11 @@ pub(crate) fn matmul_strided_on<T: Float>(
                 rs: a_rs,
                 cs: a_cs,
             };
-            let b = gemm_avx2::View {
+            let b = gemm_avx2::Rhs::View(gemm_avx2::View {
                 data: b,
                 rs: b_rs,
                 cs: b_cs,
-            };
+            });
             // SAFETY: `use_avx2` checked that the CPU has AVX2 and FMA; `check_views` that every
             // element of C's view lies inside `c` and that they are pairwise distinct; `c` is
             // borrowed mutably for the whole call.
@@ -253,6 +254,145 @@ pub(crate) fn matmul_strided_on<T: Float>(
             par,
         );
     }
+}
+
+/// Whether one-thread products of at most `m` rows sharing one f32 B (`k x n`) run on
+/// [`gemm_avx2`] with B packed once ([`SharedRhs`]): an AVX2-only CPU, `FF_GEMM_AVX2` on, and
+/// the shape large enough. A pure function of the shape, the CPU and the switch.
+#[cfg(target_arch = "x86_64")]
+fn use_avx2_shared(m: usize, k: usize, n: usize) -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    m >= 24
+        && k >= 32
+        && n >= 32
+        && simd::detected() == simd::Level::Avx2
+        && env_switch::on(&ON, "FF_GEMM_AVX2")
+}
+
+/// The right operand B of many one-thread products that share it (a convolution's weights,
+/// multiplied by every im2col tile of the call). Where those products run on [`gemm_avx2`]
+/// ([`use_avx2_shared`]), B is packed once here instead of once per product.
+pub(crate) struct SharedRhs<'a, T> {
+    b: &'a [T],
+    rs: usize,
+    cs: usize,
+    k: usize,
+    n: usize,
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<gemm_avx2::PackedB>,
+}
+
+impl<'a, T: Float> SharedRhs<'a, T> {
+    /// B (`k x n`, element `(p, j)` at `b[p*rs + j*cs]`) for products of at most `m` rows.
+    ///
+    /// # Panics
+    /// If the view reaches outside `b`.
+    pub(crate) fn new(m: usize, k: usize, n: usize, b: &'a [T], rs: usize, cs: usize) -> Self {
+        if k > 0 && n > 0 {
+            assert!(
+                last_index(k, n, rs, cs) < b.len(),
+                "matmul: B view {k}x{n} (strides {rs},{cs}) exceeds slice of length {}",
+                b.len()
+            );
+        }
+        #[cfg(target_arch = "x86_64")]
+        let packed = match as_f32(b) {
+            Some(data) if use_avx2_shared(m, k, n) => Some(gemm_avx2::PackedB::new(
+                k,
+                n,
+                gemm_avx2::View { data, rs, cs },
+            )),
+            _ => None,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = m;
+        Self {
+            b,
+            rs,
+            cs,
+            k,
+            n,
+            #[cfg(target_arch = "x86_64")]
+            packed,
+        }
+    }
+}
+
+/// A one-thread product `C (+)= A·B` with a shared B ([`SharedRhs`]; `k`, `n` are its shape),
+/// strides as in [`matmul_strided`]. The same kernel, so the same bits, for every product of
+/// one `SharedRhs`.
+///
+/// # Panics
+/// If a view reaches outside its slice or C's strides make elements alias.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_shared<T: Float>(
+    m: usize,
+    a: &[T],
+    a_rs: usize,
+    a_cs: usize,
+    rhs: &SharedRhs<'_, T>,
+    c: &mut [T],
+    c_rs: usize,
+    c_cs: usize,
+    accumulate: bool,
+) {
+    let (k, n) = (rhs.k, rhs.n);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(pb) = &rhs.packed {
+        if !check_views(
+            "matmul",
+            m,
+            k,
+            n,
+            (a, a_rs, a_cs),
+            (rhs.b, rhs.rs, rhs.cs),
+            (c, c_rs, c_cs),
+            accumulate,
+        ) {
+            return;
+        }
+        if let (Some(a), Some(c)) = (as_f32(a), as_f32_mut(c)) {
+            let a = gemm_avx2::View {
+                data: a,
+                rs: a_rs,
+                cs: a_cs,
+            };
+            // SAFETY: `packed` exists only where `use_avx2_shared` found AVX2 and FMA;
+            // `check_views` that every element of C's view lies inside `c` and that they are
+            // pairwise distinct; `c` is borrowed mutably for the whole call.
+            unsafe {
+                gemm_avx2::matmul(
+                    m,
+                    k,
+                    n,
+                    a,
+                    gemm_avx2::Rhs::Packed(pb),
+                    c.as_mut_ptr(),
+                    c_rs,
+                    c_cs,
+                    accumulate,
+                    false,
+                )
+            };
+            return;
+        }
+    }
+    matmul_strided_on(
+        Parallelism::None,
+        m,
+        k,
+        n,
+        a,
+        a_rs,
+        a_cs,
+        rhs.b,
+        rhs.rs,
+        rhs.cs,
+        c,
+        c_rs,
+        c_cs,
+        accumulate,
+    );
 }
 
 /// Matrix product into a row-major contiguous `C` (`m x n`, row stride `n`):

@@ -78,6 +78,46 @@ struct Src {
     cs: usize,
 }
 
+/// B as a product reads it: a strided view, packed block by block as the product goes, or packed
+/// once beforehand ([`PackedB`]) for many products that share it.
+#[derive(Clone, Copy)]
+pub(crate) enum Rhs<'a> {
+    /// Packed by [`matmul`] itself.
+    View(View<'a>),
+    /// Packed once (its `k` and `n` must be the product's).
+    Packed(&'a PackedB),
+}
+
+/// A `k x n` B packed once, block by block in the order [`matmul`] visits them (column blocks,
+/// then reduction blocks; panels of [`NR`] columns, zero-padded): the convolution weights that
+/// every im2col tile of a call multiplies.
+pub(crate) struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    /// Packs the `k x n` view `b` (every element of it must lie inside its slice).
+    pub(crate) fn new(k: usize, n: usize, b: View<'_>) -> Self {
+        let kc_max = block(k, KC, 1);
+        let nc_max = block(n, NC, NR);
+        let mut data = Vec::with_capacity(k * n.div_ceil(NR) * NR);
+        for j0 in (0..n).step_by(nc_max.max(1)) {
+            let nc = nc_max.min(n - j0);
+            for p0 in (0..k).step_by(kc_max.max(1)) {
+                let kc = kc_max.min(k - p0);
+                let start = data.len();
+                data.resize(start + nc.div_ceil(NR) * kc * NR, 0.0);
+                for (q, dst) in data[start..].chunks_mut(kc * NR).enumerate() {
+                    pack_b(b, p0, j0 + q * NR, kc, NR.min(nc - q * NR), dst);
+                }
+            }
+        }
+        Self { k, n, data }
+    }
+}
+
 /// `C = A·B` (`accumulate == false`) or `C += A·B` on an AVX2 + FMA CPU, following the contract
 /// in the module doc. `m`, `k`, `n` are non-zero and every view lies inside its slice, C's view
 /// is injective (the caller, `gemm::matmul_strided_on`, checked it). `threaded` allows rayon.
@@ -96,20 +136,33 @@ pub(crate) unsafe fn matmul(
     k: usize,
     n: usize,
     a: View<'_>,
-    b: View<'_>,
+    b: Rhs<'_>,
     c: *mut f32,
     c_rs: usize,
     c_cs: usize,
     accumulate: bool,
     threaded: bool,
 ) {
+    if let Rhs::Packed(pb) = b {
+        assert!(
+            pb.k == k && pb.n == n,
+            "gemm_avx2: B packed as {}x{}, used as {k}x{n}",
+            pb.k,
+            pb.n
+        );
+    }
     let kc_max = block(k, KC, 1);
     let nc_max = block(n, NC, NR);
     let mc_max = block(m, MC, MR);
     let row_blocks = m.div_ceil(mc_max);
     let threaded = threaded && row_blocks > 1 && rayon::current_num_threads() > 1;
     let direct_a = !threaded && m.saturating_mul(k) <= DIRECT_A;
-    let mut bpack = vec![0.0; kc_max * nc_max.div_ceil(NR) * NR];
+    let mut bpack = match b {
+        Rhs::View(_) => vec![0.0; kc_max * nc_max.div_ceil(NR) * NR],
+        Rhs::Packed(_) => Vec::new(),
+    };
+    // Where the next block starts in a `PackedB` (visited in the order it was packed in).
+    let mut packed_at = 0;
     let cp = CPtr(c);
     for j0 in (0..n).step_by(nc_max) {
         let nc = nc_max.min(n - j0);
@@ -117,17 +170,24 @@ pub(crate) unsafe fn matmul(
             let kc = kc_max.min(k - p0);
             let load = accumulate || p0 > 0;
             let panels = nc.div_ceil(NR);
-            let bp = &mut bpack[..panels * kc * NR];
-            if threaded && panels > 1 {
-                bp.par_chunks_mut(kc * NR)
-                    .enumerate()
-                    .for_each(|(q, dst)| pack_b(b, p0, j0 + q * NR, kc, NR.min(nc - q * NR), dst));
-            } else {
-                for (q, dst) in bp.chunks_mut(kc * NR).enumerate() {
-                    pack_b(b, p0, j0 + q * NR, kc, NR.min(nc - q * NR), dst);
+            let len = panels * kc * NR;
+            let bp: &[f32] = match b {
+                Rhs::View(b) => {
+                    let bp = &mut bpack[..len];
+                    if threaded && panels > 1 {
+                        bp.par_chunks_mut(kc * NR).enumerate().for_each(|(q, dst)| {
+                            pack_b(b, p0, j0 + q * NR, kc, NR.min(nc - q * NR), dst)
+                        });
+                    } else {
+                        for (q, dst) in bp.chunks_mut(kc * NR).enumerate() {
+                            pack_b(b, p0, j0 + q * NR, kc, NR.min(nc - q * NR), dst);
+                        }
+                    }
+                    bp
                 }
-            }
-            let bp = &*bp;
+                Rhs::Packed(pb) => &pb.data[packed_at..packed_at + len],
+            };
+            packed_at += len;
             let run = |apack: &mut Vec<f32>, rb: usize| {
                 let i0 = rb * mc_max;
                 let mc = mc_max.min(m - i0);
@@ -345,12 +405,60 @@ unsafe fn kernel_6x16(kc: usize, a: Src, b: Src, c: *mut f32, ldc: usize, load: 
     }
     if a.rs == 1 && a.cs == MR && b.rs == NR && b.cs == 1 {
         fma_steps::<true>(kc, a, b, &mut acc);
+    } else if a.cs == 1 && b.rs == NR && b.cs == 1 {
+        fma_steps_rows(kc, a, b, &mut acc);
     } else {
         fma_steps::<false>(kc, a, b, &mut acc);
     }
     for (r, row) in acc.iter().enumerate() {
         _mm256_storeu_ps(c.add(r * ldc), row[0]);
         _mm256_storeu_ps(c.add(r * ldc + 8), row[1]);
+    }
+}
+
+/// The `kc` steps of [`kernel_6x16`] for an A read in place by rows (`a.cs == 1`: im2col tiles)
+/// and a packed B: one pointer per A row and a shared step index, so a broadcast needs no address
+/// arithmetic of its own. Four steps per loop turn.
+///
+/// # Safety
+/// As [`kernel_6x16`].
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn fma_steps_rows(
+    kc: usize,
+    a: Src,
+    b: Src,
+    acc: &mut [[std::arch::x86_64::__m256; 2]; MR],
+) {
+    use std::arch::x86_64::*;
+    let rows: [*const f32; MR] = std::array::from_fn(|r| a.ptr.wrapping_add(r * a.rs));
+    let step = |acc: &mut [[__m256; 2]; MR], p: usize, bp: *const f32| {
+        // SAFETY: the caller's contract: row `r` of the sliver has `kc` elements from
+        // `rows[r]`, `p < kc`, and `bp` addresses step `p` of the packed panel.
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (row, ptr) in acc.iter_mut().zip(rows) {
+                let ar = _mm256_broadcast_ss(&*ptr.add(p));
+                row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
+            }
+        }
+    };
+    let mut bp = b.ptr;
+    let mut p = 0;
+    while p + 4 <= kc {
+        step(acc, p, bp);
+        step(acc, p + 1, bp.add(NR));
+        step(acc, p + 2, bp.add(2 * NR));
+        step(acc, p + 3, bp.add(3 * NR));
+        p += 4;
+        bp = bp.add(4 * NR);
+    }
+    while p < kc {
+        step(acc, p, bp);
+        p += 1;
+        bp = bp.add(NR);
     }
 }
 
@@ -491,8 +599,13 @@ mod tests {
         }
     }
 
-    /// The kernel's result, run on `threads` threads (threaded when > 1).
+    /// The kernel's result, run on `threads` threads (threaded when > 1), B packed as it goes.
     fn run(cs: Case, d: &Data, threads: usize) -> Vec<f32> {
+        run_with(cs, d, threads, false)
+    }
+
+    /// [`run`], B packed beforehand into a [`PackedB`] when `prepacked`.
+    fn run_with(cs: Case, d: &Data, threads: usize, prepacked: bool) -> Vec<f32> {
         let mut c = d.c0.clone();
         let a = View {
             data: &d.a,
@@ -503,6 +616,11 @@ mod tests {
             data: &d.b,
             rs: d.b_rs,
             cs: d.b_cs,
+        };
+        let packed = prepacked.then(|| PackedB::new(cs.k, cs.n, b));
+        let b = match &packed {
+            Some(pb) => Rhs::Packed(pb),
+            None => Rhs::View(b),
         };
         pool(threads).install(|| {
             // SAFETY: AVX2 checked by the caller; the views fit their slices by construction
@@ -585,14 +703,16 @@ mod tests {
         }
         for (s, cs) in cases().into_iter().enumerate() {
             let d = data(cs, 11 + s as u64);
-            let got = run(cs, &d, 1);
             let want = chain(cs, &d);
-            assert!(
-                got.iter()
-                    .zip(&want)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
-                "{cs:?}"
-            );
+            for prepacked in [false, true] {
+                let got = run_with(cs, &d, 1, prepacked);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{cs:?} prepacked {prepacked}"
+                );
+            }
         }
     }
 
