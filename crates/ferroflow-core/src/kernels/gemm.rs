@@ -38,7 +38,7 @@ pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bo
 /// `FF_GEMM_AVX2` is on (the default) and the shape is one where ours measured faster on Zen 3
 /// (`examples/kernel_gflops.rs`, alternated A/B):
 /// - `threaded` products of at least 2^24 multiply-adds with at least 512 rows (the row blocks
-///   are what the threads share): matmul 1024² 20.6 -> 18.4 ms, the Dense weight gradient
+///   are what the threads share): matmul 1024² 19.3 -> 17.0 ms, the Dense weight gradient
 ///   `[1600x128]x[128x128]` 0.91 -> 0.54 ms; smaller ones (the Dense layers' other products)
 ///   ran up to 2x slower than the `gemm` crate's, which also splits columns;
 /// - one-thread products with at least 192 rows and a reduction and width of at least 32 (the
