@@ -52,13 +52,20 @@ pub(crate) fn is_injective(rows: usize, cols: usize, rs: usize, cs: usize) -> bo
 /// and results do not depend on the thread count.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn use_avx2(m: usize, k: usize, n: usize, threaded: bool) -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
     let shape = if threaded {
         m >= 512 && m.saturating_mul(k).saturating_mul(n) >= 1 << 24
     } else {
         m >= 192 && k >= 32 && n >= 32
     };
-    shape && simd::detected() == simd::Level::Avx2 && env_switch::on(&ON, "FF_GEMM_AVX2")
+    shape && avx2_kernel_on()
+}
+
+/// Whether [`gemm_avx2`] may run at all: the CPU's best level is AVX2 and the switch
+/// `FF_GEMM_AVX2` is on (read once). Both routing rules ([`use_avx2`], [`use_avx2_shared`]) ask.
+#[cfg(target_arch = "x86_64")]
+fn avx2_kernel_on() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    simd::detected() == simd::Level::Avx2 && env_switch::on(&ON, "FF_GEMM_AVX2")
 }
 
 /// The threads a product of this shape may use: `Rayon` when it is large enough to share
@@ -261,12 +268,7 @@ pub(crate) fn matmul_strided_on<T: Float>(
 /// the shape large enough. A pure function of the shape, the CPU and the switch.
 #[cfg(target_arch = "x86_64")]
 fn use_avx2_shared(m: usize, k: usize, n: usize) -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    m >= 24
-        && k >= 32
-        && n >= 32
-        && simd::detected() == simd::Level::Avx2
-        && env_switch::on(&ON, "FF_GEMM_AVX2")
+    m >= 24 && k >= 32 && n >= 32 && avx2_kernel_on()
 }
 
 /// The right operand B of many one-thread products that share it (a convolution's weights,
