@@ -13,7 +13,10 @@
 //! order), so results never depend on the number of threads.
 
 use crate::kernels::conv_direct::{self, Epilogue};
-use crate::kernels::gemm::{matmul, matmul_shared, matmul_strided_on, SharedRhs};
+use crate::kernels::gemm::{
+    gathered_possible, matmul, matmul_gathered, matmul_shared, matmul_strided_on, GatheredRhs,
+    SharedRhs,
+};
 use crate::kernels::padding::{window_2d, Padding, Pads2d};
 use crate::kernels::parallel;
 use crate::kernels::Float;
@@ -178,6 +181,19 @@ impl Conv2dGeom {
             && self.ow == self.w
     }
 
+    /// Whether every tap of every output pixel lies inside the image: no padding is read (VALID
+    /// windows, any strides and dilations).
+    pub(crate) fn reads_no_padding(&self) -> bool {
+        self.pad_top == 0
+            && self.pad_left == 0
+            && self.oh > 0
+            && self.ow > 0
+            && self.kh > 0
+            && self.kw > 0
+            && (self.oh - 1) * self.sh + (self.kh - 1) * self.dh < self.h
+            && (self.ow - 1) * self.sw + (self.kw - 1) * self.dw < self.w
+    }
+
     /// Images per im2col chunk for a column buffer of at most `budget` bytes (at least 1).
     fn batch_chunk<T>(&self, budget: usize) -> usize {
         let per_image = (self.oh * self.ow * self.k_len() * std::mem::size_of::<T>()).max(1);
@@ -312,6 +328,47 @@ pub(crate) fn im2col_row<T: Float>(g: &Conv2dGeom, x_img: &[T], oy: usize, out: 
                     }
                 }
             }
+        }
+    }
+}
+
+/// A convolution's im2col matrix as offset tables into its input, for [`matmul_gathered`]: the
+/// value [`im2col_row`] copies to column `(ky, kx, ci)` of output pixel `(r, ox)` (`r` over the
+/// batch: image `r / oh`) is `x[pixel + taps[(ky*kw + kx)*c + ci]]` with `pixel` from
+/// [`Im2colOffsets::push_rows`]. Exact (a copy) where no tap reads padding.
+pub(crate) struct Im2colOffsets {
+    taps: Vec<usize>,
+}
+
+impl Im2colOffsets {
+    /// The tables of `g`, or `None` where the gathered product cannot run: some tap reads
+    /// padding (im2col writes zeros there) or [`gathered_possible`] says no for `T`.
+    pub(crate) fn new<T: Float>(g: &Conv2dGeom) -> Option<Self> {
+        if !gathered_possible::<T>() || !g.reads_no_padding() || g.k_len() == 0 {
+            return None;
+        }
+        let mut taps = Vec::with_capacity(g.k_len());
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let tap = ky * g.dh * g.w * g.c + kx * g.dw * g.c;
+                taps.extend(tap..tap + g.c);
+            }
+        }
+        Some(Self { taps })
+    }
+
+    /// The offset of each tap from its pixel's first input element, in im2col column order.
+    pub(crate) fn taps(&self) -> &[usize] {
+        &self.taps
+    }
+
+    /// Appends to `out` the first input elements of the pixels of output rows `r0..r0 + nr`
+    /// (over the batch), in im2col row order.
+    pub(crate) fn push_rows(g: &Conv2dGeom, r0: usize, nr: usize, out: &mut Vec<usize>) {
+        for r in r0..r0 + nr {
+            let (img, oy) = (r / g.oh, r % g.oh);
+            let base = (img * g.h + oy * g.sh) * g.w * g.c;
+            out.extend((0..g.ow).map(|ox| base + ox * g.sw * g.c));
         }
     }
 }
@@ -498,16 +555,27 @@ fn conv2d_forward_tiled<T: Float>(
     let row_out = g.ow * g.oc;
     let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
     let rhs = SharedRhs::new(rows * g.ow, k_len, g.oc, w, g.oc, 1);
+    let offsets = Im2colOffsets::new::<T>(g);
     for_each_task(
         y,
         rows * row_out,
         par,
-        Vec::new,
-        |cols: &mut Vec<T>, t, ys| {
+        || (Vec::new(), Vec::new()),
+        |(cols, pixels): &mut (Vec<T>, Vec<usize>), t, ys| {
             let nr = ys.len() / row_out;
-            cols.resize(nr * g.ow * k_len, T::zero());
-            im2col_rows(g, x, t * rows, nr, cols);
-            matmul_shared(nr * g.ow, cols, k_len, 1, &rhs, ys, g.oc, 1, false);
+            // The columns read straight from `x` where the product runs on our AVX2 kernel
+            // (same bits), else gathered into `cols` first.
+            let gathered = offsets.as_ref().is_some_and(|o| {
+                pixels.clear();
+                Im2colOffsets::push_rows(g, t * rows, nr, pixels);
+                let rhs = GatheredRhs::Shared(&rhs);
+                matmul_gathered(x, pixels, o.taps(), rhs, ys, g.oc, 1, false)
+            });
+            if !gathered {
+                cols.resize(nr * g.ow * k_len, T::zero());
+                im2col_rows(g, x, t * rows, nr, cols);
+                matmul_shared(nr * g.ow, cols, k_len, 1, &rhs, ys, g.oc, 1, false);
+            }
             epilogue_rows(g.oc, ys, epi);
         },
     );
@@ -562,21 +630,38 @@ fn conv2d_backward_filter_tiled<T: Float, D: DyRows<T>>(
     let part_len = g.filter_len();
     let mut partials = vec![T::zero(); parts * part_len];
     let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
+    let offsets = Im2colOffsets::new::<T>(g);
     for_each_task(
         &mut partials,
         part_len,
         par,
-        || (Vec::new(), Vec::new()),
-        |(cols, dyb): &mut (Vec<T>, Vec<T>), p, part| {
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |(cols, dyb, pixels): &mut (Vec<T>, Vec<T>, Vec<usize>), p, part| {
             for ti in 0..tiles_per_part {
                 let r0 = (p * tiles_per_part + ti) * rows;
                 if r0 >= total_rows {
                     break;
                 }
                 let nr = rows.min(total_rows - r0);
+                let dy_rows = dy.rows(g, r0, nr, dyb);
+                // colsᵀ read straight from `x` where the product runs on our AVX2 kernel (same
+                // bits), else gathered into `cols` first.
+                let gathered = offsets.as_ref().is_some_and(|o| {
+                    pixels.clear();
+                    Im2colOffsets::push_rows(g, r0, nr, pixels);
+                    let rhs = GatheredRhs::View {
+                        b: dy_rows,
+                        rs: g.oc,
+                        cs: 1,
+                        n: g.oc,
+                    };
+                    matmul_gathered(x, o.taps(), pixels, rhs, part, g.oc, 1, ti > 0)
+                });
+                if gathered {
+                    continue;
+                }
                 cols.resize(nr * g.ow * k_len, T::zero());
                 im2col_rows(g, x, r0, nr, cols);
-                let dy_rows = dy.rows(g, r0, nr, dyb);
                 // part (K x OC) (+)= colsᵀ (K x M) · dy_rows (M x OC).
                 matmul_strided_on(
                     Parallelism::None,

@@ -64,12 +64,7 @@ pub(crate) fn applies(g: &Conv2dGeom) -> bool {
         && g.n > 0
         && g.oc > 0
         && g.oc.is_multiple_of(L)
-        && g.oh > 0
-        && g.ow > 0
-        && g.pad_top == 0
-        && g.pad_left == 0
-        && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h
-        && (g.ow - 1) * g.sw + (g.kw - 1) * g.dw < g.w
+        && g.reads_no_padding()
 }
 
 /// Computes `dw` (`[kh, kw, c, oc]`, overwritten) with this kernel and returns `true`, or returns

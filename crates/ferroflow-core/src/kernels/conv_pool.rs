@@ -27,11 +27,11 @@
 //! Parallel over pooled rows (fixed boundaries), so results never depend on the thread count.
 
 use crate::kernels::conv::{
-    conv2d_forward_fused, epilogue_rows, im2col_row, tile_rows, Conv2dGeom,
+    conv2d_forward_fused, epilogue_rows, im2col_row, tile_rows, Conv2dGeom, Im2colOffsets,
 };
 use crate::kernels::conv_direct::{self, Epilogue, FwdPlan, Isa};
 use crate::kernels::conv_direct_fwd;
-use crate::kernels::gemm::{matmul_shared, SharedRhs};
+use crate::kernels::gemm::{matmul_gathered, matmul_shared, GatheredRhs, SharedRhs};
 use crate::kernels::parallel;
 use crate::kernels::Float;
 use rayon::prelude::*;
@@ -47,7 +47,11 @@ const PAR_MIN_WORK: usize = 1 << 17;
 const GEMM_ONE_BLOCK_K: usize = 512;
 
 /// One task of the fused pass: `(scratch, first pooled row, pooled rows, argmax rows)`.
-type PoolTask<'a, T> = dyn Fn(&mut Vec<T>, usize, &mut [T], &mut [u8]) + Sync + 'a;
+type PoolTask<'a, T> = dyn Fn(&mut Scratch<T>, usize, &mut [T], &mut [u8]) + Sync + 'a;
+
+/// A pooling task's scratch, kept across its worker's tasks: values (gathered columns,
+/// convolution rows) and offsets (the gathered product's pixel table).
+type Scratch<T> = (Vec<T>, Vec<usize>);
 
 /// A max-pool window with `strides == window` and `valid` padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -294,13 +298,17 @@ pub(crate) fn forward_on<T: Float>(
                 .par_chunks_mut(chunk)
                 .zip(argmax.par_chunks_mut(chunk))
                 .enumerate()
-                .for_each_init(Vec::new, |s, (t, (p, a))| task(s, t * per_task, p, a)),
+                .for_each_init(Scratch::default, |s, (t, (p, a))| {
+                    task(s, t * per_task, p, a)
+                }),
             (true, None) => pooled
                 .par_chunks_mut(chunk)
                 .enumerate()
-                .for_each_init(Vec::new, |s, (t, p)| task(s, t * per_task, p, &mut [])),
+                .for_each_init(Scratch::default, |s, (t, p)| {
+                    task(s, t * per_task, p, &mut [])
+                }),
             (false, Some(argmax)) => {
-                let mut s = Vec::new();
+                let mut s = Scratch::default();
                 for (t, (p, a)) in pooled
                     .chunks_mut(chunk)
                     .zip(argmax.chunks_mut(chunk))
@@ -310,7 +318,7 @@ pub(crate) fn forward_on<T: Float>(
                 }
             }
             (false, None) => {
-                let mut s = Vec::new();
+                let mut s = Scratch::default();
                 for (t, p) in pooled.chunks_mut(chunk).enumerate() {
                     task(&mut s, t * per_task, p, &mut []);
                 }
@@ -322,14 +330,14 @@ pub(crate) fn forward_on<T: Float>(
             let plan = FwdPlan::new(isa, g, x, w, epi);
             if let Some(fast) = plan.fast().filter(|_| win == PoolWindow { ph: 2, pw: 2 }) {
                 // AVX-512 f32, 2x2: both convolution rows, the max and the argmax in registers.
-                run(2, &|buf: &mut Vec<T>, pr0, ps, as_| {
+                run(2, &|(buf, _): &mut Scratch<T>, pr0, ps, as_| {
                     fast.pool2x2_rows(buf, pr0, ps, as_)
                 });
                 return;
             }
             let scratch_len = plan.scratch().len();
             let plan = &plan;
-            run(2, &|buf: &mut Vec<T>, pr0, ps, as_| {
+            run(2, &|(buf, _): &mut Scratch<T>, pr0, ps, as_| {
                 // buf = [gather scratch | ph convolution rows]
                 buf.resize(scratch_len + win.ph * conv_row, T::zero());
                 let (scratch, conv) = buf.split_at_mut(scratch_len);
@@ -348,23 +356,45 @@ pub(crate) fn forward_on<T: Float>(
             let per_task = (tile_rows::<T>(g) / win.ph).max(1);
             let img_in = g.h * g.w * g.c;
             let rhs = SharedRhs::new(per_task * win.ph * g.ow, k_len, g.oc, w, g.oc, 1);
-            run(per_task, &|buf: &mut Vec<T>, pr0, ps, as_| {
+            let offsets = Im2colOffsets::new::<T>(g);
+            run(per_task, &|(buf, pixels): &mut Scratch<T>, pr0, ps, as_| {
                 let np = ps.len() / prow_len;
                 let nr = np * win.ph;
-                let cols_len = nr * g.ow * k_len;
-                buf.resize(cols_len + nr * conv_row, T::zero());
-                let (cols, conv) = buf.split_at_mut(cols_len);
-                for k in 0..np {
-                    let pr = pr0 + k;
-                    let (img, py) = (pr / poh, pr % poh);
-                    let x_img = &x[img * img_in..(img + 1) * img_in];
-                    for i in 0..win.ph {
-                        let row = k * win.ph + i;
-                        let dst = &mut cols[row * g.ow * k_len..(row + 1) * g.ow * k_len];
-                        im2col_row(g, x_img, py * win.ph + i, dst);
+                // The convolution rows of the task's pooling windows: their columns read
+                // straight from `x` where the product runs on our AVX2 kernel (same bits),
+                // else gathered into a column buffer first.
+                let gathered = match &offsets {
+                    Some(o) => {
+                        buf.resize(nr * conv_row, T::zero());
+                        pixels.clear();
+                        for pr in pr0..pr0 + np {
+                            let (img, py) = (pr / poh, pr % poh);
+                            Im2colOffsets::push_rows(g, img * g.oh + py * win.ph, win.ph, pixels);
+                        }
+                        let rhs = GatheredRhs::Shared(&rhs);
+                        matmul_gathered(x, pixels, o.taps(), rhs, buf, g.oc, 1, false)
                     }
-                }
-                matmul_shared(nr * g.ow, cols, k_len, 1, &rhs, conv, g.oc, 1, false);
+                    None => false,
+                };
+                let conv = if gathered {
+                    &mut buf[..nr * conv_row]
+                } else {
+                    let cols_len = nr * g.ow * k_len;
+                    buf.resize(cols_len + nr * conv_row, T::zero());
+                    let (cols, conv) = buf.split_at_mut(cols_len);
+                    for k in 0..np {
+                        let pr = pr0 + k;
+                        let (img, py) = (pr / poh, pr % poh);
+                        let x_img = &x[img * img_in..(img + 1) * img_in];
+                        for i in 0..win.ph {
+                            let row = k * win.ph + i;
+                            let dst = &mut cols[row * g.ow * k_len..(row + 1) * g.ow * k_len];
+                            im2col_row(g, x_img, py * win.ph + i, dst);
+                        }
+                    }
+                    matmul_shared(nr * g.ow, cols, k_len, 1, &rhs, conv, g.oc, 1, false);
+                    conv
+                };
                 epilogue_rows(g.oc, conv, epi);
                 for (k, (prow, arow)) in rows_of(ps, as_, prow_len) {
                     let band = &conv[k * win.ph * conv_row..(k + 1) * win.ph * conv_row];
@@ -376,7 +406,7 @@ pub(crate) fn forward_on<T: Float>(
             let mut y = vec![T::zero(); g.output_len()];
             conv2d_forward_fused(g, x, w, epi.bias, epi.relu, &mut y);
             let y = &y;
-            run(8, &|_: &mut Vec<T>, pr0, ps, as_| {
+            run(8, &|_: &mut Scratch<T>, pr0, ps, as_| {
                 for (k, (prow, arow)) in rows_of(ps, as_, prow_len) {
                     let pr = pr0 + k;
                     let (img, py) = (pr / poh, pr % poh);

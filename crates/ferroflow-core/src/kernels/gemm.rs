@@ -201,11 +201,11 @@ pub(crate) fn matmul_strided_on<T: Float>(
     #[cfg(target_arch = "x86_64")]
     if use_avx2(m, k, n, !matches!(par, Parallelism::None)) {
         if let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) {
-            let a = gemm_avx2::View {
+            let a = gemm_avx2::Lhs::View(gemm_avx2::View {
                 data: a,
                 rs: a_rs,
                 cs: a_cs,
-            };
+            });
             let b = gemm_avx2::Rhs::View(gemm_avx2::View {
                 data: b,
                 rs: b_rs,
@@ -354,11 +354,11 @@ pub(crate) fn matmul_shared<T: Float>(
             return;
         }
         if let (Some(a), Some(c)) = (as_f32(a), as_f32_mut(c)) {
-            let a = gemm_avx2::View {
+            let a = gemm_avx2::Lhs::View(gemm_avx2::View {
                 data: a,
                 rs: a_rs,
                 cs: a_cs,
-            };
+            });
             // SAFETY: `packed` exists only where `use_avx2_shared` found AVX2 and FMA;
             // `check_views` that every element of C's view lies inside `c` and that they are
             // pairwise distinct; `c` is borrowed mutably for the whole call.
@@ -395,6 +395,144 @@ pub(crate) fn matmul_shared<T: Float>(
         c_cs,
         accumulate,
     );
+}
+
+/// The right operand of a [`matmul_gathered`] product.
+pub(crate) enum GatheredRhs<'r, 'a, T> {
+    /// Shared by many products (`k x n` as packed).
+    Shared(&'r SharedRhs<'a, T>),
+    /// A `k x n` strided view: element `(p, j)` at `b[p*rs + j*cs]`.
+    View {
+        /// The backing slice.
+        b: &'a [T],
+        /// Row stride.
+        rs: usize,
+        /// Column stride.
+        cs: usize,
+        /// Columns.
+        n: usize,
+    },
+}
+
+/// Whether [`matmul_gathered`] can ever take a product of `T` here (f32 on an AVX2-only CPU with
+/// `FF_GEMM_AVX2` on), so that callers build its offset tables only then.
+pub(crate) fn gathered_possible<T: Float>() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && avx2_kernel_on()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// A one-thread product `C (+)= A·B` whose A is given by offset tables:
+/// `A[i][p] = a[rows[i] + steps[p]]`, `m = rows.len()`, `k = steps.len()` — a convolution
+/// tile's im2col matrix (or its transpose) read straight from the input, with no column buffer.
+///
+/// It runs only where the same product with A materialised would run on [`gemm_avx2`]
+/// ([`matmul_shared`] with a packed [`SharedRhs`], or [`matmul_strided_on`] with
+/// `Parallelism::None` and [`use_avx2`]): then its result has the same bits as that product's and
+/// it returns `true`. Otherwise (and for empty shapes) it writes nothing and returns `false`; the
+/// caller materialises A and calls those instead.
+///
+/// # Panics
+/// If `rows[i] + steps[p]` or a view reaches outside its slice, C's strides alias elements, or a
+/// shared B's `k` is not `steps.len()`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_gathered<T: Float>(
+    a: &[T],
+    rows: &[usize],
+    steps: &[usize],
+    rhs: GatheredRhs<'_, '_, T>,
+    c: &mut [T],
+    c_rs: usize,
+    c_cs: usize,
+    accumulate: bool,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (m, k) = (rows.len(), steps.len());
+        let (b, b_rs, b_cs, n, packed) = match rhs {
+            GatheredRhs::Shared(r) => {
+                assert_eq!(r.k, k, "matmul: shared B has {} rows, A {k} steps", r.k);
+                match &r.packed {
+                    Some(pb) => (r.b, r.rs, r.cs, r.n, Some(pb)),
+                    None => return false,
+                }
+            }
+            GatheredRhs::View { b, rs, cs, n } => {
+                if !use_avx2(m, k, n, false) {
+                    return false;
+                }
+                (b, rs, cs, n, None)
+            }
+        };
+        if m == 0 || k == 0 || n == 0 {
+            return false;
+        }
+        let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) else {
+            return false;
+        };
+        let reach = rows.iter().max().zip(steps.iter().max());
+        assert!(
+            reach
+                .and_then(|(r, s)| r.checked_add(*s))
+                .is_some_and(|x| x < a.len()),
+            "matmul: gathered A {m}x{k} reaches outside its slice of length {}",
+            a.len()
+        );
+        assert!(
+            last_index(k, n, b_rs, b_cs) < b.len(),
+            "matmul: B view {k}x{n} (strides {b_rs},{b_cs}) exceeds slice of length {}",
+            b.len()
+        );
+        assert!(
+            last_index(m, n, c_rs, c_cs) < c.len(),
+            "matmul: C view {m}x{n} (strides {c_rs},{c_cs}) exceeds slice of length {}",
+            c.len()
+        );
+        assert!(
+            is_injective(m, n, c_rs, c_cs),
+            "matmul: C strides ({c_rs},{c_cs}) alias elements of a {m}x{n} view"
+        );
+        let lhs = gemm_avx2::Lhs::Gather(gemm_avx2::Gather {
+            data: a,
+            rows,
+            steps,
+        });
+        let rhs = match packed {
+            Some(pb) => gemm_avx2::Rhs::Packed(pb),
+            None => gemm_avx2::Rhs::View(gemm_avx2::View {
+                data: b,
+                rs: b_rs,
+                cs: b_cs,
+            }),
+        };
+        // SAFETY: a packed B exists only where `use_avx2_shared` found AVX2 and FMA, and
+        // `use_avx2` checked them for a view; the asserts above that every gathered element and
+        // every element of B's and C's views lie inside their slices and that C's are pairwise
+        // distinct; `c` is borrowed mutably for the whole call.
+        unsafe {
+            gemm_avx2::matmul(
+                m,
+                k,
+                n,
+                lhs,
+                rhs,
+                c.as_mut_ptr(),
+                c_rs,
+                c_cs,
+                accumulate,
+                false,
+            )
+        };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, rows, steps, rhs, c, c_rs, c_cs, accumulate);
+        false
+    }
 }
 
 /// Matrix product into a row-major contiguous `C` (`m x n`, row stride `n`):

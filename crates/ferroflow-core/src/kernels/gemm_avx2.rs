@@ -43,6 +43,31 @@ pub(crate) struct View<'a> {
     pub cs: usize,
 }
 
+/// An A read through two offset tables: element `(i, p)` is `data[rows[i] + steps[p]]`. A
+/// convolution's im2col matrix read straight from its input, with no column buffer: `rows` the
+/// output pixels' first input elements and `steps` the filter taps' offsets from them (the
+/// forward product), or the other way round (the filter gradient's `colsᵀ`). Read in place,
+/// never packed.
+#[derive(Clone, Copy)]
+pub(crate) struct Gather<'a> {
+    /// The backing slice (every `rows[i] + steps[p]` lies inside it).
+    pub data: &'a [f32],
+    /// Offset of row `i` (`m` entries).
+    pub rows: &'a [usize],
+    /// Offset of reduction step `p` (`k` entries).
+    pub steps: &'a [usize],
+}
+
+/// A as a product reads it: a strided view (packed or read in place, as the shape says) or
+/// through offset tables ([`Gather`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Lhs<'a> {
+    /// A strided view.
+    View(View<'a>),
+    /// Offset tables into a slice.
+    Gather(Gather<'a>),
+}
+
 /// The raw pointer of C shared by the row-block tasks (each writes its own rows only).
 #[derive(Clone, Copy)]
 struct CPtr(*mut f32);
@@ -76,6 +101,19 @@ struct Src {
     ptr: *const f32,
     rs: usize,
     cs: usize,
+}
+
+/// Where the micro-kernel reads an A sliver.
+#[derive(Clone, Copy)]
+enum ASrc {
+    /// Through strides.
+    Strided(Src),
+    /// Element `(r, p)` at `rows[r][steps[p]]` ([`Gather`]; the rows past an edge sliver's last
+    /// repeat it, and their results are dropped).
+    Gather {
+        rows: [*const f32; MR],
+        steps: *const usize,
+    },
 }
 
 /// B as a product reads it: a strided view, packed block by block as the product goes, or packed
@@ -123,19 +161,21 @@ impl PackedB {
 /// is injective (the caller, `gemm::matmul_strided_on`, checked it). `threaded` allows rayon.
 ///
 /// Small one-thread products (the convolutions' tiles) read A in place instead of packing it
-/// (only an edge sliver is copied): packing would cost a large share of their time. B is always
+/// (only an edge sliver is copied): packing would cost a large share of their time. A
+/// [`Gather`] is always read in place. B is always
 /// packed: read in place, a panel's rows lie a whole row of B apart and share a few L1 sets (the
 /// filter gradient's tiles measured 15-25% faster packed). The arithmetic is the same either way.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA; `c` must be valid for writes at every `i*c_rs + j*c_cs`
 /// (`i < m`, `j < n`) and those offsets pairwise distinct, with no other access to them meanwhile.
+/// A [`Gather`] has `m` rows and `k` steps, and every `rows[i] + steps[p]` lies inside its slice.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn matmul(
     m: usize,
     k: usize,
     n: usize,
-    a: View<'_>,
+    a: Lhs<'_>,
     b: Rhs<'_>,
     c: *mut f32,
     c_rs: usize,
@@ -156,7 +196,13 @@ pub(crate) unsafe fn matmul(
     let mc_max = block(m, MC, MR);
     let row_blocks = m.div_ceil(mc_max);
     let threaded = threaded && row_blocks > 1 && rayon::current_num_threads() > 1;
-    let direct_a = !threaded && m.saturating_mul(k) <= DIRECT_A;
+    let direct_a = match a {
+        Lhs::View(_) => !threaded && m.saturating_mul(k) <= DIRECT_A,
+        Lhs::Gather(g) => {
+            debug_assert!(g.rows.len() == m && g.steps.len() == k);
+            true
+        }
+    };
     let mut bpack = match b {
         Rhs::View(_) => vec![0.0; kc_max * nc_max.div_ceil(NR) * NR],
         Rhs::Packed(_) => Vec::new(),
@@ -191,7 +237,7 @@ pub(crate) unsafe fn matmul(
             let run = |apack: &mut Vec<f32>, rb: usize| {
                 let i0 = rb * mc_max;
                 let mc = mc_max.min(m - i0);
-                if !direct_a {
+                if let (false, Lhs::View(a)) = (direct_a, a) {
                     apack.resize(mc.div_ceil(MR) * MR * kc, 0.0);
                     pack_a(a, i0, p0, mc, kc, apack);
                 }
@@ -228,7 +274,7 @@ pub(crate) unsafe fn matmul(
 /// One `mc x nc x kc` block of the product at rows `i0`, reduction steps `p0`: B packed (`bp`),
 /// A packed (`ap`) or, when `None`, read in place from its view.
 struct Block<'a> {
-    a: View<'a>,
+    a: Lhs<'a>,
     i0: usize,
     p0: usize,
     mc: usize,
@@ -321,29 +367,41 @@ unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, l
     // The edge sliver of an A read in place: copied, zero-padded, here.
     let mut edge_a = Vec::new();
     let slivers = mc.div_ceil(MR);
-    let a_src = |s: usize, edge_a: &mut Vec<f32>| -> Src {
-        match blk.ap {
-            Some(ap) => Src {
-                ptr: ap[s * kc * MR..].as_ptr(),
-                rs: 1,
-                cs: MR,
-            },
-            None if (s + 1) * MR <= mc => Src {
-                ptr: blk.a.data[(blk.i0 + s * MR) * blk.a.rs + blk.p0 * blk.a.cs..].as_ptr(),
-                rs: blk.a.rs,
-                cs: blk.a.cs,
-            },
-            None => {
-                if edge_a.is_empty() {
-                    edge_a.resize(kc * MR, 0.0);
-                    pack_a(blk.a, blk.i0 + s * MR, blk.p0, mc - s * MR, kc, edge_a);
-                }
-                Src {
-                    ptr: edge_a.as_ptr(),
+    let a_src = |s: usize, edge_a: &mut Vec<f32>| -> ASrc {
+        let view = match (blk.ap, blk.a) {
+            (Some(ap), _) => {
+                return ASrc::Strided(Src {
+                    ptr: ap[s * kc * MR..].as_ptr(),
                     rs: 1,
                     cs: MR,
-                }
+                })
             }
+            (None, Lhs::Gather(g)) => {
+                let first = blk.i0 + s * MR;
+                let last = blk.i0 + mc - 1;
+                return ASrc::Gather {
+                    rows: std::array::from_fn(|r| g.data[g.rows[(first + r).min(last)]..].as_ptr()),
+                    steps: g.steps[blk.p0..].as_ptr(),
+                };
+            }
+            (None, Lhs::View(view)) => view,
+        };
+        if (s + 1) * MR <= mc {
+            ASrc::Strided(Src {
+                ptr: view.data[(blk.i0 + s * MR) * view.rs + blk.p0 * view.cs..].as_ptr(),
+                rs: view.rs,
+                cs: view.cs,
+            })
+        } else {
+            if edge_a.is_empty() {
+                edge_a.resize(kc * MR, 0.0);
+                pack_a(view, blk.i0 + s * MR, blk.p0, mc - s * MR, kc, edge_a);
+            }
+            ASrc::Strided(Src {
+                ptr: edge_a.as_ptr(),
+                rs: 1,
+                cs: MR,
+            })
         }
     };
     for q in 0..nc.div_ceil(NR) {
@@ -360,8 +418,9 @@ unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, l
             let a_src = a_src(s, &mut edge_a);
             // SAFETY: (all pointer arithmetic below) element (i + r, j + x) of the block with
             // r < mr, x < nr lies in C's view; an A sliver source covers MR rows of kc steps
-            // inside its slice (in place only when complete, a padded copy otherwise) and a
-            // packed B panel kc rows of NR columns.
+            // inside its slice (a strided view in place only when complete, a padded copy
+            // otherwise; a gather's rows and steps are inside its slice by the caller's
+            // contract) and a packed B panel kc rows of NR columns.
             let cij = c.add(i * c_rs + j * c_cs);
             if mr == MR && nr == NR && c_cs == 1 {
                 kernel_6x16(kc, a_src, b_src, cij, c_rs, load);
@@ -394,7 +453,7 @@ unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, l
 /// of `NR`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn kernel_6x16(kc: usize, a: Src, b: Src, c: *mut f32, ldc: usize, load: bool) {
+unsafe fn kernel_6x16(kc: usize, a: ASrc, b: Src, c: *mut f32, ldc: usize, load: bool) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     if load {
@@ -403,12 +462,21 @@ unsafe fn kernel_6x16(kc: usize, a: Src, b: Src, c: *mut f32, ldc: usize, load: 
             row[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
         }
     }
-    if a.rs == 1 && a.cs == MR && b.rs == NR && b.cs == 1 {
-        fma_steps::<true>(kc, a, b, &mut acc);
-    } else if a.cs == 1 && b.rs == NR && b.cs == 1 {
-        fma_steps_rows(kc, a, b, &mut acc);
-    } else {
-        fma_steps::<false>(kc, a, b, &mut acc);
+    match a {
+        ASrc::Gather { rows, steps } if b.rs == NR && b.cs == 1 => {
+            fma_steps_gather(kc, rows, steps, b, &mut acc)
+        }
+        ASrc::Gather { .. } => unreachable!("B panels are always packed"),
+        ASrc::Strided(a) if a.rs == 1 && a.cs == MR && b.rs == NR && b.cs == 1 => {
+            fma_steps::<PACKED>(kc, a, b, &mut acc)
+        }
+        ASrc::Strided(a) if a.cs == 1 && b.rs == NR && b.cs == 1 => {
+            fma_steps_rows(kc, a, b, &mut acc)
+        }
+        ASrc::Strided(a) if a.rs == 1 && b.rs == NR && b.cs == 1 => {
+            fma_steps::<COLUMNS>(kc, a, b, &mut acc)
+        }
+        ASrc::Strided(a) => fma_steps::<STRIDED>(kc, a, b, &mut acc),
     }
     for (r, row) in acc.iter().enumerate() {
         _mm256_storeu_ps(c.add(r * ldc), row[0]);
@@ -462,24 +530,79 @@ unsafe fn fma_steps_rows(
     }
 }
 
-/// The `kc` steps of [`kernel_6x16`], four per loop turn; `PACKED` fixes the strides to those of
-/// packed slivers and panels (`a.rs == 1`, `a.cs == MR`, `b.rs == NR`) at compile time.
+/// The `kc` steps of [`kernel_6x16`] for a [`Gather`]ed A and a packed B: one pointer per A row
+/// and one offset per step, read once and shared by the six broadcasts. Four steps per loop turn.
+///
+/// # Safety
+/// As [`kernel_6x16`]: `rows[r].add(steps[p])` lies inside A's slice for every `r` and `p < kc`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn fma_steps_gather(
+    kc: usize,
+    rows: [*const f32; MR],
+    steps: *const usize,
+    b: Src,
+    acc: &mut [[std::arch::x86_64::__m256; 2]; MR],
+) {
+    use std::arch::x86_64::*;
+    let step = |acc: &mut [[__m256; 2]; MR], p: usize, bp: *const f32| {
+        // SAFETY: the caller's contract: `steps` has `kc` entries, `p < kc`, every
+        // `rows[r] + steps[p]` is inside A's slice, and `bp` addresses step `p` of the panel.
+        unsafe {
+            let o = *steps.add(p);
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for (row, ptr) in acc.iter_mut().zip(rows) {
+                let ar = _mm256_broadcast_ss(&*ptr.add(o));
+                row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
+            }
+        }
+    };
+    let mut bp = b.ptr;
+    let mut p = 0;
+    while p + 4 <= kc {
+        step(acc, p, bp);
+        step(acc, p + 1, bp.add(NR));
+        step(acc, p + 2, bp.add(2 * NR));
+        step(acc, p + 3, bp.add(3 * NR));
+        p += 4;
+        bp = bp.add(4 * NR);
+    }
+    while p < kc {
+        step(acc, p, bp);
+        p += 1;
+        bp = bp.add(NR);
+    }
+}
+
+/// [`fma_steps`] mode: packed sliver and panel (`a.rs == 1`, `a.cs == MR`, `b.rs == NR`).
+const PACKED: u8 = 0;
+/// [`fma_steps`] mode: A read in place by columns (`a.rs == 1`: a transposed A such as the
+/// filter gradient's `colsᵀ`, its six rows side by side at each step), B packed (`b.rs == NR`).
+const COLUMNS: u8 = 1;
+/// [`fma_steps`] mode: any strides.
+const STRIDED: u8 = 2;
+
+/// The `kc` steps of [`kernel_6x16`], four per loop turn. `MODE` fixes the strides it can at
+/// compile time ([`PACKED`], [`COLUMNS`], [`STRIDED`]): with a runtime row stride every
+/// broadcast needs an address add of its own, chained from row to row.
 ///
 /// # Safety
 /// As [`kernel_6x16`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn fma_steps<const PACKED: bool>(
+unsafe fn fma_steps<const MODE: u8>(
     kc: usize,
     a: Src,
     b: Src,
     acc: &mut [[std::arch::x86_64::__m256; 2]; MR],
 ) {
     use std::arch::x86_64::*;
-    let (a_rs, a_cs, b_rs) = if PACKED {
-        (1, MR, NR)
-    } else {
-        (a.rs, a.cs, b.rs)
+    let (a_rs, a_cs, b_rs) = match MODE {
+        PACKED => (1, MR, NR),
+        COLUMNS => (1, a.cs, NR),
+        _ => (a.rs, a.cs, b.rs),
     };
     let step = |acc: &mut [[__m256; 2]; MR], ap: *const f32, bp: *const f32| {
         // SAFETY: the caller's contract: `ap` and `bp` address step `p < kc` of the sliver and
@@ -607,11 +730,11 @@ mod tests {
     /// [`run`], B packed beforehand into a [`PackedB`] when `prepacked`.
     fn run_with(cs: Case, d: &Data, threads: usize, prepacked: bool) -> Vec<f32> {
         let mut c = d.c0.clone();
-        let a = View {
+        let a = Lhs::View(View {
             data: &d.a,
             rs: d.a_rs,
             cs: d.a_cs,
-        };
+        });
         let b = View {
             data: &d.b,
             rs: d.b_rs,
@@ -770,6 +893,85 @@ mod tests {
                 c1.iter().zip(&c3).all(|(x, y)| x.to_bits() == y.to_bits()),
                 "{cs:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_gather_matches_the_chain_of_its_materialised_a() {
+        if !have_avx2() {
+            return;
+        }
+        // Offsets with runs and jumps (as a convolution's taps and pixels have), edge slivers,
+        // several k blocks, C row or column major, accumulating or not, 1 or 2 threads.
+        for (t, &(m, k, n)) in [
+            (1, 1, 1),
+            (7, 5, 17),
+            (55, 288, 64),
+            (288, 165, 64),
+            (13, 600, 33),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let offsets = |len: usize, stride: usize, run: usize| -> Vec<usize> {
+                (0..len).map(|i| (i / run) * stride + i % run).collect()
+            };
+            let rows = offsets(m, 97, 6 + t);
+            let steps = offsets(k, 41, 5);
+            let span = rows.iter().max().unwrap() + steps.iter().max().unwrap() + 1;
+            let src = rand_vec(span + 3, 70 + t as u64);
+            let cs = Case {
+                m,
+                k,
+                n,
+                ta: false,
+                tb: t % 2 == 1,
+                tc: t % 3 == 1,
+                pad: t % 2,
+                acc: t % 2 == 0,
+            };
+            let mut d = data(cs, 90 + t as u64);
+            // A materialised, row-major.
+            d.a = (0..m * k)
+                .map(|x| src[rows[x / k] + steps[x % k]])
+                .collect();
+            (d.a_rs, d.a_cs) = (k, 1);
+            let want = chain(cs, &d);
+            for threads in [1, 2] {
+                let mut c = d.c0.clone();
+                let a = Lhs::Gather(Gather {
+                    data: &src,
+                    rows: &rows,
+                    steps: &steps,
+                });
+                let b = Rhs::View(View {
+                    data: &d.b,
+                    rs: d.b_rs,
+                    cs: d.b_cs,
+                });
+                pool(threads).install(|| {
+                    // SAFETY: AVX2 checked above; every `rows[i] + steps[p]` is below `span`;
+                    // C's view is injective by construction.
+                    unsafe {
+                        matmul(
+                            m,
+                            k,
+                            n,
+                            a,
+                            b,
+                            c.as_mut_ptr(),
+                            d.c_rs,
+                            d.c_cs,
+                            cs.acc,
+                            threads > 1,
+                        )
+                    }
+                });
+                assert!(
+                    c.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{cs:?} threads {threads}"
+                );
+            }
         }
     }
 
