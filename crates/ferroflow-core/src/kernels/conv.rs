@@ -340,11 +340,22 @@ pub(crate) struct Im2colOffsets {
     taps: Vec<usize>,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: turns the gathered products off on this thread (the tiled passes then copy their
+    /// columns, as before), to compare both bit for bit.
+    static GATHER_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl Im2colOffsets {
     /// The tables of `g`, or `None` where the gathered product cannot run: some tap reads
     /// padding (im2col writes zeros there) or [`gathered_possible`] says no for `T`.
     pub(crate) fn new<T: Float>(g: &Conv2dGeom) -> Option<Self> {
         if !gathered_possible::<T>() || !g.reads_no_padding() || g.k_len() == 0 {
+            return None;
+        }
+        #[cfg(test)]
+        if GATHER_OFF.with(|off| off.get()) {
             return None;
         }
         let mut taps = Vec::with_capacity(g.k_len());
@@ -1352,6 +1363,72 @@ mod tests {
 
     fn bits_eq(a: &[f32], b: &[f32]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    /// The tiled passes reading their columns straight from the input ([`Im2colOffsets`],
+    /// where our AVX2 GEMM runs) give the bits of the same passes with copied columns: forward
+    /// (plain and fused with a 2x2 max-pool) and filter gradient, on 1 and 2 threads, over
+    /// strides, dilations, odd sizes and channel counts; a padded convolution keeps the copies.
+    #[test]
+    fn gathered_columns_give_the_bits_of_copied_columns() {
+        use crate::kernels::conv_pool::{conv2d_maxpool_forward, PoolWindow};
+        if !gathered_possible::<f32>() {
+            println!("skipped: the gathered product does not run on this CPU");
+            return;
+        }
+        let cases = [
+            ([3, 13, 13, 32], [3, 3], 64, [1, 1], [1, 1], Padding::Valid),
+            ([2, 17, 11, 24], [3, 3], 40, [2, 1], [1, 1], Padding::Valid),
+            ([2, 15, 16, 7], [5, 6], 33, [1, 2], [2, 1], Padding::Valid),
+            ([1, 9, 30, 23], [3, 3], 48, [1, 1], [1, 1], Padding::Valid),
+            ([2, 12, 12, 32], [3, 3], 64, [1, 1], [1, 1], Padding::Same),
+        ];
+        let mut gathered_somewhere = false;
+        for (ci, &(input, kernel, oc, strides, dil, pad)) in cases.iter().enumerate() {
+            let g = Conv2dGeom::new(input, kernel, oc, strides, dil, pad);
+            gathered_somewhere |= Im2colOffsets::new::<f32>(&g).is_some();
+            let seed = 40 + 10 * ci as u64;
+            let x: Vec<f32> = rand_vec(g.input_len(), seed);
+            let w: Vec<f32> = rand_vec(g.filter_len(), seed + 1);
+            let b: Vec<f32> = rand_vec(g.oc, seed + 2);
+            let dy: Vec<f32> = rand_vec(g.output_len(), seed + 3);
+            let win = PoolWindow { ph: 2, pw: 2 };
+            let (poh, pow) = win.pooled(g.oh, g.ow);
+            let run = |off: bool, threads: usize| {
+                let mut y = vec![0f32; g.output_len()];
+                let mut dw = vec![0f32; g.filter_len()];
+                let mut pooled = vec![0f32; g.n * poh * pow * g.oc];
+                let mut argmax = vec![0u8; pooled.len()];
+                pool(threads).install(|| {
+                    // Set on the thread that runs the passes (where they read it).
+                    GATHER_OFF.with(|c| c.set(off));
+                    conv2d_forward_fused(&g, &x, &w, Some(&b), true, &mut y);
+                    conv2d_backward_filter(&g, &x, &dy, &mut dw);
+                    conv2d_maxpool_forward(
+                        &g,
+                        &x,
+                        &w,
+                        Some(&b),
+                        true,
+                        win,
+                        &mut pooled,
+                        Some(&mut argmax),
+                    );
+                    GATHER_OFF.with(|c| c.set(false));
+                });
+                (y, dw, pooled, argmax)
+            };
+            let want = run(true, 1);
+            for threads in [1, 2] {
+                let got = run(false, threads);
+                let what = format!("case {ci} threads {threads}");
+                assert!(bits_eq(&got.0, &want.0), "{what}: forward");
+                assert!(bits_eq(&got.1, &want.1), "{what}: filter gradient");
+                assert!(bits_eq(&got.2, &want.2), "{what}: pooled forward");
+                assert_eq!(got.3, want.3, "{what}: argmax");
+            }
+        }
+        assert!(gathered_somewhere, "no case took the gathered path");
     }
 
     fn pool(threads: usize) -> rayon::ThreadPool {
