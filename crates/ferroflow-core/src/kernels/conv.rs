@@ -14,8 +14,8 @@
 
 use crate::kernels::conv_direct::{self, Epilogue};
 use crate::kernels::gemm::{
-    gathered_possible, matmul, matmul_gathered, matmul_shared, matmul_strided_on, GatheredRhs,
-    SharedRhs,
+    gathered_possible, matmul, matmul_gathered, matmul_shared, matmul_shared_scatter_add,
+    matmul_strided_on, GatheredRhs, SharedRhs,
 };
 use crate::kernels::padding::{window_2d, Padding, Pads2d};
 use crate::kernels::parallel;
@@ -606,14 +606,28 @@ fn conv2d_backward_input_tiled<T: Float, D: DyRows<T>>(
     let par = g.output_len().saturating_mul(k_len) >= TILED_PAR_MIN_WORK;
     // wᵀ (`oc x k_len`), shared by every image's product.
     let rhs = SharedRhs::new(px, g.oc, k_len, w, 1, g.oc);
+    // The image's pixels (as image 0's) for the scattered product.
+    let offsets = Im2colOffsets::new::<T>(g).map(|o| {
+        let mut pixels = Vec::with_capacity(px);
+        Im2colOffsets::push_rows(g, 0, g.oh, &mut pixels);
+        (o, pixels)
+    });
     for_each_task(
         dx,
         img_in,
         par,
         || (Vec::new(), Vec::new()),
         |(dcols, dyb): &mut (Vec<T>, Vec<T>), img, dx_img| {
-            dcols.resize(px * k_len, T::zero());
             let dy_img = dy.rows(g, img * g.oh, g.oh, dyb);
+            // `dy_img · wᵀ` added straight into `dx` where our AVX2 kernel runs (its own fixed
+            // order of the overlapping windows' terms), else into `dcols`, then col2im.
+            if let Some((o, pixels)) = &offsets {
+                dx_img.fill(T::zero());
+                if matmul_shared_scatter_add(dy_img, g.oc, 1, &rhs, dx_img, pixels, o.taps()) {
+                    return;
+                }
+            }
+            dcols.resize(px * k_len, T::zero());
             matmul_shared(px, dy_img, g.oc, 1, &rhs, dcols, k_len, 1, false);
             for (iy, dx_row) in dx_img.chunks_exact_mut(g.w * g.c).enumerate() {
                 col2im_row(g, dcols, 0, iy, dx_row);
@@ -1361,6 +1375,10 @@ mod tests {
         }
     }
 
+    fn f64s(v: &[f32]) -> Vec<f64> {
+        v.iter().map(|&x| f64::from(x)).collect()
+    }
+
     fn bits_eq(a: &[f32], b: &[f32]) -> bool {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
     }
@@ -1369,6 +1387,7 @@ mod tests {
     /// where our AVX2 GEMM runs) give the bits of the same passes with copied columns: forward
     /// (plain and fused with a 2x2 max-pool) and filter gradient, on 1 and 2 threads, over
     /// strides, dilations, odd sizes and channel counts; a padded convolution keeps the copies.
+    /// The input gradient added straight into `dx` matches col2im's to rounding.
     #[test]
     fn gathered_columns_give_the_bits_of_copied_columns() {
         use crate::kernels::conv_pool::{conv2d_maxpool_forward, PoolWindow};
@@ -1397,6 +1416,7 @@ mod tests {
             let run = |off: bool, threads: usize| {
                 let mut y = vec![0f32; g.output_len()];
                 let mut dw = vec![0f32; g.filter_len()];
+                let mut dx = vec![0f32; g.input_len()];
                 let mut pooled = vec![0f32; g.n * poh * pow * g.oc];
                 let mut argmax = vec![0u8; pooled.len()];
                 pool(threads).install(|| {
@@ -1404,6 +1424,7 @@ mod tests {
                     GATHER_OFF.with(|c| c.set(off));
                     conv2d_forward_fused(&g, &x, &w, Some(&b), true, &mut y);
                     conv2d_backward_filter(&g, &x, &dy, &mut dw);
+                    conv2d_backward_input(&g, &dy, &w, &mut dx);
                     conv2d_maxpool_forward(
                         &g,
                         &x,
@@ -1416,7 +1437,7 @@ mod tests {
                     );
                     GATHER_OFF.with(|c| c.set(false));
                 });
-                (y, dw, pooled, argmax)
+                (y, dw, pooled, argmax, dx)
             };
             let want = run(true, 1);
             for threads in [1, 2] {
@@ -1426,6 +1447,14 @@ mod tests {
                 assert!(bits_eq(&got.1, &want.1), "{what}: filter gradient");
                 assert!(bits_eq(&got.2, &want.2), "{what}: pooled forward");
                 assert_eq!(got.3, want.3, "{what}: argmax");
+                // The input gradient scattered straight into dx adds the overlapping windows'
+                // terms in its own fixed order: close to col2im's sums, the same bits on 1 and
+                // 2 threads.
+                let (a, b) = (f64s(&got.4), f64s(&want.4));
+                assert_close(&a, &b, 1e-5, &format!("{what}: input gradient"));
+                if threads == 2 {
+                    assert!(bits_eq(&got.4, &run(false, 1).4), "{what}: input gradient");
+                }
             }
         }
         assert!(gathered_somewhere, "no case took the gathered path");

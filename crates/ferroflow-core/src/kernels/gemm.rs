@@ -535,6 +535,100 @@ pub(crate) fn matmul_gathered<T: Float>(
     }
 }
 
+/// A one-thread `C += A·B` with a shared B whose C is scattered: element `(i, j)` is added at
+/// `out[rows[i] + cols[j]]` (`m = rows.len()`, `n = cols.len()`, A `m x k` strided as in
+/// [`matmul_strided`]) — a convolution's input gradient `dy·wᵀ` added into `dx` as col2im
+/// would add it, with no column buffer. Elements sharing an address (overlapping windows) get
+/// their terms in a fixed order, a function of the shape alone (`gemm_avx2::matmul_scatter_add`).
+///
+/// It runs only on our AVX2 kernel (where `rhs` was packed for it) and where every panel of 16
+/// columns is contiguous in `out` and the 6 rows of a micro-tile lie at least 16 elements apart
+/// (so no tile writes one address twice), returning `true`; otherwise it writes nothing and
+/// returns `false`, and the caller computes the columns and adds them itself.
+///
+/// # Panics
+/// If a view or `rows[i] + cols[j]` reaches outside its slice, or `rhs`'s shape is not
+/// `k x cols.len()`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_shared_scatter_add<T: Float>(
+    a: &[T],
+    a_rs: usize,
+    a_cs: usize,
+    rhs: &SharedRhs<'_, T>,
+    out: &mut [T],
+    rows: &[usize],
+    cols: &[usize],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use gemm_avx2::{MR, NR};
+        let (m, k, n) = (rows.len(), rhs.k, rhs.n);
+        assert_eq!(
+            n,
+            cols.len(),
+            "matmul: shared B has {n} columns, C {}",
+            cols.len()
+        );
+        let Some(pb) = &rhs.packed else {
+            return false;
+        };
+        if m == 0 || k == 0 || n == 0 || !n.is_multiple_of(NR) {
+            return false;
+        }
+        let (Some(a), Some(out)) = (as_f32(a), as_f32_mut(out)) else {
+            return false;
+        };
+        let panels_contiguous = cols
+            .chunks_exact(NR)
+            .all(|p| p.iter().enumerate().all(|(x, &c)| c == p[0] + x));
+        let tiles_distinct =
+            (0..m).all(|i| (i + 1..m.min(i + MR)).all(|i2| rows[i].abs_diff(rows[i2]) >= NR));
+        if !panels_contiguous || !tiles_distinct {
+            return false;
+        }
+        let reach = rows.iter().max().zip(cols.iter().max());
+        assert!(
+            reach
+                .and_then(|(r, c)| r.checked_add(*c))
+                .is_some_and(|x| x < out.len()),
+            "matmul: scattered C {m}x{n} reaches outside its slice of length {}",
+            out.len()
+        );
+        assert!(
+            last_index(m, k, a_rs, a_cs) < a.len(),
+            "matmul: A view {m}x{k} (strides {a_rs},{a_cs}) exceeds slice of length {}",
+            a.len()
+        );
+        let lhs = gemm_avx2::Lhs::View(gemm_avx2::View {
+            data: a,
+            rs: a_rs,
+            cs: a_cs,
+        });
+        // SAFETY: `packed` exists only where `use_avx2_shared` found AVX2 and FMA; A's view and
+        // every scattered address lie inside their slices (asserted above); `n` is a multiple
+        // of NR with contiguous panels and a tile's rows at least NR apart, so a tile's
+        // addresses are pairwise distinct; `out` is borrowed mutably for the whole call.
+        unsafe {
+            gemm_avx2::matmul_scatter_add(
+                m,
+                k,
+                n,
+                lhs,
+                gemm_avx2::Rhs::Packed(pb),
+                out.as_mut_ptr(),
+                rows,
+                cols,
+            )
+        };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, a_rs, a_cs, rhs, out, rows, cols);
+        false
+    }
+}
+
 /// Matrix product into a row-major contiguous `C` (`m x n`, row stride `n`):
 /// `C = A·B`, or `C += A·B` when `accumulate`.
 ///

@@ -68,9 +68,9 @@ pub(crate) enum Lhs<'a> {
     Gather(Gather<'a>),
 }
 
-/// The raw pointer of C shared by the row-block tasks (each writes its own rows only).
+/// C's destination shared by the row-block tasks (each writes its own rows only).
 #[derive(Clone, Copy)]
-struct CPtr(*mut f32);
+struct CPtr(CDst);
 // SAFETY: tasks write pairwise-disjoint elements of C (distinct row blocks of an injective view),
 // and the borrow of C outlives the parallel loop.
 unsafe impl Send for CPtr {}
@@ -78,8 +78,8 @@ unsafe impl Send for CPtr {}
 unsafe impl Sync for CPtr {}
 
 impl CPtr {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn ptr(self) -> *mut f32 {
+    /// The destination (a method, so that closures capture the whole `Send` wrapper).
+    fn dst(self) -> CDst {
         self.0
     }
 }
@@ -183,6 +183,124 @@ pub(crate) unsafe fn matmul(
     accumulate: bool,
     threaded: bool,
 ) {
+    let c = CDst::Strided {
+        ptr: c,
+        rs: c_rs,
+        cs: c_cs,
+    };
+    // SAFETY: the caller's contract, as `matmul_to` states it for a strided C.
+    unsafe { matmul_to(m, k, n, a, b, c, accumulate, threaded) }
+}
+
+/// `C += A·B` on one thread where C's element `(i, j)` is `out[rows[i] + cols[j]]`: the
+/// input gradient of a convolution, `dcols = dy·wᵀ` added into `dx` as col2im would add it, with
+/// no `dcols` buffer (`rows` the output pixels' first input elements, `cols` the taps' offsets,
+/// as [`Gather`] reads the forward's columns). Elements may share an address (overlapping
+/// windows): each then receives its terms in the fixed order of the product's loops (column
+/// panels, then row slivers; one FMA chain of `k` steps per visit, continued from the value
+/// there), a function of the shape alone.
+///
+/// # Safety
+/// As [`matmul`] for the CPU, A and B; `n` is a multiple of [`NR`] and each panel of `NR`
+/// columns is contiguous (`cols[j0 + x] == cols[j0] + x` for `j0 % NR == 0`, `x < NR`); the
+/// elements of one `MR x NR` tile (`MR` consecutive rows, one panel) have pairwise distinct
+/// addresses; every `rows[i] + cols[j]` is valid for reads and writes with no other access
+/// meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn matmul_scatter_add(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Lhs<'_>,
+    b: Rhs<'_>,
+    out: *mut f32,
+    rows: &[usize],
+    cols: &[usize],
+) {
+    debug_assert!(rows.len() == m && cols.len() == n && n.is_multiple_of(NR));
+    let c = CDst::Scatter {
+        ptr: out,
+        rows: rows.as_ptr(),
+        cols: cols.as_ptr(),
+    };
+    // SAFETY: the caller's contract; one thread, so blocks never run concurrently.
+    unsafe { matmul_to(m, k, n, a, b, c, true, false) }
+}
+
+/// Where a product, or one block of it, writes C.
+#[derive(Clone, Copy)]
+enum CDst {
+    /// Element `(i, j)` at `ptr[i*rs + j*cs]`.
+    Strided { ptr: *mut f32, rs: usize, cs: usize },
+    /// Element `(i, j)` at `ptr[rows[i] + cols[j]]` ([`matmul_scatter_add`]).
+    Scatter {
+        ptr: *mut f32,
+        rows: *const usize,
+        cols: *const usize,
+    },
+}
+
+impl CDst {
+    /// The destination of the block whose element `(0, 0)` is this one's `(i, j)`.
+    ///
+    /// # Safety
+    /// `(i, j)` inside the product.
+    unsafe fn offset(self, i: usize, j: usize) -> Self {
+        // SAFETY: the caller's contract: row `i` and column `j` exist.
+        unsafe {
+            match self {
+                CDst::Strided { ptr, rs, cs } => CDst::Strided {
+                    ptr: ptr.add(i * rs + j * cs),
+                    rs,
+                    cs,
+                },
+                CDst::Scatter { ptr, rows, cols } => CDst::Scatter {
+                    ptr,
+                    rows: rows.add(i),
+                    cols: cols.add(j),
+                },
+            }
+        }
+    }
+
+    /// The address of element `(i, j)`.
+    ///
+    /// # Safety
+    /// `(i, j)` inside the block.
+    unsafe fn at(self, i: usize, j: usize) -> *mut f32 {
+        // SAFETY: the caller's contract (and the tables' lengths for a scatter).
+        unsafe {
+            match self {
+                CDst::Strided { ptr, rs, cs } => ptr.add(i * rs + j * cs),
+                CDst::Scatter { ptr, rows, cols } => ptr.add(*rows.add(i) + *cols.add(j)),
+            }
+        }
+    }
+
+    /// Whether a tile's `NR` columns are contiguous in every row.
+    fn unit_columns(self) -> bool {
+        match self {
+            CDst::Strided { cs, .. } => cs == 1,
+            CDst::Scatter { .. } => true,
+        }
+    }
+}
+
+/// [`matmul`] and [`matmul_scatter_add`]: the blocked product into any [`CDst`].
+///
+/// # Safety
+/// As those; a scatter runs on one thread (`threaded == false`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul_to(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Lhs<'_>,
+    b: Rhs<'_>,
+    c: CDst,
+    accumulate: bool,
+    threaded: bool,
+) {
     if let Rhs::Packed(pb) = b {
         assert!(
             pb.k == k && pb.n == n,
@@ -253,9 +371,7 @@ pub(crate) unsafe fn matmul(
                 };
                 // SAFETY: the caller's contract (CPU features, C's extent and injectivity); this
                 // task writes rows `i0..i0 + mc` only, disjoint from the other tasks' rows.
-                unsafe {
-                    macro_kernel(&blk, cp.ptr().add(i0 * c_rs + j0 * c_cs), c_rs, c_cs, load)
-                };
+                unsafe { macro_kernel(&blk, cp.dst().offset(i0, j0), load) };
             };
             if threaded {
                 (0..row_blocks)
@@ -359,9 +475,10 @@ fn pack_a(a: View<'_>, i0: usize, p0: usize, mc: usize, kc: usize, dst: &mut [f3
 /// into the `mc x nc` block of C at `c`, continuing C's chains when `load`.
 ///
 /// # Safety
-/// AVX2 + FMA CPU; `c` valid for the block's `mc x nc` elements at strides `c_rs`, `c_cs`.
+/// AVX2 + FMA CPU; `c` valid for the block's `mc x nc` elements (a scatter's tiles with
+/// pairwise distinct addresses).
 #[target_feature(enable = "avx2,fma")]
-unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, load: bool) {
+unsafe fn macro_kernel(blk: &Block<'_>, c: CDst, load: bool) {
     let (mc, nc, kc) = (blk.mc, blk.nc, blk.kc);
     let mut tile = [0f32; MR * NR];
     // The edge sliver of an A read in place: copied, zero-padded, here.
@@ -421,21 +538,22 @@ unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, l
             // inside its slice (a strided view in place only when complete, a padded copy
             // otherwise; a gather's rows and steps are inside its slice by the caller's
             // contract) and a packed B panel kc rows of NR columns.
-            let cij = c.add(i * c_rs + j * c_cs);
-            if mr == MR && nr == NR && c_cs == 1 {
-                kernel_6x16(kc, a_src, b_src, cij, c_rs, load);
+            if mr == MR && nr == NR && c.unit_columns() {
+                let rows = std::array::from_fn(|r| c.at(i + r, j));
+                kernel_6x16(kc, a_src, b_src, rows, load);
             } else {
                 if load {
                     for r in 0..mr {
                         for x in 0..nr {
-                            tile[r * NR + x] = *cij.add(r * c_rs + x * c_cs);
+                            tile[r * NR + x] = *c.at(i + r, j + x);
                         }
                     }
                 }
-                kernel_6x16(kc, a_src, b_src, tile.as_mut_ptr(), NR, load);
+                let rows = std::array::from_fn(|r| tile.as_mut_ptr().add(r * NR));
+                kernel_6x16(kc, a_src, b_src, rows, load);
                 for r in 0..mr {
                     for x in 0..nr {
-                        *cij.add(r * c_rs + x * c_cs) = tile[r * NR + x];
+                        *c.at(i + r, j + x) = tile[r * NR + x];
                     }
                 }
             }
@@ -444,8 +562,8 @@ unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, l
 }
 
 /// The `MR x NR` micro-kernel: `acc[r][x] = fma(A[r][p], B[p][x], acc[r][x])` for `p < kc` in
-/// order, `acc` starting from `c` (when `load`) or `+0`, then stored to `c` (row stride `ldc`,
-/// contiguous columns). Packed operands (the common case) run a copy of the loop with constant
+/// order, `acc` starting from `c` (when `load`) or `+0`, then stored to `c` (row `r` at `c[r]`,
+/// `NR` contiguous columns). Packed operands (the common case) run a copy of the loop with constant
 /// strides: the runtime-strided loop spends an address add per row and step.
 ///
 /// # Safety
@@ -453,13 +571,13 @@ unsafe fn macro_kernel(blk: &Block<'_>, c: *mut f32, c_rs: usize, c_cs: usize, l
 /// of `NR`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn kernel_6x16(kc: usize, a: ASrc, b: Src, c: *mut f32, ldc: usize, load: bool) {
+unsafe fn kernel_6x16(kc: usize, a: ASrc, b: Src, c: [*mut f32; MR], load: bool) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     if load {
-        for (r, row) in acc.iter_mut().enumerate() {
-            row[0] = _mm256_loadu_ps(c.add(r * ldc));
-            row[1] = _mm256_loadu_ps(c.add(r * ldc + 8));
+        for (row, c) in acc.iter_mut().zip(c) {
+            row[0] = _mm256_loadu_ps(c);
+            row[1] = _mm256_loadu_ps(c.add(8));
         }
     }
     match a {
@@ -478,9 +596,9 @@ unsafe fn kernel_6x16(kc: usize, a: ASrc, b: Src, c: *mut f32, ldc: usize, load:
         }
         ASrc::Strided(a) => fma_steps::<STRIDED>(kc, a, b, &mut acc),
     }
-    for (r, row) in acc.iter().enumerate() {
-        _mm256_storeu_ps(c.add(r * ldc), row[0]);
-        _mm256_storeu_ps(c.add(r * ldc + 8), row[1]);
+    for (row, c) in acc.iter().zip(c) {
+        _mm256_storeu_ps(c, row[0]);
+        _mm256_storeu_ps(c.add(8), row[1]);
     }
 }
 
@@ -972,6 +1090,87 @@ mod tests {
                     "{cs:?} threads {threads}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_scatter_adds_each_tile_in_the_documented_order() {
+        if !have_avx2() {
+            return;
+        }
+        // Rows as a convolution's pixels (32 apart, jumps between output rows) and columns as
+        // its taps (panels of 16 contiguous), so tiles overlap one another's addresses; several
+        // k, m and n blocks; edge slivers.
+        for (t, &(m, k, n, c)) in [(11, 64, 288, 32), (121, 40, 96, 16), (150, 300, 1056, 32)]
+            .iter()
+            .enumerate()
+        {
+            let rows: Vec<usize> = (0..m).map(|i| (i / 7) * 9 * c + (i % 7) * c).collect();
+            let cols: Vec<usize> = (0..n)
+                .map(|j| (j / c) / 3 * 9 * c + (j / c) % 3 * c + j % c)
+                .collect();
+            let len = rows.iter().max().unwrap() + cols.iter().max().unwrap() + 1;
+            let a = rand_vec(m * k, 200 + t as u64);
+            let b = rand_vec(k * n, 300 + t as u64);
+            let out0 = rand_vec(len, 400 + t as u64);
+            // The documented order: column blocks, reduction blocks, row blocks, panels,
+            // slivers; one chain of the block's steps per element, from the value there.
+            let mut want = out0.clone();
+            let (kc_max, nc_max, mc_max) = (block(k, KC, 1), block(n, NC, NR), block(m, MC, MR));
+            for j0 in (0..n).step_by(nc_max) {
+                for p0 in (0..k).step_by(kc_max) {
+                    for i0 in (0..m).step_by(mc_max) {
+                        for j1 in (j0..n.min(j0 + nc_max)).step_by(NR) {
+                            for i1 in (i0..m.min(i0 + mc_max)).step_by(MR) {
+                                for i in i1..m.min(i1 + MR).min(i0 + mc_max) {
+                                    for j in j1..j1 + NR {
+                                        let at = rows[i] + cols[j];
+                                        let mut v = want[at];
+                                        for p in p0..k.min(p0 + kc_max) {
+                                            v = a[i * k + p].mul_add(b[p * n + j], v);
+                                        }
+                                        want[at] = v;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let mut got = out0.clone();
+            let packed = PackedB::new(
+                k,
+                n,
+                View {
+                    data: &b,
+                    rs: n,
+                    cs: 1,
+                },
+            );
+            // SAFETY: AVX2 checked above; n is a multiple of NR with contiguous panels, a
+            // tile's rows are at least c >= NR apart, every address is below `len`.
+            unsafe {
+                matmul_scatter_add(
+                    m,
+                    k,
+                    n,
+                    Lhs::View(View {
+                        data: &a,
+                        rs: k,
+                        cs: 1,
+                    }),
+                    Rhs::Packed(&packed),
+                    got.as_mut_ptr(),
+                    &rows,
+                    &cols,
+                )
+            };
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "case {t}"
+            );
         }
     }
 
