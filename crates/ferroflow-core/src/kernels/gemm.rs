@@ -397,6 +397,31 @@ pub(crate) fn matmul_shared<T: Float>(
     );
 }
 
+/// Panics unless every `rows[i] + cols[j]` is below `len` (`what` names the matrix); the tables
+/// are non-empty.
+#[cfg(target_arch = "x86_64")]
+fn assert_tables_inside(what: &str, rows: &[usize], cols: &[usize], len: usize) {
+    let reach = rows.iter().max().zip(cols.iter().max());
+    assert!(
+        reach
+            .and_then(|(r, c)| r.checked_add(*c))
+            .is_some_and(|x| x < len),
+        "matmul: {what} {}x{} reaches outside its slice of length {len}",
+        rows.len(),
+        cols.len()
+    );
+}
+
+/// Panics unless the non-empty `rows x cols` view with strides `rs`, `cs` lies inside a slice
+/// of `len` elements (`what` names the matrix).
+#[cfg(target_arch = "x86_64")]
+fn assert_view_inside(what: &str, rows: usize, cols: usize, rs: usize, cs: usize, len: usize) {
+    assert!(
+        last_index(rows, cols, rs, cs) < len,
+        "matmul: {what} view {rows}x{cols} (strides {rs},{cs}) exceeds slice of length {len}"
+    );
+}
+
 /// The right operand of a [`matmul_gathered`] product.
 pub(crate) enum GatheredRhs<'r, 'a, T> {
     /// Shared by many products (`k x n` as packed).
@@ -473,24 +498,9 @@ pub(crate) fn matmul_gathered<T: Float>(
         let (Some(a), Some(b), Some(c)) = (as_f32(a), as_f32(b), as_f32_mut(c)) else {
             return false;
         };
-        let reach = rows.iter().max().zip(steps.iter().max());
-        assert!(
-            reach
-                .and_then(|(r, s)| r.checked_add(*s))
-                .is_some_and(|x| x < a.len()),
-            "matmul: gathered A {m}x{k} reaches outside its slice of length {}",
-            a.len()
-        );
-        assert!(
-            last_index(k, n, b_rs, b_cs) < b.len(),
-            "matmul: B view {k}x{n} (strides {b_rs},{b_cs}) exceeds slice of length {}",
-            b.len()
-        );
-        assert!(
-            last_index(m, n, c_rs, c_cs) < c.len(),
-            "matmul: C view {m}x{n} (strides {c_rs},{c_cs}) exceeds slice of length {}",
-            c.len()
-        );
+        assert_tables_inside("gathered A", rows, steps, a.len());
+        assert_view_inside("B", k, n, b_rs, b_cs, b.len());
+        assert_view_inside("C", m, n, c_rs, c_cs, c.len());
         assert!(
             is_injective(m, n, c_rs, c_cs),
             "matmul: C strides ({c_rs},{c_cs}) alias elements of a {m}x{n} view"
@@ -586,19 +596,8 @@ pub(crate) fn matmul_shared_scatter_add<T: Float>(
         if !panels_contiguous || !tiles_distinct {
             return false;
         }
-        let reach = rows.iter().max().zip(cols.iter().max());
-        assert!(
-            reach
-                .and_then(|(r, c)| r.checked_add(*c))
-                .is_some_and(|x| x < out.len()),
-            "matmul: scattered C {m}x{n} reaches outside its slice of length {}",
-            out.len()
-        );
-        assert!(
-            last_index(m, k, a_rs, a_cs) < a.len(),
-            "matmul: A view {m}x{k} (strides {a_rs},{a_cs}) exceeds slice of length {}",
-            a.len()
-        );
+        assert_tables_inside("scattered C", rows, cols, out.len());
+        assert_view_inside("A", m, k, a_rs, a_cs, a.len());
         let lhs = gemm_avx2::Lhs::View(gemm_avx2::View {
             data: a,
             rs: a_rs,

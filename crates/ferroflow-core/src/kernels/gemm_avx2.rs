@@ -582,14 +582,15 @@ unsafe fn kernel_6x16(kc: usize, a: ASrc, b: Src, c: [*mut f32; MR], load: bool)
     }
     match a {
         ASrc::Gather { rows, steps } if b.rs == NR && b.cs == 1 => {
-            fma_steps_gather(kc, rows, steps, b, &mut acc)
+            fma_steps_rows::<true>(kc, rows, steps, b, &mut acc)
         }
         ASrc::Gather { .. } => unreachable!("B panels are always packed"),
         ASrc::Strided(a) if a.rs == 1 && a.cs == MR && b.rs == NR && b.cs == 1 => {
             fma_steps::<PACKED>(kc, a, b, &mut acc)
         }
         ASrc::Strided(a) if a.cs == 1 && b.rs == NR && b.cs == 1 => {
-            fma_steps_rows(kc, a, b, &mut acc)
+            let rows = std::array::from_fn(|r| a.ptr.wrapping_add(r * a.rs));
+            fma_steps_rows::<false>(kc, rows, std::ptr::null(), b, &mut acc)
         }
         ASrc::Strided(a) if a.rs == 1 && b.rs == NR && b.cs == 1 => {
             fma_steps::<COLUMNS>(kc, a, b, &mut acc)
@@ -602,60 +603,17 @@ unsafe fn kernel_6x16(kc: usize, a: ASrc, b: Src, c: [*mut f32; MR], load: bool)
     }
 }
 
-/// The `kc` steps of [`kernel_6x16`] for an A read in place by rows (`a.cs == 1`: im2col tiles)
-/// and a packed B: one pointer per A row and a shared step index, so a broadcast needs no address
-/// arithmetic of its own. Four steps per loop turn.
+/// The `kc` steps of [`kernel_6x16`] with one pointer per A row and a packed B, four per loop
+/// turn. Step `p` reads row `r` at `rows[r][p]` (an A read in place by rows, `a.cs == 1`: a
+/// broadcast needs no address arithmetic of its own), or with `GATHER` at `rows[r][steps[p]]`
+/// (a [`Gather`]ed A: one offset load per step, shared by the six broadcasts).
 ///
 /// # Safety
-/// As [`kernel_6x16`].
+/// As [`kernel_6x16`]: every element read (`rows[r] + p`, or `rows[r] + steps[p]` with `steps`
+/// holding `kc` entries, for `p < kc`) lies inside A's slice.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn fma_steps_rows(
-    kc: usize,
-    a: Src,
-    b: Src,
-    acc: &mut [[std::arch::x86_64::__m256; 2]; MR],
-) {
-    use std::arch::x86_64::*;
-    let rows: [*const f32; MR] = std::array::from_fn(|r| a.ptr.wrapping_add(r * a.rs));
-    let step = |acc: &mut [[__m256; 2]; MR], p: usize, bp: *const f32| {
-        // SAFETY: the caller's contract: row `r` of the sliver has `kc` elements from
-        // `rows[r]`, `p < kc`, and `bp` addresses step `p` of the packed panel.
-        unsafe {
-            let b0 = _mm256_loadu_ps(bp);
-            let b1 = _mm256_loadu_ps(bp.add(8));
-            for (row, ptr) in acc.iter_mut().zip(rows) {
-                let ar = _mm256_broadcast_ss(&*ptr.add(p));
-                row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
-            }
-        }
-    };
-    let mut bp = b.ptr;
-    let mut p = 0;
-    while p + 4 <= kc {
-        step(acc, p, bp);
-        step(acc, p + 1, bp.add(NR));
-        step(acc, p + 2, bp.add(2 * NR));
-        step(acc, p + 3, bp.add(3 * NR));
-        p += 4;
-        bp = bp.add(4 * NR);
-    }
-    while p < kc {
-        step(acc, p, bp);
-        p += 1;
-        bp = bp.add(NR);
-    }
-}
-
-/// The `kc` steps of [`kernel_6x16`] for a [`Gather`]ed A and a packed B: one pointer per A row
-/// and one offset per step, read once and shared by the six broadcasts. Four steps per loop turn.
-///
-/// # Safety
-/// As [`kernel_6x16`]: `rows[r].add(steps[p])` lies inside A's slice for every `r` and `p < kc`.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn fma_steps_gather(
+unsafe fn fma_steps_rows<const GATHER: bool>(
     kc: usize,
     rows: [*const f32; MR],
     steps: *const usize,
@@ -664,10 +622,10 @@ unsafe fn fma_steps_gather(
 ) {
     use std::arch::x86_64::*;
     let step = |acc: &mut [[__m256; 2]; MR], p: usize, bp: *const f32| {
-        // SAFETY: the caller's contract: `steps` has `kc` entries, `p < kc`, every
-        // `rows[r] + steps[p]` is inside A's slice, and `bp` addresses step `p` of the panel.
+        // SAFETY: the caller's contract: `p < kc`, the offset of step `p` keeps every row's
+        // element inside A's slice, and `bp` addresses step `p` of the packed panel.
         unsafe {
-            let o = *steps.add(p);
+            let o = if GATHER { *steps.add(p) } else { p };
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
             for (row, ptr) in acc.iter_mut().zip(rows) {
