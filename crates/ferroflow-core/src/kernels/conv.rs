@@ -1348,18 +1348,7 @@ pub fn depthwise_conv2d_backward_filter<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rand_vec<T: Float>(len: usize, seed: u64) -> Vec<T> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                T::from_f64c(((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0)
-            })
-            .collect()
-    }
+    use crate::kernels::test_util::{pool, rand_vec};
 
     fn dot(a: &[f64], b: &[f64]) -> f64 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -1458,13 +1447,6 @@ mod tests {
             }
         }
         assert!(gathered_somewhere, "no case took the gathered path");
-    }
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
     }
 
     /// Calls `f(oy, ox, ky, kx, iy, ix)` for every tap that lands inside the input.

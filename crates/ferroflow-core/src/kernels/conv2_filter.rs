@@ -375,19 +375,18 @@ mod tests {
     use crate::kernels::conv::DySlice;
     use crate::kernels::conv_pool_grad::{expand_pool_grad, Expand, PoolGradSource};
     use crate::kernels::padding::Padding;
+    use crate::kernels::test_util::unit_stream;
 
     /// Uniform values in [-1, 1) with every seventh one zero.
     fn vals(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
+        unit_stream(seed)
+            .take(len)
+            .enumerate()
+            .map(|(i, u)| {
                 if i % 7 == 3 {
                     0.0
                 } else {
-                    (((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0) as f32
+                    (u * 2.0 - 1.0) as f32
                 }
             })
             .collect()

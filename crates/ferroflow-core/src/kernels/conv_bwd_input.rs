@@ -1224,18 +1224,7 @@ mod tests {
     use crate::kernels::conv::{conv2d_backward_input, DySlice};
     use crate::kernels::conv_direct::available_isas;
     use crate::kernels::padding::Padding;
-
-    fn rand_vec(len: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_util::{pool, rand_vec};
 
     /// `dx` by plain f64 loops over every output pixel and tap (written independently of the
     /// kernel: scatter form, `iy = oy*sh + ky*dh - pad_top`).
@@ -1276,13 +1265,6 @@ mod tests {
                 "{what}: element {i}: got {a}, want {b}"
             );
         }
-    }
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("thread pool")
     }
 
     /// Random geometries: odd sizes, c in {1, 3, 16, 17, 32, 48}, oc in {1, 7, 32, 64}, strides
@@ -1332,8 +1314,8 @@ mod tests {
         let mut direct = 0;
         for (i, g) in geoms().iter().enumerate() {
             let what = format!("shape {i} {g:?}");
-            let dy = rand_vec(g.output_len(), 3 + i as u64);
-            let w = rand_vec(g.filter_len(), 4 + i as u64);
+            let dy = rand_vec::<f64>(g.output_len(), 3 + i as u64);
+            let w = rand_vec::<f64>(g.filter_len(), 4 + i as u64);
             let want = naive_dx(g, &dy, &w);
             let mut dx = vec![f64::NAN; g.input_len()];
             conv2d_backward_input(g, &dy, &w, &mut dx);
@@ -1371,8 +1353,8 @@ mod tests {
             let Some(kind) = kind_of(g) else { continue };
             // A larger batch so that the work is split over threads.
             let g = Conv2dGeom { n: g.n * 9, ..*g };
-            let dy = rand_vec(g.output_len(), 30 + i as u64);
-            let w = rand_vec(g.filter_len(), 40 + i as u64);
+            let dy = rand_vec::<f64>(g.output_len(), 30 + i as u64);
+            let w = rand_vec::<f64>(g.filter_len(), 40 + i as u64);
             let dy32: Vec<f32> = dy.iter().map(|&v| v as f32).collect();
             let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
             let mut first32: Option<Vec<u32>> = None;
@@ -1431,8 +1413,8 @@ mod tests {
         for (i, g) in cases.iter().enumerate() {
             assert_eq!(kind_of(g), Some(Kind::Outputs));
             assert!(fast3_geom(g), "{g:?}");
-            let dy = rand_vec(g.output_len(), 70 + i as u64);
-            let mut w = rand_vec(g.filter_len(), 80 + i as u64);
+            let dy = rand_vec::<f64>(g.output_len(), 70 + i as u64);
+            let mut w = rand_vec::<f64>(g.filter_len(), 80 + i as u64);
             let want = naive_dx(g, &dy, &w);
             let dy32: Vec<f32> = dy.iter().map(|&v| v as f32).collect();
             let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();

@@ -917,22 +917,22 @@ mod tests {
     use crate::kernels::conv_direct::{self as cd, Isa};
     use crate::kernels::conv_pool_grad::{expand_pool_grad, Expand};
     use crate::kernels::padding::Padding;
+    use crate::kernels::test_util::{grid_stream, unit_stream};
 
     /// Values on a grid of quarters in [-1, 1] (many zeros and ties) or uniform in [-1, 1) with
     /// every fifth one zero.
     fn vals(len: usize, seed: u64, grid: bool) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                if grid {
-                    ((s >> 33) % 9) as f32 / 4.0 - 1.0
-                } else if i % 5 == 3 {
+        if grid {
+            return grid_stream(seed).take(len).map(|v| v as f32).collect();
+        }
+        unit_stream(seed)
+            .take(len)
+            .enumerate()
+            .map(|(i, u)| {
+                if i % 5 == 3 {
                     0.0
                 } else {
-                    (((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0) as f32
+                    (u * 2.0 - 1.0) as f32
                 }
             })
             .collect()

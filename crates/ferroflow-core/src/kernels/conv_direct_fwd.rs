@@ -1437,6 +1437,7 @@ mod tests {
     use crate::kernels::conv_direct::{self as cd, available_isas};
     use crate::kernels::conv_pool::{forward_on, Path, PoolWindow};
     use crate::kernels::padding::Padding;
+    pub(super) use crate::kernels::test_util::pool;
 
     /// Whether this CPU runs the kernels (else the tests have nothing to compare).
     fn have() -> bool {
@@ -1472,13 +1473,6 @@ mod tests {
                 })
                 .collect()
         }
-    }
-
-    pub(super) fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
     }
 
     pub(super) fn bits(v: &[f32]) -> Vec<u32> {

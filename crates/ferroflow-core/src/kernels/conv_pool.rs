@@ -477,16 +477,13 @@ pub fn max_pool_relu_grad<T: Float>(
 mod tests {
     use super::*;
     use crate::kernels::padding::Padding;
+    use crate::kernels::test_util::{pool, unit_stream};
 
     fn rand_vec(len: usize, seed: u64, zeros: bool) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let u = (s >> 11) as f64 / (1u64 << 53) as f64;
-                // Coarse values (multiples of 1/4) make many exact ties.
+        // Coarse values (multiples of 1/4) make many exact ties.
+        unit_stream(seed)
+            .take(len)
+            .map(|u| {
                 if zeros {
                     ((u * 8.0).floor() - 4.0) / 4.0
                 } else {
@@ -494,13 +491,6 @@ mod tests {
                 }
             })
             .collect()
-    }
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
     }
 
     /// Reference: the unfused conv (plain loops in f64), + bias, relu, then VALID max pool with

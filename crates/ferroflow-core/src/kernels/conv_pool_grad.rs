@@ -674,31 +674,19 @@ mod tests {
     use crate::kernels::nn::bias_add_grad;
     use crate::kernels::padding::Padding;
     use crate::kernels::pool::{max_pool2d_backward, Pool2dGeom};
+    use crate::kernels::test_util::{grid_stream, unit_stream};
 
     /// Values on a coarse grid (multiples of 1/4 in [-1, 1]): many exact ties and zeros.
     fn grid_vec<T: Float>(len: usize, seed: u64) -> Vec<T> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                T::from_f64c(((s >> 33) % 9) as f64 / 4.0 - 1.0)
-            })
-            .collect()
+        grid_stream(seed).take(len).map(T::from_f64c).collect()
     }
 
     /// Uniform values in [-1, 1) with every fifth one zero.
     fn rand_vec<T: Float>(len: usize, seed: u64) -> Vec<T> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                let v = ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0;
-                T::from_f64c(if i % 5 == 3 { 0.0 } else { v })
-            })
+        unit_stream(seed)
+            .take(len)
+            .enumerate()
+            .map(|(i, u)| T::from_f64c(if i % 5 == 3 { 0.0 } else { u * 2.0 - 1.0 }))
             .collect()
     }
 

@@ -806,6 +806,7 @@ impl<T: PackedGemm> Problem<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_util::pool;
 
     fn vals(n: usize, seed: u64) -> Vec<f32> {
         crate::testing::test_values(n, seed, -1.0, 1.0)
@@ -823,13 +824,6 @@ mod tests {
                     || (Isa::best() == Isa::Avx2Fma && i == Isa::Avx2Fma)
             })
             .collect()
-    }
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
     }
 
     /// One random case: shape, transposes, padded leading dimensions, strided C.

@@ -757,19 +757,7 @@ pub fn matmul_batched<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic pseudo-random values in [-1, 1).
-    fn rand_vec<T: Float>(len: usize, seed: u64) -> Vec<T> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                T::from_f64c(((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0)
-            })
-            .collect()
-    }
+    use crate::kernels::test_util::{pool, rand_vec};
 
     #[allow(clippy::too_many_arguments)]
     fn naive(
@@ -794,13 +782,6 @@ mod tests {
             }
         }
         c
-    }
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
     }
 
     #[test]

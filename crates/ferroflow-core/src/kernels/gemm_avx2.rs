@@ -713,6 +713,7 @@ unsafe fn fma_steps<const MODE: u8>(
 mod tests {
     use super::*;
     use crate::kernels::simd::{detected, Level};
+    use crate::kernels::test_util::{pool, rand_vec};
 
     fn have_avx2() -> bool {
         let ok = detected() != Level::Portable;
@@ -720,26 +721,6 @@ mod tests {
             println!("skipped: no AVX2");
         }
         ok
-    }
-
-    /// Deterministic pseudo-random values in [-1, 1).
-    fn rand_vec(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0) as f32
-            })
-            .collect()
-    }
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
     }
 
     /// One product: shape, transposes of A and B, padding of the leading dimensions, C
@@ -786,13 +767,13 @@ mod tests {
             (n + pad, 1, m * (n + pad))
         };
         Data {
-            a: rand_vec(a_len, seed),
+            a: rand_vec::<f32>(a_len, seed),
             a_rs,
             a_cs,
-            b: rand_vec(b_len, seed + 1),
+            b: rand_vec::<f32>(b_len, seed + 1),
             b_rs,
             b_cs,
-            c0: rand_vec(c_len, seed + 2),
+            c0: rand_vec::<f32>(c_len, seed + 2),
             c_rs,
             c_cs,
         }
@@ -995,7 +976,7 @@ mod tests {
             let rows = offsets(m, 97, 6 + t);
             let steps = offsets(k, 41, 5);
             let span = rows.iter().max().unwrap() + steps.iter().max().unwrap() + 1;
-            let src = rand_vec(span + 3, 70 + t as u64);
+            let src = rand_vec::<f32>(span + 3, 70 + t as u64);
             let cs = Case {
                 m,
                 k,
@@ -1068,9 +1049,9 @@ mod tests {
                 .map(|j| (j / c) / 3 * 9 * c + (j / c) % 3 * c + j % c)
                 .collect();
             let len = rows.iter().max().unwrap() + cols.iter().max().unwrap() + 1;
-            let a = rand_vec(m * k, 200 + t as u64);
-            let b = rand_vec(k * n, 300 + t as u64);
-            let out0 = rand_vec(len, 400 + t as u64);
+            let a = rand_vec::<f32>(m * k, 200 + t as u64);
+            let b = rand_vec::<f32>(k * n, 300 + t as u64);
+            let out0 = rand_vec::<f32>(len, 400 + t as u64);
             // The documented order: column blocks, reduction blocks, row blocks, panels,
             // slivers; one chain of the block's steps per element, from the value there.
             let mut want = out0.clone();

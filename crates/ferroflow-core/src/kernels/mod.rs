@@ -34,5 +34,7 @@ pub mod rnn;
 pub mod rnn_gemm;
 pub mod simd;
 pub mod softmax;
+#[cfg(test)]
+pub(crate) mod test_util;
 
 pub use float::Float;

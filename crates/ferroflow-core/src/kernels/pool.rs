@@ -492,18 +492,7 @@ pub fn avg_pool2d_backward<T: Float>(g: &Pool2dGeom, dy: &[T], dx: &mut [T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rand_vec(len: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 11) as f64) / ((1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_util::rand_vec;
 
     /// Naive pooling: returns (max_y, max_dx, avg_y, avg_dx).
     fn naive(g: &Pool2dGeom, x: &[f64], dy: &[f64]) -> [Vec<f64>; 4] {
@@ -583,11 +572,11 @@ mod tests {
             let g = Pool2dGeom::new(input, window, strides, pad);
             assert!(g.oh > 0 && g.ow > 0);
             // Quantised values so windows contain ties.
-            let x: Vec<f64> = rand_vec(g.input_len(), 1 + i as u64)
+            let x: Vec<f64> = rand_vec::<f64>(g.input_len(), 1 + i as u64)
                 .iter()
                 .map(|v| (v * 3.0).round())
                 .collect();
-            let dy = rand_vec(g.output_len(), 50 + i as u64);
+            let dy = rand_vec::<f64>(g.output_len(), 50 + i as u64);
             let [my, mdx, ay, adx] = naive(&g, &x, &dy);
             let mut y = vec![f64::NAN; g.output_len()];
             max_pool2d_forward(&g, &x, &mut y);
@@ -613,12 +602,12 @@ mod tests {
         for (i, &(input, window, strides, pad)) in cases.iter().enumerate() {
             let g = Pool2dGeom::new(input, window, strides, pad);
             // Quantised values so windows contain ties.
-            let x: Vec<f64> = rand_vec(g.input_len(), 5 + i as u64)
+            let x: Vec<f64> = rand_vec::<f64>(g.input_len(), 5 + i as u64)
                 .iter()
                 .map(|v| (v * 3.0).round())
                 .collect();
-            let dy = rand_vec(g.output_len(), 60 + i as u64);
-            let gx = rand_vec(g.input_len(), 70 + i as u64);
+            let dy = rand_vec::<f64>(g.output_len(), 60 + i as u64);
+            let gx = rand_vec::<f64>(g.input_len(), 70 + i as u64);
             let mut dx = vec![0.0; g.input_len()];
             max_pool2d_backward(&g, &x, &dy, &mut dx);
             let mut gy = vec![f64::NAN; g.output_len()];
@@ -674,11 +663,11 @@ mod tests {
     }
 
     fn deterministic_case(g: Pool2dGeom) {
-        let x: Vec<f32> = rand_vec(g.input_len(), 7)
+        let x: Vec<f32> = rand_vec::<f64>(g.input_len(), 7)
             .iter()
             .map(|&v| v as f32)
             .collect();
-        let dy: Vec<f32> = rand_vec(g.output_len(), 8)
+        let dy: Vec<f32> = rand_vec::<f64>(g.output_len(), 8)
             .iter()
             .map(|&v| v as f32)
             .collect();
