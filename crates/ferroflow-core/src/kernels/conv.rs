@@ -349,9 +349,15 @@ thread_local! {
 
 impl Im2colOffsets {
     /// The tables of `g`, or `None` where the gathered product cannot run: some tap reads
-    /// padding (im2col writes zeros there) or [`gathered_possible`] says no for `T`.
+    /// padding (im2col writes zeros there), [`gathered_possible`] says no for `T`, or the switch
+    /// `FF_CONV_GATHER` is off (read once; the tiles then copy their columns, as before).
     pub(crate) fn new<T: Float>(g: &Conv2dGeom) -> Option<Self> {
-        if !gathered_possible::<T>() || !g.reads_no_padding() || g.k_len() == 0 {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if !gathered_possible::<T>()
+            || !g.reads_no_padding()
+            || g.k_len() == 0
+            || !crate::kernels::env_switch::on(&ON, "FF_CONV_GATHER")
+        {
             return None;
         }
         #[cfg(test)]

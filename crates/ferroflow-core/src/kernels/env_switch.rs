@@ -20,6 +20,7 @@
 //! | `FF_CONV1_POOL_WINDOWS` | the window-by-window pooled filter-gradient kernel (back to the pixel kernel; same bits) |
 //! | `FF_DENSE_GEMM` | the packed Dense-layer micro-kernel (back to the `gemm` crate) |
 //! | `FF_DENSE_KBLOCK` | the k-blocked driver of that kernel (back to one pass per tile) |
+//! | `FF_CONV_GATHER` | the convolution tiles reading their im2col columns straight from the input and adding the input gradient straight into `dx` (`conv::Im2colOffsets`; back to copied columns and col2im: the same bits except the input gradient's summation order) |
 //! | `FF_GEMM_AVX2` | the packed AVX2 f32 matrix product (`gemm_avx2`) on CPUs without AVX-512 (back to the `gemm` crate) |
 //! | `FF_CALLER_WORKER` | the thread that runs ops joining the thread pool (`parallel::join_thread_pool`) |
 //!
