@@ -71,8 +71,9 @@ pub(crate) enum Lhs<'a> {
 /// C's destination shared by the row-block tasks (each writes its own rows only).
 #[derive(Clone, Copy)]
 struct CPtr(CDst);
-// SAFETY: tasks write pairwise-disjoint elements of C (distinct row blocks of an injective view),
-// and the borrow of C outlives the parallel loop.
+// SAFETY: tasks write pairwise-disjoint elements of C (distinct row blocks of an injective
+// strided view; a scattered C, whose rows may share addresses, is only used on one thread), and
+// the borrows of C and of a scatter's tables outlive the parallel loop.
 unsafe impl Send for CPtr {}
 // SAFETY: as above.
 unsafe impl Sync for CPtr {}
