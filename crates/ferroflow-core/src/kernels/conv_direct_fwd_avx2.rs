@@ -13,9 +13,11 @@
 //!
 //! Bits: the same sums in the same order as the portable kernel (from `+0`, tap by tap in
 //! `(ky, kx)` order, `acc + x*w` as a multiply then an add), then `+ bias`, ReLU as
-//! `max(v, 0)`, the pool's first maximum (a `>` ordered compare and a blend; `max(r, best)` without
-//! argmax), exactly as `conv_direct_fwd`'s AVX-512 kernels. `FF_CONV_FWD_AVX2=off` sends these
-//! geometries back to the generic bodies of `conv_direct` compiled for AVX2.
+//! `max(v, 0)`, the pool's first maximum (a `>` ordered compare; the maximum itself as
+//! `max(r, best)`, which selects the same; the argmax as the largest replacing index; the ReLU on
+//! each window's first element only, since a later one replaces a maximum `>= +0` only when
+//! positive), the same bits as `conv_direct_fwd`'s AVX-512 kernels. `FF_CONV_FWD_AVX2=off` sends
+//! these geometries back to the generic bodies of `conv_direct` compiled for AVX2.
 
 use super::{blocks, FastFwd};
 use std::arch::x86_64::*;
@@ -218,22 +220,31 @@ unsafe fn pool_store<const V: usize>(
     for v in 0..V {
         let n = g.lanes[v];
         let mut best = epilogue(acc[0][v], bv[v], has_bias, g.relu);
+        // The later elements skip the ReLU: `best >= +0` (and not NaN) after it, so
+        // `max(r, 0) > best` exactly when `r > best`, and then `max(r, 0) = r`.
+        let rest = |e: usize| epilogue(acc[e][v], bv[v], has_bias, false);
         if arg.is_null() {
-            for acce in &acc[1..] {
+            for e in 1..4 {
                 // `r > best ? r : best`: MaxPool's rule.
-                best = _mm256_max_ps(epilogue(acce[v], bv[v], has_bias, g.relu), best);
+                best = _mm256_max_ps(rest(e), best);
             }
             // SAFETY: `n` lanes at vector `v` (caller).
             unsafe { store(out.add(v * LV), best, n) };
             continue;
         }
+        // The argmax is the last `e` that replaced the maximum: the largest of `e & m_e` (an
+        // integer max; `blendv_epi8` competes with the multiplies for two pipes on Zen 3).
         let mut idx = _mm256_setzero_si256();
-        for (e, acce) in acc.iter().enumerate().skip(1) {
-            let r = epilogue(acce[v], bv[v], has_bias, g.relu);
-            // Only a strictly greater (ordered) value replaces: the first maximum.
+        for e in 1..4 {
+            let r = rest(e);
+            // Only a strictly greater (ordered) value replaces: the first maximum. `max(r, best)`
+            // is `r > best ? r : best`, the same selection.
             let m = _mm256_cmp_ps::<_CMP_GT_OQ>(r, best);
-            best = _mm256_blendv_ps(best, r, m);
-            idx = _mm256_blendv_epi8(idx, _mm256_set1_epi32(e as i32), _mm256_castps_si256(m));
+            best = _mm256_max_ps(r, best);
+            idx = _mm256_max_epu32(
+                idx,
+                _mm256_and_si256(_mm256_castps_si256(m), _mm256_set1_epi32(e as i32)),
+            );
         }
         // The 8 indices (0..=3) as bytes.
         let w16 = _mm_packs_epi32(
