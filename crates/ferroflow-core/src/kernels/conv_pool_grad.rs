@@ -241,8 +241,9 @@ unsafe fn bias_block_avx512<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, a
     bias_block_body(e, p0, p1, acc)
 }
 
-/// Whether the AVX-512 intrinsics bias blocks ([`bias512`]) are on (`FF_POOL_GRAD_BIAS` not
-/// `off`/`0`; read once). Off: the portable body compiled for AVX-512 runs (the same bits).
+/// Whether the intrinsics bias blocks ([`bias512`], [`bias2`]) are on (`FF_POOL_GRAD_BIAS` not
+/// `off`/`0`; read once). Off: the portable body compiled for AVX-512 / AVX2 runs (the same
+/// bits).
 fn bias512_enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     crate::kernels::env_switch::on(&ON, "FF_POOL_GRAD_BIAS")
@@ -404,14 +405,151 @@ mod bias512 {
     }
 }
 
-/// [`bias_block_body`] compiled for AVX2.
+/// [`bias_block_body`] on AVX2: the intrinsics of [`bias2`] for f32 with `oc % 8 == 0`, else
+/// the body compiled for AVX2 (the same bits).
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn bias_block_avx2<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
-    bias_block_body(e, p0, p1, acc)
+    // SAFETY: AVX2 (this function's feature).
+    if !unsafe { bias2::run(e, p0, p1, acc) } {
+        bias_block_body(e, p0, p1, acc)
+    }
+}
+
+/// [`bias_block_body`] for f32 with AVX2 intrinsics (`oc % 8 == 0`): per row of a block, per
+/// window, 8 channels' argmax bytes (widened to `i32`), `dpooled` and (under ReLU)
+/// `pooled > 0` give a lane mask of the hits in this row's columns, and `acc = acc + (hit ?
+/// dpooled : +0)`: the body's operations lane for lane (the same `+0` terms too), so the same
+/// bits. The switch `FF_POOL_GRAD_BIAS` turns it off as it does the AVX-512 blocks.
+#[cfg(target_arch = "x86_64")]
+mod bias2 {
+    use std::arch::x86_64::*;
+
+    use super::Expand;
+    use crate::kernels::float::{same_mut, same_ref};
+    use crate::kernels::Float;
+
+    /// Runs the block `p0..p1` into `acc` (`oc` long) when `T` is f32, `oc % 8 == 0` and the
+    /// switch is on; returns whether it ran.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn run<T: Float>(
+        e: &Expand<'_, T>,
+        p0: usize,
+        p1: usize,
+        acc: &mut [T],
+    ) -> bool {
+        let oc = e.g.oc;
+        if !super::bias512_enabled() || !oc.is_multiple_of(8) {
+            return false;
+        }
+        let (Some(pooled), Some(dpooled), Some(acc)) = (
+            same_ref::<T, f32>(e.src.pooled),
+            same_ref::<T, f32>(e.src.dpooled),
+            same_mut::<T, f32>(acc),
+        ) else {
+            return false;
+        };
+        let len = e.g.n * e.qh * e.qw * oc;
+        assert!(
+            pooled.len() == len
+                && dpooled.len() == len
+                && e.src.argmax.len() == len
+                && acc.len() == oc
+                && p1 <= e.g.n * e.g.oh * e.g.ow
+        );
+        let mut g0 = 0;
+        while g0 < oc {
+            let nv = ((oc - g0) / 8).min(4);
+            let src = (pooled, e.src.argmax, dpooled);
+            // SAFETY: AVX2 (this function's feature); lengths checked above, `g0 + 8*nv <= oc`.
+            unsafe {
+                match nv {
+                    1 => group::<1, T>(e, src, g0, p0, p1, acc),
+                    2 => group::<2, T>(e, src, g0, p0, p1, acc),
+                    3 => group::<3, T>(e, src, g0, p0, p1, acc),
+                    _ => group::<4, T>(e, src, g0, p0, p1, acc),
+                }
+            }
+            g0 += 8 * nv;
+        }
+        true
+    }
+
+    /// Channels `g0..g0 + 8*NV` of the block.
+    ///
+    /// # Safety
+    /// AVX2; the three slices are `n*qh*qw*oc` long, `acc` is `oc` long, `g0 + 8*NV <= oc`,
+    /// `p1 <= n*oh*ow`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn group<const NV: usize, T: Float>(
+        e: &Expand<'_, T>,
+        (pooled, argmax, dpooled): (&[f32], &[u8], &[f32]),
+        g0: usize,
+        p0: usize,
+        p1: usize,
+        acc: &mut [f32],
+    ) {
+        let g = &e.g;
+        let (oc, ow, oh) = (g.oc, g.ow, g.oh);
+        let (ph, pw, qh, qw) = (e.ph, e.pw, e.qh, e.qw);
+        let relu = e.src.relu;
+        let zero = _mm256_setzero_ps();
+        // SAFETY: `acc[g0 + 8v..][..8]` is inside `acc` (`g0 + 8*NV <= oc`).
+        let mut s: [__m256; NV] =
+            std::array::from_fn(|v| unsafe { _mm256_loadu_ps(acc.as_ptr().add(g0 + 8 * v)) });
+        let mut p = p0;
+        while p < p1 {
+            let (r, a) = (p / ow, p % ow);
+            let b = ow.min(a + (p1 - p));
+            p += b - a;
+            let (img, oy) = (r / oh, r % oh);
+            let (py, i) = (oy / ph, oy % ph);
+            if py >= qh || a >= qw * pw {
+                continue;
+            }
+            let base = (img * qh + py) * qw * oc + g0;
+            let px_end = ((b - 1) / pw + 1).min(qw);
+            for px in a / pw..px_end {
+                let ja = a.max(px * pw) - px * pw;
+                let jb = b.min(px * pw + pw) - px * pw;
+                // Hits: `lo <= argmax < hi` (the body's `argmax - lo < n` on bytes).
+                let lo = _mm256_set1_epi32((i * pw + ja) as i32 - 1);
+                let hi = _mm256_set1_epi32((i * pw + jb) as i32);
+                let at = base + px * oc;
+                for (v, sv) in s.iter_mut().enumerate() {
+                    // SAFETY: elements `at + 8v..at + 8v + 8` are inside the pooled arrays
+                    // (`px < qw`, `py < qh`, `g0 + 8v + 8 <= oc`).
+                    unsafe {
+                        let o = at + 8 * v;
+                        let am = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                            argmax.as_ptr().add(o).cast::<__m128i>(),
+                        ));
+                        let mut hit = _mm256_castsi256_ps(_mm256_and_si256(
+                            _mm256_cmpgt_epi32(am, lo),
+                            _mm256_cmpgt_epi32(hi, am),
+                        ));
+                        if relu {
+                            let pv = _mm256_loadu_ps(pooled.as_ptr().add(o));
+                            hit = _mm256_and_ps(hit, _mm256_cmp_ps::<_CMP_GT_OQ>(pv, zero));
+                        }
+                        let d = _mm256_loadu_ps(dpooled.as_ptr().add(o));
+                        *sv = _mm256_add_ps(*sv, _mm256_and_ps(hit, d));
+                    }
+                }
+            }
+        }
+        for (v, sv) in s.iter().enumerate() {
+            // SAFETY: as the loads above.
+            unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(g0 + 8 * v), *sv) };
+        }
+    }
 }
 
 impl<T: Float> DyRows<T> for Expand<'_, T> {
@@ -967,17 +1105,19 @@ mod tests {
         }
     }
 
-    /// The AVX-512 intrinsics bias blocks give the portable body's bits on channel counts of
-    /// 1..=4 vectors, partial vectors and more than 64 channels, windows 2x2 and 3x2, ReLU on
-    /// and off, blocks that start and end inside rows and windows.
+    /// The intrinsics bias blocks (AVX-512, or AVX2 where `oc % 8 == 0`) give the portable
+    /// body's bits on channel counts of 1..=4 vectors, partial vectors and more than 64
+    /// channels, windows 2x2 and 3x2, ReLU on and off, blocks that start and end inside rows and
+    /// windows.
     #[test]
-    fn bias512_blocks_match_portable_body_bitwise() {
-        if crate::kernels::simd::detected() != crate::kernels::simd::Level::Avx512
-            || !bias512_enabled()
-        {
-            eprintln!("skipped: no AVX-512, or FF_POOL_GRAD_BIAS=off");
+    fn intrinsics_bias_blocks_match_portable_body_bitwise() {
+        use crate::kernels::simd::{detected, Level};
+        let level = detected();
+        if !matches!(level, Level::Avx512 | Level::Avx2) || !bias512_enabled() {
+            eprintln!("skipped: no AVX2, or FF_POOL_GRAD_BIAS=off");
             return;
         }
+        let mut ran = 0;
         let cases = [
             ([2, 28, 28, 1], 32, [2, 2], Padding::Valid),
             ([3, 17, 15, 1], 40, [3, 2], Padding::Same),
@@ -1016,12 +1156,22 @@ mod tests {
                     let mut want = vec![0f32; g.oc];
                     bias_block_body(&e, p0, p1, &mut want);
                     let mut got = vec![0f32; g.oc];
-                    // SAFETY: AVX-512 F/BW/VL detected above.
-                    assert!(unsafe { bias512::run(&e, p0, p1, &mut got) });
-                    assert_eq!(bits(&got), bits(&want), "{g:?} relu={relu} {p0}..{p1}");
+                    let done = if level == Level::Avx512 {
+                        // SAFETY: AVX-512 F/BW/VL detected above.
+                        unsafe { bias512::run(&e, p0, p1, &mut got) }
+                    } else {
+                        // SAFETY: AVX2 detected above.
+                        unsafe { bias2::run(&e, p0, p1, &mut got) }
+                    };
+                    assert_eq!(done, level == Level::Avx512 || g.oc.is_multiple_of(8), "{g:?}");
+                    if done {
+                        ran += 1;
+                        assert_eq!(bits(&got), bits(&want), "{g:?} relu={relu} {p0}..{p1}");
+                    }
                 }
             }
         }
+        assert!(ran > 0);
     }
 
     /// The one-pass driver (filter chunk + the bias blocks ending in it, per task) gives the

@@ -15,7 +15,7 @@
 //! | `FF_CONV_BWD_INPUT` | the direct input gradient of stride-1 convolutions |
 //! | `FF_CONV_BWD_INPUT_AVX2` | its AVX2 intrinsics bodies for `f32` one-channel inputs (conv1) on CPUs without AVX-512 (back to the tiled im2col + GEMM path) |
 //! | `FF_CONV_BWD_INPUT3` | its 3x3 row kernel for one-channel inputs (`band3x3`) |
-//! | `FF_POOL_GRAD_BIAS` | the AVX-512 bias-gradient blocks of `_FusedConv2DMaxPoolGrad` (back to the portable body compiled for AVX-512; same bits) |
+//! | `FF_POOL_GRAD_BIAS` | the AVX-512 and AVX2 intrinsics bias-gradient blocks of `_FusedConv2DMaxPoolGrad` (back to the portable body compiled for AVX-512 / AVX2; same bits) |
 //! | `FF_POOL_GRAD_ONE_PASS` | the one-pass filter + bias driver of `_FusedConv2DMaxPoolGrad` (back to a filter pass then a bias pass; same bits) |
 //! | `FF_CONV1_POOL_WINDOWS` | the window-by-window pooled filter-gradient kernel (back to the pixel kernel; same bits) |
 //! | `FF_DENSE_GEMM` | the packed Dense-layer micro-kernel (back to the `gemm` crate) |
