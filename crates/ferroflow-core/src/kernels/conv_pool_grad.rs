@@ -1163,7 +1163,11 @@ mod tests {
                         // SAFETY: AVX2 detected above.
                         unsafe { bias2::run(&e, p0, p1, &mut got) }
                     };
-                    assert_eq!(done, level == Level::Avx512 || g.oc.is_multiple_of(8), "{g:?}");
+                    assert_eq!(
+                        done,
+                        level == Level::Avx512 || g.oc.is_multiple_of(8),
+                        "{g:?}"
+                    );
                     if done {
                         ran += 1;
                         assert_eq!(bits(&got), bits(&want), "{g:?} relu={relu} {p0}..{p1}");
