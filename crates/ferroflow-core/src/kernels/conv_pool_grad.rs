@@ -122,42 +122,54 @@ impl<'a, T: Float> Expand<'a, T> {
         }
     }
 
-    /// Adds the `dz` terms of row `r`, columns `a..b`, to `acc` (`oc` long) in column order,
-    /// skipping the zero terms.
+    /// Adds the `dz` terms of one window's columns in one row to `acc` (`oc` long): `dpooled`
+    /// where `lo <= argmax < lo + n` (and `pooled > 0` under ReLU), else `+0` (see
+    /// [`for_each_block_window`](Self::for_each_block_window)).
     #[inline(always)]
-    fn add_row_terms(&self, r: usize, a: usize, b: usize, acc: &mut [T]) {
-        let (oc, oh) = (self.g.oc, self.g.oh);
-        let (pw, qw) = (self.pw, self.qw);
+    fn add_window_terms(&self, at: usize, lo: usize, n: usize, acc: &mut [T]) {
+        let oc = self.g.oc;
         let zero = T::zero();
-        let (img, oy) = (r / oh, r % oh);
-        let (py, i) = (oy / self.ph, oy % self.ph);
-        if py >= self.qh || a >= b || a >= qw * pw {
-            return;
+        let (lo, n) = (lo as u8, n as u8);
+        let pv = &self.src.pooled[at..at + oc];
+        let av = &self.src.argmax[at..at + oc];
+        let dv = &self.src.dpooled[at..at + oc];
+        if self.src.relu {
+            for (((s, &am), &p), &g) in acc.iter_mut().zip(av).zip(pv).zip(dv) {
+                let hit = (am.wrapping_sub(lo) < n) & (p > zero);
+                *s += if hit { g } else { zero };
+            }
+        } else {
+            for ((s, &am), &g) in acc.iter_mut().zip(av).zip(dv) {
+                *s += if am.wrapping_sub(lo) < n { g } else { zero };
+            }
         }
-        let base = (img * self.qh + py) * qw * oc;
-        let px_end = (b - 1) / pw + 1;
-        for px in a / pw..px_end.min(qw) {
-            // Columns of this window inside a..b: j in ja..jb.
-            let ja = a.max(px * pw) - px * pw;
-            let jb = b.min(px * pw + pw) - px * pw;
-            if ja >= jb {
+    }
+
+    /// The windows that pixels `p0..p1` (a `BiasAddGrad` block) meet, in pixel order: for each
+    /// row piece of the block and each window `px` it meets, `f(at, lo, n)` with `at` the
+    /// window's first element in the pooled arrays and its hits in this row's columns being
+    /// `lo <= argmax < lo + n` (the columns `ja..ja + n` of the window inside the block, at
+    /// index `lo = i*pw + ja` for window row `i`). Rows and columns in no window are skipped.
+    #[inline(always)]
+    fn for_each_block_window(&self, p0: usize, p1: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let (oc, ow, oh) = (self.g.oc, self.g.ow, self.g.oh);
+        let (ph, pw, qh, qw) = (self.ph, self.pw, self.qh, self.qw);
+        let mut p = p0;
+        while p < p1 {
+            let (r, a) = (p / ow, p % ow);
+            let b = ow.min(a + (p1 - p));
+            p += b - a;
+            let (img, oy) = (r / oh, r % oh);
+            let (py, i) = (oy / ph, oy % ph);
+            if py >= qh || a >= qw * pw {
                 continue;
             }
-            let lo = (i * pw + ja) as u8;
-            let n = (jb - ja) as u8;
-            let at = base + px * oc;
-            let pv = &self.src.pooled[at..at + oc];
-            let av = &self.src.argmax[at..at + oc];
-            let dv = &self.src.dpooled[at..at + oc];
-            if self.src.relu {
-                for (((s, &am), &p), &g) in acc.iter_mut().zip(av).zip(pv).zip(dv) {
-                    let hit = (am.wrapping_sub(lo) < n) & (p > zero);
-                    *s += if hit { g } else { zero };
-                }
-            } else {
-                for ((s, &am), &g) in acc.iter_mut().zip(av).zip(dv) {
-                    *s += if am.wrapping_sub(lo) < n { g } else { zero };
-                }
+            let base = (img * qh + py) * qw * oc;
+            let px_end = ((b - 1) / pw + 1).min(qw);
+            for px in a / pw..px_end {
+                let ja = a.max(px * pw) - px * pw;
+                let jb = b.min(px * pw + pw) - px * pw;
+                f(base + px * oc, i * pw + ja, jb - ja);
             }
         }
     }
@@ -221,14 +233,7 @@ impl<'a, T: Float> Expand<'a, T> {
 /// Pixels `p0..p1` of one `BiasAddGrad` block, added to `acc` in pixel order.
 #[inline(always)]
 fn bias_block_body<T: Float>(e: &Expand<'_, T>, p0: usize, p1: usize, acc: &mut [T]) {
-    let ow = e.g.ow;
-    let mut p = p0;
-    while p < p1 {
-        let (r, a) = (p / ow, p % ow);
-        let b = ow.min(a + (p1 - p));
-        e.add_row_terms(r, a, b, acc);
-        p += b - a;
-    }
+    e.for_each_block_window(p0, p1, |at, lo, n| e.add_window_terms(at, lo, n, acc));
 }
 
 /// [`bias_block_body`] compiled for AVX-512 (same operations, wider vectors).
@@ -329,8 +334,7 @@ mod bias512 {
         acc: &mut [f32],
     ) {
         let g = &e.g;
-        let (oc, ow, oh) = (g.oc, g.ow, g.oh);
-        let (ph, pw, qh, qw) = (e.ph, e.pw, e.qh, e.qw);
+        let oc = g.oc;
         let relu = e.src.relu;
         let masks: [u16; NV] = std::array::from_fn(|v| {
             let n = (oc - g0 - 16 * v).min(16);
@@ -345,59 +349,44 @@ mod bias512 {
         let mut s: [__m512; NV] = std::array::from_fn(|v| unsafe {
             _mm512_maskz_loadu_ps(masks[v], acc.as_ptr().add(g0 + 16 * v))
         });
-        let mut p = p0;
-        while p < p1 {
-            let (r, a) = (p / ow, p % ow);
-            let b = ow.min(a + (p1 - p));
-            p += b - a;
-            let (img, oy) = (r / oh, r % oh);
-            let (py, i) = (oy / ph, oy % ph);
-            if py >= qh || a >= qw * pw {
-                continue;
-            }
-            let base = (img * qh + py) * qw * oc + g0;
-            let px_end = ((b - 1) / pw + 1).min(qw);
-            for px in a / pw..px_end {
-                let ja = a.max(px * pw) - px * pw;
-                let jb = b.min(px * pw + pw) - px * pw;
-                let lo = _mm_set1_epi8((i * pw + ja) as u8 as i8);
-                let n = _mm_set1_epi8((jb - ja) as u8 as i8);
-                let at = base + px * oc;
-                for v in 0..NV {
-                    let m = masks[v];
-                    // SAFETY: element `at + 16v` is inside the pooled arrays (`px < qw`,
-                    // `py < qh`, `g0 + 16v < oc`); only lanes below `oc` are read.
-                    unsafe {
-                        let o = at + 16 * v;
-                        // Full vectors with plain loads (masked loads are slower).
-                        let full = m == u16::MAX;
-                        let ap = argmax.as_ptr().add(o);
-                        let am = if full {
-                            _mm_loadu_si128(ap.cast::<__m128i>())
+        e.for_each_block_window(p0, p1, |at, lo, n| {
+            let at = at + g0;
+            let lo = _mm_set1_epi8(lo as u8 as i8);
+            let n = _mm_set1_epi8(n as u8 as i8);
+            for v in 0..NV {
+                let m = masks[v];
+                // SAFETY: element `at + 16v` is inside the pooled arrays (`at` is a window's
+                // first element plus `g0`, `g0 + 16v < oc`); only lanes below `oc` are read.
+                unsafe {
+                    let o = at + 16 * v;
+                    // Full vectors with plain loads (masked loads are slower).
+                    let full = m == u16::MAX;
+                    let ap = argmax.as_ptr().add(o);
+                    let am = if full {
+                        _mm_loadu_si128(ap.cast::<__m128i>())
+                    } else {
+                        _mm_maskz_loadu_epi8(m, ap.cast::<i8>())
+                    };
+                    let mut hit = _mm_mask_cmplt_epu8_mask(m, _mm_sub_epi8(am, lo), n);
+                    if relu {
+                        let pp = pooled.as_ptr().add(o);
+                        let pv = if full {
+                            _mm512_loadu_ps(pp)
                         } else {
-                            _mm_maskz_loadu_epi8(m, ap.cast::<i8>())
+                            _mm512_maskz_loadu_ps(m, pp)
                         };
-                        let mut hit = _mm_mask_cmplt_epu8_mask(m, _mm_sub_epi8(am, lo), n);
-                        if relu {
-                            let pp = pooled.as_ptr().add(o);
-                            let pv = if full {
-                                _mm512_loadu_ps(pp)
-                            } else {
-                                _mm512_maskz_loadu_ps(m, pp)
-                            };
-                            hit = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(hit, pv, zero);
-                        }
-                        let dp = dpooled.as_ptr().add(o);
-                        let d = if full {
-                            _mm512_loadu_ps(dp)
-                        } else {
-                            _mm512_maskz_loadu_ps(m, dp)
-                        };
-                        s[v] = _mm512_mask_add_ps(s[v], hit, s[v], d);
+                        hit = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(hit, pv, zero);
                     }
+                    let dp = dpooled.as_ptr().add(o);
+                    let d = if full {
+                        _mm512_loadu_ps(dp)
+                    } else {
+                        _mm512_maskz_loadu_ps(m, dp)
+                    };
+                    s[v] = _mm512_mask_add_ps(s[v], hit, s[v], d);
                 }
             }
-        }
+        });
         for v in 0..NV {
             // SAFETY: as the loads above.
             unsafe { _mm512_mask_storeu_ps(acc.as_mut_ptr().add(g0 + 16 * v), masks[v], s[v]) };
@@ -496,55 +485,36 @@ mod bias2 {
         p1: usize,
         acc: &mut [f32],
     ) {
-        let g = &e.g;
-        let (oc, ow, oh) = (g.oc, g.ow, g.oh);
-        let (ph, pw, qh, qw) = (e.ph, e.pw, e.qh, e.qw);
         let relu = e.src.relu;
         let zero = _mm256_setzero_ps();
         // SAFETY: `acc[g0 + 8v..][..8]` is inside `acc` (`g0 + 8*NV <= oc`).
         let mut s: [__m256; NV] =
             std::array::from_fn(|v| unsafe { _mm256_loadu_ps(acc.as_ptr().add(g0 + 8 * v)) });
-        let mut p = p0;
-        while p < p1 {
-            let (r, a) = (p / ow, p % ow);
-            let b = ow.min(a + (p1 - p));
-            p += b - a;
-            let (img, oy) = (r / oh, r % oh);
-            let (py, i) = (oy / ph, oy % ph);
-            if py >= qh || a >= qw * pw {
-                continue;
-            }
-            let base = (img * qh + py) * qw * oc + g0;
-            let px_end = ((b - 1) / pw + 1).min(qw);
-            for px in a / pw..px_end {
-                let ja = a.max(px * pw) - px * pw;
-                let jb = b.min(px * pw + pw) - px * pw;
-                // Hits: `lo <= argmax < hi` (the body's `argmax - lo < n` on bytes).
-                let lo = _mm256_set1_epi32((i * pw + ja) as i32 - 1);
-                let hi = _mm256_set1_epi32((i * pw + jb) as i32);
-                let at = base + px * oc;
-                for (v, sv) in s.iter_mut().enumerate() {
-                    // SAFETY: elements `at + 8v..at + 8v + 8` are inside the pooled arrays
-                    // (`px < qw`, `py < qh`, `g0 + 8v + 8 <= oc`).
-                    unsafe {
-                        let o = at + 8 * v;
-                        let am = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
-                            argmax.as_ptr().add(o).cast::<__m128i>(),
-                        ));
-                        let mut hit = _mm256_castsi256_ps(_mm256_and_si256(
-                            _mm256_cmpgt_epi32(am, lo),
-                            _mm256_cmpgt_epi32(hi, am),
-                        ));
-                        if relu {
-                            let pv = _mm256_loadu_ps(pooled.as_ptr().add(o));
-                            hit = _mm256_and_ps(hit, _mm256_cmp_ps::<_CMP_GT_OQ>(pv, zero));
-                        }
-                        let d = _mm256_loadu_ps(dpooled.as_ptr().add(o));
-                        *sv = _mm256_add_ps(*sv, _mm256_and_ps(hit, d));
+        e.for_each_block_window(p0, p1, |at, lo, n| {
+            // Hits: `lo <= argmax < lo + n` (the body's `argmax - lo < n` on bytes).
+            let (at, lo, hi) = (at + g0, lo as i32, (lo + n) as i32);
+            let (lo, hi) = (_mm256_set1_epi32(lo - 1), _mm256_set1_epi32(hi));
+            for (v, sv) in s.iter_mut().enumerate() {
+                // SAFETY: elements `at + 8v..at + 8v + 8` are inside the pooled arrays (`at` is
+                // a window's first element plus `g0`, `g0 + 8v + 8 <= oc`).
+                unsafe {
+                    let o = at + 8 * v;
+                    let am = _mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                        argmax.as_ptr().add(o).cast::<__m128i>(),
+                    ));
+                    let mut hit = _mm256_castsi256_ps(_mm256_and_si256(
+                        _mm256_cmpgt_epi32(am, lo),
+                        _mm256_cmpgt_epi32(hi, am),
+                    ));
+                    if relu {
+                        let pv = _mm256_loadu_ps(pooled.as_ptr().add(o));
+                        hit = _mm256_and_ps(hit, _mm256_cmp_ps::<_CMP_GT_OQ>(pv, zero));
                     }
+                    let d = _mm256_loadu_ps(dpooled.as_ptr().add(o));
+                    *sv = _mm256_add_ps(*sv, _mm256_and_ps(hit, d));
                 }
             }
-        }
+        });
         for (v, sv) in s.iter().enumerate() {
             // SAFETY: as the loads above.
             unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(g0 + 8 * v), *sv) };
