@@ -9,7 +9,8 @@
 //! `KERNEL_REPS` timed calls (default 21) after 200 ms of warm-up calls. FLOPs count a multiply-add as 2:
 //! `2 n^3` for the matmul, `2 * batch * oh * ow * out * 3 * 3 * in` for each convolution pass
 //! (the same product for all three passes). `bench/compare.py` divides them by the all-threads
-//! peak of `examples/fma_peak.rs`. Arguments filter the kernels by name (substring).
+//! peak of `examples/fma_peak.rs`. Arguments filter the kernels by name (substring);
+//! `KERNEL_BATCHES=4,32` times the convolution rows at other batch sizes.
 //!
 //! Rows `dense_*` are the Dense-layer products of the seed CNN (1600 -> 128 -> 10) and MLP
 //! (784 -> 64 -> 64 -> 10) at batch 32, 128 and 256 (predict): forward `x·W` (`nn`), the kernel
@@ -90,6 +91,12 @@ fn main() -> Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(21)
         .max(1);
+    // `KERNEL_BATCHES=4,32`: other batch sizes for the convolution rows (default 32 and 128).
+    let conv_batches: Vec<usize> = std::env::var("KERNEL_BATCHES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .filter(|b: &Vec<usize>| !b.is_empty() && !b.contains(&0))
+        .unwrap_or_else(|| vec![32, 128]);
     let filters: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
 
@@ -108,7 +115,7 @@ fn main() -> Result<()> {
         ("conv2_13x13x32_64", 13, 13, 32, 64),
     ];
     for (name, h, w, ci, oc) in layers {
-        for batch in [32usize, 128] {
+        for &batch in &conv_batches {
             let (oh, ow) = (h - 2, w - 2);
             let flops = 2.0 * (batch * oh * ow * oc * 9 * ci) as f64;
             let x = rand(&[batch, h, w, ci], 3)?;
@@ -231,7 +238,7 @@ fn main() -> Result<()> {
             }
         }
     }
-    pool_grad_rows(reps, &wanted)?;
+    pool_grad_rows(reps, &conv_batches, &wanted)?;
     Ok(())
 }
 
@@ -314,7 +321,7 @@ fn pool_argmax(c: &[f32], [n, h, w, ch]: [usize; 4]) -> (Vec<f32>, Vec<u8>) {
     (pooled, arg)
 }
 
-fn pool_grad_rows(reps: usize, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
+fn pool_grad_rows(reps: usize, batches: &[usize], wanted: &dyn Fn(&str) -> bool) -> Result<()> {
     use ferroflow::kernels::conv::Conv2dGeom;
     use ferroflow::kernels::conv_pool_grad::{expand_pool_grad, PoolGradSource};
     use ferroflow::ops::conv::ConvAttrs;
@@ -325,7 +332,7 @@ fn pool_grad_rows(reps: usize, wanted: &dyn Fn(&str) -> bool) -> Result<()> {
         ("conv2_13x13x32_64", 13, 13, 32, 64, true),
     ];
     for (name, h, w, ci, oc, want_dx) in layers {
-        for batch in [32usize, 128] {
+        for &batch in batches {
             let base = format!(
                 "{name}_pool_grad_{}",
                 if want_dx {

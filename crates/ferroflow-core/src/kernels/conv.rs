@@ -1759,6 +1759,72 @@ mod tests {
         assert!(tested > 10);
     }
 
+    /// The direct forward's contract, pinned apart from any kernel: each element starts at
+    /// `+0`, takes one fused multiply-add `fma(x, w, acc)` per tap in `(ky, kx, ci)` order, then
+    /// `+ bias`, then ReLU; on every instruction set this CPU has. On random data a separate
+    /// multiply and add gives other bits (checked, so the test tells the two orders apart).
+    #[test]
+    fn direct_forward_is_one_fma_per_tap_in_tap_order() {
+        use crate::kernels::conv_direct as cd;
+        let mut s = 0xF3A5_u64;
+        // The 3x3 one-channel geometries with their own row kernels (conv1 of the seed CNN,
+        // padded, row-strided, odd channel counts), then random ones.
+        let mut geoms = vec![
+            Conv2dGeom::new([2, 28, 28, 1], [3, 3], 32, [1, 1], [1, 1], Padding::Valid),
+            Conv2dGeom::new([1, 9, 11, 1], [3, 3], 33, [1, 1], [1, 1], Padding::Same),
+            Conv2dGeom::new([2, 12, 7, 1], [3, 3], 17, [2, 1], [2, 1], Padding::Valid),
+        ];
+        geoms.extend((0..40).map(|_| random_geom(&mut s, true)));
+        let (mut tested, mut fma_matters) = (0, false);
+        for (i, g) in (0u64..).zip(geoms) {
+            if !cd::applies(&g) {
+                continue;
+            }
+            tested += 1;
+            let x = rand_vec::<f32>(g.input_len(), 40 + i);
+            let w = rand_vec::<f32>(g.filter_len(), 41 + i);
+            let b = rand_vec::<f32>(g.oc, 42 + i);
+            let reference = |fused: bool| {
+                let mut y = vec![0f32; g.output_len()];
+                let [ta, tb] = taps_of(&g);
+                for img in 0..g.n {
+                    for_taps(ta, tb, |oy, ox, ky, kx, iy, ix| {
+                        for o in 0..g.oc {
+                            let at = ((img * g.oh + oy) * g.ow + ox) * g.oc + o;
+                            for ci in 0..g.c {
+                                let xv = x[((img * g.h + iy) * g.w + ix) * g.c + ci];
+                                let wv = w[((ky * g.kw + kx) * g.c + ci) * g.oc + o];
+                                y[at] = if fused {
+                                    xv.mul_add(wv, y[at])
+                                } else {
+                                    y[at] + xv * wv
+                                };
+                            }
+                        }
+                    });
+                }
+                for (k, v) in y.iter_mut().enumerate() {
+                    let t = *v + b[k % g.oc];
+                    *v = if t > 0.0 { t } else { 0.0 };
+                }
+                y
+            };
+            let want = reference(true);
+            fma_matters |= !bits_eq(&want, &reference(false));
+            // Portable first, then each wider instruction set.
+            for isa in cd::available_isas() {
+                let mut y = vec![0f32; g.output_len()];
+                let epi = Epilogue {
+                    bias: Some(&b),
+                    relu: true,
+                };
+                cd::forward(isa, &g, &x, &w, &mut y, epi);
+                assert!(bits_eq(&y, &want), "{isa:?} {g:?}");
+            }
+        }
+        assert!(tested > 10 && fma_matters);
+    }
+
     /// `conv2d_forward_fused` equals the unfused chain bit for bit, on the direct and the tiled
     /// path.
     #[test]

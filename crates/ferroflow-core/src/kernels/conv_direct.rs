@@ -14,8 +14,10 @@
 //!
 //! SIMD: the same generic body is compiled three times, for AVX-512F, for AVX2 and portable, and
 //! chosen at run time (`is_x86_feature_detected!`). Every element is computed with the same
-//! sequence of separate multiplies and adds (no FMA contraction) in the same order in all three,
-//! so they agree bit for bit (tested).
+//! sequence of operations in the same order in all three, so they agree bit for bit (tested):
+//! the forward pass as one fused multiply-add per tap (`mul_add`: `vfmadd` on AVX2/AVX-512, the
+//! correctly rounded `fma` of the target elsewhere), the backward-filter pass as separate
+//! multiplies and adds (no FMA contraction).
 
 #[cfg(test)]
 use crate::kernels::conv::DySlice;
@@ -46,7 +48,7 @@ const PAR_MIN_WORK: usize = 1 << 17;
 pub(crate) enum Isa {
     /// Plain Rust (whatever the compile target enables).
     Portable,
-    /// AVX2 (256-bit).
+    /// AVX2 + FMA (256-bit; `simd::Level::Avx2` requires both).
     #[cfg(target_arch = "x86_64")]
     Avx2,
     /// AVX-512F (512-bit).
@@ -185,7 +187,8 @@ fn fwd_block<T: Float, const PP: usize>(
         for (p, accp) in acc.iter_mut().enumerate() {
             let a = rows[pix0 + p * pstep + o];
             for j in 0..NB {
-                accp[j] += a * wrow[j];
+                // One rounding per tap (`fma`), as the AVX2/AVX-512 kernels' `vfmadd`.
+                accp[j] = a.mul_add(wrow[j], accp[j]);
             }
         }
     }
@@ -429,17 +432,17 @@ macro_rules! isa_variants {
             $body($($arg),*)
         }
         /// # Safety
-        /// The CPU must support AVX2.
+        /// The CPU must support AVX2 and FMA (the forward's `mul_add` is then one `vfmadd`).
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
+        #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $avx2<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)
         }
         /// # Safety
-        /// The CPU must support AVX-512F.
+        /// The CPU must support AVX-512F (and FMA, which every AVX-512F CPU has).
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
+        #[target_feature(enable = "avx512f,fma")]
         #[allow(clippy::too_many_arguments)]
         unsafe fn $avx512<$($gen)*>($($arg: $ty),*) {
             $body($($arg),*)

@@ -27,7 +27,8 @@
 //! geometries back to the generic blocks (A/B timing).
 //!
 //! Bit-identical to the portable kernel: every convolution element starts at `+0`, then for each
-//! tap in order `acc = acc + x*w` (a separate multiply and add, never an FMA), then `+ bias`, then
+//! tap in order `acc = fma(x, w, acc)` (one rounding: `_mm512_fmadd_ps`, the portable body's
+//! `mul_add`; since the fourteenth session, before it a separate multiply and add), then `+ bias`, then
 //! ReLU as `if v > 0 { v } else { 0 }` (`max(v, 0)` with x86's operand rule: the second operand
 //! unless the first is greater). The pooled value is MaxPool's (the window's first element, a
 //! strictly greater value replaces it: `max(v, best)` again, or a `>` compare and a blend), the
@@ -291,7 +292,7 @@ impl<'a> FastFwd<'a> {
         let rows = self.src(r / g.oh, r % g.oh, 1, rows);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the plan exists only for `Isa::Avx512` (or `Isa::Avx2` when `avx2`), which
-        // callers take from `detect_isa` (the CPU has AVX-512F, or AVX2); `rows` is `src`'s (its
+        // callers take from `detect_isa` (the CPU has AVX-512F, or AVX2 and FMA); `rows` is `src`'s (its
         // length is what `plain_row` reads), `out` by contract.
         unsafe {
             if self.avx2 {
@@ -856,7 +857,7 @@ mod avx512 {
                 // SAFETY: as above.
                 let a = _mm512_set1_ps(unsafe { *s.add(p * b.pstep) });
                 for (av, &wv) in accp.iter_mut().zip(&wv) {
-                    *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                    *av = _mm512_fmadd_ps(a, wv, *av);
                 }
             }
             // SAFETY: the next filter row (one past the last after the last tap: never read).
@@ -914,7 +915,7 @@ mod avx512 {
                     // SAFETY: as above.
                     let a = _mm512_set1_ps(unsafe { *s.add(at) });
                     for (av, &wv) in acce.iter_mut().zip(&wv) {
-                        *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                        *av = _mm512_fmadd_ps(a, wv, *av);
                     }
                 }
             }
@@ -1055,7 +1056,7 @@ mod avx512 {
                     // SAFETY: inside the rows (caller).
                     let a = _mm512_set1_ps(unsafe { *rk.add(p + kx) });
                     for (av, &wv) in accp.iter_mut().zip(w) {
-                        *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                        *av = _mm512_fmadd_ps(a, wv, *av);
                     }
                 }
             }
@@ -1153,7 +1154,7 @@ mod avx512 {
                         // SAFETY: inside the rows (caller).
                         let a = _mm512_set1_ps(unsafe { *rk.add(at) });
                         for (av, &wv) in acce.iter_mut().zip(w) {
-                            *av = _mm512_add_ps(*av, _mm512_mul_ps(a, wv));
+                            *av = _mm512_fmadd_ps(a, wv, *av);
                         }
                     }
                 }

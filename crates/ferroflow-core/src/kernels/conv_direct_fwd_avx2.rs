@@ -8,11 +8,12 @@
 //! accumulators get the registers: blocks of 2 pixels x [`VEC`] vectors (32 channels) for
 //! the plain rows, one pooled pixel (2x2 convolution elements) x [`PVEC`] vectors for the pool.
 //! A channel group that is left over (`ocp` is a multiple of 16) takes 2 vectors. The input value
-//! of a tap is broadcast from the row (`vbroadcastss`); each multiply and add is separate (Zen 3
-//! issues 2 multiplies and 2 adds per cycle, the FMA peak).
+//! of a tap is broadcast from the row (`vbroadcastss`) and multiplied into the accumulators by
+//! FMA (`vfmadd`: half the instructions of a separate multiply and add, which on Zen 3 held the
+//! plain rows at ~63% of one core's peak against ~87% with FMA; fourteenth session).
 //!
 //! Bits: the same sums in the same order as the portable kernel (from `+0`, tap by tap in
-//! `(ky, kx)` order, `acc + x*w` as a multiply then an add), then `+ bias`, ReLU as
+//! `(ky, kx)` order, `acc = fma(x, w, acc)`: one rounding, the portable body's `mul_add`), then `+ bias`, ReLU as
 //! `max(v, 0)`, the pool's first maximum (a `>` ordered compare; the maximum itself as
 //! `max(r, best)`, which selects the same; the argmax as the largest replacing index; the ReLU on
 //! each window's first element only, since a later one replaces a maximum `>= +0` only when
@@ -64,9 +65,9 @@ impl<const V: usize> Grp<V> {
 /// The bias vectors of a group (zeros without bias).
 ///
 /// # Safety
-/// AVX2; `g.bias` null or valid for `8V` reads.
+/// AVX2 and FMA; `g.bias` null or valid for `8V` reads.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn bias_vecs<const V: usize>(g: &Grp<V>) -> [__m256; V] {
     std::array::from_fn(|v| {
         if g.bias.is_null() {
@@ -81,7 +82,7 @@ unsafe fn bias_vecs<const V: usize>(g: &Grp<V>) -> [__m256; V] {
 /// Bias and ReLU on one accumulator, as the portable kernel: `acc + b`, then `max(v, 0)` (the
 /// second operand unless `v > 0`).
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn epilogue(v: __m256, b: __m256, bias: bool, relu: bool) -> __m256 {
     let v = if bias { _mm256_add_ps(v, b) } else { v };
     if relu {
@@ -93,7 +94,7 @@ fn epilogue(v: __m256, b: __m256, bias: bool, relu: bool) -> __m256 {
 
 /// A mask of the first `n < 8` lanes.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn lane_mask(n: usize) -> __m256i {
     _mm256_cmpgt_epi32(
         _mm256_set1_epi32(n as i32),
@@ -104,9 +105,9 @@ fn lane_mask(n: usize) -> __m256i {
 /// Stores the first `n` lanes of `v` at `dst`.
 ///
 /// # Safety
-/// AVX2; `dst` valid for `n` writes.
+/// AVX2 and FMA; `dst` valid for `n` writes.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn store(dst: *mut f32, v: __m256, n: usize) {
     // SAFETY: `n` lanes at `dst` (caller).
     unsafe {
@@ -118,11 +119,11 @@ unsafe fn store(dst: *mut f32, v: __m256, n: usize) {
     }
 }
 
-/// `acc[i][v] += x(i) * w[tap][v]` for the `N` elements of a block, tap by tap in `(ky, kx)`
-/// order, from `+0`: element `i` reads tap `(ky, kx)` at `r[ky] + at[i] + kx`.
+/// `acc[i][v] = fma(x(i), w[tap][v], acc[i][v])` for the `N` elements of a block, tap by tap in
+/// `(ky, kx)` order, from `+0`: element `i` reads tap `(ky, kx)` at `r[ky] + at[i] + kx`.
 ///
 /// # Safety
-/// AVX2; every read `r[ky] + at[i] + kx` (`kx < 3`) inside the rows, the filter rows `9 x 8V`
+/// AVX2 and FMA; every read `r[ky] + at[i] + kx` (`kx < 3`) inside the rows, the filter rows `9 x 8V`
 /// at `g.w` (stride `g.ocp`) inside the padded filter.
 #[inline(always)]
 unsafe fn taps<const N: usize, const V: usize>(
@@ -140,7 +141,7 @@ unsafe fn taps<const N: usize, const V: usize>(
                 for (i, acci) in acc.iter_mut().enumerate() {
                     let a = _mm256_broadcast_ss(&*rk.add(at[i] + kx));
                     for (av, &wv) in acci.iter_mut().zip(&wv) {
-                        *av = _mm256_add_ps(*av, _mm256_mul_ps(a, wv));
+                        *av = _mm256_fmadd_ps(a, wv, *av);
                     }
                 }
             }
@@ -154,9 +155,9 @@ unsafe fn taps<const N: usize, const V: usize>(
 /// `out + p*oc + 8v`, its stored lanes).
 ///
 /// # Safety
-/// AVX2; the reads as [`taps`], the stored lanes inside the output.
+/// AVX2 and FMA; the reads as [`taps`], the stored lanes inside the output.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn plain_block<const P: usize, const V: usize>(
     r: [*const f32; 3],
     g: &Grp<V>,
@@ -184,9 +185,9 @@ unsafe fn plain_block<const P: usize, const V: usize>(
 /// reads tap `(ky, kx)` at `r[ky] + i*rstep + j + kx`; then [`pool_store`].
 ///
 /// # Safety
-/// AVX2; the reads as [`taps`], the stored lanes as [`pool_store`].
+/// AVX2 and FMA; the reads as [`taps`], the stored lanes as [`pool_store`].
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn pool_block<const V: usize>(
     r: [*const f32; 3],
     rstep: usize,
@@ -206,9 +207,9 @@ unsafe fn pool_block<const V: usize>(
 /// (when `arg` is not null) the argmax, stored.
 ///
 /// # Safety
-/// AVX2; the stored lanes of each vector at `out + 8v` (and `arg + 8v`) inside their rows.
+/// AVX2 and FMA; the stored lanes of each vector at `out + 8v` (and `arg + 8v`) inside their rows.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn pool_store<const V: usize>(
     acc: &[[__m256; V]; 4],
     bv: &[__m256; V],
@@ -274,7 +275,7 @@ macro_rules! plain_group {
         /// # Safety
         /// As [`wreg_rows`]; `ob + 8*$v <= ocp`.
         #[inline]
-        #[target_feature(enable = "avx2")]
+        #[target_feature(enable = "avx2,fma")]
         unsafe fn $name(plan: &FastFwd<'_>, rows: &[f32], nrows: usize, ob: usize, yrows: *mut f32) {
             const V: usize = $v;
             let g = plan.g;
@@ -312,8 +313,8 @@ plain_group!(plain_group2, 2, 4, 1 2 3);
 /// each row.
 ///
 /// # Safety
-/// AVX2; `yrows` valid for `nrows*ow*oc` writes (the reads and the geometry are asserted).
-#[target_feature(enable = "avx2")]
+/// AVX2 and FMA; `yrows` valid for `nrows*ow*oc` writes (the reads and the geometry are asserted).
+#[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn wreg_rows(plan: &FastFwd<'_>, rows: &[f32], nrows: usize, yrows: *mut f32) {
     let g = plan.g;
     if nrows == 0 {
@@ -340,9 +341,9 @@ pub(super) unsafe fn wreg_rows(plan: &FastFwd<'_>, rows: &[f32], nrows: usize, y
 /// no argmax): the same bits as the portable kernel's fused pool.
 ///
 /// # Safety
-/// AVX2; `prow` valid for `(ow/2)*oc` writes and `arow` null or valid for as many (the reads and
+/// AVX2 and FMA; `prow` valid for `(ow/2)*oc` writes and `arow` null or valid for as many (the reads and
 /// the geometry are asserted).
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn wpool_row(plan: &FastFwd<'_>, rows: &[f32], prow: *mut f32, arow: *mut u8) {
     let g = plan.g;
     let pow = g.ow / 2;
