@@ -15,9 +15,9 @@
 //! SIMD: the same generic body is compiled three times, for AVX-512F, for AVX2 and portable, and
 //! chosen at run time (`is_x86_feature_detected!`). Every element is computed with the same
 //! sequence of operations in the same order in all three, so they agree bit for bit (tested):
-//! the forward pass as one fused multiply-add per tap (`mul_add`: `vfmadd` on AVX2/AVX-512, the
-//! correctly rounded `fma` of the target elsewhere), the backward-filter pass as separate
-//! multiplies and adds (no FMA contraction).
+//! one fused multiply-add per product (`mul_add`: `vfmadd` on AVX2/AVX-512, the correctly
+//! rounded `fma` of the target elsewhere), in the forward pass and in the backward-filter pass
+//! (since the fourteenth session; separate multiplies and adds before).
 
 #[cfg(test)]
 use crate::kernels::conv::DySlice;
@@ -416,7 +416,7 @@ fn bwd_filter_block<T: Float, const QQ: usize, const W: usize>(
             // SAFETY: `ox*pstep + off[q] <= (ow-1)*pstep + max_off < rows.len()` (asserted above).
             let a = unsafe { *rows.get_unchecked(ox * pstep + off[q]) };
             for j in 0..W {
-                accq[j] += a * d[j];
+                accq[j] = a.mul_add(d[j], accq[j]);
             }
         }
     }
@@ -432,7 +432,7 @@ macro_rules! isa_variants {
             $body($($arg),*)
         }
         /// # Safety
-        /// The CPU must support AVX2 and FMA (the forward's `mul_add` is then one `vfmadd`).
+        /// The CPU must support AVX2 and FMA (`mul_add` is then one `vfmadd`).
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]

@@ -15,8 +15,9 @@
 //! `(oy, ox)` is `dpooled` where `argmax == i*pw + j` (and `pooled > 0` under ReLU), else `+0` —
 //! the exact values [`conv_pool_grad`](super::conv_pool_grad)'s row expansion writes.
 //!
-//! Bit-identity: every element of the partial is `+0`, then `acc = acc + x*dz` (a separate
-//! multiply and add, no FMA) over the chunk's rows, then pixels in ascending `ox` — the order of
+//! Bit-identity: every element of the partial is `+0`, then `acc = fma(x, dz, acc)` (one
+//! rounding; a separate multiply and add until the fourteenth session) over the chunk's rows,
+//! then pixels in ascending `ox` — the order of
 //! `conv_direct`'s portable, AVX2 and AVX-512 bodies — and every product is computed, zeros
 //! included; the chunk partials are then added in chunk order by the caller. So dw is the same
 //! bits as the portable path, and as the unfused ops on the expanded gradient, whatever the
@@ -398,8 +399,7 @@ mod avx512 {
         table!(q, v, full; 1 2 3 4 5 6 7 8 9 10)
     }
 
-    /// `acc[q][v] += broadcast(x at xp + off[q]) * d[v]` for one output pixel (separate
-    /// multiply and add).
+    /// `acc[q][v] = fma(broadcast(x at xp + off[q]), d[v], acc[q][v])` for one output pixel.
     macro_rules! pixel {
         ($acc:ident, $xp:expr, $off:ident, $d:ident, $Q:ident, $V:ident) => {{
             let xp: *const f32 = $xp;
@@ -408,7 +408,7 @@ mod avx512 {
                 // (or the gathered rows) for every pixel `ox < ow` (see `block`).
                 let a = _mm512_set1_ps(unsafe { *xp.add($off[q]) });
                 unroll!(v < $V; {
-                    $acc[q][v] = _mm512_add_ps($acc[q][v], _mm512_mul_ps(a, $d[v]));
+                    $acc[q][v] = _mm512_fmadd_ps(a, $d[v], $acc[q][v]);
                 });
             });
         }};
@@ -524,11 +524,11 @@ mod avx512 {
     /// finite). In a row, lane `o` of window `px` has at most one non-zero gradient value: at
     /// column `j` when `argmax == i*2 + j` (and it passes); so per window and tap the two
     /// columns' input values are broadcast, lane `o` takes column `j`'s (a masked blend), and
-    /// `acc + x_j * d` is added with `d` the window's value on the lanes hit in this row, `+0`
-    /// elsewhere. The pixel kernel adds, per lane, the same non-zero products in the same
-    /// (pixel) order plus products `x * +0 = ±0` (finite `x`) — and adding `±0` to a sum that
-    /// started at `+0` never changes it (such a sum is never `-0`) — so the bits are the pixel
-    /// kernel's. Rows in no window and columns from `qw*2` hold only zeros and are skipped.
+    /// `fma(x_j, d, acc)` is taken with `d` the window's value on the lanes hit in this row, `+0`
+    /// elsewhere. The pixel kernel takes, per lane, the same non-zero products in the same
+    /// (pixel) order plus products `x * +0 = ±0` (finite `x`, exact inside the `fma`) — and
+    /// adding `±0` to a sum that started at `+0` never changes it (such a sum is never `-0`) —
+    /// so the bits are the pixel kernel's. Rows in no window and columns from `qw*2` hold only zeros and are skipped.
     ///
     /// # Safety
     /// As [`block`]; the plan's source is [`Dz::Pooled`] with `pw == 2`.
@@ -602,7 +602,7 @@ mod avx512 {
                     };
                     unroll!(v < V; {
                         let xs = _mm512_mask_blend_ps(j1[v], a0, a1);
-                        acc[q][v] = _mm512_add_ps(acc[q][v], _mm512_mul_ps(xs, d[v]));
+                        acc[q][v] = _mm512_fmadd_ps(xs, d[v], acc[q][v]);
                     });
                 });
             }
@@ -733,9 +733,9 @@ mod avx2 {
     /// expanded gradient (grown as needed).
     ///
     /// # Safety
-    /// The CPU must support AVX2; `part` is `K*ocp` long, `rows` at least `kh*prow`,
+    /// The CPU must support AVX2 and FMA; `part` is `K*ocp` long, `rows` at least `kh*prow`,
     /// `r0 + nr <= n*oh`, `oc % 8 == 0`, and the plan's slices match its geometry.
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn chunk(
         p: &FilterPlan<'_>,
         r0: usize,
@@ -782,9 +782,9 @@ mod avx2 {
     /// no window are `+0` — the values of `conv_pool_grad::Expand`'s rows.
     ///
     /// # Safety
-    /// The CPU must support AVX2; the source's slices are `n*(oh/ph)*(ow/pw)*oc` long,
+    /// The CPU must support AVX2 and FMA; the source's slices are `n*(oh/ph)*(ow/pw)*oc` long,
     /// `oc % 8 == 0`, `r0 + nr <= n*oh`, `out` is `nr*ow*oc` long.
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn expand(
         p: &FilterPlan<'_>,
         s: PoolGradSource<'_, f32>,
@@ -856,13 +856,13 @@ mod avx2 {
     }
 
     /// Taps `kb..kb+Q` x channel vectors `vb..vb+V` of one chunk, accumulated in registers over
-    /// the rows and pixels `ox` ascending (`+0`, then `acc + x*dz`, separate multiply and add),
+    /// the rows and pixels `ox` ascending (`+0`, then `fma(x, dz, acc)`),
     /// then stored into `part`.
     ///
     /// # Safety
     /// As [`chunk`], with `kb + Q <= K`, `vb + V <= oc / 8`, and `rs.dy` holding rows
     /// `rs.dr0..` up to at least `rs.r0 + rs.nr` (each `ow*oc`).
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn block<const Q: usize, const V: usize>(
         p: &FilterPlan<'_>,
         rs: Rows<'_>,
@@ -894,7 +894,7 @@ mod avx2 {
                     // gathered rows) for every pixel `ox < ow` (see `super::input_row`).
                     let a = _mm256_set1_ps(unsafe { *xp.add(off[q]) });
                     unroll!(v < V; {
-                        acc[q][v] = _mm256_add_ps(acc[q][v], _mm256_mul_ps(a, d[v]));
+                        acc[q][v] = _mm256_fmadd_ps(a, d[v], acc[q][v]);
                     });
                 });
             }
@@ -1017,7 +1017,7 @@ mod tests {
     }
 
     /// The chunk partial written independently: for each tap `(ky, kx, ci)` and channel, `+0`
-    /// then `acc + x*dz` over rows `r0..r0+nr`, pixels ascending (`x` zero outside the image).
+    /// then `fma(x, dz, acc)` over rows `r0..r0+nr`, pixels ascending (`x` zero outside the image).
     fn ref_chunk(g: &Conv2dGeom, x: &[f32], dz: &[f32], r0: usize, nr: usize) -> Vec<f32> {
         let mut out = Vec::new();
         for ky in 0..g.kh {
@@ -1039,7 +1039,7 @@ mod tests {
                                 } else {
                                     0.0
                                 };
-                                acc += xv * dz[(r * g.ow + ox) * g.oc + o];
+                                acc = xv.mul_add(dz[(r * g.ow + ox) * g.oc + o], acc);
                             }
                         }
                         out.push(acc);
