@@ -19,8 +19,9 @@
 //!   `[tap][ci][o]`.
 //!
 //! Order of the arithmetic (the same in every body): [`Kind::Channels`]: `acc = 0`, then for each
-//! valid tap in `(ky, kx)` order, for `o` ascending, `acc = acc + dz*w` (a separate multiply and
-//! add, never a fused multiply-add). [`Kind::Outputs`]: lane `l` sums the same way over the taps
+//! valid tap in `(ky, kx)` order, for `o` ascending, `acc = fma(dz, w, acc)` (one rounding:
+//! `mul_add`, `vfmadd` in the intrinsics; a separate multiply and add until the fourteenth
+//! session). [`Kind::Outputs`]: lane `l` sums the same way over the taps
 //! then the 16-wide chunks `o = 16*j + l`, then [`tree16`]. Blocking never changes an element's
 //! operations, so the AVX-512 intrinsics body, the portable body compiled for AVX2 and the plain
 //! portable body agree bit for bit, and so do 1 and N threads (each element is written by one
@@ -288,7 +289,7 @@ impl<T: Float> Micro<T> for Generic {
                     let d = dzp[o];
                     for (v, accv) in accp.iter_mut().enumerate() {
                         for (a, &wj) in accv.iter_mut().zip(&wv[v * LANES..(v + 1) * LANES]) {
-                            *a += d * wj;
+                            *a = d.mul_add(wj, *a);
                         }
                     }
                 }
@@ -319,7 +320,7 @@ impl<T: Float> Micro<T> for Generic {
                     let dzp = &cx.dz[b - toff..b - toff + oc];
                     for (dch, wch) in dzp.chunks(LANES).zip(wt.chunks_exact(LANES)) {
                         for ((a, &d), &wj) in accp.iter_mut().zip(dch).zip(wch) {
-                            *a += d * wj;
+                            *a = d.mul_add(wj, *a);
                         }
                     }
                 }
@@ -412,7 +413,7 @@ mod x86 {
     ///
     /// # Safety
     /// The CPU must support AVX-512F; the block must have passed [`check`].
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,fma")]
     unsafe fn chan_avx512<const P: usize, const V: usize>(
         cx: &BlockCtx<'_, f32>,
         ci0: usize,
@@ -438,7 +439,7 @@ mod x86 {
                     for p in 0..P {
                         let d = _mm512_set1_ps(*ptrs[p].add(o));
                         for v in 0..V {
-                            acc[p][v] = _mm512_add_ps(acc[p][v], _mm512_mul_ps(d, wv[v]));
+                            acc[p][v] = _mm512_fmadd_ps(d, wv[v], acc[p][v]);
                         }
                     }
                 }
@@ -461,7 +462,7 @@ mod x86 {
 
     /// The AVX-512 form of [`super::tree16`] (the same pairs, in the same order).
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,fma")]
     fn tree16_avx512(a: __m512) -> f32 {
         let s = _mm512_add_ps(a, _mm512_shuffle_f32x4::<0b11_10_11_10>(a, a));
         let s = _mm512_add_ps(s, _mm512_shuffle_f32x4::<0b01_01_01_01>(s, s));
@@ -475,7 +476,7 @@ mod x86 {
     ///
     /// # Safety
     /// The CPU must support AVX-512F; the block must have passed [`check`].
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,fma")]
     unsafe fn outs_avx512<const P: usize>(
         cx: &BlockCtx<'_, f32>,
         bases: &[usize; P],
@@ -497,7 +498,7 @@ mod x86 {
                     let wv = _mm512_loadu_ps(w0.add(woff));
                     for p in 0..P {
                         let d = _mm512_maskz_loadu_ps(mask, ptrs[p].wrapping_offset(doff));
-                        acc[p] = _mm512_add_ps(acc[p], _mm512_mul_ps(d, wv));
+                        acc[p] = _mm512_fmadd_ps(d, wv, acc[p]);
                     }
                 }
             }
@@ -512,7 +513,7 @@ mod x86 {
     /// `s8` halves two pixels per vector, `s4` four, then `s2` and the last pair within 128-bit
     /// lanes, then one permutation puts pixel `k` in lane `k`.
     #[inline]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,fma")]
     fn reduce8(a: &[__m512; 8]) -> __m512 {
         // s8: [x.l0..8 + x.l8..16, y.l0..8 + y.l8..16].
         let s8 = |x: __m512, y: __m512| {
@@ -572,7 +573,7 @@ mod x86 {
     /// AVX-512F; `rows[ky]` readable for `(G + 2) * 16 * J` floats.
     #[inline]
     #[allow(clippy::needless_range_loop)]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,fma")]
     unsafe fn group3x3<const G: usize, const J: usize>(
         rows: &[*const f32; 3],
         wv: &[[[__m512; J]; 3]; 3],
@@ -587,7 +588,7 @@ mod x86 {
                         let d = unsafe {
                             _mm512_loadu_ps(rows[ky].add(((g + 2 - kx) * J + j) * LANES))
                         };
-                        *a = _mm512_add_ps(*a, _mm512_mul_ps(d, w));
+                        *a = _mm512_fmadd_ps(d, w, *a);
                     }
                 }
             }
@@ -602,7 +603,7 @@ mod x86 {
     /// one zero row for the rows outside the output; each input row is cut into balanced
     /// blocks of at most 8 pixels ([`group3x3`]).
     #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,fma")]
     fn band3x3<const J: usize>(
         g: &Conv2dGeom,
         wr: &[f32],
@@ -1125,9 +1126,9 @@ fn task_portable<T: Float, D: DyRows<T>>(
 /// for AVX2 for f64).
 ///
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn task_avx2<T: Float, D: DyRows<T>>(
     plan: &Plan<T>,
     g: &Conv2dGeom,
@@ -1145,7 +1146,7 @@ unsafe fn task_avx2<T: Float, D: DyRows<T>>(
 /// # Safety
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 unsafe fn task_avx512<T: Float, D: DyRows<T>>(
     plan: &Plan<T>,
     g: &Conv2dGeom,

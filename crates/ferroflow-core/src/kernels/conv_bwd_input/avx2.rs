@@ -2,7 +2,7 @@
 //! AVX-512: the same arithmetic as [`super::Generic`], element for element.
 //!
 //! A 16-lane vector of the generic bodies is two `ymm` halves here (lanes `0..8` and `8..16`),
-//! so every lane's chain of `acc = acc + d*w` (a separate multiply and add) is unchanged, and
+//! so every lane's chain of `acc = fma(d, w, acc)` (`vfmadd`, the portable `mul_add`) is unchanged, and
 //! the pixel tree sum of [`Kind::Outputs`](super::Kind::Outputs) adds the very pairs of
 //! [`super::tree16`]: `s8` is one add of the two halves, then 128-bit halves, then pairs.
 //! With 16 `ymm` registers the blocks are smaller than on AVX-512 ([`Avx2::pmax`]); blocking
@@ -15,7 +15,7 @@ use crate::kernels::float::{as_f32, as_f32_mut};
 use crate::kernels::Float;
 use std::arch::x86_64::*;
 
-/// AVX2 f32 bodies. Only built after the CPU was found to support AVX2.
+/// AVX2 f32 bodies. Only built after the CPU was found to support AVX2 and FMA (`simd::Level::Avx2`).
 pub(super) struct Avx2;
 
 /// Lanes of one `ymm` register.
@@ -23,7 +23,7 @@ const H: usize = 8;
 
 /// The lane mask of the first `n` (`0..=8`) lanes, for `maskload` / `maskstore`.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn first_lanes(n: usize) -> __m256i {
     let n = n.min(H) as i32;
     _mm256_cmpgt_epi32(
@@ -34,7 +34,7 @@ fn first_lanes(n: usize) -> __m256i {
 
 /// The lane mask of bits `8h..8h + 8` of a 16-lane `u16` mask.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn half_mask(mask: u16, h: usize) -> __m256i {
     let bits = _mm256_set1_epi32(i32::from((mask >> (H * h)) as u8));
     let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -45,8 +45,8 @@ fn half_mask(mask: u16, h: usize) -> __m256i {
 /// 16-lane vector in two halves.
 ///
 /// # Safety
-/// The CPU must support AVX2; the block must have passed [`check`].
-#[target_feature(enable = "avx2")]
+/// The CPU must support AVX2 and FMA; the block must have passed [`check`].
+#[target_feature(enable = "avx2,fma")]
 unsafe fn chan_avx2<const P: usize, const V: usize>(
     cx: &BlockCtx<'_, f32>,
     ci0: usize,
@@ -75,7 +75,7 @@ unsafe fn chan_avx2<const P: usize, const V: usize>(
                     let d = _mm256_broadcast_ss(&*ptrs[p].add(o));
                     for v in 0..V {
                         for h in 0..2 {
-                            acc[p][v][h] = _mm256_add_ps(acc[p][v][h], _mm256_mul_ps(d, wv[v][h]));
+                            acc[p][v][h] = _mm256_fmadd_ps(d, wv[v][h], acc[p][v][h]);
                         }
                     }
                 }
@@ -107,7 +107,7 @@ unsafe fn chan_avx2<const P: usize, const V: usize>(
 /// order): `s8 = lo + hi`, `s4 = s8[..4] + s8[4..]`, `s2 = [s4[0] + s4[2], s4[1] + s4[3]]`,
 /// then `s2[0] + s2[1]`.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn tree16_avx2(a: [__m256; 2]) -> f32 {
     let s8 = _mm256_add_ps(a[0], a[1]);
     let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
@@ -120,8 +120,8 @@ fn tree16_avx2(a: [__m256; 2]) -> f32 {
 /// halves), then [`tree16_avx2`].
 ///
 /// # Safety
-/// The CPU must support AVX2; the block must have passed [`check`].
-#[target_feature(enable = "avx2")]
+/// The CPU must support AVX2 and FMA; the block must have passed [`check`].
+#[target_feature(enable = "avx2,fma")]
 unsafe fn outs_avx2<const P: usize>(
     cx: &BlockCtx<'_, f32>,
     bases: &[usize; P],
@@ -149,7 +149,7 @@ unsafe fn outs_avx2<const P: usize>(
                         let at = ptrs[p].wrapping_offset(doff);
                         for h in 0..2 {
                             let d = _mm256_loadu_ps(at.add(h * H));
-                            acc[p][h] = _mm256_add_ps(acc[p][h], _mm256_mul_ps(d, wv[h]));
+                            acc[p][h] = _mm256_fmadd_ps(d, wv[h], acc[p][h]);
                         }
                     }
                 } else {
@@ -158,7 +158,7 @@ unsafe fn outs_avx2<const P: usize>(
                         let at = ptrs[p].wrapping_offset(doff);
                         for h in 0..2 {
                             let d = _mm256_maskload_ps(at.wrapping_add(h * H), m[h]);
-                            acc[p][h] = _mm256_add_ps(acc[p][h], _mm256_mul_ps(d, wv[h]));
+                            acc[p][h] = _mm256_fmadd_ps(d, wv[h], acc[p][h]);
                         }
                     }
                 }
@@ -175,7 +175,7 @@ unsafe fn outs_avx2<const P: usize>(
 /// very pairs of [`super::tree16`] (`s4` by 128-bit halves of two pixels, `s2` and the last pair
 /// by in-lane shuffles of four, then one permutation).
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn reduce8_avx2(s8: &[__m256; 8]) -> __m256 {
     // s4: [x.s4, y.s4] (s8[i] + s8[i + 4], i < 4).
     let s4 = |x: __m256, y: __m256| {
@@ -215,9 +215,9 @@ fn reduce8_avx2(s8: &[__m256; 8]) -> __m256 {
 /// go [`RP`] at a time ([`rowp`]), so that several add chains are in flight.
 ///
 /// # Safety
-/// AVX2; `row` readable for `(w + 2) * 16 * J` floats, `acc` writable for `8 * w`.
+/// AVX2 and FMA; `row` readable for `(w + 2) * 16 * J` floats, `acc` writable for `8 * w`.
 #[inline]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn row3<const J: usize>(
     row: *const f32,
     wk: &[[__m256; J]; 3],
@@ -268,7 +268,7 @@ unsafe fn rowp<const P: usize, const J: usize>(
                 for j in 0..J {
                     for (p, ap) in a.iter_mut().enumerate() {
                         let d = _mm256_loadu_ps(row.add((x + p + 2 - kx) * px + j * LANES + h * H));
-                        *ap = _mm256_add_ps(*ap, _mm256_mul_ps(d, wk[kx][j]));
+                        *ap = _mm256_fmadd_ps(d, wk[kx][j], *ap);
                     }
                 }
             }
@@ -290,7 +290,7 @@ unsafe fn rowp<const P: usize, const J: usize>(
 /// each 8 pixels' halves are added and reduced ([`reduce8_avx2`]): the bits of the portable
 /// block kernel.
 #[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn band3x3<const J: usize>(
     g: &Conv2dGeom,
     wr: &[f32],
@@ -448,7 +448,7 @@ impl<T: Float> Micro<T> for Avx2 {
         let dx = as_f32_mut(dx).expect("T is f32");
         assert!(nvalid <= V * LANES && ci0 + V * LANES <= cx.wp);
         check(&cx32, bases, douts, dx.len(), ci0 + nvalid, cx.oc * cx.wp);
-        // SAFETY: an `Avx2` is only used after detecting AVX2; bounds checked above.
+        // SAFETY: an `Avx2` is only used after detecting AVX2 and FMA; bounds checked above.
         unsafe { chan_avx2::<P, V>(&cx32, ci0, nvalid, bases, douts, dx) }
     }
 
@@ -466,7 +466,7 @@ impl<T: Float> Micro<T> for Avx2 {
         let dx = as_f32_mut(dx).expect("T is f32");
         assert!(cx.wp >= cx.oc.div_ceil(LANES) * LANES);
         check(&cx32, bases, douts, dx.len(), cx.c, cx.c * cx.wp);
-        // SAFETY: an `Avx2` is only used after detecting AVX2; bounds checked above.
+        // SAFETY: an `Avx2` is only used after detecting AVX2 and FMA; bounds checked above.
         unsafe { outs_avx2::<P>(&cx32, bases, douts, dx) }
     }
 
