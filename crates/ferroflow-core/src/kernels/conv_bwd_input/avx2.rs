@@ -504,6 +504,15 @@ impl<T: Float> Micro<T> for Avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_util::bits_stream;
+
+    /// Values in `[-5000, 5000)` of mixed magnitudes (`10^-4..10^4`), so that another addition
+    /// order would round differently.
+    fn mixed_values(seed: u64) -> impl Iterator<Item = f32> {
+        bits_stream(seed).map(|s| {
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 10f32.powi((s % 9) as i32 - 4)
+        })
+    }
 
     #[test]
     fn tree16_avx2_is_tree16() {
@@ -511,14 +520,9 @@ mod tests {
             eprintln!("skipped: no AVX2");
             return;
         }
-        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut vals = mixed_values(0x2545);
         for _ in 0..200 {
-            let l: [f32; LANES] = std::array::from_fn(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 10f32.powi((s % 9) as i32 - 4)
-            });
+            let l: [f32; LANES] = std::array::from_fn(|_| vals.next().expect("endless"));
             // SAFETY: AVX2 was detected above; `l` holds 16 floats.
             let got = unsafe {
                 tree16_avx2([
@@ -538,16 +542,10 @@ mod tests {
             eprintln!("skipped: no AVX2");
             return;
         }
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut vals = mixed_values(0x9e37);
         for _ in 0..100 {
-            let ls: [[f32; LANES]; 8] = std::array::from_fn(|_| {
-                std::array::from_fn(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 10f32.powi((s % 9) as i32 - 4)
-                })
-            });
+            let ls: [[f32; LANES]; 8] =
+                std::array::from_fn(|_| std::array::from_fn(|_| vals.next().expect("endless")));
             let mut got = [0f32; 8];
             // SAFETY: AVX2 was detected above; every pointer addresses 8 floats.
             unsafe {
