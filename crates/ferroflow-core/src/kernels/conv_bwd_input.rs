@@ -1144,7 +1144,7 @@ unsafe fn task_avx2<T: Float, D: DyRows<T>>(
 /// compiled for AVX-512F for f64).
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
+/// The CPU must support AVX-512F (and FMA, which every AVX-512F CPU has).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn task_avx512<T: Float, D: DyRows<T>>(
