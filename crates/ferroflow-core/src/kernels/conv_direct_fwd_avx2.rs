@@ -233,38 +233,50 @@ unsafe fn pool_store<const V: usize>(
             unsafe { store(out.add(v * LV), best, n) };
             continue;
         }
-        // The argmax is the last `e` that replaced the maximum: the largest of `e & m_e` (an
-        // integer max; `blendv_epi8` competes with the multiplies for two pipes on Zen 3).
-        let mut idx = _mm256_setzero_si256();
-        for e in 1..4 {
+        // The argmax is the last `e` that replaced the maximum. Its lane masks go to integer
+        // registers (`movmskps`), where its two bits are a few scalar operations and the 8
+        // lanes' bytes two lookups: the integer pipes are idle here, while the vector form
+        // (an integer max of `e & m_e`, then packs to bytes) took six vector operations per
+        // vector from the four pipes the multiplies, compares and maxima share.
+        let mut m = [0u32; 4];
+        for (e, me) in m.iter_mut().enumerate().skip(1) {
             let r = rest(e);
             // Only a strictly greater (ordered) value replaces: the first maximum. `max(r, best)`
             // is `r > best ? r : best`, the same selection.
-            let m = _mm256_cmp_ps::<_CMP_GT_OQ>(r, best);
+            *me = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(r, best)) as u32;
             best = _mm256_max_ps(r, best);
-            idx = _mm256_max_epu32(
-                idx,
-                _mm256_and_si256(_mm256_castps_si256(m), _mm256_set1_epi32(e as i32)),
-            );
         }
-        // The 8 indices (0..=3) as bytes.
-        let w16 = _mm_packs_epi32(
-            _mm256_castsi256_si128(idx),
-            _mm256_extracti128_si256::<1>(idx),
-        );
-        let b8 = _mm_packus_epi16(w16, w16);
+        // Index `3` where lane 3 replaced, else `2` where 2 did, else `1` where 1 did, else `0`.
+        let bit1 = (m[3] | m[2]) as usize;
+        let bit0 = (m[3] | (m[1] & !m[2])) as usize;
+        let bytes = SPREAD[bit0] | (SPREAD[bit1] << 1);
         // SAFETY: `n` lanes at vector `v` of the pooled and argmax rows (caller).
         unsafe {
             store(out.add(v * LV), best, n);
             if n >= LV {
-                _mm_storel_epi64(arg.add(v * LV) as *mut __m128i, b8);
+                std::ptr::write_unaligned(arg.add(v * LV).cast::<u64>(), bytes.to_le());
             } else if n > 0 {
-                let bytes: [u8; 16] = std::mem::transmute(b8);
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), arg.add(v * LV), n);
+                let b = bytes.to_le_bytes();
+                std::ptr::copy_nonoverlapping(b.as_ptr(), arg.add(v * LV), n);
             }
         }
     }
 }
+
+/// `SPREAD[m]`: bit `i` of the 8-bit mask `m` as byte `i` (0 or 1) of a little-endian `u64`.
+const SPREAD: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut m = 0;
+    while m < 256 {
+        let mut i = 0;
+        while i < 8 {
+            t[m] |= ((m as u64 >> i) & 1) << (8 * i);
+            i += 1;
+        }
+        m += 1;
+    }
+    t
+};
 
 /// Defines `$name`: the channel group at `ob` (`$v` vectors) of `nrows` plain rows, blocks of at
 /// most `$max` pixels (one `plain_block` instance per size `$n`, `$max` last).
