@@ -207,88 +207,182 @@ fn reduce8_avx2(s8: &[__m256; 8]) -> __m256 {
     _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
-/// One filter row `ky` of half `h` (lanes `8h..8h + 8` of each 16-wide `o` chunk) for the `w`
-/// pixels of an input row: `acc[x] = acc[x] + d*w` over the taps `kx` ascending, and in each
-/// the `J` chunks ascending (the order of [`Generic`]'s `outs`), `acc[x]` starting at `+0` when
-/// `first`. `row` is the zero-bordered `dz` row `oy = iy + pad_top - ky`; pixel `x` with tap
-/// `kx` reads bordered column `x + 2 - kx`. The row's filter vectors stay in registers; pixels
-/// go [`RP`] at a time ([`rowp`]), so that several add chains are in flight.
+/// Pixels per block of [`band3x3`]: 8 accumulators (one half of 8 pixels), as many add chains
+/// in flight as the FMA latency (4) times the two FMA pipes of Zen 3 needs, and then one
+/// [`reduce8_avx2`].
+const BP: usize = 8;
+
+/// Filter row `ky` of one half of block `x0..x0 + P` (`P <= 8` pixels of an input row, every
+/// tap inside the output): `acc[p] = fma(d, w[kx][j], acc[p])` for the taps `kx` ascending and,
+/// in each, the chunks `j` ascending — the order of [`Generic`]'s `outs` — reading `dz` in
+/// place. Column `cc` of the block (`dz` column `col0 + cc`) serves pixel `p = cc + kx - 2` for
+/// tap `kx`; the columns go from right to left, so each pixel meets its taps in ascending `kx`,
+/// and each column is loaded once for its (up to) three pixels. `EDGE`: only the columns whose
+/// bit is set in `cols` exist (inside `0..ow`); at a row's ends the others are taps outside the
+/// output, which the portable body skips too (without `EDGE`, all `P + 2` exist). `FULL`: `oc == 16J` (every lane
+/// read is a channel, the offsets constants); else the lanes of `lanes` below `oc` are read
+/// (masked) and an empty half skipped.
 ///
 /// # Safety
-/// AVX2 and FMA; `row` readable for `(w + 2) * 16 * J` floats, `acc` writable for `8 * w`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row3<const J: usize>(
-    row: *const f32,
-    wk: &[[__m256; J]; 3],
-    h: usize,
-    w: usize,
-    acc: *mut f32,
-    first: bool,
-) {
-    // SAFETY: the caller's bounds.
-    let x = unsafe { rowp::<RP, J>(row, wk, h, 0, w - w % RP, acc, first) };
-    // SAFETY: as above.
-    unsafe { rowp::<1, J>(row, wk, h, x, w, acc, first) };
-}
-
-/// Pixels per step of [`row3`]'s main loop (independent add chains in flight).
-const RP: usize = 2;
-
-/// [`row3`] for pixels `x0..x1` (`x1 - x0` a multiple of `P`), `P` pixels a step: their
-/// chains interleaved, the columns they share loaded once. Returns `x1`.
-///
-/// # Safety
-/// As [`row3`], with `x1 <= w`.
+/// AVX2 and FMA; `row` is the `dz` row (`ow * oc` floats); every column `col0 + cc` read
+/// (all, or those in `cols` with `EDGE`) inside `0..ow`.
 #[inline(always)]
-#[allow(clippy::needless_range_loop)]
-unsafe fn rowp<const P: usize, const J: usize>(
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn block_row<const P: usize, const J: usize, const FULL: bool, const EDGE: bool>(
+    acc: &mut [__m256; BP],
     row: *const f32,
     wk: &[[__m256; J]; 3],
+    col0: isize,
+    cols: u32,
+    oc: usize,
     h: usize,
-    x0: usize,
-    x1: usize,
-    acc: *mut f32,
-    first: bool,
-) -> usize {
-    let px = J * LANES;
-    // SAFETY (whole body): columns `x + p + 2 - kx <= w + 1` of `row`, lanes
-    // `16j + 8h + 8 <= 16J`; `acc[8(x + p)..][..8]` with `x + p < w` (the caller's bounds).
-    unsafe {
-        let mut x = x0;
-        while x < x1 {
-            let mut a: [__m256; P] = std::array::from_fn(|p| {
-                if first {
-                    _mm256_setzero_ps()
-                } else {
-                    _mm256_loadu_ps(acc.add((x + p) * H))
-                }
-            });
-            for kx in 0..3 {
-                for j in 0..J {
-                    for (p, ap) in a.iter_mut().enumerate() {
-                        let d = _mm256_loadu_ps(row.add((x + p + 2 - kx) * px + j * LANES + h * H));
-                        *ap = _mm256_fmadd_ps(d, wk[kx][j], *ap);
-                    }
-                }
-            }
-            for (p, ap) in a.iter().enumerate() {
-                _mm256_storeu_ps(acc.add((x + p) * H), *ap);
-            }
-            x += P;
+    lanes: &[(usize, __m256i); J],
+) {
+    let oc = if FULL { J * LANES } else { oc };
+    // Column `col0` (maybe outside the row, and then not read).
+    let base = row.wrapping_offset(col0 * oc as isize + (h * H) as isize);
+    for cc in (0..P + 2).rev() {
+        // One bit test per column (a mask in one register): the edge form only.
+        if EDGE && cols & (1 << cc) == 0 {
+            continue;
         }
-        x1
+        for j in 0..J {
+            let at = cc * oc + j * LANES;
+            // SAFETY: column `0 <= col0 + cc < ow`; the lanes read are its channels (all 8 when
+            // `FULL`, else the masked ones below `oc`).
+            let d = unsafe {
+                if FULL {
+                    _mm256_loadu_ps(base.wrapping_add(at))
+                } else {
+                    let (n, mask) = lanes[j];
+                    if n == 0 {
+                        continue;
+                    }
+                    _mm256_maskload_ps(base.wrapping_add(at), mask)
+                }
+            };
+            for kx in 0..3 {
+                let p = cc + kx;
+                if p >= 2 && p - 2 < P {
+                    acc[p - 2] = _mm256_fmadd_ps(d, wk[kx][j], acc[p - 2]);
+                }
+            }
+        }
     }
 }
 
-/// The AVX2 form of the AVX-512 `band3x3` (see there): input rows `iy0..iy1` of one image (all
-/// `c` channels) for a [`super::fast3_geom`] geometry with `J = ceil(oc / 16)`, from the same
-/// zero-bordered ring of `dz` rows (here 64-byte aligned, and without the zero row). Per
-/// input row, channel and half of the lanes, each filter row that meets the output runs
-/// [`row3`] over the whole row (a filter row reading the zero row would add `0 * w`, which
-/// changes no bit: a lane starts at `+0`, so it is never `-0`, and the filter is finite); then
-/// each 8 pixels' halves are added and reduced ([`reduce8_avx2`]): the bits of the portable
-/// block kernel.
+/// One block `x0..x0 + P` of an input row, channel `ci`: both halves over the filter rows that meet the output ([`block_row`]), the halves added
+/// and reduced ([`reduce8_avx2`]), the `P` sums stored at `out` (stride `c`).
+///
+/// # Safety
+/// AVX2 and FMA; `rows[ky]` null or a `dz` row (`ow * oc` floats); `wr` the `[tap][ci][16J]`
+/// filter; `out` valid for `(P - 1) * c + 1` writes; `FULL` only when `oc == 16J`; without
+/// `EDGE`, the block's columns `x0 + pad_left - 2 .. x0 + pad_left + P` inside `0..ow`.
+// Not inlined: alone, the 8 accumulators, 6 filter vectors and a column fit the 16 registers.
+#[inline(never)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block<const P: usize, const J: usize, const FULL: bool, const EDGE: bool>(
+    g: &Conv2dGeom,
+    wr: &[f32],
+    rows: &[*const f32; 3],
+    x0: usize,
+    ci: usize,
+    lanes: &[[(usize, __m256i); J]; 2],
+    out: *mut f32,
+) {
+    let (c, oc, px) = (g.c, g.oc, J * LANES);
+    // Columns `col0 + lo .. col0 + hi` of the block's `P + 2` lie inside `0..ow`.
+    let col0 = x0 as isize + g.pad_left as isize - 2;
+    let lo = (-col0).clamp(0, P as isize + 2) as usize;
+    let hi = (g.ow as isize - col0).clamp(lo as isize, P as isize + 2) as usize;
+    let cols = ((1u32 << hi) - 1) & !((1u32 << lo) - 1);
+    let zero = _mm256_setzero_ps();
+    let mut s8 = [zero; BP];
+    for h in 0..2 {
+        let mut acc = [zero; BP];
+        for (ky, &row) in rows.iter().enumerate() {
+            if row.is_null() {
+                continue;
+            }
+            let wk: [[__m256; J]; 3] = std::array::from_fn(|kx| {
+                std::array::from_fn(|j| {
+                    let o = ((ky * 3 + kx) * c + ci) * px + j * LANES + h * H;
+                    let ws = &wr[o..o + H];
+                    // SAFETY: `ws` holds 8 floats.
+                    unsafe { _mm256_loadu_ps(ws.as_ptr()) }
+                })
+            });
+            // SAFETY: the caller's `row`, columns and `FULL`.
+            unsafe {
+                block_row::<P, J, FULL, EDGE>(&mut acc, row, &wk, col0, cols, oc, h, &lanes[h])
+            };
+        }
+        for p in 0..P {
+            s8[p] = if h == 0 {
+                acc[p]
+            } else {
+                _mm256_add_ps(s8[p], acc[p])
+            };
+        }
+    }
+    let mut sums = [0f32; BP];
+    // SAFETY: `sums` holds 8 floats.
+    unsafe { _mm256_storeu_ps(sums.as_mut_ptr(), reduce8_avx2(&s8)) };
+    for (p, &v) in sums[..P].iter().enumerate() {
+        // SAFETY: `p * c < (P - 1) * c + 1` (the caller's bound).
+        unsafe { *out.add(p * c) = v };
+    }
+}
+
+/// [`block`] for `n` (`1..=8`) pixels: the interior form (7 or 8 pixels whose columns all lie
+/// inside the output, `FULL`) or the edge form.
+///
+/// # Safety
+/// As [`block`] with `P = n`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block_n<const J: usize, const FULL: bool>(
+    g: &Conv2dGeom,
+    wr: &[f32],
+    rows: &[*const f32; 3],
+    x0: usize,
+    n: usize,
+    ci: usize,
+    lanes: &[[(usize, __m256i); J]; 2],
+    out: *mut f32,
+) {
+    let col0 = x0 + g.pad_left;
+    let inside = FULL && col0 >= 2 && col0 + n <= g.ow;
+    let a = (g, wr, rows, x0, ci, lanes, out);
+    // SAFETY: the caller's; the interior form only with its columns inside `0..ow`.
+    unsafe {
+        match (n, inside) {
+            (8, true) => block::<8, J, FULL, false>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (7, true) => block::<7, J, FULL, false>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (8, _) => block::<8, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (7, _) => block::<7, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (6, _) => block::<6, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (5, _) => block::<5, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (4, _) => block::<4, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (3, _) => block::<3, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            (2, _) => block::<2, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+            _ => block::<1, J, FULL, true>(a.0, a.1, a.2, a.3, a.4, a.5, a.6),
+        }
+    }
+}
+
+/// The AVX2 3x3 row kernel: input rows `iy0..iy1` of one image (all `c` channels) for a
+/// [`super::fast3_geom`] geometry with `J = ceil(oc / 16)`, reading the band's `dz` rows in
+/// place, in balanced blocks of up to [`BP`] pixels of a row ([`block`]: their lane sums in
+/// registers over the filter rows, each `dz` column loaded once per half). Taps outside the
+/// output are skipped, as the portable body skips them. Then the halves are added and reduced
+/// ([`reduce8_avx2`]): the bits of the portable block kernel.
+///
+/// (Until the fifteenth session this kernel copied each `dz` row into a zero-bordered ring and
+/// ran every tap over whole rows with the lane sums in memory: a fifth of its time was that
+/// copy, and 8% more multiply-adds the border's zeros.)
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 fn band3x3<const J: usize>(
@@ -299,124 +393,49 @@ fn band3x3<const J: usize>(
     iy0: usize,
     iy1: usize,
     dxb: &mut [f32],
-    ring: &mut Vec<f32>,
 ) {
     let (w, c, oc, ow) = (g.w, g.c, g.oc, g.ow);
     let px = J * LANES;
-    let row_len = (w + 2) * px;
-    // Three ring rows, then the two halves' accumulators of one input row (`8 * w` each,
-    // rounded up to whole groups of 8 pixels).
-    let wg = w.div_ceil(8) * 8;
-    let len = 3 * row_len + 2 * H * wg;
-    ring.clear();
-    ring.resize(len + LANES, 0.0);
-    let skip = ring.as_ptr().align_offset(64).min(LANES);
-    let (rows_buf, accs) = ring[skip..skip + len].split_at_mut(3 * row_len);
+    let oy_hi = (iy1 + g.pad_top).min(g.oh);
     assert!(oc <= px && dxb.len() == (iy1 - iy0) * w * c);
-    assert!(wr.len() >= 9 * c * px);
-    let mut slot_oy = [usize::MAX; 3];
-    // Bordered column of `dz` column `ox`.
-    let shift = 2 - g.pad_left;
-    // The lane masks of each 8-lane part of a chunk (`o < oc`).
-    let masks: [[__m256i; 2]; J] = std::array::from_fn(|j| {
-        let n = oc - (j * LANES).min(oc);
-        [first_lanes(n), first_lanes(n.saturating_sub(H))]
+    assert!(wr.len() >= 9 * c * px && dz.len() >= (oy_hi - oy_lo) * ow * oc);
+    // Lanes of half `h` of chunk `j` below `oc`, and their load mask.
+    let lanes: [[(usize, __m256i); J]; 2] = std::array::from_fn(|h| {
+        std::array::from_fn(|j| {
+            let n = oc.saturating_sub(j * LANES + h * H).min(H);
+            (n, first_lanes(n))
+        })
     });
     let full = oc == px;
+    // Balanced blocks of at most `BP` pixels (a row of 28: four of 7).
+    let nb = w.div_ceil(BP);
     for iy in iy0..iy1 {
-        // The ring row of each filter row that meets the output.
-        let mut rows: [Option<usize>; 3] = [None; 3];
-        for (ky, row) in rows.iter_mut().enumerate() {
+        // The `dz` row of each filter row that meets the output (null: none).
+        let rows: [*const f32; 3] = std::array::from_fn(|ky| {
             let oy = (iy + g.pad_top).wrapping_sub(ky);
-            if oy >= g.oh {
-                continue;
+            if oy < oy_lo || oy >= oy_hi {
+                std::ptr::null()
+            } else {
+                dz[(oy - oy_lo) * ow * oc..][..ow * oc].as_ptr()
             }
-            let sl = oy % 3;
-            if slot_oy[sl] != oy {
-                let src = &dz[(oy - oy_lo) * ow * oc..(oy - oy_lo + 1) * ow * oc];
-                let dst = &mut rows_buf[sl * row_len..(sl + 1) * row_len];
-                assert!((ow + shift) * px <= dst.len());
-                if full {
-                    dst[shift * px..(ow + shift) * px].copy_from_slice(src);
-                } else {
-                    for ox in 0..ow {
-                        for (j, m) in masks.iter().enumerate() {
-                            for (hh, &mh) in m.iter().enumerate() {
-                                let lane = j * LANES + hh * H;
-                                // SAFETY: the mask keeps lanes `< oc - lane`, inside
-                                // `src[ox*oc..(ox + 1)*oc]`; the store writes 8 lanes of `dst`
-                                // at `(ox + shift)*px + lane + 8 <= (ow + shift)*px`.
-                                unsafe {
-                                    let v = _mm256_maskload_ps(
-                                        src.as_ptr().wrapping_add(ox * oc + lane),
-                                        mh,
-                                    );
-                                    _mm256_storeu_ps(
-                                        dst.as_mut_ptr().add((ox + shift) * px + lane),
-                                        v,
-                                    );
-                                }
-                            }
-                        }
-                    }
-                }
-                slot_oy[sl] = oy;
-            }
-            *row = Some(sl * row_len);
-        }
+        });
         let drow = &mut dxb[(iy - iy0) * w * c..(iy - iy0 + 1) * w * c];
         for ci in 0..c {
-            for h in 0..2 {
-                let acc = &mut accs[h * H * wg..(h + 1) * H * wg];
-                let mut first = true;
-                for (ky, row) in rows.iter().enumerate() {
-                    let Some(at) = *row else { continue };
-                    let wk: [[__m256; J]; 3] = std::array::from_fn(|kx| {
-                        std::array::from_fn(|j| {
-                            let o = ((ky * 3 + kx) * c + ci) * px + j * LANES + h * H;
-                            let ws = &wr[o..o + H];
-                            // SAFETY: `ws` holds 8 floats.
-                            unsafe { _mm256_loadu_ps(ws.as_ptr()) }
-                        })
-                    });
-                    // SAFETY: AVX2 (this function's feature); the ring row holds
-                    // `(w + 2) * px` floats and `acc` `8 * wg >= 8 * w`.
-                    unsafe {
-                        row3::<J>(
-                            rows_buf[at..at + row_len].as_ptr(),
-                            &wk,
-                            h,
-                            w,
-                            acc.as_mut_ptr(),
-                            first,
-                        )
-                    };
-                    first = false;
+            let mut x0 = 0;
+            for b in 0..nb {
+                let n = w / nb + usize::from(b < w % nb);
+                let out = drow[x0 * c + ci..].as_mut_ptr();
+                // SAFETY: AVX2 and FMA (this function's feature); the rows hold `ow * oc`
+                // floats; `out` has `(w - x0 - 1) * c + 1 >= (n - 1) * c + 1` floats left;
+                // `FULL` only when `oc == 16J`.
+                unsafe {
+                    if full {
+                        block_n::<J, true>(g, wr, &rows, x0, n, ci, &lanes, out)
+                    } else {
+                        block_n::<J, false>(g, wr, &rows, x0, n, ci, &lanes, out)
+                    }
                 }
-                if first {
-                    // No filter row meets the output: every lane is `+0`.
-                    acc.fill(0.0);
-                }
-            }
-            let (lo, hi) = accs.split_at(H * wg);
-            for x0 in (0..w).step_by(H) {
-                let n = (w - x0).min(H);
-                // SAFETY: pixels `x0..x0 + 8 <= wg` of both halves, 8 floats each.
-                let sums = unsafe {
-                    let s8: [__m256; 8] = std::array::from_fn(|k| {
-                        _mm256_add_ps(
-                            _mm256_loadu_ps(lo.as_ptr().add((x0 + k) * H)),
-                            _mm256_loadu_ps(hi.as_ptr().add((x0 + k) * H)),
-                        )
-                    });
-                    reduce8_avx2(&s8)
-                };
-                let mut out = [0f32; 8];
-                // SAFETY: `out` holds 8 floats.
-                unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) };
-                for (k, &v) in out[..n].iter().enumerate() {
-                    drow[(x0 + k) * c + ci] = v;
-                }
+                x0 += n;
             }
         }
     }
@@ -479,7 +498,8 @@ impl<T: Float> Micro<T> for Avx2 {
         iy0: usize,
         iy1: usize,
         dxb: &mut [T],
-        ring: &mut Vec<f32>,
+        // The AVX2 kernel reads `dz` in place: no ring.
+        _ring: &mut Vec<f32>,
     ) -> bool {
         let (Some(dz), Some(wr)) = (as_f32(dz), as_f32(&plan.wr)) else {
             return false;
@@ -493,9 +513,9 @@ impl<T: Float> Micro<T> for Avx2 {
         );
         // SAFETY (both): an `Avx2` is only used after detecting AVX2.
         if plan.wp == LANES {
-            unsafe { band3x3::<1>(g, wr, dz, oy_lo, iy0, iy1, dxb, ring) };
+            unsafe { band3x3::<1>(g, wr, dz, oy_lo, iy0, iy1, dxb) };
         } else {
-            unsafe { band3x3::<2>(g, wr, dz, oy_lo, iy0, iy1, dxb, ring) };
+            unsafe { band3x3::<2>(g, wr, dz, oy_lo, iy0, iy1, dxb) };
         }
         true
     }
