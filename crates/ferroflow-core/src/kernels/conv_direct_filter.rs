@@ -257,7 +257,28 @@ impl<'a> FilterPlan<'a> {
     // A `Vec`, not a slice: the AVX2 kernel grows it (a pooled chunk's expanded gradient).
     #[allow(clippy::ptr_arg)]
     pub(crate) fn chunk<T: Float>(&self, r0: usize, nr: usize, rows: &mut Vec<T>, part: &mut [T]) {
+        self.chunk_with_bias(r0, nr, rows, part, None);
+    }
+
+    /// [`chunk`](Self::chunk), and where the kernel expands a pooled gradient (AVX2) also the
+    /// bias gradient's block of the same rows into `bias` (`oc` long: the sum over the rows'
+    /// pixels in order from `+0`, `BiasAddGrad`'s block of them). Returns whether it wrote
+    /// `bias` (else the caller sums the block itself).
+    #[allow(clippy::ptr_arg)]
+    pub(crate) fn chunk_with_bias<T: Float>(
+        &self,
+        r0: usize,
+        nr: usize,
+        rows: &mut Vec<T>,
+        part: &mut [T],
+        bias: Option<&mut [T]>,
+    ) -> bool {
         let part: &mut [f32] = same_mut(part).expect("a FilterPlan exists only for f32");
+        let bias: Option<&mut [f32]> =
+            bias.map(|b| same_mut(b).expect("a FilterPlan exists only for f32"));
+        if let Some(b) = &bias {
+            assert_eq!(b.len(), self.g.oc);
+        }
         let k = self.direct_off.len();
         assert!(part.len() == k * self.ocp && rows.len() >= self.rows_len());
         assert!(r0 + nr <= self.g.n * self.g.oh);
@@ -270,14 +291,18 @@ impl<'a> FilterPlan<'a> {
                 let rows = (rows as &mut dyn std::any::Any)
                     .downcast_mut::<Vec<f32>>()
                     .expect("a FilterPlan exists only for f32");
-                avx2::chunk(self, r0, nr, rows, part)
+                avx2::chunk(self, r0, nr, rows, part, bias)
             } else {
                 let rows: &mut [f32] = same_mut(rows).expect("a FilterPlan exists only for f32");
-                avx512::chunk(self, r0, nr, rows, part)
+                avx512::chunk(self, r0, nr, rows, part);
+                false
             }
-        };
+        }
         #[cfg(not(target_arch = "x86_64"))]
-        let _ = (r0, nr, rows, part);
+        {
+            let _ = (r0, nr, rows, part, bias);
+            false
+        }
     }
 }
 
@@ -742,9 +767,11 @@ mod avx2 {
         nr: usize,
         rows: &mut Vec<f32>,
         part: &mut [f32],
-    ) {
+        bias: Option<&mut [f32]>,
+    ) -> bool {
         let g = &p.g;
         let rl = p.rows_len();
+        let mut wrote_bias = false;
         let (gath, dy, dr0) = match p.dz {
             Dz::Slice(dy) => (&mut rows[..rl], dy, 0),
             Dz::Pooled(s) => {
@@ -753,8 +780,10 @@ mod avx2 {
                     rows.resize(rl + len, 0.0);
                 }
                 let (gath, buf) = rows.split_at_mut(rl);
-                // SAFETY: AVX2 (this function's feature); `buf` holds `nr` rows of `ow*oc`.
-                unsafe { expand(p, s, r0, nr, &mut buf[..len]) };
+                wrote_bias = bias.is_some();
+                // SAFETY: AVX2 (this function's feature); `buf` holds `nr` rows of `ow*oc`,
+                // `bias` (when given) `oc` floats (asserted by the caller).
+                unsafe { expand(p, s, r0, nr, &mut buf[..len], bias) };
                 (gath, &buf[..len], r0)
             }
         };
@@ -774,16 +803,21 @@ mod avx2 {
                 row[g.oc..].fill(0.0);
             }
         }
+        wrote_bias
     }
 
     /// Rows `r0..r0+nr` of the gradient described by the pooled source into `out` (`nr` rows
     /// of `ow*oc`): lane `o` of pixel `(oy, ox)` in window `(py, px)` at `(i, j)` is `dpooled`
     /// where `argmax == i*pw + j` (and `pooled > 0` under ReLU), else `+0`; rows and columns in
-    /// no window are `+0` — the values of `conv_pool_grad::Expand`'s rows.
+    /// no window are `+0` — the values of `conv_pool_grad::Expand`'s rows. With `bias`, also
+    /// the sum of those values over the rows' pixels in order from `+0` into `bias` (`oc`
+    /// long): per window and row, the one value of its `pw` that can be non-zero (the others
+    /// are `+0`, and adding `+0` to a sum that started at `+0` changes no bit: such a sum is
+    /// never `-0`), so the bits of `BiasAddGrad`'s block over the expanded rows.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA; the source's slices are `n*(oh/ph)*(ow/pw)*oc` long,
-    /// `oc % 8 == 0`, `r0 + nr <= n*oh`, `out` is `nr*ow*oc` long.
+    /// `oc % 8 == 0`, `r0 + nr <= n*oh`, `out` is `nr*ow*oc` long, `bias` `oc` long.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn expand(
         p: &FilterPlan<'_>,
@@ -791,6 +825,7 @@ mod avx2 {
         r0: usize,
         nr: usize,
         out: &mut [f32],
+        mut bias: Option<&mut [f32]>,
     ) {
         let g = &p.g;
         let (oc, ow) = (g.oc, g.ow);
@@ -799,42 +834,100 @@ mod avx2 {
         let len = g.n * qh * qw * oc;
         assert!(out.len() == nr * ow * oc && s.argmax.len() == len);
         assert!(s.pooled.len() == len && s.dpooled.len() == len);
+        assert!(oc.is_multiple_of(L8) && bias.as_ref().is_none_or(|b| b.len() == oc));
+        // Rows in no window, and the columns from `qw*pw`, are zeros.
+        for (j0, orow) in out.chunks_exact_mut(ow * oc).enumerate() {
+            if (r0 + j0) % g.oh / ph >= qh {
+                orow.fill(0.0);
+            } else {
+                orow[qw * pw * oc..].fill(0.0);
+            }
+        }
+        let mut g0 = 0;
+        while g0 < oc {
+            let nv = ((oc - g0) / L8).min(4);
+            let b = bias.as_deref_mut().map(|b| &mut b[g0..g0 + nv * L8]);
+            // SAFETY: forwarded; `g0 + 8*nv <= oc`.
+            unsafe {
+                match (nv, s.relu) {
+                    (1, false) => expand_group::<1, false>(p, s, r0, out, g0, b),
+                    (2, false) => expand_group::<2, false>(p, s, r0, out, g0, b),
+                    (3, false) => expand_group::<3, false>(p, s, r0, out, g0, b),
+                    (_, false) => expand_group::<4, false>(p, s, r0, out, g0, b),
+                    (1, true) => expand_group::<1, true>(p, s, r0, out, g0, b),
+                    (2, true) => expand_group::<2, true>(p, s, r0, out, g0, b),
+                    (3, true) => expand_group::<3, true>(p, s, r0, out, g0, b),
+                    (_, true) => expand_group::<4, true>(p, s, r0, out, g0, b),
+                }
+            }
+            g0 += nv * L8;
+        }
+    }
+
+    /// Channels `g0..g0 + 8*NV` of [`expand`] over the windows' pixels (`RELU`: `s.relu`), the
+    /// bias sums in registers.
+    ///
+    /// # Safety
+    /// As [`expand`], with `g0 + 8*NV <= oc` and `bias` (when given) `8*NV` long.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn expand_group<const NV: usize, const RELU: bool>(
+        p: &FilterPlan<'_>,
+        s: PoolGradSource<'_, f32>,
+        r0: usize,
+        out: &mut [f32],
+        g0: usize,
+        bias: Option<&mut [f32]>,
+    ) {
+        let g = &p.g;
+        let (oc, ow) = (g.oc, g.ow);
+        let [ph, pw] = s.window;
+        let (qh, qw) = (g.oh / ph, g.ow / pw);
         let zero = _mm256_setzero_ps();
+        let mut bacc = [zero; NV];
         for (j0, orow) in out.chunks_exact_mut(ow * oc).enumerate() {
             let r = r0 + j0;
             let (img, oy) = (r / g.oh, r % g.oh);
             let (py, i) = (oy / ph, oy % ph);
             if py >= qh {
-                orow.fill(0.0);
                 continue;
             }
-            let base = (img * qh + py) * qw * oc;
+            let base = (img * qh + py) * qw * oc + g0;
+            let t0 = (i * pw) as i32;
             for px in 0..qw {
-                for v in 0..oc / L8 {
+                for (v, bv) in bacc.iter_mut().enumerate() {
                     let at = base + px * oc + v * L8;
-                    // SAFETY: `at + 8 <= len` (`px < qw`, `py < qh`, `v < oc / 8`), checked
-                    // above; the stores below are inside `orow` (`(px*pw + j)*oc + v*8 + 8 <=
-                    // ow*oc`).
+                    // SAFETY: `at + 8 <= len` (`px < qw`, `py < qh`, `g0 + 8v + 8 <= oc`),
+                    // checked by `expand`; the stores below are inside `orow`
+                    // (`(px*pw + j)*oc + g0 + 8v + 8 <= ow*oc`).
                     unsafe {
                         let a = s.argmax.as_ptr().add(at);
                         let arg = _mm256_cvtepu8_epi32(_mm_loadl_epi64(a.cast::<__m128i>()));
                         let dpv = _mm256_loadu_ps(s.dpooled.as_ptr().add(at));
-                        let pd = if s.relu {
+                        let pd = if RELU {
                             let pv = _mm256_loadu_ps(s.pooled.as_ptr().add(at));
                             _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(pv, zero), dpv)
                         } else {
                             dpv
                         };
+                        let mut row_hit = zero;
                         for j in 0..pw {
-                            let t = _mm256_set1_epi32((i * pw + j) as i32);
+                            let t = _mm256_set1_epi32(t0 + j as i32);
                             let hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, t));
-                            let o = (px * pw + j) * oc + v * L8;
+                            row_hit = _mm256_or_ps(row_hit, hit);
+                            let o = (px * pw + j) * oc + g0 + v * L8;
                             _mm256_storeu_ps(orow.as_mut_ptr().add(o), _mm256_and_ps(hit, pd));
                         }
+                        *bv = _mm256_add_ps(*bv, _mm256_and_ps(row_hit, pd));
                     }
                 }
             }
-            orow[qw * pw * oc..].fill(0.0);
+        }
+        if let Some(b) = bias {
+            for (v, bv) in bacc.iter().enumerate() {
+                // SAFETY: `b` holds `8*NV` floats.
+                unsafe { _mm256_storeu_ps(b.as_mut_ptr().add(v * L8), *bv) };
+            }
         }
     }
 

@@ -15,8 +15,8 @@
 //! rows of a tile, the tiled input gradient one image — each in cache, each inside the kernel's
 //! own tiling, with the kernel's own arithmetic, so `dw` and `dx` are bit-identical to the
 //! unfused ops on the expanded `dz` (and deterministic whatever the thread count). `db` follows
-//! the `BiasAddGrad` kernel's order ([`crate::kernels::nn::bias_add_grad`]: blocks of
-//! `CHUNK / oc` pixels summed from zero, partials added in block order) but reads only the
+//! the `BiasAddGrad` kernel's order ([`crate::kernels::nn::bias_add_grad`]: blocks of 16
+//! output rows summed from zero, partials added in block order) but reads only the
 //! window elements of each row: the terms it skips are zeros, and adding a zero to a sum that
 //! started at `+0` never changes it (such a sum is never `-0` under round-to-nearest).
 
@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use crate::kernels::conv::{
     conv2d_backward_filter_rows, conv2d_backward_input_rows, Conv2dGeom, DyRows,
 };
-use crate::kernels::parallel::{CHUNK, PAR_THRESHOLD};
+use crate::kernels::parallel::PAR_THRESHOLD;
 use crate::kernels::Float;
 
 /// The pooled side of a fused `Conv2D + bias [+ ReLU] + MaxPool` forward pass and its gradient.
@@ -174,9 +174,11 @@ impl<'a, T: Float> Expand<'a, T> {
         }
     }
 
-    /// Pixels per block of the bias gradient (`BiasAddGrad`'s rows per block).
+    /// Pixels per block of the bias gradient (`BiasAddGrad`'s rows per block on `dz`'s
+    /// `[n, oh, ow, oc]`: 16 output rows, the filter gradient's chunks).
     fn bias_per_block(&self) -> usize {
-        (CHUNK / self.g.oc.max(1)).max(1)
+        let g = &self.g;
+        crate::kernels::nn::bias_grad_rows_per_block(&[g.n, g.oh, g.ow, g.oc])
     }
 
     /// Block `bi` of the bias gradient (pixels `bi*per_block..`, see [`bias_grad`](Self::bias_grad))
@@ -607,15 +609,16 @@ fn one_pass_enabled() -> bool {
 /// Below this many multiply-adds the one-pass driver stays on the calling thread.
 const ONE_PASS_PAR_MIN_WORK: usize = 1 << 17;
 
-/// `dw` and `db` in one pass over the pooled source where the AVX-512 direct filter kernel
-/// ([`FilterPlan`](crate::kernels::conv_direct_filter::FilterPlan)) takes the geometry: each task
-/// computes one chunk of `conv_direct`'s filter reduction (its fixed `ROWS_PER_CHUNK` output
-/// rows, with the same kernel) and then the bias blocks ([`Expand::bias_grad`]'s fixed pixel
-/// blocks) whose last pixel lies in that chunk, while the chunk's (and the previous chunk's)
-/// pooled rows are still in cache. The partials are then added in chunk order and in block
-/// order, exactly as `conv_direct::backward_filter_rows` and [`Expand::bias_grad`] add them, so
-/// `dw` and `db` are the bits of the two-pass path whatever the thread count. Returns `false`
-/// (nothing written) where the kernel does not apply or with `FF_POOL_GRAD_ONE_PASS=off`.
+/// `dw` and `db` in one pass over the pooled source where the direct filter kernel
+/// ([`FilterPlan`](crate::kernels::conv_direct_filter::FilterPlan), AVX-512 or AVX2) takes the
+/// geometry: each task computes one chunk of `conv_direct`'s filter reduction (its fixed
+/// `ROWS_PER_CHUNK` output rows, with the same kernel) and the bias gradient's block of the same
+/// rows (`BiasAddGrad`'s blocks on `dz` are those chunks): the AVX2 kernel sums it while it
+/// expands the chunk's gradient, the AVX-512 one leaves it to [`Expand::bias_block`] while the
+/// chunk's pooled rows are still in cache. The partials are then added in chunk order, exactly as
+/// `conv_direct::backward_filter_rows` and [`Expand::bias_grad`] add them, so `dw` and `db` are
+/// the bits of the two-pass path whatever the thread count. Returns `false` (nothing written)
+/// where the kernel does not apply or with `FF_POOL_GRAD_ONE_PASS=off`.
 fn filter_bias_one_pass<T: Float>(
     g: &Conv2dGeom,
     e: &Expand<'_, T>,
@@ -643,39 +646,35 @@ fn filter_bias_one_pass<T: Float>(
     };
     let k = g.kh * g.kw * g.c;
     let rows = g.n * g.oh;
-    let pixels = rows * g.ow;
     if rows == 0 || dw.len() != k * oc || db.len() != oc {
         return false;
     }
     let chunks = rows.div_ceil(ROWS_PER_CHUNK);
-    let chunk_px = ROWS_PER_CHUNK * g.ow;
-    let per_block = e.bias_per_block();
-    let blocks = pixels.div_ceil(per_block);
-    // Blocks whose last pixel lies in chunk `ci`: `first[ci]..first[ci + 1]` (ascending).
-    let mut first = vec![0usize; chunks + 1];
-    for b in 0..blocks {
-        let last = ((b + 1) * per_block).min(pixels) - 1;
-        first[last / chunk_px + 1] = b + 1;
-    }
-    for ci in 1..=chunks {
-        first[ci] = first[ci].max(first[ci - 1]);
+    // `BiasAddGrad`'s blocks on `dz` are the filter reduction's chunks (16 output rows).
+    if e.bias_per_block() != ROWS_PER_CHUNK * g.ow {
+        return false;
     }
     let part_len = k * ocp;
     let mut parts = vec![T::zero(); chunks * part_len];
-    let mut bparts = vec![T::zero(); blocks * oc];
-    let mut items = Vec::with_capacity(chunks);
-    let mut rest: &mut [T] = &mut bparts;
-    for (ci, part) in parts.chunks_exact_mut(part_len).enumerate() {
-        let (mine, tail) = std::mem::take(&mut rest).split_at_mut((first[ci + 1] - first[ci]) * oc);
-        rest = tail;
-        items.push((ci, part, mine));
-    }
-    let (plan, first) = (&plan, &first);
-    let run = |buf: &mut Vec<T>, (ci, part, bslots): (usize, &mut [T], &mut [T])| {
+    let mut bparts = vec![T::zero(); chunks * oc];
+    let items: Vec<_> = parts
+        .chunks_exact_mut(part_len)
+        .zip(bparts.chunks_exact_mut(oc))
+        .enumerate()
+        .map(|(ci, (part, bslot))| (ci, part, bslot))
+        .collect();
+    let plan = &plan;
+    let run = |buf: &mut Vec<T>, (ci, part, bslot): (usize, &mut [T], &mut [T])| {
         let r0 = ci * ROWS_PER_CHUNK;
-        plan.chunk(r0, ROWS_PER_CHUNK.min(rows - r0), buf, part);
-        for (j, acc) in bslots.chunks_exact_mut(oc).enumerate() {
-            e.bias_block(first[ci] + j, acc);
+        // The AVX2 kernel sums the block while it expands the chunk's gradient.
+        if !plan.chunk_with_bias(
+            r0,
+            ROWS_PER_CHUNK.min(rows - r0),
+            buf,
+            part,
+            Some(&mut *bslot),
+        ) {
+            e.bias_block(ci, bslot);
         }
     };
     let new_buf = || vec![T::zero(); plan.rows_len()];
@@ -779,7 +778,7 @@ mod tests {
         conv2d_backward_filter, conv2d_backward_input, conv2d_forward_fused,
     };
     use crate::kernels::conv_direct::{self as cd, Isa};
-    use crate::kernels::nn::bias_add_grad;
+    use crate::kernels::nn::{bias_add_grad, bias_grad_rows_per_block};
     use crate::kernels::padding::Padding;
     use crate::kernels::pool::{max_pool2d_backward, Pool2dGeom};
     use crate::kernels::test_util::{grid_stream, unit_stream};
@@ -887,7 +886,11 @@ mod tests {
                 *d = if cv > T::zero() { *d } else { T::zero() };
             }
         }
-        let db = bias_add_grad(&dz, g.oc);
+        let db = bias_add_grad(
+            &dz,
+            g.oc,
+            bias_grad_rows_per_block(&[g.n, g.oh, g.ow, g.oc]),
+        );
         let mut dw = vec![T::zero(); g.filter_len()];
         conv2d_backward_filter(g, x, &dz, &mut dw);
         let mut dx = vec![T::zero(); g.input_len()];
@@ -1153,14 +1156,17 @@ mod tests {
     /// shorter than a chunk (several ending in one chunk) and chunks with none ending in them.
     #[test]
     fn one_pass_matches_two_passes_bitwise_on_1_and_2_threads() {
-        if cd::detect_isa() != Isa::Avx512 || !one_pass_enabled() {
-            eprintln!("skipped: no AVX-512, or FF_POOL_GRAD_ONE_PASS=off");
+        let isa = cd::detect_isa();
+        if isa == Isa::Portable || !one_pass_enabled() {
+            eprintln!("skipped: no AVX2 or AVX-512, or FF_POOL_GRAD_ONE_PASS=off");
             return;
         }
         let cases = [
             ([4, 28, 28, 1], 32, [2, 2], Padding::Valid),
             ([3, 30, 32, 1], 40, [2, 2], Padding::Same),
             ([2, 9, 11, 3], 7, [3, 2], Padding::Same),
+            ([2, 9, 11, 3], 24, [3, 3], Padding::Same),
+            ([3, 19, 13, 1], 8, [2, 3], Padding::Valid),
             ([2, 40, 40, 1], 16, [2, 2], Padding::Valid),
             ([5, 13, 17, 2], 33, [2, 2], Padding::Valid),
         ];
@@ -1198,7 +1204,13 @@ mod tests {
                         e.bias_grad(&mut db2);
                         let (mut dw1, mut db1) =
                             (vec![f32::NAN; g.filter_len()], vec![f32::NAN; oc]);
-                        assert!(filter_bias_one_pass(&g, &e, &x, &mut dw1, &mut db1));
+                        // The AVX2 kernel takes `oc` multiples of 8 only.
+                        let applies = isa == Isa::Avx512 || oc % 8 == 0;
+                        let ran = filter_bias_one_pass(&g, &e, &x, &mut dw1, &mut db1);
+                        assert_eq!(ran, applies, "{g:?}");
+                        if !ran {
+                            return;
+                        }
                         let what = format!("{g:?} relu={relu} threads={threads}");
                         assert_eq!(bits(&dw1), bits(&dw2), "dw {what}");
                         assert_eq!(bits(&db1), bits(&db2), "db {what}");

@@ -39,14 +39,31 @@ pub fn bias_add<T: Float>(x: &[T], bias: &[T]) -> Vec<T> {
     out
 }
 
+/// Rows of `[rows, c]` per block of [`bias_add_grad`] for a tensor of `shape` (last axis `c`).
+///
+/// An NHWC image batch (rank 4) is summed in blocks of 16 image rows (`16 * w` pixels,
+/// `conv_direct::ROWS_PER_CHUNK`): the blocks in which the direct convolution sums its filter gradient, so that
+/// `_FusedConv2DMaxPoolGrad` produces the bias gradient in the same pass over each block, with
+/// the same bits as `BiasAddGrad` (fifteenth session; `CHUNK / c` pixels before). Any other rank
+/// uses blocks of `CHUNK / c` rows. Either way the blocks depend on the shape alone, never on
+/// the thread count.
+pub fn bias_grad_rows_per_block(shape: &[usize]) -> usize {
+    let c = shape.last().copied().unwrap_or(1).max(1);
+    match shape {
+        [_, _, w, _] if *w > 0 => crate::kernels::conv_direct::ROWS_PER_CHUNK * w,
+        _ => (CHUNK / c).max(1),
+    }
+}
+
 /// Column sums of the contiguous `[rows, c]` array `g` (the bias gradient): rows are summed in
-/// fixed blocks (computed in parallel when large) whose partial sums are combined in order.
-pub fn bias_add_grad<T: Float>(g: &[T], c: usize) -> Vec<T> {
+/// fixed blocks of `rows_per_block` (from [`bias_grad_rows_per_block`]; computed in parallel
+/// when large) whose partial sums are combined in order.
+pub fn bias_add_grad<T: Float>(g: &[T], c: usize, rows_per_block: usize) -> Vec<T> {
     let mut out = vec![T::zero(); c];
     if c == 0 || g.is_empty() {
         return out;
     }
-    let rows_per_block = (CHUNK / c).max(1);
+    let rows_per_block = rows_per_block.max(1);
     // Each column is summed row by row in order whatever the vector width, so the widest
     // instruction set gives the same bits as the portable loop.
     let block = |b: &[T]| {

@@ -4,7 +4,9 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::kernels::elementwise::{cast as cast_kernel, tensor_from, zip_map};
-use crate::kernels::nn::{bias_add as bias_add_kernel, bias_add_grad as bias_add_grad_kernel};
+use crate::kernels::nn::{
+    bias_add as bias_add_kernel, bias_add_grad as bias_add_grad_kernel, bias_grad_rows_per_block,
+};
 use crate::kernels::philox::fill_dropout_mask;
 use crate::kernels::Float;
 use crate::layout::broadcast_shapes;
@@ -96,12 +98,13 @@ impl Op for BiasAddGrad {
     fn compute(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let g = &inputs[0];
         let c = g.shape().last().copied().unwrap_or(1);
+        let rows = bias_grad_rows_per_block(g.shape());
         let y = float_kernel(
             self.name(),
             g,
             &[c],
-            |d| bias_add_grad_kernel(d, c),
-            |d| bias_add_grad_kernel(d, c),
+            |d| bias_add_grad_kernel(d, c, rows),
+            |d| bias_add_grad_kernel(d, c, rows),
         )?;
         Ok(vec![y])
     }
