@@ -849,29 +849,34 @@ mod avx2 {
             let b = bias.as_deref_mut().map(|b| &mut b[g0..g0 + nv * L8]);
             // SAFETY: forwarded; `g0 + 8*nv <= oc`.
             unsafe {
-                match (nv, s.relu) {
-                    (1, false) => expand_group::<1, false>(p, s, r0, out, g0, b),
-                    (2, false) => expand_group::<2, false>(p, s, r0, out, g0, b),
-                    (3, false) => expand_group::<3, false>(p, s, r0, out, g0, b),
-                    (_, false) => expand_group::<4, false>(p, s, r0, out, g0, b),
-                    (1, true) => expand_group::<1, true>(p, s, r0, out, g0, b),
-                    (2, true) => expand_group::<2, true>(p, s, r0, out, g0, b),
-                    (3, true) => expand_group::<3, true>(p, s, r0, out, g0, b),
-                    (_, true) => expand_group::<4, true>(p, s, r0, out, g0, b),
+                match (nv, s.relu, pw == 2) {
+                    // The seed CNN's conv1 (32 channels, ReLU, 2x2 pool) and its like.
+                    (4, true, true) => expand_group::<4, true, true>(p, s, r0, out, g0, b),
+                    (4, false, true) => expand_group::<4, false, true>(p, s, r0, out, g0, b),
+                    (1, false, _) => expand_group::<1, false, false>(p, s, r0, out, g0, b),
+                    (2, false, _) => expand_group::<2, false, false>(p, s, r0, out, g0, b),
+                    (3, false, _) => expand_group::<3, false, false>(p, s, r0, out, g0, b),
+                    (_, false, _) => expand_group::<4, false, false>(p, s, r0, out, g0, b),
+                    (1, true, _) => expand_group::<1, true, false>(p, s, r0, out, g0, b),
+                    (2, true, _) => expand_group::<2, true, false>(p, s, r0, out, g0, b),
+                    (3, true, _) => expand_group::<3, true, false>(p, s, r0, out, g0, b),
+                    (_, true, _) => expand_group::<4, true, false>(p, s, r0, out, g0, b),
                 }
             }
             g0 += nv * L8;
         }
     }
 
-    /// Channels `g0..g0 + 8*NV` of [`expand`] over the windows' pixels (`RELU`: `s.relu`), the
-    /// bias sums in registers.
+    /// Channels `g0..g0 + 8*NV` of [`expand`] over the windows' pixels (`RELU`: `s.relu`;
+    /// `PW2`: `pw == 2`, the window's column indices then constants of the row), the bias sums
+    /// in registers.
     ///
     /// # Safety
-    /// As [`expand`], with `g0 + 8*NV <= oc` and `bias` (when given) `8*NV` long.
+    /// As [`expand`], with `g0 + 8*NV <= oc`, `bias` (when given) `8*NV` long, and `pw == 2`
+    /// when `PW2`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn expand_group<const NV: usize, const RELU: bool>(
+    unsafe fn expand_group<const NV: usize, const RELU: bool, const PW2: bool>(
         p: &FilterPlan<'_>,
         s: PoolGradSource<'_, f32>,
         r0: usize,
@@ -894,6 +899,7 @@ mod avx2 {
             }
             let base = (img * qh + py) * qw * oc + g0;
             let t0 = (i * pw) as i32;
+            let (ta, tb) = (_mm256_set1_epi32(t0), _mm256_set1_epi32(t0 + 1));
             for px in 0..qw {
                 for (v, bv) in bacc.iter_mut().enumerate() {
                     let at = base + px * oc + v * L8;
@@ -911,12 +917,22 @@ mod avx2 {
                             dpv
                         };
                         let mut row_hit = zero;
-                        for j in 0..pw {
-                            let t = _mm256_set1_epi32(t0 + j as i32);
-                            let hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, t));
-                            row_hit = _mm256_or_ps(row_hit, hit);
-                            let o = (px * pw + j) * oc + g0 + v * L8;
-                            _mm256_storeu_ps(orow.as_mut_ptr().add(o), _mm256_and_ps(hit, pd));
+                        let o = px * pw * oc + g0 + v * L8;
+                        if PW2 {
+                            let ha = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, ta));
+                            let hb = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, tb));
+                            row_hit = _mm256_or_ps(ha, hb);
+                            _mm256_storeu_ps(orow.as_mut_ptr().add(o), _mm256_and_ps(ha, pd));
+                            let ob = o + oc;
+                            _mm256_storeu_ps(orow.as_mut_ptr().add(ob), _mm256_and_ps(hb, pd));
+                        } else {
+                            for j in 0..pw {
+                                let t = _mm256_set1_epi32(t0 + j as i32);
+                                let hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, t));
+                                row_hit = _mm256_or_ps(row_hit, hit);
+                                let oj = o + j * oc;
+                                _mm256_storeu_ps(orow.as_mut_ptr().add(oj), _mm256_and_ps(hit, pd));
+                            }
                         }
                         *bv = _mm256_add_ps(*bv, _mm256_and_ps(row_hit, pd));
                     }
