@@ -727,7 +727,7 @@ mod avx512 {
 /// loaded, each tap's input broadcast, multiplied and added; every product is computed, in the
 /// generic bodies' order, so the bits are theirs. A pooled gradient is first expanded for the
 /// whole chunk into the task's scratch ([`expand`]: the values `conv_pool_grad`'s row expansion
-/// writes), because building it in registers in every pass leaves too few of the 16 `ymm`
+/// writes, and in the same pass the chunk's bias gradient), because building it in registers in every pass leaves too few of the 16 `ymm`
 /// registers for the accumulators (they spill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -755,11 +755,13 @@ mod avx2 {
     /// One chunk: every tap block x every pair (or last single) of channel vectors; the
     /// partial's lanes from `oc` to `ocp` are `+0` (as the AVX-512 kernel's masked lanes).
     /// `rows` is the task's scratch: the gathered input rows, then (pooled source) the chunk's
-    /// expanded gradient (grown as needed).
+    /// expanded gradient (grown as needed). With a pooled source and `bias`, the expansion also
+    /// sums the rows' bias gradient into `bias`; returns whether it did.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA; `part` is `K*ocp` long, `rows` at least `kh*prow`,
-    /// `r0 + nr <= n*oh`, `oc % 8 == 0`, and the plan's slices match its geometry.
+    /// `r0 + nr <= n*oh`, `oc % 8 == 0`, `bias` (when given) `oc` long, and the plan's slices
+    /// match its geometry.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn chunk(
         p: &FilterPlan<'_>,
