@@ -727,8 +727,8 @@ mod avx512 {
 /// loaded, each tap's input broadcast, multiplied and added; every product is computed, in the
 /// generic bodies' order, so the bits are theirs. A pooled gradient is first expanded for the
 /// whole chunk into the task's scratch ([`expand`]: the values `conv_pool_grad`'s row expansion
-/// writes, and in the same pass the chunk's bias gradient), because building it in registers in every pass leaves too few of the 16 `ymm`
-/// registers for the accumulators (they spill).
+/// writes, and in the same pass the chunk's bias gradient), because building it in registers
+/// in every pass leaves too few of the 16 `ymm` registers for the accumulators (they spill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
@@ -877,6 +877,7 @@ mod avx2 {
     /// As [`expand`], with `g0 + 8*NV <= oc`, `bias` (when given) `8*NV` long, and `pw == 2`
     /// when `PW2`.
     #[inline]
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn expand_group<const NV: usize, const RELU: bool, const PW2: bool>(
         p: &FilterPlan<'_>,
@@ -901,7 +902,9 @@ mod avx2 {
             }
             let base = (img * qh + py) * qw * oc + g0;
             let t0 = (i * pw) as i32;
-            let (ta, tb) = (_mm256_set1_epi32(t0), _mm256_set1_epi32(t0 + 1));
+            // With `PW2` the window's two column indices, set once per row.
+            let t2 = [_mm256_set1_epi32(t0), _mm256_set1_epi32(t0 + 1)];
+            let pw = if PW2 { 2 } else { pw };
             for px in 0..qw {
                 for (v, bv) in bacc.iter_mut().enumerate() {
                     let at = base + px * oc + v * L8;
@@ -919,22 +922,16 @@ mod avx2 {
                             dpv
                         };
                         let mut row_hit = zero;
-                        let o = px * pw * oc + g0 + v * L8;
-                        if PW2 {
-                            let ha = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, ta));
-                            let hb = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, tb));
-                            row_hit = _mm256_or_ps(ha, hb);
-                            _mm256_storeu_ps(orow.as_mut_ptr().add(o), _mm256_and_ps(ha, pd));
-                            let ob = o + oc;
-                            _mm256_storeu_ps(orow.as_mut_ptr().add(ob), _mm256_and_ps(hb, pd));
-                        } else {
-                            for j in 0..pw {
-                                let t = _mm256_set1_epi32(t0 + j as i32);
-                                let hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, t));
-                                row_hit = _mm256_or_ps(row_hit, hit);
-                                let oj = o + j * oc;
-                                _mm256_storeu_ps(orow.as_mut_ptr().add(oj), _mm256_and_ps(hit, pd));
-                            }
+                        for j in 0..pw {
+                            let t = if PW2 {
+                                t2[j]
+                            } else {
+                                _mm256_set1_epi32(t0 + j as i32)
+                            };
+                            let hit = _mm256_castsi256_ps(_mm256_cmpeq_epi32(arg, t));
+                            row_hit = _mm256_or_ps(row_hit, hit);
+                            let o = (px * pw + j) * oc + g0 + v * L8;
+                            _mm256_storeu_ps(orow.as_mut_ptr().add(o), _mm256_and_ps(hit, pd));
                         }
                         *bv = _mm256_add_ps(*bv, _mm256_and_ps(row_hit, pd));
                     }

@@ -42,11 +42,11 @@ pub fn bias_add<T: Float>(x: &[T], bias: &[T]) -> Vec<T> {
 /// Rows of `[rows, c]` per block of [`bias_add_grad`] for a tensor of `shape` (last axis `c`).
 ///
 /// An NHWC image batch (rank 4) is summed in blocks of 16 image rows (`16 * w` pixels,
-/// `conv_direct::ROWS_PER_CHUNK`): the blocks in which the direct convolution sums its filter gradient, so that
-/// `_FusedConv2DMaxPoolGrad` produces the bias gradient in the same pass over each block, with
-/// the same bits as `BiasAddGrad` (fifteenth session; `CHUNK / c` pixels before). Any other rank
-/// uses blocks of `CHUNK / c` rows. Either way the blocks depend on the shape alone, never on
-/// the thread count.
+/// `conv_direct::ROWS_PER_CHUNK`): the blocks in which the direct convolution sums its filter
+/// gradient, so that `_FusedConv2DMaxPoolGrad` produces the bias gradient in the same pass over
+/// each block, with the same bits as `BiasAddGrad` (fifteenth session; `CHUNK / c` pixels
+/// before). Any other rank uses blocks of `CHUNK / c` rows. Either way the blocks depend on the
+/// shape alone, never on the thread count.
 pub fn bias_grad_rows_per_block(shape: &[usize]) -> usize {
     let c = shape.last().copied().unwrap_or(1).max(1);
     match shape {

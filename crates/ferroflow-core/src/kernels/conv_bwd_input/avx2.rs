@@ -219,9 +219,9 @@ const BP: usize = 8;
 /// tap `kx`; the columns go from right to left, so each pixel meets its taps in ascending `kx`,
 /// and each column is loaded once for its (up to) three pixels. `EDGE`: only the columns whose
 /// bit is set in `cols` exist (inside `0..ow`); at a row's ends the others are taps outside the
-/// output, which the portable body skips too (without `EDGE`, all `P + 2` exist). `FULL`: `oc == 16J` (every lane
-/// read is a channel, the offsets constants); else the lanes of `lanes` below `oc` are read
-/// (masked) and an empty half skipped.
+/// output, which the portable body skips too (without `EDGE`, all `P + 2` exist). `FULL`:
+/// `oc == 16J` (every lane read is a channel, the offsets constants); else the lanes of `lanes`
+/// below `oc` are read (masked) and an empty half skipped.
 ///
 /// # Safety
 /// AVX2 and FMA; `row` is the `dz` row (`ow * oc` floats); every column `col0 + cc` read
@@ -271,8 +271,9 @@ unsafe fn block_row<const P: usize, const J: usize, const FULL: bool, const EDGE
     }
 }
 
-/// One block `x0..x0 + P` of an input row, channel `ci`: both halves over the filter rows that meet the output ([`block_row`]), the halves added
-/// and reduced ([`reduce8_avx2`]), the `P` sums stored at `out` (stride `c`).
+/// One block `x0..x0 + P` of an input row, channel `ci`: both halves over the filter rows that
+/// meet the output ([`block_row`]), the halves added and reduced ([`reduce8_avx2`]), the `P`
+/// sums stored at `out` (stride `c`).
 ///
 /// # Safety
 /// AVX2 and FMA; `rows[ky]` null or a `dz` row (`ow * oc` floats); `wr` the `[tap][ci][16J]`
